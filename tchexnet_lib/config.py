@@ -1,0 +1,111 @@
+"""Paths, environment overrides, seeds and small run dataclasses.
+
+Every default here is the paper's value. Nothing happens on import: call
+:func:`set_seed` explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Folder inside the data directory that holds CheXpert-v1.0-small's CSVs and images.
+CHEXPERT_SMALL = "CheXpert-v1.0-small"
+#: Input size of CheXNet and tCheXNet (height, width).
+IMAGE_SIZE = (224, 224)
+
+_ENV_DATA = "TCHEXNET_DATA_DIR"
+_ENV_WEIGHTS = "TCHEXNET_WEIGHTS_DIR"
+_ENV_OUTPUT = "TCHEXNET_OUTPUT_DIR"
+
+
+def project_root() -> Path:
+    """Return the repository root (the folder holding ``tchexnet_lib/``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _dir_from_env(variable: str, default_name: str) -> Path:
+    value = os.environ.get(variable)
+    return Path(value).expanduser() if value else project_root() / default_name
+
+
+def data_dir() -> Path:
+    """Folder that holds ``CheXpert-v1.0-small/`` (``$TCHEXNET_DATA_DIR`` or ``chexpert/``)."""
+    return _dir_from_env(_ENV_DATA, "chexpert")
+
+
+def chexpert_dir() -> Path:
+    """The CheXpert-v1.0-small folder: ``train.csv``, ``valid.csv``, ``train/``, ``valid/``."""
+    return data_dir() / CHEXPERT_SMALL
+
+
+def weights_dir() -> Path:
+    """Folder for weight files (``$TCHEXNET_WEIGHTS_DIR`` or ``weights/``)."""
+    return _dir_from_env(_ENV_WEIGHTS, "weights")
+
+
+def output_dir(*parts: str) -> Path:
+    """Folder for run outputs (``$TCHEXNET_OUTPUT_DIR`` or ``outputs/``), created on demand."""
+    path = _dir_from_env(_ENV_OUTPUT, "outputs").joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def set_seed(seed: int = 0, deterministic_ops: bool = True) -> None:
+    """Seed Python, NumPy and Keras/TensorFlow, and make TF ops deterministic.
+
+    Args:
+        seed: the seed for every generator.
+        deterministic_ops: also call ``tf.config.experimental.enable_op_determinism()``;
+            needed for bitwise-equal results across processes on CPU.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a file becomes a model input; defaults match CheXNet/tCheXNet.
+
+    Attributes:
+        size: (height, width) fed to the model.
+        interpolation: ``"bilinear"`` (antialiased, like the original's training
+            generator) or ``"nearest"`` (the original's hello-world scripts).
+        exif_transpose: rotate by the EXIF orientation tag, as a viewer shows the file.
+        max_pixels: files with more pixels than this are refused from the header.
+        min_side: files smaller than this on either side are refused.
+    """
+
+    size: tuple[int, int] = IMAGE_SIZE
+    interpolation: str = "bilinear"
+    exif_transpose: bool = True
+    max_pixels: int = 64_000_000
+    min_side: int = 32
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form, for manifests and cache keys."""
+        return asdict(self)
+
+
+def save_json(data: dict, path: str | os.PathLike) -> Path:
+    """Write ``data`` as indented JSON through a temporary file renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

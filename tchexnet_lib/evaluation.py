@@ -1,0 +1,825 @@
+"""Honest statistics for a binary finding: ROC AUC with intervals, DeLong, operating points.
+
+The paper's test set has 202 images and only 7 Pneumothorax positives, so every AUC here
+comes with an interval and every comparison with a paired test. Three rules hold throughout:
+
+* Labels must be exactly 0/1. An uncertain ``-1`` that leaked through, or a NaN, is an error
+  naming the bad values, never a silent AUC (scikit-learn's ``roc_auc_score`` given labels
+  {-1, 0} treats 0 as the positive class without a warning).
+* A set with one class has no AUC. It is reported as *undefined* with its counts, never as
+  NaN, 0 or 1.
+* Ties count one half (Mann-Whitney), computed through midranks.
+
+References:
+    DeLong, DeLong & Clarke-Pearson (1988). Comparing the areas under two or more correlated
+    receiver operating characteristic curves: a nonparametric approach. Biometrics 44:837-845.
+    Sun & Xu (2014). Fast implementation of DeLong's algorithm for comparing the areas under
+    correlated receiver operating characteristic curves. IEEE Signal Processing Letters
+    21(11):1389-1393.
+    Efron & Tibshirani (1993). An Introduction to the Bootstrap, ch. 13-14 (percentile, BCa).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn import metrics
+
+CiMethod = Literal["delong", "bootstrap"]
+BootstrapMethod = Literal["percentile", "bca"]
+
+#: Upper bound on values held by one vectorised bootstrap batch (resamples x cases).
+_BOOTSTRAP_BATCH_VALUES = 20_000_000
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate_labels(y: object, where: str = "labels") -> np.ndarray:
+    """Return binary labels as an int8 array, or raise.
+
+    Args:
+        y: 1-D labels; bools, ints or floats equal to 0 or 1.
+        where: what to call the labels in error messages.
+
+    Returns:
+        ``np.ndarray`` of dtype int8, shape (n,).
+
+    Raises:
+        ValueError: for labels that are not 1-D or not all 0/1 (e.g. an uncertain -1, NaN);
+            the message gives the count and the distinct bad values.
+    """
+    try:
+        arr = np.asarray(y, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: labels must be numbers 0/1 ({exc})") from exc
+    if arr.ndim != 1:
+        raise ValueError(f"{where}: labels must be 1-D, got shape {arr.shape}")
+    bad = ~np.isin(arr, (0.0, 1.0))
+    if bad.any():
+        values = sorted({float(v) for v in arr[bad]}, key=lambda v: (math.isnan(v), v))
+        raise ValueError(
+            f"{where}: {int(bad.sum())} of {arr.size} labels are not 0/1 "
+            f"(distinct bad values: {values}); map uncertain (-1) and blank labels with an "
+            "explicit policy first - never a silent AUC"
+        )
+    return arr.astype(np.int8)
+
+
+def _validate_scores(scores: object, n: int, where: str = "scores") -> np.ndarray:
+    """Return scores as a finite float64 array of length ``n``, or raise ``ValueError``.
+
+    Args:
+        scores: 1-D scores, higher meaning more likely positive.
+        n: the number of labels they must line up with.
+        where: what to call the scores in error messages.
+
+    Returns:
+        ``np.ndarray`` of dtype float64, shape (n,).
+    """
+    try:
+        arr = np.asarray(scores, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: scores must be numbers ({exc})") from exc
+    if arr.ndim != 1:
+        raise ValueError(f"{where}: scores must be 1-D, got shape {arr.shape}")
+    if arr.size != n:
+        raise ValueError(
+            f"{where}: {arr.size} scores but {n} labels; they must line up row by row"
+        )
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{where}: {int(bad.sum())} scores are not finite (first at index {first})"
+        )
+    return arr
+
+
+def _validate_pair(
+    y: object, scores: object, where: str = "scores"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate labels and one score vector together; see the two validators."""
+    labels = _validate_labels(y)
+    return labels, _validate_scores(scores, labels.size, where)
+
+
+def _counts_text(n_pos: int, n_neg: int) -> str:
+    """Name the empty class of a one-class set, e.g. ``"n_pos=0"``."""
+    return f"n_pos={n_pos}" if n_pos == 0 else f"n_neg={n_neg}"
+
+
+# --------------------------------------------------------------------------- AUC
+
+
+@dataclass(frozen=True)
+class AucResult:
+    """An ROC AUC with its interval and the counts behind it.
+
+    Attributes:
+        auc: the AUC, or None when one class is absent (``defined`` is False).
+        ci95: (lower, upper) interval at ``level``, or None (no interval asked for, or
+            undefined: DeLong needs at least 2 cases per class).
+        n, n_pos, n_neg: cases, positives, negatives.
+        method: "delong", "bootstrap-percentile", "bootstrap-bca" or "none".
+        defined: False when the set has a single class.
+        level: confidence level of ``ci95`` (0.95 unless ``alpha`` was changed).
+    """
+
+    auc: float | None
+    ci95: tuple[float, float] | None
+    n: int
+    n_pos: int
+    n_neg: int
+    method: str
+    defined: bool
+    level: float = 0.95
+
+    def __str__(self) -> str:
+        if not self.defined:
+            return f"undefined (n_pos={self.n_pos}, n_neg={self.n_neg})"
+        counts = f"n={self.n}, {self.n_pos} positive"
+        if self.ci95 is None:
+            return f"{self.auc:.3f} ({counts}; no CI)"
+        lo, hi = self.ci95
+        return f"{self.auc:.3f} ({self.level * 100:g}% CI {lo:.2f}\u2013{hi:.2f}, {counts})"
+
+
+def mann_whitney_auc(pos: np.ndarray, neg: np.ndarray, axis: int = -1) -> np.ndarray | float:
+    """AUC as the Mann-Whitney probability P(pos > neg) + 0.5 P(pos = neg), via midranks.
+
+    Vectorised along ``axis`` so ``scipy.stats.bootstrap`` can call it on a batch of
+    resamples. O(N log N) per row rather than O(n_pos * n_neg).
+
+    Args:
+        pos: scores of positive cases, shape (..., n_pos).
+        neg: scores of negative cases, shape (..., n_neg).
+        axis: the case axis.
+
+    Returns:
+        The AUC (a float for 1-D input, an array over the other axes otherwise).
+    """
+    pos = np.moveaxis(np.asarray(pos, dtype=float), axis, -1)
+    neg = np.moveaxis(np.asarray(neg, dtype=float), axis, -1)
+    m, n = pos.shape[-1], neg.shape[-1]
+    lead = np.broadcast_shapes(pos.shape[:-1], neg.shape[:-1])
+    pos, neg = np.broadcast_to(pos, lead + (m,)), np.broadcast_to(neg, lead + (n,))
+    ranks = stats.rankdata(np.concatenate([pos, neg], axis=-1), axis=-1)
+    auc = (ranks[..., :m].sum(axis=-1) - m * (m + 1) / 2) / (m * n)
+    return float(auc) if np.ndim(auc) == 0 else auc
+
+
+def _class_counts(labels: np.ndarray) -> tuple[int, int]:
+    """Return (n_pos, n_neg) of validated labels."""
+    n_pos = int(labels.sum())
+    return n_pos, int(labels.size - n_pos)
+
+
+def _delong_ci(auc: float, var: float, alpha: float) -> tuple[float, float]:
+    """Wald interval AUC +/- z * SE on the plain (not logit) scale, clipped to [0, 1]."""
+    half = stats.norm.ppf(1 - alpha / 2) * math.sqrt(max(var, 0.0))
+    return float(max(0.0, auc - half)), float(min(1.0, auc + half))
+
+
+def _bootstrap_ci(
+    data: tuple[np.ndarray, ...],
+    statistic: Callable[..., np.ndarray],
+    alpha: float,
+    n_resamples: int,
+    seed: int,
+    method: BootstrapMethod,
+) -> tuple[float, float]:
+    """Run ``scipy.stats.bootstrap`` with independent samples (hence stratified) and a seed.
+
+    Each sample in ``data`` is resampled on its own, so passing positives and negatives as two
+    samples is exactly a stratified bootstrap: every resample keeps both classes at their
+    original sizes. A BCa interval that comes out NaN (degenerate bootstrap distribution, e.g.
+    perfect separation) is an error rather than a silent NaN.
+    """
+    n_cases = sum(d.shape[-1] for d in data)
+    batch = max(1, min(n_resamples, _BOOTSTRAP_BATCH_VALUES // max(n_cases, 1)))
+    res = stats.bootstrap(
+        data, statistic, n_resamples=n_resamples, batch=batch, vectorized=True,
+        confidence_level=1 - alpha, method=method, rng=np.random.default_rng(seed),
+    )
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(
+            f"bootstrap ({method}) interval is undefined: the bootstrap distribution is "
+            "degenerate (e.g. perfect separation); use method='percentile' or ci='delong'"
+        )
+    return lo, hi
+
+
+def roc_auc(
+    y: object,
+    scores: object,
+    ci: CiMethod | None = "delong",
+    alpha: float = 0.05,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    bootstrap_method: BootstrapMethod = "percentile",
+) -> AucResult:
+    """ROC AUC of ``scores`` against binary ``y``, with a confidence interval.
+
+    Args:
+        y: labels 0/1, shape (n,). Anything else (an uncertain -1, NaN) raises ``ValueError``.
+        scores: finite scores, shape (n,), higher = more likely positive.
+        ci: "delong" (DeLong 1988 variance, AUC +/- z*SE on the plain scale, clipped to
+            [0, 1]), "bootstrap" (stratified: positives and negatives resampled separately,
+            via ``scipy.stats.bootstrap``) or None. Either needs >= 2 cases per class;
+            with fewer the AUC is reported without an interval (``ci95`` None).
+        alpha: 1 - confidence level.
+        n_resamples: bootstrap resamples.
+        seed: seeds ``np.random.default_rng`` for the bootstrap.
+        bootstrap_method: "percentile" or "bca" (bias-corrected and accelerated).
+
+    Returns:
+        An :class:`AucResult`; ``defined`` is False (AUC None) when a class is absent.
+    """
+    labels, s = _validate_pair(y, scores)
+    n_pos, n_neg = _class_counts(labels)
+    level = 1 - alpha
+    if n_pos == 0 or n_neg == 0:
+        return AucResult(None, None, labels.size, n_pos, n_neg, "none", False, level)
+    pos, neg = s[labels == 1], s[labels == 0]
+    auc = float(mann_whitney_auc(pos, neg))
+    if ci not in ("delong", "bootstrap", None):
+        raise ValueError(f"ci must be 'delong', 'bootstrap' or None, got {ci!r}")
+    method = {"delong": "delong", "bootstrap": f"bootstrap-{bootstrap_method}", None: "none"}[ci]
+    interval = None
+    if ci == "delong" and n_pos >= 2 and n_neg >= 2:
+        _, cov = delong_covariance(labels, s)
+        interval = _delong_ci(auc, float(cov[0, 0]), alpha)
+    elif ci == "bootstrap" and n_pos >= 2 and n_neg >= 2:
+        interval = _bootstrap_ci((pos, neg), mann_whitney_auc, alpha, n_resamples, seed,
+                                 bootstrap_method)
+    return AucResult(auc, interval, labels.size, n_pos, n_neg, method, True, level)
+
+
+# --------------------------------------------------------------------------- DeLong
+
+
+@dataclass(frozen=True)
+class DelongResult:
+    """Paired two-sided DeLong test of AUC(a) - AUC(b) on the same cases.
+
+    Attributes:
+        auc_a, auc_b: the two AUCs.
+        diff: auc_a - auc_b.
+        z: diff / SE(diff); None when SE is 0 and the AUCs differ (z undefined).
+        p: two-sided p-value; 1.0 when SE is 0 and the AUCs are equal; None with z None.
+        ci95_diff: diff +/- z_{1-alpha/2} * SE, clipped to [-1, 1].
+    """
+
+    auc_a: float
+    auc_b: float
+    diff: float
+    z: float | None
+    p: float | None
+    ci95_diff: tuple[float, float]
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    """Midranks (average ranks of ties, 1-based) along the last axis."""
+    return stats.rankdata(x, axis=-1)
+
+
+def delong_covariance(y: object, scores_matrix: object) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs and their DeLong covariance matrix, by Sun & Xu's (2014) fast midrank algorithm.
+
+    With m positives and n negatives, the structural components are
+    V10_i = (Z_i - X_i) / n for positive i and V01_j = 1 - (Z_{m+j} - Y_j) / m for negative j,
+    where Z, X, Y are midranks among all cases, positives only and negatives only. Then
+    S = cov(V10) / m + cov(V01) / n (sample covariances, ddof=1), as in DeLong et al. (1988).
+
+    Args:
+        y: labels 0/1, shape (n_cases,).
+        scores_matrix: shape (k, n_cases) for k models on the same cases, or (n_cases,).
+
+    Returns:
+        (aucs of shape (k,), covariance of shape (k, k)).
+
+    Raises:
+        ValueError: bad labels/scores, or fewer than 2 cases in a class (variance undefined).
+    """
+    labels = _validate_labels(y)
+    mat = np.atleast_2d(np.asarray(scores_matrix, dtype=float))
+    if mat.ndim != 2:
+        raise ValueError(f"scores_matrix must be (k, n_cases), got shape {mat.shape}")
+    for i, row in enumerate(mat):
+        _validate_scores(row, labels.size, f"scores_matrix[{i}]")
+    n_pos, n_neg = _class_counts(labels)
+    if n_pos < 2 or n_neg < 2:
+        raise ValueError(
+            f"DeLong variance needs >= 2 cases per class (n_pos={n_pos}, n_neg={n_neg})"
+        )
+    pos, neg = mat[:, labels == 1], mat[:, labels == 0]
+    z = _midranks(np.concatenate([pos, neg], axis=1))
+    v10 = (z[:, :n_pos] - _midranks(pos)) / n_neg
+    v01 = 1.0 - (z[:, n_pos:] - _midranks(neg)) / n_pos
+    aucs = v10.mean(axis=1)
+    cov = np.atleast_2d(np.cov(v10)) / n_pos + np.atleast_2d(np.cov(v01)) / n_neg
+    return aucs, cov
+
+
+def delong_test(
+    y: object, scores_a: object, scores_b: object, alpha: float = 0.05
+) -> DelongResult:
+    """Two-sided paired DeLong test that two models' AUCs on the same cases are equal.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores_a, scores_b: each model's scores, shape (n,), same case order as ``y``.
+        alpha: 1 - confidence level of ``ci95_diff``.
+
+    Returns:
+        A :class:`DelongResult` with diff = AUC(a) - AUC(b).
+
+    Raises:
+        ValueError: bad inputs, or fewer than 2 cases in a class.
+    """
+    labels = _validate_labels(y)
+    a = _validate_scores(scores_a, labels.size, "scores_a")
+    b = _validate_scores(scores_b, labels.size, "scores_b")
+    aucs, cov = delong_covariance(labels, np.vstack([a, b]))
+    diff = float(aucs[0] - aucs[1])
+    var = max(float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]), 0.0)
+    half = stats.norm.ppf(1 - alpha / 2) * math.sqrt(var)
+    interval = (float(max(-1.0, diff - half)), float(min(1.0, diff + half)))
+    if var > 0:
+        z = diff / math.sqrt(var)
+        p = float(2 * stats.norm.sf(abs(z)))
+    else:
+        z, p = (0.0, 1.0) if diff == 0 else (None, None)
+    return DelongResult(float(aucs[0]), float(aucs[1]), diff, z, p, interval)
+
+
+@dataclass(frozen=True)
+class BootstrapDiff:
+    """A difference of AUCs, AUC(a) - AUC(b), with a stratified paired bootstrap interval.
+
+    Attributes:
+        auc_a, auc_b, diff: point estimates on all cases.
+        ci95: (lower, upper) at ``level``.
+        n_resamples, method, level: how the interval was made.
+    """
+
+    auc_a: float
+    auc_b: float
+    diff: float
+    ci95: tuple[float, float]
+    n_resamples: int
+    method: str
+    level: float = 0.95
+
+
+def paired_bootstrap_diff(
+    y: object,
+    a: object,
+    b: object,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    method: BootstrapMethod = "percentile",
+) -> BootstrapDiff:
+    """AUC(a) - AUC(b) with a stratified, paired bootstrap interval.
+
+    Case indices are resampled within each class (so both classes are always present), and
+    the same indices are used for both models (so the pairing is kept).
+
+    Args:
+        y: labels 0/1, shape (n,).
+        a, b: each model's scores, shape (n,).
+        n_resamples: bootstrap resamples.
+        seed: seeds ``np.random.default_rng``.
+        alpha: 1 - confidence level.
+        method: "percentile" or "bca".
+
+    Returns:
+        A :class:`BootstrapDiff`.
+
+    Raises:
+        ValueError: bad inputs, or fewer than 2 cases in a class.
+    """
+    labels = _validate_labels(y)
+    sa = _validate_scores(a, labels.size, "a")
+    sb = _validate_scores(b, labels.size, "b")
+    n_pos, n_neg = _class_counts(labels)
+    if n_pos < 2 or n_neg < 2:
+        raise ValueError(
+            f"the bootstrap needs >= 2 cases per class (n_pos={n_pos}, n_neg={n_neg})"
+        )
+    pos_idx, neg_idx = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+
+    def statistic(pi: np.ndarray, ni: np.ndarray, axis: int = -1) -> np.ndarray:
+        pi, ni = np.asarray(pi).astype(np.intp), np.asarray(ni).astype(np.intp)
+        return mann_whitney_auc(sa[pi], sa[ni], axis) - mann_whitney_auc(sb[pi], sb[ni], axis)
+
+    auc_a = float(mann_whitney_auc(sa[pos_idx], sa[neg_idx]))
+    auc_b = float(mann_whitney_auc(sb[pos_idx], sb[neg_idx]))
+    interval = _bootstrap_ci((pos_idx, neg_idx), statistic, alpha, n_resamples, seed, method)
+    return BootstrapDiff(auc_a, auc_b, auc_a - auc_b, interval, n_resamples,
+                         f"bootstrap-{method}", 1 - alpha)
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _json_model(result: AucResult) -> dict:
+    """One model's entry of the ``compare`` JSON contract."""
+    if not result.defined:
+        return {"auc": None, "ci95": None, "undefined": _counts_text(result.n_pos, result.n_neg)}
+    ci95 = None if result.ci95 is None else [float(result.ci95[0]), float(result.ci95[1])]
+    return {"auc": float(result.auc), "ci95": ci95}
+
+
+def _json_delong(y: np.ndarray, name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> dict:
+    """One pair's entry of the ``compare`` JSON contract; z and p None where undefined."""
+    n_pos, n_neg = _class_counts(y)
+    if n_pos < 2 or n_neg < 2:
+        return {"a": name_a, "b": name_b, "z": None, "p": None}
+    res = delong_test(y, a, b)
+    return {"a": name_a, "b": name_b, "z": res.z, "p": res.p}
+
+
+def compare_models(
+    y: object,
+    scores: Mapping[str, object],
+    ci: CiMethod | None = "delong",
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """Every model's AUC with interval, and a paired DeLong test for every pair.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: model name -> scores of shape (n,), in the order to report.
+        ci: interval for each AUC ("delong", "bootstrap" or None); pairs are always DeLong.
+        n_resamples, seed: for ``ci="bootstrap"``.
+
+    Returns:
+        The ``tchexnet compare --json`` contract, plain Python types only::
+
+            {"n": int, "positives": int,
+             "models": {NAME: {"auc": float, "ci95": [lo, hi]}},
+             "delong": [{"a": NAME, "b": NAME, "z": float, "p": float}, ...]}
+
+        Pairs in insertion order (itertools.combinations). An undefined AUC reads
+        ``{"auc": None, "ci95": None, "undefined": "n_pos=0"}`` and its pairs have z, p None.
+    """
+    labels = _validate_labels(y)
+    arrays = {
+        name: _validate_scores(s, labels.size, f"scores[{name!r}]") for name, s in scores.items()
+    }
+    results = {name: roc_auc(labels, s, ci=ci, n_resamples=n_resamples, seed=seed)
+               for name, s in arrays.items()}
+    pairs = [_json_delong(labels, na, arrays[na], nb, arrays[nb])
+             for na, nb in itertools.combinations(arrays, 2)]
+    return {
+        "n": int(labels.size),
+        "positives": int(labels.sum()),
+        "models": {name: _json_model(r) for name, r in results.items()},
+        "delong": pairs,
+    }
+
+
+def _grouping_keys(df: pd.DataFrame, name: str, grouping: object) -> pd.Series:
+    """Resolve one ``by`` entry of :func:`subgroup_aucs` to a Series on ``df``'s index."""
+    keys = grouping(df) if callable(grouping) else grouping
+    if not isinstance(keys, pd.Series):
+        keys = pd.Series(np.asarray(keys), index=df.index) if len(keys) == len(df) else None
+    if keys is None or not keys.index.equals(df.index):
+        raise ValueError(f"subgroup {name!r}: grouping must line up with df's rows (same index)")
+    return keys
+
+
+def subgroup_aucs(
+    df: pd.DataFrame,
+    y_col: str,
+    score_col: str,
+    by: Mapping[str, pd.Series | Callable[[pd.DataFrame], pd.Series]],
+    ci: CiMethod | None = "delong",
+) -> pd.DataFrame:
+    """AUC within each value of each grouping; one-class groups kept as undefined rows.
+
+    Args:
+        df: one row per case.
+        y_col: column of 0/1 labels.
+        score_col: column of scores.
+        by: subgroup name -> a Series aligned with ``df`` (same index) or a callable
+            ``df -> Series``; missing values form their own group.
+        ci: interval method passed to :func:`roc_auc`.
+
+    Returns:
+        DataFrame with columns subgroup, value, n, n_pos, auc, ci_lo, ci_hi, defined;
+        auc/ci_lo/ci_hi are nullable floats (<NA> where undefined).
+    """
+    labels, s = _validate_pair(df[y_col], df[score_col], score_col)
+    rows = []
+    for name, grouping in by.items():
+        keys = _grouping_keys(df, name, grouping)
+        for value, idx in keys.groupby(keys, dropna=False, sort=True).indices.items():
+            r = roc_auc(labels[idx], s[idx], ci=ci)
+            lo, hi = r.ci95 if r.ci95 is not None else (None, None)
+            rows.append({"subgroup": name, "value": value, "n": r.n, "n_pos": r.n_pos,
+                         "auc": r.auc, "ci_lo": lo, "ci_hi": hi, "defined": r.defined})
+    columns = ["subgroup", "value", "n", "n_pos", "auc", "ci_lo", "ci_hi", "defined"]
+    out = pd.DataFrame(rows, columns=columns)
+    return out.astype({"auc": "Float64", "ci_lo": "Float64", "ci_hi": "Float64"})
+
+
+# --------------------------------------------------------------------------- operating points
+
+
+def _ratio(num: int, den: int) -> float | None:
+    """num / den, or None when den is 0 (an undefined ratio is not NaN)."""
+    return num / den if den else None
+
+
+def operating_point(y: object, scores: object, threshold: float) -> dict:
+    """Confusion counts and rates at one threshold; positive means ``score >= threshold``.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: finite scores, shape (n,).
+        threshold: decision threshold.
+
+    Returns:
+        dict with threshold, tp, fp, tn, fn (ints) and sensitivity, specificity, ppv, npv, f1
+        (floats, or None where the denominator is 0).
+    """
+    labels, s = _validate_pair(y, scores)
+    pred = s >= threshold
+    tp = int(np.sum(pred & (labels == 1)))
+    fp = int(np.sum(pred & (labels == 0)))
+    fn = int(np.sum(~pred & (labels == 1)))
+    tn = int(np.sum(~pred & (labels == 0)))
+    return {
+        "threshold": float(threshold), "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+        "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
+        "ppv": _ratio(tp, tp + fp), "npv": _ratio(tn, tn + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+    }
+
+
+def _roc_points(y: object, scores: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) at every distinct score, thresholds decreasing (rule ``>=``)."""
+    labels, s = _validate_pair(y, scores)
+    n_pos, n_neg = _class_counts(labels)
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"ROC curve undefined: {_counts_text(n_pos, n_neg)}")
+    return metrics.roc_curve(labels, s, drop_intermediate=False)
+
+
+def youden_threshold(y: object, scores: object) -> float:
+    """Threshold maximising Youden's J = sensitivity + specificity - 1 (highest on ties).
+
+    Args:
+        y: labels 0/1 with both classes present.
+        scores: finite scores, shape (n,).
+
+    Returns:
+        A threshold for the rule ``score >= threshold`` (one of the observed scores).
+    """
+    fpr, tpr, thr = _roc_points(y, scores)
+    j = (tpr - fpr)[1:]  # the first point is sklearn's +inf threshold (nothing positive)
+    return float(thr[1:][int(np.argmax(j))])
+
+
+def threshold_for_sensitivity(y: object, scores: object, target: float = 0.9) -> float:
+    """The highest threshold whose sensitivity is at least ``target``.
+
+    Args:
+        y: labels 0/1 with both classes present.
+        scores: finite scores, shape (n,).
+        target: required sensitivity in (0, 1].
+
+    Returns:
+        A threshold for the rule ``score >= threshold`` (one of the observed scores).
+    """
+    if not 0 < target <= 1:
+        raise ValueError(f"target sensitivity must be in (0, 1], got {target}")
+    _, tpr, thr = _roc_points(y, scores)
+    return float(thr[int(np.argmax(tpr >= target - 1e-12))])
+
+
+def threshold_table(
+    y: object, scores: object, thresholds: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """:func:`operating_point` at each threshold, one row each, thresholds ascending.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: finite scores, shape (n,).
+        thresholds: thresholds to tabulate; default every distinct score.
+
+    Returns:
+        DataFrame with the keys of :func:`operating_point` as columns; rates are nullable
+        floats (<NA> where undefined).
+    """
+    labels, s = _validate_pair(y, scores)
+    grid = np.unique(s) if thresholds is None else np.sort(np.asarray(thresholds, dtype=float))
+    table = pd.DataFrame([operating_point(labels, s, t) for t in grid])
+    rates = ["sensitivity", "specificity", "ppv", "npv", "f1"]
+    return table.astype({c: "Float64" for c in rates})
+
+
+class PrCurve(NamedTuple):
+    """Precision-recall curve (scikit-learn's ``precision_recall_curve`` order) and AP."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    thresholds: np.ndarray
+    average_precision: float
+
+
+def pr_curve(y: object, scores: object) -> PrCurve:
+    """Precision-recall curve and average precision (scikit-learn).
+
+    With 7 positives in 202 the chance level of AP is the prevalence (about 0.035), not 0.5.
+
+    Args:
+        y: labels 0/1 with at least one positive.
+        scores: finite scores, shape (n,).
+
+    Returns:
+        :class:`PrCurve`.
+    """
+    labels, s = _validate_pair(y, scores)
+    n_pos, n_neg = _class_counts(labels)
+    if n_pos == 0:
+        raise ValueError(f"precision-recall undefined: n_pos=0 (n_neg={n_neg})")
+    precision, recall, thr = metrics.precision_recall_curve(labels, s)
+    return PrCurve(precision, recall, thr, float(metrics.average_precision_score(labels, s)))
+
+
+class Calibration(NamedTuple):
+    """Reliability table and Brier score."""
+
+    table: pd.DataFrame
+    brier_score: float
+
+
+def calibration(y: object, scores: object, n_bins: int = 10) -> Calibration:
+    """Reliability table on ``n_bins`` equal-width bins of [0, 1], and the Brier score.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: probabilities in [0, 1], shape (n,).
+        n_bins: number of bins; a score equal to 1 falls in the last bin.
+
+    Returns:
+        :class:`Calibration`; the table has columns bin_lo, bin_hi, n, n_pos, mean_score,
+        observed_rate, one row per bin (empty bins kept, their means <NA>).
+    """
+    labels, s = _validate_pair(y, scores)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if s.size and (s.min() < 0 or s.max() > 1):
+        raise ValueError(
+            f"calibration needs probabilities in [0, 1]; scores span {s.min()}..{s.max()}"
+        )
+    edges = np.arange(n_bins + 1) / n_bins  # exact 0.6 etc., unlike linspace's 0.6000000000000001
+    which = np.clip(np.digitize(s, edges[1:-1], right=False), 0, n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        in_bin = which == b
+        n = int(in_bin.sum())
+        rows.append({"bin_lo": edges[b], "bin_hi": edges[b + 1], "n": n,
+                     "n_pos": int(labels[in_bin].sum()),
+                     "mean_score": s[in_bin].mean() if n else None,
+                     "observed_rate": labels[in_bin].mean() if n else None})
+    table = pd.DataFrame(rows).astype({"mean_score": "Float64", "observed_rate": "Float64"})
+    return Calibration(table, float(np.mean((s - labels) ** 2)))
+
+
+# --------------------------------------------------------------------------- score files
+
+
+def read_scores(path: str | Path, n_expected: int | None = None) -> np.ndarray:
+    """Read the original repository's score format: one float per line, in label-row order.
+
+    Trailing blank lines are ignored; any other blank or non-numeric line is an error.
+
+    Args:
+        path: text file.
+        n_expected: number of labelled rows the scores must line up with (None: unchecked).
+
+    Returns:
+        float64 array of shape (n,).
+
+    Raises:
+        ValueError: naming the file and line of a non-number or non-finite value, or both
+            counts on a length mismatch.
+    """
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    values = []
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            value = float(line)
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: not a number: {line.strip()[:60]!r}") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{path}:{lineno}: score is not finite: {line.strip()!r}")
+        values.append(value)
+    if n_expected is not None and len(values) != n_expected:
+        raise ValueError(f"{path}: {len(values)} scores but {n_expected} labelled rows; "
+                         "one score per label row is required")
+    return np.asarray(values, dtype=float)
+
+
+def _score_column(frame: pd.DataFrame, path: Path) -> str:
+    """The score column of a Path/score CSV: "score", else the single non-Path column."""
+    if "Path" not in frame.columns:
+        raise ValueError(f"{path}: no 'Path' column (columns: {list(frame.columns)})")
+    if "score" in frame.columns:
+        return "score"
+    others = [c for c in frame.columns if c != "Path"]
+    if len(others) != 1:
+        raise ValueError(f"{path}: expected a 'score' column or exactly one column beside 'Path', "
+                         f"got {others}")
+    return others[0]
+
+
+def _few(items: Sequence[str], k: int = 3) -> str:
+    """The first ``k`` items for an error message, with a count of the rest."""
+    head = ", ".join(map(repr, items[:k]))
+    return head + (f" and {len(items) - k} more" if len(items) > k else "")
+
+
+def read_scores_csv(path: str | Path, paths: Sequence[str]) -> np.ndarray:
+    """Read a CSV with columns Path and score, aligned to ``paths`` by joining on Path.
+
+    Rows whose Path is not in ``paths`` are ignored (a score file may cover more images,
+    e.g. lateral views, than the labels); every label Path must have exactly one score.
+
+    Args:
+        path: CSV file with a Path column and a "score" column (or one other column).
+        paths: the labels' Path values, in label-row order.
+
+    Returns:
+        float64 array of shape (len(paths),), in the order of ``paths``.
+
+    Raises:
+        ValueError: naming the file and the missing or duplicated Paths, or the CSV row of a
+            non-numeric score.
+    """
+    path = Path(path)
+    frame = pd.read_csv(path, dtype={"Path": str})
+    col = _score_column(frame, path)
+    values = pd.to_numeric(frame[col], errors="coerce")
+    bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{path}: line {row + 2}: {col!r} is not a finite number: {frame[col].iloc[row]!r}"
+        )
+    wanted = pd.Index(list(paths))
+    if wanted.has_duplicates:
+        dup = list(wanted[wanted.duplicated()].unique())
+        raise ValueError(f"label Paths are duplicated: {_few(dup)}")
+    dup = frame["Path"][frame["Path"].duplicated()].unique().tolist()
+    if dup:
+        raise ValueError(f"{path}: {len(dup)} Paths appear more than once: {_few(dup)}")
+    lookup = pd.Series(values.to_numpy(dtype=float), index=frame["Path"])
+    missing = wanted.difference(lookup.index, sort=False).tolist()
+    if missing:
+        raise ValueError(
+            f"{path}: no score for {len(missing)} of {len(wanted)} label Paths: {_few(missing)}"
+        )
+    return lookup.loc[wanted].to_numpy(dtype=float)
+
+
+def read_scores_any(path: str | Path, paths: Sequence[str]) -> np.ndarray:
+    """Read scores in either format, aligned to ``paths``.
+
+    A file whose first line is a header naming a Path column (``Path,...``) is read with
+    :func:`read_scores_csv`; anything else with :func:`read_scores`, which then must hold
+    exactly ``len(paths)`` scores in label-row order.
+
+    Args:
+        path: score file.
+        paths: the labels' Path values, in label-row order.
+
+    Returns:
+        float64 array of shape (len(paths),).
+    """
+    path = Path(path)
+    with path.open() as fh:
+        first = fh.readline()
+    header = [c.strip().strip('"') for c in first.split(",")]
+    if "," in first and "Path" in header:
+        return read_scores_csv(path, paths)
+    return read_scores(path, n_expected=len(paths))

@@ -1,0 +1,581 @@
+"""CheXNet and tCheXNet as flat Keras 3 functional models, and their weight files.
+
+Both models share one DenseNet-121 base (``keras.applications.DenseNet121``,
+``include_top=False, pooling="avg"``, 224×224×3 inputs, 1024-d features):
+
+* **CheXNet**: base → ``Dense(14, sigmoid, name="predictions")``, outputs in
+  :data:`tchexnet_lib.labels.CHEXNET_CLASSES` order; 7,051,854 parameters.
+* **tCheXNet**: the same base, frozen → ``Dense(512, relu)`` → ``Dense(1, sigmoid)``
+  (Pneumothorax); 120 convolutions + 2 dense layers ("122 layers"), 7,562,817 parameters.
+
+The layer order is the original Keras 2 code's, so the original files load by
+topology. Loading never matches by name: Keras 2 called the first layers
+``conv1/conv`` and ``conv1/bn`` where Keras 3 says ``conv1_conv`` and ``conv1_bn``,
+and a by-name load silently leaves them random. Instead every file is read and
+compared with the model first (layer count, order, shapes); any mismatch is one
+:class:`WeightsError` naming the file and the first difference.
+
+Inputs are prepared by :func:`tchexnet_lib.images.load_image` (Keras'
+``densenet.preprocess_input``, 'torch' mode); :data:`preprocess_input` is
+re-exported here beside the models that need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import h5py
+import numpy as np
+
+from tchexnet_lib import config, labels
+
+if TYPE_CHECKING:
+    import keras
+
+Architecture = Literal["chexnet", "tchexnet"]
+ARCHITECTURES: tuple[str, ...] = ("chexnet", "tchexnet")
+
+#: Name of the base's pooled-feature layer (the 1024-d features).
+FEATURE_LAYER = "avg_pool"
+#: Names of the layers this project gives the heads (the original's were auto-named).
+CHEXNET_HEAD = "predictions"
+TCHEXNET_HIDDEN = "tchexnet_dense_512"
+TCHEXNET_OUTPUT = "tchexnet_pneumothorax"
+HIDDEN_UNITS = 512
+N_FEATURES = 1024
+
+
+class WeightsError(ValueError):
+    """A weight file that cannot be loaded as asked; the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """One expected weight file: where it comes from and what it holds.
+
+    Attributes:
+        key: registry key (``"chexnet"``, ``"tchexnet-paper"``).
+        filename: file name expected under the weights folder.
+        architecture: the model it fits.
+        source: where to get it.
+        sha256: the file's hash, or ``None`` when the public file's hash is not
+            known to this project (architecture is verified instead).
+    """
+
+    key: str
+    filename: str
+    architecture: Architecture
+    source: str
+    sha256: str | None = None
+
+
+#: The weight files this project knows. See ``weights/README.md``.
+REGISTRY: dict[str, WeightsSpec] = {
+    "chexnet": WeightsSpec(
+        key="chexnet",
+        filename="best_weights.h5",
+        architecture="chexnet",
+        source="CheXNet-Keras project (brucechou1983/CheXNet-Keras on GitHub), release files: "
+        "best_weights.h5, written by Keras 2 save_weights",
+    ),
+    "tchexnet-paper": WeightsSpec(
+        key="tchexnet-paper",
+        filename="94482_23620_keras_cw_noDropOut_chexpert_pretrained_chexnet_512_1_001_0.54064.h5",
+        architecture="tchexnet",
+        source="tCheXNet repository (deepMD-io/tCheXNet on GitHub), saved_models/: the paper's "
+        "epoch-1 checkpoint, written by Keras 2 ModelCheckpoint",
+    ),
+}
+
+#: Default registry key per architecture.
+DEFAULT_WEIGHTS: dict[str, str] = {"chexnet": "chexnet", "tchexnet": "tchexnet-paper"}
+
+
+def preprocess_input(x: np.ndarray) -> np.ndarray:
+    """Keras' DenseNet preprocessing ('torch' mode): /255, ImageNet mean and std.
+
+    Args:
+        x: images with values in [0, 255], channels last.
+    """
+    import keras
+
+    return keras.applications.densenet.preprocess_input(x)
+
+
+def _check_input_shape(input_shape: tuple[int, int, int]) -> None:
+    if len(input_shape) != 3 or input_shape[2] != 3:
+        raise ValueError(
+            f"input_shape must be (height, width, 3), got {input_shape}: "
+            "grayscale X-rays are replicated to 3 channels by images.load_image"
+        )
+    if min(input_shape[:2]) < 32:
+        raise ValueError(f"input_shape {input_shape}: DenseNet-121 needs at least 32×32 inputs")
+
+
+def build_base(
+    input_shape: tuple[int, int, int] = (*config.IMAGE_SIZE, 3),
+    imagenet: bool = False,
+) -> keras.Model:
+    """DenseNet-121 without its top, global-average pooled to 1024 features.
+
+    Args:
+        input_shape: (height, width, 3). Weights do not depend on it.
+        imagenet: start from Keras' ImageNet weights (downloads them); leave False
+            when a CheXNet file will be loaded (no download that is then overwritten).
+
+    Returns:
+        A model from images (n, h, w, 3) to features (n, 1024), output layer ``avg_pool``.
+    """
+    import keras
+
+    _check_input_shape(input_shape)
+    return keras.applications.DenseNet121(
+        include_top=False,
+        weights="imagenet" if imagenet else None,
+        input_shape=input_shape,
+        pooling="avg",
+    )
+
+
+def build_chexnet(
+    weights: str | os.PathLike | None = None,
+    input_shape: tuple[int, int, int] = (*config.IMAGE_SIZE, 3),
+    imagenet: bool = False,
+) -> keras.Model:
+    """CheXNet: DenseNet-121 + ``Dense(14, sigmoid, name="predictions")``, flat.
+
+    Args:
+        weights: a CheXNet weight file to load (Keras 2 ``.h5``, Keras 3
+            ``.weights.h5`` or ``.keras``); ``None`` leaves the model untrained.
+        input_shape: (height, width, 3).
+        imagenet: initialise the base from ImageNet (ignored when ``weights`` is given).
+
+    Returns:
+        Model from (n, h, w, 3) preprocessed images to (n, 14) probabilities in
+        :data:`labels.CHEXNET_CLASSES` order.
+    """
+    import keras
+
+    base = build_base(input_shape, imagenet=imagenet and weights is None)
+    outputs = keras.layers.Dense(
+        len(labels.CHEXNET_CLASSES), activation="sigmoid", name=CHEXNET_HEAD
+    )(base.output)
+    model = keras.Model(base.input, outputs, name="chexnet")
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def attach_tchexnet_head(chexnet_or_base: keras.Model, freeze_base: bool = True) -> keras.Model:
+    """tCheXNet from a CheXNet (or a bare base): ``avg_pool`` → Dense 512 relu → Dense 1 sigmoid.
+
+    The new model shares the given model's layers (as the original code did), so
+    its layer order is the base's followed by the two head layers.
+
+    Args:
+        chexnet_or_base: a model with an ``avg_pool`` layer.
+        freeze_base: mark every base layer non-trainable (the paper's recipe). A
+            frozen BatchNormalization runs in inference mode in Keras 3, so the
+            frozen base is a fixed feature extractor.
+    """
+    import keras
+
+    features = chexnet_or_base.get_layer(FEATURE_LAYER).output
+    hidden = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name=TCHEXNET_HIDDEN)(features)
+    output = keras.layers.Dense(1, activation="sigmoid", name=TCHEXNET_OUTPUT)(hidden)
+    model = keras.Model(chexnet_or_base.input, output, name="tchexnet")
+    for layer in model.layers[:-2]:
+        layer.trainable = not freeze_base
+    return model
+
+
+def build_tchexnet(
+    weights: str | os.PathLike | None = None,
+    chexnet_weights: str | os.PathLike | None = None,
+    input_shape: tuple[int, int, int] = (*config.IMAGE_SIZE, 3),
+) -> keras.Model:
+    """tCheXNet: CheXNet's frozen base + ``Dense(512, relu)`` + ``Dense(1, sigmoid)``.
+
+    Args:
+        weights: a full tCheXNet weight file (base and head), e.g. the paper's
+            checkpoint. Takes precedence over ``chexnet_weights``.
+        chexnet_weights: a CheXNet file to initialise the base from before
+            training a new head (the paper's transfer step).
+        input_shape: (height, width, 3).
+
+    Returns:
+        Model from (n, h, w, 3) preprocessed images to (n, 1) Pneumothorax probabilities.
+    """
+    chexnet = build_chexnet(weights=None if weights else chexnet_weights, input_shape=input_shape)
+    model = attach_tchexnet_head(chexnet)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def build_model(
+    architecture: Architecture,
+    weights: str | os.PathLike | None = None,
+    input_shape: tuple[int, int, int] = (*config.IMAGE_SIZE, 3),
+) -> keras.Model:
+    """Build ``"chexnet"`` or ``"tchexnet"`` and load ``weights`` into it."""
+    if architecture == "chexnet":
+        return build_chexnet(weights, input_shape=input_shape)
+    if architecture == "tchexnet":
+        return build_tchexnet(weights, input_shape=input_shape)
+    raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """The base of a CheXNet or tCheXNet: images → 1024-d ``avg_pool`` features."""
+    import keras
+
+    return keras.Model(model.input, model.get_layer(FEATURE_LAYER).output, name="features")
+
+
+def output_names(model: keras.Model) -> tuple[str, ...]:
+    """Class names of a model's outputs: CheXNet's 14, or ``("Pneumothorax",)``."""
+    width = model.output.shape[-1]
+    if width == len(labels.CHEXNET_CLASSES):
+        return labels.CHEXNET_CLASSES
+    if width == 1:
+        return (labels.TARGET,)
+    raise ValueError(f"model {model.name!r} has {width} outputs; expected 14 or 1")
+
+
+# --- weight files -------------------------------------------------------------------------
+
+
+def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks (memory independent of its size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def registry_path(key: str, weights_dir: str | os.PathLike | None = None) -> Path:
+    """Where the registry's file ``key`` is expected (``weights/<filename>``)."""
+    if key not in REGISTRY:
+        raise ValueError(f"unknown weights {key!r}; known: {sorted(REGISTRY)}")
+    return Path(weights_dir or config.weights_dir()) / REGISTRY[key].filename
+
+
+def spec_for(path: str | os.PathLike) -> WeightsSpec | None:
+    """The registry entry whose file name is ``path``'s, if any."""
+    name = Path(path).name
+    return next((spec for spec in REGISTRY.values() if spec.filename == name), None)
+
+
+def _missing_file_message(path: Path) -> str:
+    spec = spec_for(path)
+    where = f"put it at {path}" if spec else "check the path"
+    source = f"; get {spec.filename} from the {spec.source}" if spec else ""
+    return f"{path}: weights file not found{source}; {where} (see weights/README.md)"
+
+
+def verify_file(path: str | os.PathLike, expected_sha256: str | None = None) -> Path:
+    """Check a weight file exists, is HDF5 or a ``.keras`` zip, and matches its hash.
+
+    Args:
+        path: the file.
+        expected_sha256: hash to insist on; by default the registry's, if it has one.
+
+    Raises:
+        WeightsError: missing, empty, not HDF5, or a hash mismatch (message names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(_missing_file_message(path))
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path}: weights file is empty (0 bytes); download it again")
+    if path.suffix != ".keras" and not h5py.is_hdf5(path):
+        raise WeightsError(
+            f"{path}: not an HDF5 file (first bytes {path.read_bytes()[:16]!r}); "
+            "a weights file saved by Keras is HDF5 (.h5, .weights.h5) or a .keras archive"
+        )
+    spec = spec_for(path)
+    expected = expected_sha256 or (spec.sha256 if spec else None)
+    if expected and (actual := sha256sum(path)) != expected.lower():
+        raise WeightsError(f"{path}: sha256 {actual} differs from the expected {expected}")
+    return path
+
+
+@dataclass(frozen=True)
+class SavedLayer:
+    """A layer with weights as stored in (or expected from) a file."""
+
+    name: str
+    shapes: tuple[tuple[int, ...], ...]
+
+
+def _decode(values) -> list[str]:
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _h5_attribute_list(group: h5py.Group, name: str) -> list[str]:
+    """A string-list attribute, joined across Keras 2's chunks (``name0``, ``name1``…)."""
+    if name in group.attrs:
+        return _decode(group.attrs[name])
+    chunks, index = [], 0
+    while f"{name}{index}" in group.attrs:
+        chunks.extend(_decode(group.attrs[f"{name}{index}"]))
+        index += 1
+    return chunks
+
+
+def _is_keras2_layout(handle: h5py.File) -> bool:
+    root = handle["model_weights"] if "model_weights" in handle else handle
+    return bool(_h5_attribute_list(root, "layer_names"))
+
+
+def _keras2_layers(handle: h5py.File) -> list[SavedLayer]:
+    """Layers with weights in a Keras 2 ``save_weights`` / ``model.save`` HDF5 file, in order."""
+    root = handle["model_weights"] if "model_weights" in handle else handle
+    saved = []
+    for name in _h5_attribute_list(root, "layer_names"):
+        weight_names = _h5_attribute_list(root[name], "weight_names")
+        if weight_names:
+            shapes = tuple(tuple(root[name][w].shape) for w in weight_names)
+            saved.append(SavedLayer(name, shapes))
+    return saved
+
+
+def _keras3_layers(handle: h5py.File) -> list[SavedLayer]:
+    """Layers with weights in a Keras 3 ``.weights.h5`` file (order is not meaningful)."""
+    saved = []
+    for group in handle.get("layers", {}).values():
+        variables = group.get("vars")
+        if variables is not None and len(variables):
+            shapes = tuple(tuple(variables[k].shape) for k in sorted(variables, key=int))
+            saved.append(SavedLayer(str(variables.attrs.get("name", group.name)), shapes))
+    return saved
+
+
+def expected_layers(model: keras.Model) -> list[SavedLayer]:
+    """The model's layers with weights, in the order a topological load assigns them."""
+    return [
+        SavedLayer(layer.name, tuple(tuple(w.shape) for w in layer.weights))
+        for layer in model.layers
+        if layer.weights
+    ]
+
+
+def _keras2_name(name: str) -> str:
+    return name.replace("/", "_")
+
+
+def _describe(layer: SavedLayer) -> str:
+    return f"'{layer.name}' {', '.join(str(s) for s in layer.shapes)}"
+
+
+def _compare_in_order(path: Path, saved: list[SavedLayer], model: keras.Model) -> None:
+    """Raise on the first layer where a topological load would put weights in the wrong place.
+
+    Base layers must match by (Keras-2-normalised) name and shape; head ``Dense``
+    layers were auto-named by Keras 2 (``dense_1``), so only their shapes must match.
+    """
+    expected = expected_layers(model)
+    nested = [s for s in saved if len(s.shapes) > 8]
+    if nested:
+        raise WeightsError(
+            f"{path}: layer '{nested[0].name}' holds {len(nested[0].shapes)} weights: the file "
+            "stores a nested model; this project loads flat CheXNet/tCheXNet files only"
+        )
+    head = {layer.name for layer in model.layers[-2:] if layer.weights}
+    for index, (got, want) in enumerate(zip(saved, expected)):
+        same_name = _keras2_name(got.name) == want.name or want.name in head
+        if not same_name or got.shapes != want.shapes:
+            raise WeightsError(
+                f"{path}: does not fit {model.name}: weighted layer #{index} is "
+                f"{_describe(got)} in the file but {_describe(want)} in the model"
+            )
+    if len(saved) != len(expected):
+        _raise_count_mismatch(path, saved, expected, model.name)
+
+
+def _raise_count_mismatch(path: Path, saved: list, expected: list, model_name: str) -> None:
+    longer, shorter, what = (saved, expected, "extra") if len(saved) > len(expected) else (
+        expected, saved, "missing")
+    names = ", ".join(f"'{layer.name}'" for layer in longer[len(shorter):][:3])
+    raise WeightsError(
+        f"{path}: does not fit {model_name}: the file has {len(saved)} layers with weights, "
+        f"the model {len(expected)} ({what} in the file: {names})"
+    )
+
+
+def _compare_by_name(path: Path, saved: list[SavedLayer], model: keras.Model) -> None:
+    """Keras 3 files store layers by name: every model layer must be there with its shapes."""
+    stored = {layer.name: layer for layer in saved}
+    for want in expected_layers(model):
+        got = stored.pop(want.name, None)
+        if got is None:
+            raise WeightsError(f"{path}: does not fit {model.name}: layer '{want.name}' is missing")
+        if got.shapes != want.shapes:
+            raise WeightsError(
+                f"{path}: does not fit {model.name}: layer {_describe(got)} in the file, "
+                f"{_describe(want)} in the model"
+            )
+    if stored:
+        raise WeightsError(
+            f"{path}: does not fit {model.name}: extra layers in the file: {sorted(stored)[:3]}"
+        )
+
+
+def read_saved_layers(path: str | os.PathLike) -> tuple[str, list[SavedLayer]]:
+    """Read a weight file's layout without loading it.
+
+    Returns:
+        (``"keras2"`` or ``"keras3"``, the layers with weights and their shapes).
+
+    Raises:
+        WeightsError: the file is not a readable Keras weight file (truncated, empty).
+    """
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as handle:
+            if _is_keras2_layout(handle):
+                return "keras2", _keras2_layers(handle)
+            if "layers" in handle:
+                return "keras3", _keras3_layers(handle)
+    except (OSError, KeyError, ValueError) as error:
+        raise WeightsError(f"{path}: unreadable HDF5, truncated or corrupt ({error})") from error
+    raise WeightsError(f"{path}: HDF5 file but not a Keras weight file (no layer_names, no layers)")
+
+
+def load_weights(
+    model: keras.Model, path: str | os.PathLike, expected_sha256: str | None = None
+) -> Path:
+    """Load a CheXNet/tCheXNet weight file into ``model``, checked, never by name.
+
+    Accepts the original Keras 2 files (``save_weights`` or ``ModelCheckpoint``
+    ``.h5``, loaded by topology), and this project's Keras 3 ``.weights.h5`` and
+    ``.keras`` files. The file's layout is compared with the model before loading.
+
+    Args:
+        model: a model from :func:`build_chexnet` / :func:`build_tchexnet`.
+        path: the weight file.
+        expected_sha256: insist on this hash (default: the registry's, if known).
+
+    Returns:
+        The path loaded.
+
+    Raises:
+        WeightsError: missing, not HDF5, truncated, hash mismatch, a Keras 2 file
+            named ``*.weights.h5``, or any architecture mismatch (names the first one).
+    """
+    path = verify_file(path, expected_sha256)
+    if path.suffix == ".keras":
+        return _load_from_keras_archive(model, path)
+    layout, saved = read_saved_layers(path)
+    if layout == "keras2":
+        if path.name.endswith(".weights.h5"):
+            raise WeightsError(
+                f"{path}: a Keras 2 save_weights file named *.weights.h5, which Keras 3 reserves "
+                "for its own format; rename it to end in .h5"
+            )
+        _compare_in_order(path, saved, model)
+    else:
+        if not path.name.endswith(".weights.h5"):
+            raise WeightsError(f"{path}: a Keras 3 weights file; rename it to end in .weights.h5")
+        _compare_by_name(path, saved, model)
+    _load_checked(model, path)
+    return path
+
+
+def _load_checked(model: keras.Model, path: Path) -> None:
+    """Run Keras' own loader once the layout is known to fit (its warnings would only repeat it)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.load_weights(path)
+    except (OSError, ValueError, KeyError) as error:
+        raise WeightsError(f"{path}: could not be read to the end, truncated or corrupt ({error})") from error
+
+
+def _load_from_keras_archive(model: keras.Model, path: Path) -> Path:
+    other = load_model_file(path)
+    _compare_by_name(path, expected_layers(other), model)
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights(other.get_layer(layer.name).get_weights())
+    return path
+
+
+def load_model_file(path: str | os.PathLike) -> keras.Model:
+    """Load a whole ``.keras`` model saved by this project, with Keras ``safe_mode``.
+
+    Raises:
+        WeightsError: the file is missing, not a ``.keras`` archive (a Keras 2
+            weights-only ``.h5`` holds no architecture: build the model with
+            :func:`build_model` and use :func:`load_weights`), or unreadable.
+    """
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(_missing_file_message(path))
+    if path.suffix != ".keras":
+        raise WeightsError(
+            f"{path}: not a .keras model file; for weight files build the model "
+            "(models.build_model) and call models.load_weights"
+        )
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # Keras raises many types for a bad archive
+        raise WeightsError(f"{path}: unreadable .keras file ({type(error).__name__}: {error})") from error
+
+
+def save_weights_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
+    """``model.save_weights`` through a temporary file renamed into place (Keras writes in place)."""
+    path = Path(path)
+    if not path.name.endswith(".weights.h5"):
+        raise ValueError(f"{path}: Keras 3 weight files must end in .weights.h5")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        model.save_weights(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def resolve_weights(
+    architecture: Architecture, weights: str | os.PathLike | None = None
+) -> Path:
+    """The weight file to use: ``weights`` if given, else the registry's default for the model."""
+    if weights is not None:
+        return Path(weights)
+    return registry_path(DEFAULT_WEIGHTS[architecture])
+
+
+def describe_weights(path: str | os.PathLike) -> str:
+    """One line saying which weights are in use, for notebooks and the CLI."""
+    spec = spec_for(path)
+    origin = f"registry '{spec.key}': {spec.source.split(':')[0]}" if spec else "user file"
+    return f"weights: {path} ({origin})"
+
+
+def predict(model: keras.Model, batches) -> np.ndarray:
+    """Outputs for a stream of preprocessed image batches (compiled graph-mode forward).
+
+    Args:
+        model: CheXNet, tCheXNet or a :func:`feature_extractor`.
+        batches: an iterable of (n, h, w, 3) arrays, e.g. ``images.make_dataset``.
+
+    Returns:
+        (N, outputs) float32 array, rows in input order.
+    """
+    import tensorflow as tf
+
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    outputs = [forward(batch).numpy() for batch in batches]
+    width = model.output.shape[-1]
+    return np.concatenate(outputs) if outputs else np.zeros((0, width), np.float32)
