@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from tchexnet_lib import labels, models
+from tests.conftest import KERAS2_HEAD
 from tests.keras2_h5 import write_keras2_weights
 
 SHAPE = (64, 64, 3)  # weights do not depend on the input size; small inputs keep tests fast
-KERAS2_HEAD = {models.TCHEXNET_HIDDEN: "dense_1", models.TCHEXNET_OUTPUT: "dense_2"}
 
 
 def randomise_batchnorm(model: keras.Model, seed: int) -> None:

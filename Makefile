@@ -1,0 +1,35 @@
+# Two commands from a fresh clone: `make test` or `make demo` (each sets up .venv first).
+# GPU machines: `make setup TF=gpu` installs TensorFlow with its CUDA libraries instead of
+# the lean CPU wheel (do it in a fresh .venv: the two TensorFlow wheels must not mix).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+TF ?= cpu
+STAMP := $(VENV)/.installed-$(TF)
+
+.PHONY: setup test test-fast demo lab clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "tchexnet needs Python 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(TF),notebooks,dev]"
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+demo: setup
+	@echo "make demo: the offline demo (synthetic data + demo weights) arrives with the demo issue (#3)."
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,52 @@
+"""The install story: pyproject, environment.yml, Makefile and CI say the same thing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_pins_what_pyproject_pins():
+    project = pyproject()["project"]
+    extras = project["optional-dependencies"]
+    expected = set(project["dependencies"]) | set(extras["cpu"] + extras["notebooks"] + extras["dev"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip
+    assert set(pip) - {"-e ."} == expected
+
+
+def test_every_dependency_is_pinned_and_cpu_install_has_no_cuda():
+    project = pyproject()["project"]
+    extras = project["optional-dependencies"]
+    for requirement in project["dependencies"] + sum(extras.values(), []):
+        assert "==" in requirement, f"{requirement} is not pinned"
+    assert not any("cuda" in r or r.startswith("tensorflow") for r in project["dependencies"])
+    assert extras["cpu"] == ["tensorflow-cpu==2.21.0"]
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci/run").read_text()
+    assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_importing_the_library_has_no_side_effects():
+    """No TensorFlow, seeds or styles on import: a fresh interpreter proves it."""
+    code = (
+        "import sys, tchexnet_lib.config, tchexnet_lib.labels, tchexnet_lib.data, "
+        "tchexnet_lib.images, tchexnet_lib.models, tchexnet_lib.evaluation, tchexnet_lib.cli\n"
+        "print('tensorflow' in sys.modules, 'matplotlib.pyplot' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
