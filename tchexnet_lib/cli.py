@@ -22,6 +22,28 @@ from tchexnet_lib import config, data, evaluation, images, models
 EXIT_ERROR = 2
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up notes (oneDNN, CPU features) kept off stderr.
+
+    They are printed before any logging setting applies; they are replayed if the import fails.
+    """
+    import tempfile
+
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _note(message: str) -> None:
     print(f"tchexnet: {message}", file=sys.stderr)
 
@@ -204,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ notes off stderr
     args = build_parser().parse_args(argv)
     try:
+        if args.command not in {"split", "compare"} and not args.debug:
+            _import_tensorflow_quietly()
         args.run(args)
     except (ValueError, OSError) as error:  # DataError, ImageError, WeightsError are ValueErrors
         if args.debug:
