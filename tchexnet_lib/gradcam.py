@@ -1,0 +1,524 @@
+"""Grad-CAM heat maps for CheXNet and tCheXNet, and scores of how well they localise.
+
+Grad-CAM (Selvaraju et al., 2017, "Grad-CAM: Visual Explanations from Deep Networks via
+Gradient-based Localization", ICCV): for one output c and a convolutional layer with feature
+maps A^k (here DenseNet-121's final ``relu``, the output of the last dense block after the
+final BatchNorm: 7×7×1024 at 224×224 inputs),
+
+    alpha_k = mean over (i, j) of d y_c / d A^k_ij        (channel weights)
+    L_c     = ReLU(sum_k alpha_k A^k)                     (coarse map)
+
+then ``L_c`` is upsampled bilinearly to the input size (``tf.image.resize``) and divided by its
+maximum, per image, so it lies in [0, 1]; an all-zero map (no positive evidence) stays zero.
+
+``y_c`` is the output's **logit** when the model ends in a sigmoid ``Dense`` (CheXNet's
+``predictions``, tCheXNet's head), as the paper uses the score before the softmax. For a
+sigmoid the probability's gradient is the logit's times p(1 - p), a positive factor common to
+every channel, so the normalised map is the same, but the logit's gradient does not underflow
+when a probability saturates (the paper's CheXNet gives Pneumothorax scores around 1e-7).
+
+A heat map shows where the evidence for an output lies *for this model*; it is not a
+segmentation. :func:`pointing_game`, :func:`cam_iou` and :func:`mass_inside` score it against a
+ground-truth mask; compare :func:`mass_inside` with the mask's area fraction (what a uniform map
+scores), which :func:`localisation_table` reports beside it.
+
+TensorFlow and Keras are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from PIL import Image
+
+from tchexnet_lib import config, images, labels, models
+
+if TYPE_CHECKING:
+    import keras
+
+#: The default Grad-CAM layer: DenseNet-121's last activation before global pooling.
+DEFAULT_LAYER = "relu"
+
+PathLike = str | os.PathLike
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def resolve_output(model: keras.Model, output: int | str | None = None) -> tuple[int, str]:
+    """Index and name of one model output.
+
+    Args:
+        model: CheXNet (14 outputs), tCheXNet (1) or any model with a 1-D output.
+        output: an index; a class name (ChestX-ray14 or CheXpert, via
+            :func:`labels.chexnet_index`; tCheXNet accepts only ``"Pneumothorax"``); or None
+            for Pneumothorax on CheXNet/tCheXNet (the paper's target) and output 0 on a
+            single-output model.
+
+    Returns:
+        ``(index, name)``.
+
+    Raises:
+        ValueError: an index out of range, or a name the model does not output.
+    """
+    width = int(model.output.shape[-1])
+    names = models.output_names(model) if width in (1, len(labels.CHEXNET_CLASSES)) else None
+    if output is None:
+        if names is not None:
+            output = labels.TARGET
+        elif width == 1:
+            output = 0
+        else:
+            raise ValueError(f"model {model.name!r} has {width} outputs: give output as an index")
+    if isinstance(output, (int, np.integer)) and not isinstance(output, bool):
+        index = int(output)
+        if not 0 <= index < width:
+            raise ValueError(f"output index {index} is out of range for {width} outputs")
+        return index, names[index] if names else f"output {index}"
+    if not isinstance(output, str) or names is None:
+        raise ValueError(f"output {output!r}: give an index (model {model.name!r} has "
+                         f"{width} unnamed outputs)")
+    if width == 1:
+        if labels.CHEXPERT_TO_CHEXNET.get(output, output) != labels.TARGET:
+            raise ValueError(f"tCheXNet has one output, {labels.TARGET!r}; got {output!r}")
+        return 0, labels.TARGET
+    index = labels.chexnet_index(output)
+    return index, names[index]
+
+
+# --------------------------------------------------------------------------- Grad-CAM
+
+
+def _as_image_batch(image_batch: object, model: keras.Model) -> np.ndarray:
+    x = np.asarray(image_batch, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[None]
+    expected = tuple(model.input.shape[1:])
+    if x.ndim != 4 or (None not in expected and x.shape[1:] != expected):
+        raise ValueError(f"image_batch must be (n, *{expected}) or one image, got {x.shape}; "
+                         "prepare images with images.load_image at the model's input size")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("image_batch contains NaN or infinite values")
+    return x
+
+
+def _gradient_model(model: keras.Model, layer_name: str):
+    """(Model from inputs to [feature maps, score input], head Dense or None)."""
+    import keras
+
+    try:
+        layer = model.get_layer(layer_name)
+    except ValueError:
+        convs = [lyr.name for lyr in model.layers if len(lyr.output.shape) == 4][-3:]
+        raise ValueError(f"model {model.name!r} has no layer {layer_name!r}; its last "
+                         f"4-D (feature map) layers are {convs}") from None
+    if len(layer.output.shape) != 4:
+        raise ValueError(f"layer {layer_name!r} outputs shape {layer.output.shape}; "
+                         "Grad-CAM needs (n, h, w, channels) feature maps")
+    head = model.layers[-1]
+    logit = (isinstance(head, keras.layers.Dense)
+             and head.activation is keras.activations.sigmoid)
+    target = head.input if logit else model.output
+    return keras.Model(model.inputs, [layer.output, target]), (head if logit else None)
+
+
+def _cams_for_batch(grad_model, head, x: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Low-resolution maps (n, h', w') before normalisation, and the probabilities (n,)."""
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        feature_maps, out = grad_model(x, training=False)
+        if head is not None:
+            score = tf.linalg.matvec(out, tf.convert_to_tensor(head.kernel)[:, index])
+            score = score + tf.convert_to_tensor(head.bias)[index]
+            probability = tf.sigmoid(score)
+        else:
+            score = probability = out[:, index]
+        # Each image's score depends only on its own maps (inference mode), so one gradient
+        # of the sum gives every image's gradients.
+        total = tf.reduce_sum(score)
+    grads = tape.gradient(total, feature_maps)
+    weights = tf.reduce_mean(grads, axis=(1, 2))  # (n, channels)
+    cams = tf.nn.relu(tf.einsum("nhwc,nc->nhw", feature_maps, weights))
+    return cams.numpy(), probability.numpy()
+
+
+def _upsample_and_normalise(cams: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear upsampling to ``size``, then division by each map's maximum; zeros stay zero."""
+    import tensorflow as tf
+
+    up = tf.image.resize(cams[..., None], size, method="bilinear").numpy()[..., 0]
+    up = np.clip(np.nan_to_num(up, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
+    peak = up.max(axis=(1, 2), keepdims=True)
+    return np.divide(up, peak, out=np.zeros_like(up), where=peak > 0).astype(np.float32)
+
+
+def grad_cam_with_probabilities(
+    model: keras.Model,
+    image_batch: object,
+    output_index: int | str | None = None,
+    layer_name: str | None = None,
+    batch_size: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`grad_cam`, also returning the model's probability for the output.
+
+    Returns:
+        ``(cams, probabilities)``: (n, h, w) float32 in [0, 1] and (n,) float32.
+    """
+    x = _as_image_batch(image_batch, model)
+    index, _ = resolve_output(model, output_index)
+    grad_model, head = _gradient_model(model, layer_name or DEFAULT_LAYER)
+    cams, probabilities = [], []
+    for start in range(0, len(x), batch_size):
+        low, p = _cams_for_batch(grad_model, head, x[start:start + batch_size], index)
+        cams.append(_upsample_and_normalise(low, x.shape[1:3]))
+        probabilities.append(p)
+    return np.concatenate(cams), np.concatenate(probabilities).astype(np.float32)
+
+
+def grad_cam(
+    model: keras.Model,
+    image_batch: object,
+    output_index: int | str | None = None,
+    layer_name: str | None = None,
+    batch_size: int = 8,
+) -> np.ndarray:
+    """Grad-CAM maps of one output for a batch of preprocessed images.
+
+    Args:
+        model: CheXNet, tCheXNet, or any Keras functional model with the named layer.
+        image_batch: (n, h, w, 3) or (h, w, 3), prepared by :func:`images.load_image` at the
+            model's input size.
+        output_index: which output (index or class name, see :func:`resolve_output`);
+            None: Pneumothorax.
+        layer_name: the feature-map layer; default :data:`DEFAULT_LAYER` (``"relu"``).
+        batch_size: images per forward/backward pass (memory).
+
+    Returns:
+        float32 array (n, h, w) in [0, 1], finite; each map divided by its maximum, an
+        all-zero map left zero.
+    """
+    return grad_cam_with_probabilities(model, image_batch, output_index, layer_name,
+                                       batch_size)[0]
+
+
+class CamResult(NamedTuple):
+    """Grad-CAM of one image file.
+
+    Attributes:
+        path: the image file.
+        gray: the image as the model saw it before normalisation, (h, w) float32 in [0, 255].
+        cam: the map, (h, w) float32 in [0, 1].
+        probability: the model's probability for ``output``.
+        output: the output's class name.
+        index: the output's index.
+    """
+
+    path: str
+    gray: np.ndarray
+    cam: np.ndarray
+    probability: float
+    output: str
+    index: int
+
+
+def cam_for_image(
+    path: PathLike,
+    model: keras.Model,
+    output: int | str | None = None,
+    layer_name: str | None = None,
+    interpolation: str = "bilinear",
+) -> CamResult:
+    """Load an image file exactly as for prediction and compute its Grad-CAM.
+
+    Args:
+        path: a chest X-ray (JPEG/PNG), checked and preprocessed by :mod:`images`.
+        model: CheXNet or tCheXNet; the image is resized to the model's input size.
+        output: class name or index (see :func:`resolve_output`); None: Pneumothorax.
+        layer_name: feature-map layer; default ``"relu"``.
+        interpolation: resize filter ("bilinear" or "nearest").
+
+    Returns:
+        :class:`CamResult`.
+    """
+    height, width = (int(d) for d in model.input.shape[1:3])
+    cfg = config.PreprocessConfig(size=(height, width), interpolation=interpolation)
+    gray = images.resize_gray(images.read_grayscale(path, cfg), cfg)
+    index, name = resolve_output(model, output)
+    cams, probabilities = grad_cam_with_probabilities(
+        model, images.to_model_input(gray)[None], index, layer_name)
+    return CamResult(os.fspath(path), gray, cams[0], float(probabilities[0]), name, index)
+
+
+# --------------------------------------------------------------------------- masks and scores
+
+
+def resize_mask(mask: object, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a mask to ``shape`` (h, w); nonzero means inside.
+
+    Args:
+        mask: 2-D array.
+        shape: target (height, width).
+
+    Returns:
+        bool array of ``shape``.
+    """
+    m = np.asarray(mask)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be 2-D (h, w), got shape {m.shape}")
+    m = m != 0
+    if m.shape == tuple(shape):
+        return m
+    rows = np.minimum(((np.arange(shape[0]) + 0.5) * m.shape[0] / shape[0]).astype(int),
+                      m.shape[0] - 1)
+    cols = np.minimum(((np.arange(shape[1]) + 0.5) * m.shape[1] / shape[1]).astype(int),
+                      m.shape[1] - 1)
+    return m[np.ix_(rows, cols)]
+
+
+def load_mask(mask: PathLike | np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A ground-truth mask from an array or an image file (nonzero pixels are inside).
+
+    Args:
+        mask: 2-D array, or a PNG/JPEG file (read as gray; a JPEG's compression noise is cut
+            at half intensity, a PNG's nonzero pixels count).
+        shape: resize to (h, w) with nearest neighbour; None keeps the size.
+
+    Returns:
+        bool array.
+    """
+    if isinstance(mask, (str, os.PathLike)):
+        gray = images.read_grayscale(mask)
+        is_png = Path(mask).suffix.lower() == ".png"
+        mask = gray > 0 if is_png else gray >= 127.5
+    m = np.asarray(mask)
+    return resize_mask(m, shape if shape is not None else m.shape)
+
+
+def _cam_and_mask(cam: object, mask: object) -> tuple[np.ndarray, np.ndarray]:
+    c = np.asarray(cam, dtype=np.float64)
+    if c.ndim != 2:
+        raise ValueError(f"cam must be 2-D (h, w), got shape {c.shape}")
+    if not np.all(np.isfinite(c)) or c.min() < 0:
+        raise ValueError("cam must be finite and non-negative (grad_cam's output is)")
+    m = resize_mask(mask, c.shape)
+    if not m.any():
+        raise ValueError("mask is empty: localisation is undefined without a finding")
+    return c, m
+
+
+def pointing_game(cam: object, mask: object) -> bool:
+    """Whether the map's maximum falls inside the mask (the "pointing game").
+
+    Args:
+        cam: (h, w) map, non-negative.
+        mask: 2-D mask of any size, resized to the map's size with nearest neighbour.
+
+    Returns:
+        True for a hit. An all-zero map points nowhere: False. With tied maxima, a hit if any
+        of them is inside.
+    """
+    c, m = _cam_and_mask(cam, mask)
+    peak = c.max()
+    return bool(peak > 0 and m[c == peak].any())
+
+
+def cam_iou(cam: object, mask: object, threshold: float = 0.5) -> float:
+    """Intersection over union of ``cam >= threshold`` with the mask.
+
+    Args:
+        cam: (h, w) map in [0, 1] (as :func:`grad_cam` returns).
+        mask: 2-D mask, resized to the map's size with nearest neighbour.
+        threshold: on the normalised map (0.5: at least half the peak).
+
+    Returns:
+        IoU in [0, 1]; 0 for an all-zero map.
+    """
+    c, m = _cam_and_mask(cam, mask)
+    hot = (c >= threshold) & (c > 0)
+    return float((hot & m).sum() / (hot | m).sum())
+
+
+def mass_inside(cam: object, mask: object) -> float | None:
+    """Fraction of the map's total mass inside the mask.
+
+    A uniform map scores the mask's area fraction; a map that explains the finding scores
+    well above it.
+
+    Args:
+        cam: (h, w) non-negative map.
+        mask: 2-D mask, resized to the map's size with nearest neighbour.
+
+    Returns:
+        A fraction in [0, 1], or None for an all-zero map (no mass: undefined, not 0).
+    """
+    c, m = _cam_and_mask(cam, mask)
+    total = c.sum()
+    return float(c[m].sum() / total) if total > 0 else None
+
+
+def localisation_scores(cam: object, mask: object, threshold: float = 0.5) -> dict:
+    """Pointing game, IoU, mass inside and the mask's area fraction of one map.
+
+    Returns:
+        dict with hit (bool), iou (float), mass_inside (float or None), mask_fraction (float,
+        the mass a uniform map would have inside).
+    """
+    c, m = _cam_and_mask(cam, mask)
+    return {"hit": pointing_game(c, m), "iou": cam_iou(c, m, threshold),
+            "mass_inside": mass_inside(c, m), "mask_fraction": float(m.mean())}
+
+
+def localisation_table(
+    cams: Sequence[np.ndarray] | np.ndarray,
+    masks: Sequence[np.ndarray] | np.ndarray,
+    names: Sequence[str] | None = None,
+    threshold: float = 0.5,
+) -> pd.DataFrame:
+    """Localisation scores per image; :func:`localisation_summary` gives hit rate and mean IoU.
+
+    Args:
+        cams: n maps (h, w).
+        masks: n masks, each resized to its map's size.
+        names: row labels (default 0..n-1).
+        threshold: for :func:`cam_iou`.
+
+    Returns:
+        DataFrame indexed by name with columns hit, iou, mass_inside (nullable float: <NA>
+        for an all-zero map), mask_fraction.
+    """
+    if len(cams) != len(masks):
+        raise ValueError(f"{len(cams)} cams but {len(masks)} masks; they must pair up")
+    names = list(range(len(cams))) if names is None else list(names)
+    if len(names) != len(cams):
+        raise ValueError(f"{len(names)} names for {len(cams)} cams")
+    rows = [localisation_scores(c, m, threshold) for c, m in zip(cams, masks)]
+    table = pd.DataFrame(rows, index=pd.Index(names, name="image"),
+                         columns=["hit", "iou", "mass_inside", "mask_fraction"])
+    return table.astype({"hit": bool, "iou": float, "mass_inside": "Float64",
+                         "mask_fraction": float})
+
+
+def localisation_summary(table: pd.DataFrame) -> dict:
+    """Hit rate, mean IoU, mean mass inside and its uniform-map baseline over a table.
+
+    Args:
+        table: :func:`localisation_table` output.
+
+    Returns:
+        dict with n, hits, hit_rate, mean_iou, mean_mass_inside (over maps with mass; None if
+        none), mean_mask_fraction (what a uniform map's mass inside would average).
+    """
+    n = len(table)
+    if n == 0:
+        raise ValueError("empty localisation table")
+    mass = table["mass_inside"].dropna()
+    return {"n": n, "hits": int(table["hit"].sum()), "hit_rate": float(table["hit"].mean()),
+            "mean_iou": float(table["iou"].mean()),
+            "mean_mass_inside": float(mass.mean()) if len(mass) else None,
+            "mean_mask_fraction": float(table["mask_fraction"].mean())}
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _resize_float(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if array.shape == tuple(shape):
+        return array
+    resized = Image.fromarray(np.ascontiguousarray(array, dtype=np.float32)).resize(
+        (shape[1], shape[0]), Image.BILINEAR)
+    return np.asarray(resized, dtype=np.float32)
+
+
+def overlay(image: object, cam: object, alpha: float = 0.4, cmap: str = "jet") -> np.ndarray:
+    """Blend a heat map over an image.
+
+    Args:
+        image: gray (h, w) or RGB (h, w, 3), any range (stretched to [0, 1] for display;
+            a preprocessed model input works too).
+        cam: (h', w') map in [0, 1]; resized bilinearly to the image's size if it differs.
+        alpha: weight of the heat map (0: image only, 1: heat map only).
+        cmap: a matplotlib colormap name.
+
+    Returns:
+        float32 RGB array (h, w, 3) in [0, 1].
+    """
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    if img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"image must be (h, w) or (h, w, 3), got shape {img.shape}")
+    lo, hi = float(img.min()), float(img.max())
+    img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    heat = _resize_float(np.clip(np.asarray(cam, dtype=np.float32), 0, 1), img.shape[:2])
+    colored = matplotlib.colormaps[cmap](heat)[..., :3].astype(np.float32)
+    return np.clip((1 - alpha) * img + alpha * colored, 0.0, 1.0)
+
+
+def cam_figure(result: CamResult, mask: PathLike | np.ndarray | None = None,
+               alpha: float = 0.4) -> Figure:
+    """Image, heat-map overlay and (if given) the ground-truth mask's contour on both.
+
+    Args:
+        result: :func:`cam_for_image` output.
+        mask: ground-truth mask (array or image file) at any size; drawn as a contour and
+            scored with :func:`localisation_scores` in the title.
+        alpha: heat-map weight in the overlay.
+
+    Returns:
+        A two-panel figure.
+    """
+    fig = Figure(figsize=(8.5, 5.0), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.imshow(result.gray, cmap="gray", vmin=0, vmax=255)
+    right.imshow(overlay(result.gray, result.cam, alpha=alpha))
+    left.set_title(Path(result.path).name, fontsize=9)
+    title = f"Grad-CAM {result.output}: p = {result.probability:.3g}"
+    if mask is not None:
+        m = load_mask(mask, result.cam.shape)
+        for ax in (left, right):
+            ax.contour(m.astype(float), levels=[0.5], colors="lime", linewidths=1.5)
+        scores = localisation_scores(result.cam, m)
+        inside = "—" if scores["mass_inside"] is None else f"{scores['mass_inside']:.2f}"
+        title += (f"\nhit {'yes' if scores['hit'] else 'no'}, IoU {scores['iou']:.2f}, "
+                  f"mass inside {inside} (uniform {scores['mask_fraction']:.2f})")
+    right.set_title(title, fontsize=9)
+    for ax in (left, right):  # not set_axis_off: constrained layout would then clip titles
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[:].set_visible(False)
+    return fig
+
+
+def gradcam_figure(
+    image_path: PathLike,
+    model: keras.Model,
+    output: int | str | None = None,
+    mask: PathLike | np.ndarray | None = None,
+    layer_name: str | None = None,
+    alpha: float = 0.4,
+) -> Figure:
+    """Grad-CAM of one image file as a figure: :func:`cam_for_image` then :func:`cam_figure`.
+
+    Args:
+        image_path: the X-ray.
+        model: CheXNet or tCheXNet.
+        output: class name or index; None: Pneumothorax.
+        mask: optional ground-truth mask (array or file) drawn as a contour and scored.
+        layer_name: feature-map layer; default ``"relu"``.
+        alpha: heat-map weight in the overlay.
+
+    Returns:
+        The figure.
+    """
+    return cam_figure(cam_for_image(image_path, model, output, layer_name), mask, alpha)

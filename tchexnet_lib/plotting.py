@@ -1,0 +1,364 @@
+"""Figures for the evaluation stage: ROC and PR curves, thresholds, calibration.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without pyplot, so importing
+this module and calling it changes no global state: no backend is selected, no rcParams are
+touched and no figure is registered with pyplot (nothing leaks between notebook cells). In
+JupyterLab a returned figure is shown by ``display(fig)`` or by leaving it as the cell's last
+value; :func:`save_figure` writes it atomically. :func:`set_style` applies seaborn's theme, and
+only when called.
+
+With 7 positives in 202 images every curve is a staircase of 1/7 steps in sensitivity, so the
+ROC legend always carries the AUC's 95% interval, and the PR plot shows the prevalence, the
+chance level of average precision (about 0.035 here, not 0.5).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from sklearn import metrics
+
+from tchexnet_lib import evaluation
+
+#: Marker shapes for operating points, in the order the points are given.
+_POINT_MARKERS = ("o", "s", "^", "D", "v", "P")
+#: Columns of :func:`evaluation.threshold_table` shown by default.
+TABLE_COLUMNS = ("threshold", "tp", "fp", "fn", "tn", "sensitivity", "specificity", "ppv", "npv")
+
+OperatingPoints = Mapping[str, "float | str | Mapping[str, float]"]
+
+
+def set_style(context: str = "notebook", style: str = "whitegrid") -> None:
+    """Apply seaborn's theme to matplotlib (changes rcParams; call it explicitly, once).
+
+    Args:
+        context: seaborn context ("paper", "notebook", "talk", "poster").
+        style: seaborn style ("whitegrid", "white", "ticks", ...).
+    """
+    import seaborn as sns
+
+    sns.set_theme(context=context, style=style)
+
+
+def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """A new figure with one axes, or the figure of the ``ax`` given."""
+    if ax is not None:
+        return ax.get_figure(root=True), ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _labels(y: object) -> np.ndarray:
+    """Validated 0/1 labels (ValueError otherwise), via :func:`evaluation.operating_point`."""
+    y_arr = np.asarray(y)
+    evaluation.operating_point(y_arr, np.zeros(len(y_arr)), 0.5)  # validates the labels
+    return y_arr.astype(float).astype(np.int8)
+
+
+def auc_label(name: str, result: evaluation.AucResult) -> str:
+    """Legend text of one model, e.g. ``"CheXNet AUC 0.642 (95% CI 0.37–0.91)"``.
+
+    Args:
+        name: the model's name.
+        result: its :func:`evaluation.roc_auc` result.
+    """
+    if not result.defined:
+        return f"{name} AUC undefined (n_pos={result.n_pos}, n_neg={result.n_neg})"
+    text = f"{name} AUC {result.auc:.3f}"
+    if result.ci95 is not None:
+        lo, hi = result.ci95
+        text += f" ({result.level * 100:g}% CI {lo:.2f}\u2013{hi:.2f})"
+    return text
+
+
+def _point_thresholds(
+    spec: float | str | Mapping[str, float], y: np.ndarray, scores: Mapping[str, np.ndarray]
+) -> dict[str, float]:
+    """Threshold per model for one operating point (see :func:`roc_figure`)."""
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(spec) - set(scores))
+        if unknown:
+            raise ValueError(f"operating point names unknown models {unknown}; "
+                             f"models: {list(scores)}")
+        return {name: float(t) for name, t in spec.items()}
+    if isinstance(spec, str):
+        if spec != "youden":
+            raise ValueError(f"operating point {spec!r}: give a threshold, 'youden' or "
+                             "a {model: threshold} mapping")
+        return {name: evaluation.youden_threshold(y, s) for name, s in scores.items()}
+    return {name: float(spec) for name in scores}
+
+
+def _resolve_points(
+    operating_points: OperatingPoints | None, y: np.ndarray, scores: Mapping[str, np.ndarray]
+) -> list[tuple[str, str, dict]]:
+    """(point label, model, :func:`evaluation.operating_point` dict) for every point to mark."""
+    resolved = []
+    for label, spec in (operating_points or {}).items():
+        for name, threshold in _point_thresholds(spec, y, scores).items():
+            resolved.append((label, name, evaluation.operating_point(y, scores[name], threshold)))
+    return resolved
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _mark_points(ax: Axes, points: list, colors: dict[str, str], x_key: str, y_key: str) -> None:
+    """Plot operating points at (x_key, y_key) of their operating-point dicts."""
+    labels = list(dict.fromkeys(label for label, _, _ in points))
+    for label, name, op in points:
+        x, y = op[x_key], op[y_key]
+        if x is None or y is None:  # e.g. precision with nothing called positive
+            continue
+        if x_key == "specificity":
+            x = 1.0 - x
+        marker = _POINT_MARKERS[labels.index(label) % len(_POINT_MARKERS)]
+        ax.plot([x], [y], marker=marker, markersize=8, linestyle="none", color=colors[name],
+                markeredgecolor="black", zorder=5,
+                label=f"{label}: {name} t={op['threshold']:.3g} "
+                      f"(sens {_rate(op['sensitivity'])}, spec {_rate(op['specificity'])})")
+
+
+def _as_score_arrays(y: np.ndarray, scores: Mapping[str, object]) -> dict[str, np.ndarray]:
+    if not scores:
+        raise ValueError("scores is empty: give at least one {model name: scores}")
+    out = {}
+    for name, s in scores.items():
+        arr = np.asarray(s, dtype=float)
+        evaluation.operating_point(y, arr, 0.5)  # validates length and finiteness
+        out[name] = arr
+    return out
+
+
+def _model_colors(names: Sequence[str]) -> dict[str, str]:
+    """One colour per model from the current property cycle ("C0", "C1", ...)."""
+    return {name: f"C{i % 10}" for i, name in enumerate(names)}
+
+
+def roc_figure(
+    y: object,
+    scores: Mapping[str, object],
+    ci: evaluation.CiMethod | None = "delong",
+    operating_points: OperatingPoints | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """ROC curves of several models on the same cases, AUC and interval in the legend.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: model name -> scores of shape (n,), in legend order.
+        ci: interval in the legend: "delong", "bootstrap" or None.
+        operating_points: points to mark, point label -> one of: a threshold applied to every
+            model (``{"t = 0.5": 0.5}``), ``"youden"`` (each model's Youden threshold) or
+            ``{model: threshold}``. Positive means ``score >= threshold``.
+        ax: draw into this axes instead of a new figure.
+        title: axes title (default: the number of cases and positives).
+
+    Returns:
+        The figure (``ax``'s figure when given). A model whose AUC is undefined (one class) is
+        listed in the legend as undefined and has no curve.
+    """
+    labels = _labels(y)
+    arrays = _as_score_arrays(labels, scores)
+    fig, ax = _figure_and_axes(ax, (5.5, 5.0))
+    colors = _model_colors(list(arrays))
+    for name, s in arrays.items():
+        result = evaluation.roc_auc(labels, s, ci=ci)
+        if result.defined:
+            fpr, tpr, _ = metrics.roc_curve(labels, s)
+            ax.plot(fpr, tpr, color=colors[name], lw=2, label=auc_label(name, result))
+        else:
+            ax.plot([], [], color=colors[name], label=auc_label(name, result))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", lw=1, label="chance (AUC 0.5)")
+    n_pos, n = int(labels.sum()), labels.size
+    if 0 < n_pos < n:
+        _mark_points(ax, _resolve_points(operating_points, labels, arrays), colors,
+                     "specificity", "sensitivity")
+    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal",
+           xlabel="1 − specificity (false-positive rate)",
+           ylabel="sensitivity (true-positive rate)",
+           title=title or f"ROC, n = {n}, {n_pos} positive")
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def pr_figure(
+    y: object,
+    scores: Mapping[str, object],
+    operating_points: OperatingPoints | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Precision-recall curves with average precision (AP) and the prevalence baseline.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: model name -> scores of shape (n,).
+        operating_points: as in :func:`roc_figure`; a point with nothing called positive has
+            no precision and is not drawn.
+        ax: draw into this axes instead of a new figure.
+        title: axes title.
+
+    Returns:
+        The figure. Without positives the curves are undefined: the legend says so.
+    """
+    labels = _labels(y)
+    arrays = _as_score_arrays(labels, scores)
+    fig, ax = _figure_and_axes(ax, (5.5, 5.0))
+    colors = _model_colors(list(arrays))
+    n_pos, n = int(labels.sum()), labels.size
+    for name, s in arrays.items():
+        if n_pos == 0:
+            ax.plot([], [], color=colors[name], label=f"{name} AP undefined (n_pos=0)")
+            continue
+        curve = evaluation.pr_curve(labels, s)
+        ax.step(curve.recall, curve.precision, where="post", color=colors[name], lw=2,
+                label=f"{name} AP {curve.average_precision:.3f}")
+    prevalence = n_pos / n if n else 0.0
+    ax.axhline(prevalence, linestyle="--", color="grey", lw=1,
+               label=f"prevalence {prevalence:.3f} (chance AP)")
+    if 0 < n_pos < n:
+        _mark_points(ax, _resolve_points(operating_points, labels, arrays), colors,
+                     "sensitivity", "ppv")
+    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="recall (sensitivity)",
+           ylabel="precision (PPV)", title=title or f"Precision-recall, n = {n}, {n_pos} positive")
+    ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
+def calibration_figure(
+    y: object, scores: Mapping[str, object], n_bins: int = 10, title: str | None = None
+) -> Figure:
+    """Reliability diagram (observed rate per score bin) with Brier scores, and a histogram.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: model name -> probabilities in [0, 1], shape (n,).
+        n_bins: equal-width bins of [0, 1] (:func:`evaluation.calibration`).
+        title: title of the upper panel.
+
+    Returns:
+        Figure with the reliability diagram above and the score histogram below. Empty bins
+        are not drawn; with few positives most bins hold none, so read it with the counts.
+    """
+    labels = _labels(y)
+    arrays = _as_score_arrays(labels, scores)
+    fig = Figure(figsize=(5.5, 6.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    colors = _model_colors(list(arrays))
+    bins = np.arange(n_bins + 1) / n_bins
+    for name, s in arrays.items():
+        cal = evaluation.calibration(labels, s, n_bins=n_bins)
+        rows = cal.table[cal.table["n"] > 0]
+        top.plot(rows["mean_score"].astype(float), rows["observed_rate"].astype(float),
+                 marker="o", color=colors[name], label=f"{name} Brier {cal.brier_score:.4f}")
+        bottom.hist(s, bins=bins, color=colors[name], alpha=0.5, label=name, log=True)
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", lw=1, label="perfectly calibrated")
+    top.set(xlim=(0, 1), ylim=(-0.01, 1.01), ylabel="observed positive rate",
+            title=title or f"Calibration, n = {labels.size}, {int(labels.sum())} positive")
+    top.legend(loc="upper left", fontsize="small")
+    bottom.set(xlabel="predicted probability", ylabel="images (log)")
+    return fig
+
+
+def _format_cell(value: object, column: str) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "—"
+    if column == "threshold":
+        return f"{float(value):.3g}"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{float(value):.3f}"
+
+
+def _table_rows(table: pd.DataFrame, max_rows: int) -> tuple[pd.DataFrame, bool]:
+    """At most ``max_rows`` rows, evenly spaced and keeping the first and last."""
+    if len(table) <= max_rows:
+        return table, False
+    keep = np.unique(np.linspace(0, len(table) - 1, max_rows).round().astype(int))
+    return table.iloc[keep], True
+
+
+def threshold_table_figure(
+    table: pd.DataFrame,
+    columns: Sequence[str] = TABLE_COLUMNS,
+    max_rows: int = 20,
+    title: str | None = None,
+) -> Figure:
+    """A threshold table (:func:`evaluation.threshold_table`) drawn as a figure.
+
+    Args:
+        table: one row per threshold.
+        columns: columns to show, in order (those absent from ``table`` are skipped).
+        max_rows: longer tables are thinned to this many evenly spaced rows (said in the title).
+        title: figure title.
+
+    Returns:
+        The figure; undefined rates (<NA>) read "—".
+    """
+    shown = [c for c in columns if c in table.columns]
+    rows, thinned = _table_rows(table, max_rows)
+    cells = [[_format_cell(v, c) for c, v in zip(shown, row)]
+             for row in rows[shown].itertuples(index=False)]
+    fig = Figure(figsize=(1.0 * len(shown) + 0.5, 0.22 * (len(cells) + 2) + 0.3),
+                 layout="constrained")
+    ax = fig.add_subplot()
+    ax.axis("off")
+    drawn = ax.table(cellText=cells, colLabels=shown, loc="center", cellLoc="right")
+    drawn.auto_set_font_size(False)
+    drawn.set_fontsize(8)
+    note = f" ({len(rows)} of {len(table)} rows, evenly spaced)" if thinned else ""
+    ax.set_title((title or "Operating points") + note, fontsize=10)
+    return fig
+
+
+def style_threshold_table(table: pd.DataFrame, columns: Sequence[str] = TABLE_COLUMNS):
+    """A pandas ``Styler`` of a threshold table for notebooks: rates to 3 decimals, "—" for <NA>.
+
+    Args:
+        table: :func:`evaluation.threshold_table` output.
+        columns: columns to show.
+
+    Returns:
+        ``pandas.io.formats.style.Styler`` with sensitivity and specificity shaded as bars.
+    """
+    shown = [c for c in columns if c in table.columns]
+    formats = {c: (lambda v, c=c: _format_cell(v, c)) for c in shown}
+    styler = table[shown].style.format(formats).hide(axis="index")
+    bars = [c for c in ("sensitivity", "specificity") if c in shown]
+    return styler.bar(subset=bars, vmin=0, vmax=1, color="#9ecae1") if bars else styler
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150, **savefig_kwargs) -> Path:
+    """Write a figure atomically: a temporary file in the same folder, renamed into place.
+
+    Args:
+        fig: the figure.
+        path: target file; its suffix picks the format (``.png``, ``.pdf``, ``.svg``).
+            Parent folders are created.
+        dpi: resolution for raster formats.
+        **savefig_kwargs: passed to ``Figure.savefig`` (e.g. ``bbox_inches="tight"``).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`. An interrupted write leaves no partial file.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if not fmt:
+        raise ValueError(f"{path}: no file suffix; name the format, e.g. {path.name}.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        fig.savefig(tmp, format=fmt, dpi=dpi, **savefig_kwargs)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

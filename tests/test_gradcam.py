@@ -1,0 +1,287 @@
+"""Grad-CAM maps and localisation scores, on small random-weight models and hand-made masks."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from matplotlib.figure import Figure
+from PIL import Image
+
+from tchexnet_lib import cli, gradcam, images, models
+
+SHAPE = (96, 96, 3)  # DenseNet-121's last block is 3×3 here (7×7 at 224)
+CELL = 32  # one cell of that 3×3 grid, in pixels
+PNEUMOTHORAX = 7
+
+
+@pytest.fixture(scope="module")
+def chexnet() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return models.build_chexnet(input_shape=SHAPE)
+
+
+@pytest.fixture(scope="module")
+def tchexnet(chexnet) -> keras.Model:
+    return models.attach_tchexnet_head(chexnet)
+
+
+@pytest.fixture(scope="module")
+def batch() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    grays = rng.uniform(0, 255, (3, *SHAPE[:2])).astype(np.float32)
+    return np.stack([images.to_model_input(g) for g in grays])
+
+
+@contextlib.contextmanager
+def head_weights(model: keras.Model, layer: str, weights: list[np.ndarray]):
+    """Temporarily give ``layer`` the given weights (the model fixture is shared)."""
+    saved = model.get_layer(layer).get_weights()
+    model.get_layer(layer).set_weights(weights)
+    try:
+        yield
+    finally:
+        model.get_layer(layer).set_weights(saved)
+
+
+def bright_square_case() -> tuple[np.ndarray, np.ndarray]:
+    """A dark image with a bright square in the top-right cell, and its mask.
+
+    Top-right rather than a corner on the diagonal, so a transposed or flipped map misses it.
+    """
+    gray = np.full(SHAPE[:2], 30, np.float32)
+    gray[:CELL, -CELL:] = 220
+    mask = np.zeros(SHAPE[:2], bool)
+    mask[:CELL, -CELL:] = True
+    return images.to_model_input(gray)[None], mask
+
+
+def region_probe(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """Unit vector from the mean final-block features outside the square to those inside it.
+
+    A head scoring along it responds to what the network sees in the square, so Grad-CAM for
+    that output must put its mass there; the opposite head must put it elsewhere.
+    """
+    maps = keras.Model(model.input, model.get_layer("relu").output)(x).numpy()[0]
+    inside = maps[0, 2]
+    outside = np.delete(maps.reshape(9, -1), 2, axis=0).mean(axis=0)
+    direction = inside - outside
+    return (direction / np.linalg.norm(direction)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def test_maps_have_input_size_lie_in_unit_range_and_are_finite(chexnet, tchexnet, batch):
+    for model, output in ((chexnet, "Pneumothorax"), (tchexnet, None)):
+        cams = gradcam.grad_cam(model, batch, output)
+        assert cams.shape == (3, *SHAPE[:2]) and cams.dtype == np.float32
+        assert np.all(np.isfinite(cams)) and cams.min() >= 0
+        assert np.allclose(cams.max(axis=(1, 2)), 1.0)
+    assert gradcam.grad_cam(chexnet, batch[0]).shape == (1, *SHAPE[:2])
+
+
+def test_the_map_depends_on_the_chosen_output(chexnet, batch):
+    effusion = gradcam.grad_cam(chexnet, batch, "Effusion")
+    pneumothorax = gradcam.grad_cam(chexnet, batch, PNEUMOTHORAX)
+    assert np.abs(effusion - pneumothorax).max() > 0.1
+    # a CheXpert name and the index name the same output
+    np.testing.assert_array_equal(gradcam.grad_cam(chexnet, batch, "Pleural Effusion"), effusion)
+    np.testing.assert_array_equal(gradcam.grad_cam(chexnet, batch), pneumothorax)
+
+
+def test_matches_class_activation_mapping_computed_by_hand(chexnet, batch):
+    """Before the head, CheXNet is global average pooling, so Grad-CAM of the logit equals CAM
+    (Selvaraju et al. 2017, section 3.1): ReLU(sum_k w_k A^k) with w the head's column."""
+    maps = keras.Model(chexnet.input, chexnet.get_layer("relu").output)(batch).numpy()
+    kernel = chexnet.get_layer("predictions").get_weights()[0][:, PNEUMOTHORAX]
+    low = np.maximum(np.einsum("nhwc,c->nhw", maps, kernel), 0)
+    up = tf.image.resize(low[..., None], SHAPE[:2], method="bilinear").numpy()[..., 0]
+    expected = up / up.max(axis=(1, 2), keepdims=True)
+    cams, probabilities = gradcam.grad_cam_with_probabilities(chexnet, batch, PNEUMOTHORAX)
+    np.testing.assert_allclose(cams, expected, atol=2e-4)
+    predicted = chexnet(batch, training=False).numpy()[:, PNEUMOTHORAX]
+    np.testing.assert_allclose(probabilities, predicted, rtol=1e-4)
+
+
+def test_no_positive_evidence_gives_an_all_zero_map_not_nan(chexnet, batch):
+    kernel, bias = chexnet.get_layer("predictions").get_weights()
+    kernel[:, PNEUMOTHORAX] = 0.0
+    with head_weights(chexnet, "predictions", [kernel, bias]):
+        cams = gradcam.grad_cam(chexnet, batch, PNEUMOTHORAX)
+    assert np.all(cams == 0) and not np.isnan(cams).any()
+
+
+def test_bad_outputs_and_layers_are_clear_errors(chexnet, tchexnet, batch):
+    with pytest.raises(ValueError, match="one output"):
+        gradcam.grad_cam(tchexnet, batch, "Effusion")
+    with pytest.raises(ValueError, match="out of range"):
+        gradcam.grad_cam(chexnet, batch, 14)
+    with pytest.raises(ValueError, match="no CheXNet counterpart|not one of"):
+        gradcam.grad_cam(chexnet, batch, "Fracture")
+    with pytest.raises(ValueError, match="no layer 'conv9'.*conv5_block16"):
+        gradcam.grad_cam(chexnet, batch, layer_name="conv9")
+    with pytest.raises(ValueError, match="feature maps"):
+        gradcam.grad_cam(chexnet, batch, layer_name="avg_pool")
+    with pytest.raises(ValueError, match="image_batch"):
+        gradcam.grad_cam(chexnet, batch[:, :64, :64])
+
+
+# --------------------------------------------------------------------------- localisation
+
+
+def test_localises_the_region_a_chexnet_output_responds_to(chexnet):
+    x, mask = bright_square_case()
+    probe = region_probe(chexnet, x)
+    kernel, bias = chexnet.get_layer("predictions").get_weights()
+    kernel[:, PNEUMOTHORAX], kernel[:, 0] = probe, -probe
+    with head_weights(chexnet, "predictions", [kernel, np.zeros_like(bias)]):
+        towards = gradcam.grad_cam(chexnet, x, PNEUMOTHORAX)[0]
+        away = gradcam.grad_cam(chexnet, x, 0)[0]
+    uniform = mask.mean()  # 1/9: what a uniform map puts inside
+    assert gradcam.mass_inside(towards, mask) > 3 * uniform
+    assert gradcam.pointing_game(towards, mask)
+    assert gradcam.cam_iou(towards, mask) > 0.3
+    # the opposite head looks elsewhere: the same scores must then fail
+    assert gradcam.mass_inside(away, mask) < uniform
+    assert not gradcam.pointing_game(away, mask)
+
+
+def test_localises_through_tchexnets_hidden_layer(chexnet, tchexnet):
+    x, mask = bright_square_case()
+    probe = region_probe(chexnet, x)
+    pooled = keras.Model(chexnet.input, chexnet.get_layer("avg_pool").output)(x).numpy()[0]
+    hidden = np.zeros((1024, 512), np.float32)
+    hidden[:, 0] = probe
+    hidden_bias = np.zeros(512, np.float32)
+    hidden_bias[0] = 1.0 - float(pooled @ probe)  # keep the ReLU unit active on this image
+    with head_weights(tchexnet, models.TCHEXNET_HIDDEN, [hidden, hidden_bias]), \
+            head_weights(tchexnet, models.TCHEXNET_OUTPUT,
+                         [np.full((512, 1), 1.0, np.float32), np.zeros(1, np.float32)]):
+        cam = gradcam.grad_cam(tchexnet, x)[0]
+    assert gradcam.mass_inside(cam, mask) > 3 * mask.mean()
+    assert gradcam.pointing_game(cam, mask)
+
+
+def test_scores_on_hand_made_maps():
+    cam = np.zeros((4, 4))
+    cam[0, 3] = 1.0
+    cam[0, 2] = 0.5
+    cam[3, 0] = 0.25
+    mask = np.zeros((4, 4), bool)
+    mask[0, 2:] = True
+    assert gradcam.pointing_game(cam, mask)
+    assert not gradcam.pointing_game(cam, ~mask)
+    assert gradcam.cam_iou(cam, mask, threshold=0.5) == 1.0
+    assert gradcam.cam_iou(cam, mask, threshold=0.75) == 0.5
+    assert gradcam.mass_inside(cam, mask) == pytest.approx(1.5 / 1.75)
+    assert gradcam.mass_inside(np.ones((4, 4)), mask) == pytest.approx(2 / 16)
+    zero = np.zeros((4, 4))
+    assert not gradcam.pointing_game(zero, mask)
+    assert gradcam.cam_iou(zero, mask) == 0.0
+    assert gradcam.mass_inside(zero, mask) is None
+    with pytest.raises(ValueError, match="mask is empty"):
+        gradcam.mass_inside(cam, np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="non-negative"):
+        gradcam.mass_inside(-cam, mask)
+
+
+def test_masks_are_resized_to_the_map_with_nearest_neighbour():
+    big = np.kron(np.array([[0, 1], [0, 0]]), np.ones((50, 50)))  # top-right quarter
+    small = gradcam.resize_mask(big, (4, 4))
+    assert small.dtype == bool and small.sum() == 4 and small[:2, 2:].all()
+    cam = np.zeros((4, 4))
+    cam[1, 3] = 1
+    assert gradcam.pointing_game(cam, big)
+    assert gradcam.cam_iou(cam, big) == 0.25
+
+
+def test_localisation_table_and_summary():
+    cam_hit = np.zeros((4, 4))
+    cam_hit[0, 0] = 1
+    cam_miss = np.zeros((4, 4))
+    cam_miss[3, 3] = 1
+    mask = np.zeros((4, 4), bool)
+    mask[:2, :2] = True
+    table = gradcam.localisation_table([cam_hit, cam_miss, np.zeros((4, 4))], [mask] * 3,
+                                       names=["a", "b", "c"])
+    assert list(table.index) == ["a", "b", "c"]
+    assert list(table["hit"]) == [True, False, False]
+    assert table.loc["a", "iou"] == 0.25 and table.loc["b", "iou"] == 0.0
+    assert table["mass_inside"].isna().tolist() == [False, False, True]
+    assert table["mask_fraction"].tolist() == [0.25] * 3
+    summary = gradcam.localisation_summary(table)
+    assert summary["hits"] == 1 and summary["hit_rate"] == pytest.approx(1 / 3)
+    assert summary["mean_iou"] == pytest.approx(0.25 / 3)
+    assert summary["mean_mass_inside"] == 0.5  # over the two maps that have mass
+    with pytest.raises(ValueError, match="pair up"):
+        gradcam.localisation_table([cam_hit], [mask, mask])
+
+
+# --------------------------------------------------------------------------- figures and CLI
+
+
+def test_overlay_blends_in_unit_range():
+    gray = np.linspace(0, 255, 64 * 80).reshape(64, 80)
+    cam = np.zeros((8, 10))
+    cam[0, 0] = 1
+    rgb = gradcam.overlay(gray, cam, alpha=0.4)
+    assert rgb.shape == (64, 80, 3) and rgb.dtype == np.float32
+    assert rgb.min() >= 0 and rgb.max() <= 1
+    plain = gradcam.overlay(gray, cam, alpha=0.0)
+    np.testing.assert_allclose(plain[..., 0], gray / 255, atol=1e-6)
+    with pytest.raises(ValueError, match="alpha"):
+        gradcam.overlay(gray, cam, alpha=2)
+
+
+@pytest.fixture(scope="module")
+def xray_and_mask(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cam")
+    gray = np.full((120, 100), 40, np.uint8)
+    gray[:40, 60:] = 230
+    mask = np.zeros((120, 100), np.uint8)
+    mask[:40, 60:] = 255
+    Image.fromarray(gray).save(folder / "view1_frontal.png")
+    Image.fromarray(mask).save(folder / "view1_frontal_pneumothorax_mask.png")
+    return folder / "view1_frontal.png", folder / "view1_frontal_pneumothorax_mask.png"
+
+
+def test_gradcam_figure_from_files_with_mask(chexnet, xray_and_mask):
+    image_path, mask_path = xray_and_mask
+    result = gradcam.cam_for_image(image_path, chexnet, "Pneumothorax")
+    assert result.cam.shape == result.gray.shape == SHAPE[:2]
+    assert result.output == "Pneumothorax" and 0 <= result.probability <= 1
+    mask = gradcam.load_mask(mask_path, result.cam.shape)
+    assert mask.shape == SHAPE[:2] and mask.mean() == pytest.approx(1 / 3 * 0.4, abs=0.02)
+    fig = gradcam.gradcam_figure(image_path, chexnet, output="Pneumothorax", mask=mask_path)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert "hit" in fig.axes[1].get_title() and "uniform" in fig.axes[1].get_title()
+    assert len(fig.axes[1].collections) >= 1  # the mask contour
+
+
+def test_gradcam_command_writes_the_figure(tmp_path, capsys, tchexnet, xray_and_mask):
+    image_path, mask_path = xray_and_mask
+    weights = models.save_weights_atomic(tchexnet, tmp_path / "tchexnet.weights.h5")
+    out = tmp_path / "figs" / "cam.png"
+    code = cli.main(["gradcam", str(image_path), "--model", "tchexnet", "--weights",
+                     str(weights), "--out", str(out), "--mask", str(mask_path), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["output"] == "Pneumothorax" and 0 <= report["probability"] <= 1
+    assert set(report["localisation"]) == {"hit", "iou", "mass_inside", "mask_fraction"}
+    assert out.read_bytes()[:4] == b"\x89PNG" and report["figure"] == str(out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["cam.png"]
+    code = cli.main(["gradcam", str(image_path), "--model", "tchexnet", "--weights",
+                     str(weights), "--output", "Effusion", "--out", str(out)])
+    assert code == 2 and "one output" in capsys.readouterr().err
+
+
+def test_localisation_table_is_a_dataframe_of_floats():
+    table = gradcam.localisation_table([np.eye(3)], [np.eye(3)])
+    assert isinstance(table, pd.DataFrame) and table.loc[0, "mass_inside"] == 1.0
