@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: setup test test-fast demo lab clean
+.PHONY: setup test test-fast test-browser browser-deps demo lab clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,18 @@ test: setup
 	$(BIN)/python -m pytest
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+# The ROC explorer in JupyterLab + headless Chromium (tests/test_browser.py); needs browser-deps.
+test-browser: setup
+	$(BIN)/python -m pytest -m browser tests/test_browser.py
+
+# Debian's chromium for test-browser (playwright drives it; no browser download). Idempotent.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then echo "browser-deps: /usr/bin/chromium present"; \
+	else $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	     apt-get install -y chromium; fi
 
 demo: setup
 	@echo "make demo: the offline demo (synthetic data + demo weights) arrives with the demo issue (#3)."
