@@ -44,6 +44,54 @@ def chexpert_dir() -> Path:
     return data_dir() / CHEXPERT_SMALL
 
 
+#: The datasets a notebook or command can use.
+DATASETS: tuple[str, ...] = ("demo", "chexpert")
+
+
+class OneLineError:
+    """Mixin for errors about the user's files (data, images, weights), not about code.
+
+    In Jupyter such an error shows as its one-line message instead of a traceback
+    (IPython's ``_render_traceback_`` hook): the message already names the file and
+    the cause, and the fix is in the file, not in the notebook.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class MissingInputError(OneLineError, FileNotFoundError):
+    """Data or weights that are not on disk; the message says what and where to put it."""
+
+
+def dataset_dir(dataset: str) -> Path:
+    """The CheXpert-v1.0-small folder of ``"chexpert"`` (real) or ``"demo"`` (synthetic)."""
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    return chexpert_dir() if dataset == "chexpert" else data_dir() / "demo" / CHEXPERT_SMALL
+
+
+def default_dataset() -> str:
+    """``"chexpert"`` when the real train.csv and valid.csv are on disk, else ``"demo"``."""
+    real = chexpert_dir()
+    return "chexpert" if (real / "train.csv").is_file() and (real / "valid.csv").is_file() else "demo"
+
+
+def require_dataset(dataset: str) -> Path:
+    """The dataset's folder, or a :class:`MissingInputError` saying where the data goes."""
+    folder = dataset_dir(dataset)
+    missing = [name for name in ("train.csv", "valid.csv") if not (folder / name).is_file()]
+    if not missing:
+        return folder
+    if dataset == "chexpert":
+        raise MissingInputError(
+            f"CheXpert not found: {folder} lacks {' and '.join(missing)}; download "
+            "CheXpert-v1.0-small (Stanford ML Group, free registration) and unpack it there "
+            "(see chexpert/README.md), or use DATASET = 'demo'")
+    raise MissingInputError(
+        f"demo data not found in {folder}: run `make demo` (or tchexnet_lib.demo.ensure_demo_data())")
+
+
 def weights_dir() -> Path:
     """Folder for weight files (``$TCHEXNET_WEIGHTS_DIR`` or ``weights/``)."""
     return _dir_from_env(_ENV_WEIGHTS, "weights")

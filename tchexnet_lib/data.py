@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from tchexnet_lib import config
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS, PAPER_CLASSES
 
 #: Names accepted by :func:`to_targets` for ``uncertain`` and ``blank`` (CheXpert's
@@ -59,7 +60,7 @@ _SHOW = 3  # offending rows an error names before it gives the count
 _ILLEGAL = object()  # what a cell parser returns for text it does not accept
 
 
-class DataError(ValueError):
+class DataError(config.OneLineError, ValueError):
     """A CSV, path or label array that cannot be used as it is.
 
     The message is one line naming the file, the line (header = line 1), the

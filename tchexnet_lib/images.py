@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tchexnet_lib.config import PreprocessConfig
+from tchexnet_lib.config import OneLineError, PreprocessConfig
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -88,7 +88,7 @@ _PROGRESS_MIN_FILES = 200
 _WARNINGS_LOCK = threading.Lock()
 
 
-class ImageError(ValueError):
+class ImageError(OneLineError, ValueError):
     """An image file that cannot be used, with the file and the cause.
 
     Attributes:

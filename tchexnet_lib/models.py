@@ -23,6 +23,7 @@ re-exported here beside the models that need it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ HIDDEN_UNITS = 512
 N_FEATURES = 1024
 
 
-class WeightsError(ValueError):
+class WeightsError(config.OneLineError, ValueError):
     """A weight file that cannot be loaded as asked; the message names the file and why."""
 
 
@@ -273,7 +274,8 @@ def spec_for(path: str | os.PathLike) -> WeightsSpec | None:
     return next((spec for spec in REGISTRY.values() if spec.filename == name), None)
 
 
-def _missing_file_message(path: Path) -> str:
+def missing_file_message(path: Path) -> str:
+    """What to say when a weight file is absent: where to get it and where to put it."""
     spec = spec_for(path)
     where = f"put it at {path}" if spec else "check the path"
     source = f"; get {spec.filename} from the {spec.source}" if spec else ""
@@ -292,7 +294,7 @@ def verify_file(path: str | os.PathLike, expected_sha256: str | None = None) -> 
     """
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(_missing_file_message(path))
+        raise WeightsError(missing_file_message(path))
     if path.stat().st_size == 0:
         raise WeightsError(f"{path}: weights file is empty (0 bytes); download it again")
     if path.suffix != ".keras" and not h5py.is_hdf5(path):
@@ -520,7 +522,7 @@ def load_model_file(path: str | os.PathLike) -> keras.Model:
 
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(_missing_file_message(path))
+        raise WeightsError(missing_file_message(path))
     if path.suffix != ".keras":
         raise WeightsError(
             f"{path}: not a .keras model file; for weight files build the model "
@@ -547,19 +549,58 @@ def save_weights_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
+#: Files written by ``make demo`` (``weights/demo/``), used when the real ones are absent.
+DEMO_FILES: dict[str, str] = {
+    "chexnet": "demo/chexnet_demo.weights.h5",
+    "tchexnet": "demo/tchexnet_demo.weights.h5",
+}
+
+
+def metadata_path(path: str | os.PathLike) -> Path:
+    """The JSON sidecar a weight file may carry: ``<file>.json`` (input size, description)."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """A weight file's sidecar metadata, or ``{}`` when it has none."""
+    sidecar = metadata_path(path)
+    if not sidecar.is_file():
+        return {}
+    try:
+        return json.loads(sidecar.read_text())
+    except (OSError, ValueError) as error:
+        raise WeightsError(f"{sidecar}: unreadable weights metadata ({error})") from error
+
+
+def input_shape_for(path: str | os.PathLike | None) -> tuple[int, int, int]:
+    """The input shape a weight file was trained at (its sidecar's ``image_size``, else 224)."""
+    size = read_metadata(path).get("image_size") if path else None
+    return (*(tuple(size) if size else config.IMAGE_SIZE), 3)
+
+
 def resolve_weights(
     architecture: Architecture, weights: str | os.PathLike | None = None
 ) -> Path:
-    """The weight file to use: ``weights`` if given, else the registry's default for the model."""
+    """The weight file to use.
+
+    ``weights`` if given; else the registry's file for the model (``weights/``); else,
+    when that is absent and ``make demo`` has run, the demo weights trained on
+    synthetic data. Otherwise the registry's path, whose loading then explains
+    where to get the file.
+    """
     if weights is not None:
         return Path(weights)
-    return registry_path(DEFAULT_WEIGHTS[architecture])
+    real = registry_path(DEFAULT_WEIGHTS[architecture])
+    demo = config.weights_dir() / DEMO_FILES[architecture]
+    return demo if not real.is_file() and demo.is_file() else real
 
 
 def describe_weights(path: str | os.PathLike) -> str:
     """One line saying which weights are in use, for notebooks and the CLI."""
     spec = spec_for(path)
-    origin = f"registry '{spec.key}': {spec.source.split(':')[0]}" if spec else "user file"
+    note = read_metadata(path).get("description") if Path(path).is_file() else None
+    origin = note or (f"registry '{spec.key}': {spec.source.split(':')[0]}" if spec else "user file")
     return f"weights: {path} ({origin})"
 
 
