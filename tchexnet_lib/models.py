@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -604,6 +605,18 @@ def describe_weights(path: str | os.PathLike) -> str:
     return f"weights: {path} ({origin})"
 
 
+_FORWARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_forward(model: keras.Model):
+    """One traced inference function per model, reused across calls (no retracing)."""
+    import tensorflow as tf
+
+    if model not in _FORWARDS:
+        _FORWARDS[model] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return _FORWARDS[model]
+
+
 def predict(model: keras.Model, batches) -> np.ndarray:
     """Outputs for a stream of preprocessed image batches (compiled graph-mode forward).
 
@@ -614,9 +627,7 @@ def predict(model: keras.Model, batches) -> np.ndarray:
     Returns:
         (N, outputs) float32 array, rows in input order.
     """
-    import tensorflow as tf
-
-    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    forward = _compiled_forward(model)
     outputs = [forward(batch).numpy() for batch in batches]
     width = model.output.shape[-1]
     return np.concatenate(outputs) if outputs else np.zeros((0, width), np.float32)

@@ -91,7 +91,7 @@ def test_read_labels_schema(valid_csv: Path) -> None:
     assert df.loc[0, "image_path"] == str(root / "valid/patient00001/study1/view1_frontal.jpg")
 
 
-def test_label_texts_accepted(tmp_path: Path) -> None:
+def test_fault_12_label_texts_and_blanks(tmp_path: Path) -> None:
     texts = ["1.0", "0.0", "-1.0", "1", "0", "-1", " 1 ", " -1.0", "", "nan", "NaN"]
     expected = [1, 0, -1, 1, 0, -1, 1, -1, np.nan, np.nan, np.nan]
     rows = [make_row(img(i), Pneumothorax=t) for i, t in enumerate(texts)]
@@ -99,7 +99,7 @@ def test_label_texts_accepted(tmp_path: Path) -> None:
     np.testing.assert_array_equal(df["Pneumothorax"].to_numpy(), np.array(expected, dtype=float))
 
 
-def test_reordered_columns_and_extra_column(tmp_path: Path, valid_csv: Path) -> None:
+def test_fault_13_reordered_columns_selected_by_name(tmp_path: Path, valid_csv: Path) -> None:
     header = list(reversed(HEADER)) + ["Comment"]
     shuffled = data.read_labels(write_csv(tmp_path / "r" / "valid.csv", valid_like_rows(), header),
                                 image_root=valid_csv.parent)
@@ -114,7 +114,7 @@ def test_only_path_and_view_required(tmp_path: Path) -> None:
     assert list(df.columns[:2]) == ["Path", "Frontal/Lateral"] and len(df) == 2
 
 
-def test_missing_columns_named_with_close_match(tmp_path: Path) -> None:
+def test_fault_13_missing_columns_named_with_close_match(tmp_path: Path) -> None:
     header = [("pneumothorax" if c == "Pneumothorax" else c) for c in HEADER if c != "Frontal/Lateral"]
     csv_path = write_csv(tmp_path / "valid.csv", [], header)
     with pytest.raises(data.DataError) as err:
@@ -152,7 +152,7 @@ def test_leading_index_column_dropped(tmp_path: Path, index_header: str) -> None
         ("Age", "60.5", "an integer ≥ 0 or blank"),
     ],
 )
-def test_illegal_value_names_line_and_column(valid_csv: Path, column: str, value: str, allowed: str) -> None:
+def test_fault_12_illegal_value_names_line_and_column(valid_csv: Path, column: str, value: str, allowed: str) -> None:
     replace_cell(valid_csv, 5, column, value)
     with pytest.raises(data.DataError) as err:
         data.read_labels(valid_csv)
@@ -216,7 +216,7 @@ def test_duplicate_header_refused(tmp_path: Path) -> None:
         " ./train/patient00001//study1/view1_frontal.jpg ",
     ],
 )
-def test_path_forms_resolve_to_same_file(tmp_path: Path, path_text: str) -> None:
+def test_fault_14_path_forms_resolve_to_same_file(tmp_path: Path, path_text: str) -> None:
     target = tmp_path / "root" / "train/patient00001/study1/view1_frontal.jpg"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"x")
@@ -240,7 +240,7 @@ def test_path_forms_resolve_to_same_file(tmp_path: Path, path_text: str) -> None
         ("CheXpert-v1.0-small/", "empty image path"),
     ],
 )
-def test_paths_leaving_the_root_refused(tmp_path: Path, path_text: str, cause: str) -> None:
+def test_fault_14_paths_leaving_the_root_refused(tmp_path: Path, path_text: str, cause: str) -> None:
     rows = [make_row(img(1)), make_row(img(2)), make_row(path_text)]
     with pytest.raises(data.DataError) as err:
         data.read_labels(write_csv(tmp_path / "valid.csv", rows))
@@ -260,7 +260,7 @@ def test_path_without_patient_and_study(tmp_path: Path) -> None:
     assert message.endswith("; also line 4: 2 bad rows in all")
 
 
-def test_duplicate_paths_name_both_lines(tmp_path: Path) -> None:
+def test_fault_16_duplicate_paths_name_both_lines(tmp_path: Path) -> None:
     rows = [make_row(img(1)), make_row(img(2)), make_row("valid/patient00001/study1/view1_frontal.jpg")]
     with pytest.raises(data.DataError) as err:
         data.read_labels(write_csv(tmp_path / "valid.csv", rows))
@@ -273,7 +273,7 @@ def test_duplicate_paths_name_both_lines(tmp_path: Path) -> None:
 # ------------------------------------------------------------------- views
 
 
-def test_view_filters(valid_csv: Path) -> None:
+def test_fault_17_view_filters(valid_csv: Path) -> None:
     df = data.read_labels(valid_csv)
     front, side = data.frontal(df), data.lateral(df)
     assert front["csv_line"].tolist() == [2, 4, 5, 7, 8, 9]
@@ -304,7 +304,7 @@ LABELS = pd.DataFrame({"Pneumothorax": [1.0, -1.0, 0.0, np.nan], "Edema": [np.na
         ("ignore", "ignore", [[1, 0], [0, 1], [0, 0], [0, 0]], [[1, 0], [0, 1], [1, 0], [0, 1]]),
     ],
 )
-def test_uncertainty_policies(uncertain: str, blank: str, values: list, mask: list) -> None:
+def test_fault_11_uncertainty_policies_leave_no_minus_one(uncertain: str, blank: str, values: list, mask: list) -> None:
     targets = data.to_targets(LABELS, ["Pneumothorax", "Edema"], uncertain=uncertain, blank=blank)
     assert targets.values.dtype == np.float32 and targets.values.shape == (4, 2)
     np.testing.assert_array_equal(targets.values, np.array(values, dtype=np.float32))
@@ -515,7 +515,7 @@ def test_patient_split_too_small_stratum(tmp_path: Path) -> None:
         data.patient_split(df, val_fraction=1.0)
 
 
-def test_check_no_patient_leakage_names_patients(many_patients: pd.DataFrame) -> None:
+def test_fault_16_patient_leakage_names_patients(many_patients: pd.DataFrame) -> None:
     # Cutting by row order, as the paper does, puts patient00002's studies on both sides.
     cut = int(many_patients.index[many_patients["study_id"] == "patient00002/study2"][0])
     with pytest.raises(data.DataError) as err:
@@ -586,7 +586,7 @@ def test_label_summary(valid_csv: Path) -> None:
 
 
 @pytest.mark.reference
-def test_reference_valid_csv() -> None:
+def test_fault_17_valid_csv_has_202_frontal_rows() -> None:
     if not (REFERENCE / "valid.csv").exists():
         pytest.skip("needs ../shared/reference (not shipped: CheXpert terms)")
     root = REFERENCE / "images"  # paths are only resolved, never opened

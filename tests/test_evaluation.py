@@ -131,7 +131,7 @@ def test_paper_published_scores():
 # --------------------------------------------------------------------------- undefined, bad input
 
 
-def test_one_class_subset_is_undefined_never_nan():
+def test_fault_15_one_class_subset_is_undefined_never_nan():
     r = ev.roc_auc(np.zeros(202), np.linspace(0, 1, 202))
     assert r.defined is False and r.auc is None and r.ci95 is None
     assert str(r) == "undefined (n_pos=0, n_neg=202)"
@@ -152,7 +152,7 @@ def test_single_positive_has_auc_but_no_delong_ci():
     "labels, bad",
     [([0, 1, -1, -1, 0], "-1.0"), ([0, 1, float("nan"), 1, 0], "nan"), ([0, 1, 2, 0.5, 0], "0.5")],
 )
-def test_labels_other_than_0_1_raise(labels, bad):
+def test_fault_11_minus_one_reaching_a_metric_raises(labels, bad):
     with pytest.raises(ValueError, match="not 0/1") as info:
         ev.roc_auc(labels, [0.1, 0.2, 0.3, 0.4, 0.5])
     assert bad in str(info.value) and "never a silent AUC" in str(info.value)

@@ -140,7 +140,7 @@ def test_l_png_reads_exactly(files: dict[str, Path], gray: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("name", ["rgb.png", "rgba.png", "p.png", "la.png", "cmyk.tif", "i32.tif"])
-def test_lossless_variants_equal_l_png(files: dict[str, Path], name: str) -> None:
+def test_fault_08_rgba_palette_la_equal_gray(files: dict[str, Path], name: str) -> None:
     reference = images.read_grayscale(files["l.png"])
     np.testing.assert_array_equal(images.read_grayscale(files[name]), reference)
 
@@ -153,7 +153,7 @@ def test_16bit_png_is_scaled_not_clipped(files: dict[str, Path], gray: np.ndarra
     assert np.asarray(Image.open(files["i16.png"]).convert("L")).mean() > gray.mean() + 50
 
 
-def test_16bit_and_8bit_give_same_model_input(files: dict[str, Path]) -> None:
+def test_fault_08_16bit_and_8bit_give_same_model_input(files: dict[str, Path]) -> None:
     eight = images.load_image(files["l.png"], SMALL)
     sixteen = images.load_image(files["i16.png"], SMALL)
     np.testing.assert_allclose(sixteen, eight, atol=2e-3, rtol=0)
@@ -185,7 +185,7 @@ def test_unsupported_mode_is_refused() -> None:
         images._pixels_to_gray(Image.new("HSV", (40, 40)))
 
 
-def test_exif_orientation(files: dict[str, Path]) -> None:
+def test_fault_08_exif_orientation_policy(files: dict[str, Path]) -> None:
     as_stored = images.read_grayscale(files["exif6.jpg"], PreprocessConfig(exif_transpose=False))
     as_shown = images.read_grayscale(files["exif6.jpg"], PreprocessConfig(exif_transpose=True))
     assert as_stored.shape == (HEIGHT, WIDTH)
@@ -266,14 +266,14 @@ def test_check_model_input_accepts_tf_tensor(files: dict[str, Path]) -> None:
     images.check_model_input(tf.constant(images.load_image(files["l.png"], SMALL)[None]))
 
 
-def test_check_model_input_rejects_0_255(files: dict[str, Path]) -> None:
+def test_fault_06_missing_normalisation_rejected(files: dict[str, Path]) -> None:
     raw = np.repeat(images.read_grayscale(files["l.png"])[..., None], 3, -1)
     message = r"missing normalisation: values up to 255\.0; call images.to_model_input"
     with pytest.raises(ValueError, match=message):
         images.check_model_input(raw, where="batch 0")
 
 
-def test_check_model_input_rejects_0_1(files: dict[str, Path]) -> None:
+def test_fault_06_unnormalised_0_1_rejected(files: dict[str, Path]) -> None:
     unit = np.repeat(images.read_grayscale(files["l.png"])[..., None], 3, -1) / 255.0
     with pytest.raises(ValueError, match="channels are identical"):
         images.check_model_input(unit)
@@ -288,7 +288,7 @@ def test_check_model_input_rejects_bad_shapes_and_nan() -> None:
         images.check_model_input(nan)
 
 
-def test_paper_training_input_is_scaled_twice(files: dict[str, Path]) -> None:
+def test_fault_06_double_scaling_rejected(files: dict[str, Path]) -> None:
     x = images.paper_training_input(files["l.jpg"], size=(64, 64))
     assert x.shape == (64, 64, 3) and x.dtype == np.float32
     assert x.max() < -1.78  # every pixel within 1/255 of black after normalisation
@@ -313,7 +313,7 @@ def test_check_image_file_returns_width_height(files: dict[str, Path]) -> None:
     ("tiny", "too small \\(20×20 px, need ≥ 32\\)"),
     ("huge", r"too large \(1,600,000,000 px, limit 64,000,000\)"),
 ])
-def test_bad_files_are_named_with_reason(
+def test_fault_07_bad_files_are_named_with_reason(
     bad_files: dict[str, Path], name: str, reason: str
 ) -> None:
     path = bad_files[name]
@@ -324,19 +324,19 @@ def test_bad_files_are_named_with_reason(
         assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
 
 
-def test_truncated_jpeg_passes_pillow_verify(bad_files: dict[str, Path]) -> None:
+def test_fault_07_truncated_jpeg_passes_pillow_verify_not_ours(bad_files: dict[str, Path]) -> None:
     with Image.open(bad_files["truncated"]) as image:
         image.verify()  # Pillow's own check is fooled; ours is not (previous test)
 
 
-def test_dicom_suffix_is_refused(tmp_path: Path, files: dict[str, Path]) -> None:
+def test_fault_07_dicom_is_refused(tmp_path: Path, files: dict[str, Path]) -> None:
     path = tmp_path / "scan.dcm"
     path.write_bytes(files["l.png"].read_bytes())
     with pytest.raises(images.ImageError, match="DICOM file"):
         images.check_image_file(path)
 
 
-def test_huge_header_refused_fast_without_touching_pillow_limit(bad_files: dict[str, Path]) -> None:
+def test_fault_09_decompression_bomb_refused_from_header(bad_files: dict[str, Path]) -> None:
     limit, filters = Image.MAX_IMAGE_PIXELS, list(warnings.filters)
     start = time.perf_counter()
     with pytest.raises(images.ImageError, match="too large"):
@@ -379,13 +379,13 @@ def six_paths(files: dict[str, Path], bad_files: dict[str, Path]) -> list[Path]:
             bad_files["tiny"], files["p.png"]]
 
 
-def test_preflight_raise_names_first_bad_and_count(six_paths: list[Path]) -> None:
+def test_fault_10_preflight_names_first_bad_and_count(six_paths: list[Path]) -> None:
     with pytest.raises(images.ImageError, match=r"not an image .*\(and 2 more bad files\)") as info:
         images.preflight(six_paths)
     assert info.value.path == str(six_paths[1])
 
 
-def test_preflight_skip_reconciles(six_paths: list[Path]) -> None:
+def test_fault_10_skip_mode_reconciles_and_aligns(six_paths: list[Path]) -> None:
     report = images.preflight(six_paths, SMALL, on_error="skip")
     assert (report.n_total, report.n_kept, report.n_skipped) == (6, 3, 3)
     assert report.kept_indices == (0, 2, 5)

@@ -98,7 +98,7 @@ def test_keras2_chexnet_file_reproduces_outputs(chexnet_keras2_file, source_chex
     assert_golden(model, source_chexnet, inputs)
 
 
-def test_by_name_load_fails_the_golden_test(chexnet_keras2_file, source_chexnet, inputs):
+def test_fault_04_by_name_load_fails_the_golden_test(chexnet_keras2_file, source_chexnet, inputs):
     """Proves the golden test can fail: by name, Keras 3 skips conv1/conv and conv1/bn."""
     model = models.build_chexnet(input_shape=SHAPE)
     model.load_weights(chexnet_keras2_file, by_name=True)
@@ -133,7 +133,7 @@ def test_keras3_weights_and_keras_archive_round_trip(tmp_path, source_tchexnet, 
 # --- bad weight files: each is one WeightsError naming the file and the cause ---------------
 
 
-def test_missing_registry_file_says_where_to_get_and_put_it(tmp_path):
+def test_fault_01_missing_weights_say_where_to_get_and_put_them(tmp_path):
     path = tmp_path / "best_weights.h5"
     with pytest.raises(models.WeightsError, match="not found.*CheXNet-Keras.*put it at"):
         models.build_chexnet(path, input_shape=SHAPE)
@@ -143,7 +143,7 @@ def test_missing_registry_file_says_where_to_get_and_put_it(tmp_path):
     (b"", "empty"),
     (b"<html>404 Not Found</html>", "not an HDF5 file"),
 ])
-def test_empty_or_non_hdf5_file(tmp_path, content, message):
+def test_fault_01_empty_or_non_hdf5_weights(tmp_path, content, message):
     path = tmp_path / "w.h5"
     path.write_bytes(content)
     with pytest.raises(models.WeightsError, match=message) as error:
@@ -151,7 +151,7 @@ def test_empty_or_non_hdf5_file(tmp_path, content, message):
     assert str(path) in str(error.value)
 
 
-def test_truncated_file(tmp_path, chexnet_keras2_file):
+def test_fault_01_truncated_weights(tmp_path, chexnet_keras2_file):
     data = open(chexnet_keras2_file, "rb").read()
     path = tmp_path / "best_weights.h5"
     path.write_bytes(data[: len(data) // 2])
@@ -159,26 +159,26 @@ def test_truncated_file(tmp_path, chexnet_keras2_file):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
-def test_sha256_mismatch(chexnet_keras2_file):
+def test_fault_01_sha256_mismatch(chexnet_keras2_file):
     with pytest.raises(models.WeightsError, match="sha256 .* differs from the expected 00ff"):
         models.load_weights(models.build_chexnet(input_shape=SHAPE), chexnet_keras2_file, "00ff")
     digest = models.sha256sum(chexnet_keras2_file)
     models.load_weights(models.build_chexnet(input_shape=SHAPE), chexnet_keras2_file, digest)
 
 
-def test_keras2_file_named_like_keras3(tmp_path, chexnet_keras2_file):
+def test_fault_02_keras2_file_named_like_keras3(tmp_path, chexnet_keras2_file):
     path = tmp_path / "best.weights.h5"
     path.write_bytes(open(chexnet_keras2_file, "rb").read())
     with pytest.raises(models.WeightsError, match="Keras 2 save_weights file named"):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
-def test_keras2_weights_given_to_load_model(chexnet_keras2_file):
+def test_fault_02_keras2_weights_given_to_load_model(chexnet_keras2_file):
     with pytest.raises(models.WeightsError, match="not a .keras model file"):
         models.load_model_file(chexnet_keras2_file)
 
 
-def test_wrong_head_width(tmp_path):
+def test_fault_03_wrong_head_width(tmp_path):
     other = models.build_chexnet(input_shape=SHAPE)
     x = keras.layers.Dense(256, activation="relu")(other.get_layer("avg_pool").output)
     wide = keras.Model(other.input, keras.layers.Dense(1, activation="sigmoid")(x))
@@ -188,12 +188,12 @@ def test_wrong_head_width(tmp_path):
         models.build_tchexnet(path, input_shape=SHAPE)
 
 
-def test_chexnet_file_into_tchexnet_names_missing_layers(chexnet_keras2_file):
+def test_fault_03_missing_layers_are_named(chexnet_keras2_file):
     with pytest.raises(models.WeightsError, match="'predictions'.*'tchexnet_dense_512'"):
         models.build_tchexnet(chexnet_keras2_file, input_shape=SHAPE)
 
 
-def test_extra_layers(tmp_path, source_chexnet):
+def test_fault_03_extra_layers(tmp_path, source_chexnet):
     extra = keras.layers.Dense(1, name="extra_dense")(source_chexnet.output)
     path = tmp_path / "c.h5"
     write_keras2_weights(keras.Model(source_chexnet.input, extra), path)
@@ -201,7 +201,7 @@ def test_extra_layers(tmp_path, source_chexnet):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
-def test_layer_order_differs_names_first_layer(tmp_path, source_chexnet):
+def test_fault_05_layer_order_differs_names_first_layer(tmp_path, source_chexnet):
     order = list(range(len(source_chexnet.layers)))
     i, j = (order.index(source_chexnet.layers.index(source_chexnet.get_layer(n)))
             for n in ("conv2_block1_1_bn", "conv2_block1_2_conv"))
@@ -212,7 +212,7 @@ def test_layer_order_differs_names_first_layer(tmp_path, source_chexnet):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
-def test_nested_base(tmp_path, source_chexnet):
+def test_fault_03_nested_base(tmp_path, source_chexnet):
     base = models.build_base(SHAPE)
     nested = keras.Model(base.input, keras.layers.Dense(14, name="predictions")(base.output))
     outer_input = keras.Input(SHAPE)
@@ -230,7 +230,7 @@ def test_nested_base(tmp_path, source_chexnet):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
-def test_keras3_file_missing_a_layer(tmp_path):
+def test_fault_03_keras3_file_missing_a_layer(tmp_path):
     path = models.save_weights_atomic(models.build_chexnet(input_shape=SHAPE), tmp_path / "c.weights.h5")
     with pytest.raises(models.WeightsError, match="'tchexnet_dense_512' is missing"):
         models.build_tchexnet(path, input_shape=SHAPE)
