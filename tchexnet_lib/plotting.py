@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
 from tchexnet_lib import evaluation
@@ -362,3 +363,135 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150, **savefig_
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+# --------------------------------------------------------------------------- notebook figures
+
+#: Colours of the label states in :func:`label_summary_figure`.
+_LABEL_COLORS = {"positive": "#c0392b", "uncertain": "#f39c12", "negative": "#2e86c1",
+                 "blank": "#d5d8dc"}
+
+
+def label_summary_figure(summary: pd.DataFrame, title: str | None = None) -> Figure:
+    """Share of positive / uncertain / negative / blank labels per observation, stacked.
+
+    Args:
+        summary: :func:`tchexnet_lib.data.label_summary` output (one row per observation).
+        title: axes title (default: the number of rows counted).
+
+    Returns:
+        A figure with one horizontal stacked bar per observation; shares of all rows.
+    """
+    missing = [c for c in (*_LABEL_COLORS, "total") if c not in summary.columns]
+    if missing:
+        raise ValueError(f"summary lacks column(s) {missing}; pass data.label_summary(...)")
+    fig = Figure(figsize=(8.0, 0.35 * len(summary) + 1.4), layout="constrained")
+    ax = fig.add_subplot()
+    names = [str(n) for n in summary.index][::-1]  # first observation on top
+    left = np.zeros(len(summary))
+    for state, color in _LABEL_COLORS.items():
+        share = (summary[state] / summary["total"].where(summary["total"] > 0)).fillna(0)
+        ax.barh(names, share.to_numpy()[::-1], left=left, color=color, label=state)
+        left += share.to_numpy()[::-1]
+    total = int(summary["total"].iloc[0]) if len(summary) else 0
+    ax.set(xlim=(0, 1), xlabel="share of rows", title=title or f"Labels of {total:,} rows")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=4, fontsize="small")
+    return fig
+
+
+def _grid_image(item: object) -> tuple[np.ndarray, dict]:
+    """An image file or array, ready for ``imshow``, with its display options."""
+    if isinstance(item, (str, os.PathLike)):
+        from tchexnet_lib import images
+
+        return images.read_grayscale(item), {"cmap": "gray", "vmin": 0, "vmax": 255}
+    array = np.asarray(item, dtype=np.float32)
+    if array.ndim == 2:
+        in_range = array.size and array.min() >= 0 and array.max() <= 255
+        return array, {"cmap": "gray", **({"vmin": 0, "vmax": 255} if in_range else {})}
+    if array.ndim == 3 and array.shape[-1] == 3:
+        lo, hi = float(array.min()), float(array.max())  # e.g. a normalised model input
+        return (array - lo) / (hi - lo) if hi > lo else np.zeros_like(array), {}
+    raise ValueError(f"image_grid: expected a file, an (h, w) or an (h, w, 3) array, got "
+                     f"shape {array.shape}")
+
+
+def image_grid(
+    items: Sequence[object],
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+    size: float = 2.6,
+    title: str | None = None,
+) -> Figure:
+    """A grid of images: files (decoded and checked by :mod:`images`) or arrays.
+
+    Args:
+        items: image files, gray arrays (h, w) (shown on 0-255 when they lie in it, else
+            stretched) or (h, w, 3) arrays such as model inputs (stretched to their range).
+        titles: one caption per image.
+        columns: images per row.
+        size: inches per image.
+        title: figure title.
+
+    Returns:
+        The figure.
+    """
+    items = list(items)
+    if not items:
+        raise ValueError("image_grid: no images given")
+    if titles is not None and len(titles) != len(items):
+        raise ValueError(f"image_grid: {len(titles)} titles for {len(items)} images")
+    columns = max(1, min(columns, len(items)))
+    rows = -(-len(items) // columns)
+    fig = Figure(figsize=(size * columns, size * rows + (0.3 if title else 0)),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    for k, ax in enumerate(axes):
+        ax.set_axis_off()
+        if k < len(items):
+            array, options = _grid_image(items[k])
+            ax.imshow(array, **options)
+            ax.set_title(str(titles[k]) if titles is not None else "", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def learning_curves_figure(history: pd.DataFrame, title: str | None = None) -> Figure:
+    """Training and validation loss per epoch, and validation AUC, best epoch marked.
+
+    Args:
+        history: one row per epoch with ``epoch``, ``loss``, ``val_loss`` and optionally
+            ``val_auc`` (``history.csv`` of :func:`tchexnet_lib.training.train_head`).
+        title: figure title.
+
+    Returns:
+        A two-panel figure (the AUC panel says so when the AUC is undefined, e.g. a
+        validation split without positives).
+    """
+    missing = [c for c in ("epoch", "loss", "val_loss") if c not in history.columns]
+    if missing or history.empty:
+        raise ValueError(f"history needs rows and the columns epoch, loss, val_loss "
+                         f"(missing: {missing})")
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    loss_ax, auc_ax = fig.subplots(1, 2)
+    epochs = history["epoch"].to_numpy()
+    loss_ax.plot(epochs, history["loss"], marker="o", label="train loss (class-weighted)")
+    loss_ax.plot(epochs, history["val_loss"], marker="s", label="validation loss")
+    best = int(epochs[int(np.nanargmin(history["val_loss"].to_numpy(dtype=float)))])
+    loss_ax.axvline(best, color="grey", linestyle="--", lw=1, label=f"lowest val loss: epoch {best}")
+    loss_ax.set(xlabel="epoch", ylabel="binary cross-entropy", title="Loss")
+    loss_ax.legend(fontsize="small")
+    auc = history["val_auc"].to_numpy(dtype=float) if "val_auc" in history else np.array([np.nan])
+    if np.isfinite(auc).any():
+        auc_ax.plot(epochs, auc, marker="o", color="C2")
+        auc_ax.set(ylim=(0, 1.01), xlabel="epoch", ylabel="ROC AUC", title="Validation AUC")
+    else:
+        auc_ax.set_axis_off()
+        auc_ax.text(0.5, 0.5, "validation AUC undefined\n(one class in the validation split)",
+                    ha="center", va="center", transform=auc_ax.transAxes)
+    for ax in (loss_ax, auc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -201,15 +201,25 @@ def stop_lab(server: LabServer, timeout: float = 20) -> None:
         process.wait(timeout=5)
 
 
-def stage_notebook(source: Path, root: Path) -> str:
+def stage_notebook(source: Path, root: Path, parameters: dict | None = None) -> str:
     """Copy ``source`` into ``root/notebooks/`` (so the original is never saved over).
+
+    With ``parameters``, papermill injects them after the notebook's ``parameters`` cell
+    without running anything (``prepare_only``), as ``tchexnet_lib.notebooks.execute`` does:
+    the browser then runs the notebook a test shrank, never an edited source.
 
     Returns:
         Its path relative to ``root``, for :meth:`LabServer.notebook_url`.
     """
     target = root / "notebooks" / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    if parameters:
+        import papermill
+
+        papermill.execute_notebook(str(source), str(target), parameters=parameters,
+                                   prepare_only=True, progress_bar=False)
+    else:
+        shutil.copyfile(source, target)
     return target.relative_to(root).as_posix()
 
 

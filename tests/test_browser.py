@@ -18,6 +18,7 @@ import pytest
 
 from tchexnet_lib import config
 from tests import browser_support as bs
+from tests import tiny_demo
 
 pytestmark = pytest.mark.browser
 
@@ -51,10 +52,20 @@ def write_fallback_notebook(root: Path) -> str:
 
 
 @pytest.fixture
-def lab(tmp_path):
-    """JupyterLab confined to ``tmp_path``; always ended, also when the test fails."""
+def lab(tmp_path, request, monkeypatch):
+    """JupyterLab confined to ``tmp_path``; always ended, also when the test fails.
+
+    Its kernels see the tiny demo (``TCHEXNET_DATA_DIR`` / ``TCHEXNET_WEIGHTS_DIR`` pass through
+    the server's environment; outputs stay under ``tmp_path``); ``lab.parameters`` are the
+    notebook parameters that select it.
+    """
     bs.require_tools()
+    inputs = tiny_demo.environment(tmp_path, tiny_demo.cache_folder(request.config))
+    for variable in ("TCHEXNET_DATA_DIR", "TCHEXNET_WEIGHTS_DIR"):
+        monkeypatch.setenv(variable, inputs[variable])
+    weights = tiny_demo.prepare()
     server = bs.start_lab(tmp_path)
+    server.parameters = tiny_demo.parameters(weights, N_BOOTSTRAP=200)
     try:
         yield server
     finally:
@@ -68,7 +79,7 @@ def test_lab_kernel_is_this_venv(lab):
 
 
 def test_roc_explorer_renders_and_its_threshold_slider_updates_the_metrics(lab):
-    relpath = (bs.stage_notebook(NOTEBOOK, lab.root) if NOTEBOOK.exists()
+    relpath = (bs.stage_notebook(NOTEBOOK, lab.root, lab.parameters) if NOTEBOOK.exists()
                else write_fallback_notebook(lab.root))
     shots = config.output_dir("browser")
     (shots / "failure.png").unlink(missing_ok=True)

@@ -1,0 +1,338 @@
+"""The tutorial series in ``notebooks/``: run it headless, and the few helpers its lessons call.
+
+:func:`execute` runs one notebook with papermill (parameters injected after its cell tagged
+``parameters``, as a test or ``make demo`` does) and writes the executed copy under
+``outputs/notebooks/``; :func:`execute_series` runs them all in order. A failing notebook raises
+:class:`NotebookError`: one line naming the notebook, the cell and its error, and the executed
+copy to open.
+
+The helpers below the runner are what notebooks 04-06 share: an atomic CSV writer, the test split
+with both models' scores, and the paper's published scores. Nothing happens on import; papermill
+and nbformat are imported by the functions that need them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from tchexnet_lib import config, data, evaluation, labels
+
+if TYPE_CHECKING:
+    from tchexnet_lib.pipeline import Study
+
+#: The series, in run order (file names without ``.ipynb``).
+SERIES: tuple[str, ...] = (
+    "01_data_exploration",
+    "02_chexnet_inference",
+    "03_feature_extraction",
+    "04_transfer_training",
+    "05_roc_comparison",
+    "06_where_the_model_looks",
+)
+#: The kernel every notebook runs on (``jupyter kernelspec list``).
+KERNEL = "python3"
+
+
+class NotebookError(config.OneLineError, RuntimeError):
+    """A notebook failed: names the notebook, the cell, the error and the executed copy."""
+
+
+def notebook_dir() -> Path:
+    """The folder of the series: ``notebooks/`` in the repository."""
+    return config.project_root() / "notebooks"
+
+
+def notebook_path(name: str) -> Path:
+    """The source of one notebook of :data:`SERIES` (``"01_data_exploration"`` or its file name).
+
+    Raises:
+        ValueError: not a notebook of the series.
+    """
+    stem = name.removesuffix(".ipynb")
+    if stem not in SERIES:
+        raise ValueError(f"unknown notebook {name!r}; the series: {', '.join(SERIES)}")
+    return notebook_dir() / f"{stem}.ipynb"
+
+
+def _error_line(error: Exception) -> str:
+    """``cell 12: MissingInputError: ...`` from papermill's error (its first line otherwise)."""
+    ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+    if ename is None:
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        return f"{type(error).__name__}: {lines[-1]}"
+    where = getattr(error, "exec_count", None)
+    first = str(evalue).strip().splitlines()[0] if str(evalue).strip() else ""
+    return f"cell [{where}]: {ename}: {first}" if where else f"{ename}: {first}"
+
+
+def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.PathLike | None = None,
+            timeout: int = 1200) -> Path:
+    """Run one notebook top to bottom with papermill, in ``notebooks/``, on the ``python3`` kernel.
+
+    The kernel inherits this process's environment, so ``TCHEXNET_DATA_DIR``,
+    ``TCHEXNET_WEIGHTS_DIR`` and ``TCHEXNET_OUTPUT_DIR`` apply inside it too.
+
+    Args:
+        name: a notebook of :data:`SERIES`.
+        parameters: values injected after the notebook's ``parameters`` cell, e.g.
+            ``{"DATASET": "demo", "LIMIT": 40}``.
+        out_dir: where the executed copy goes (default ``outputs/notebooks/``).
+        timeout: seconds one cell may run.
+
+    Returns:
+        The executed copy ``<out_dir>/<name>.ipynb``, written through a temporary file renamed
+        into place (a failed run's copy goes to ``<name>.failed.ipynb`` instead, so the last
+        good copy is kept).
+
+    Raises:
+        NotebookError: a cell failed; one line with the notebook, the cell's error and the
+            path of the executed copy.
+    """
+    import papermill
+
+    source = notebook_path(name)
+    out = Path(out_dir) if out_dir is not None else config.output_dir("notebooks")
+    out.mkdir(parents=True, exist_ok=True)
+    target, failed = out / source.name, out / f"{source.stem}.failed.ipynb"
+    tmp = out / f".{source.stem}.tmp-{os.getpid()}.ipynb"
+    failed.unlink(missing_ok=True)  # a new run supersedes an old failure
+    try:
+        try:
+            papermill.execute_notebook(
+                str(source), str(tmp), parameters=dict(parameters or {}), kernel_name=KERNEL,
+                cwd=str(source.parent), progress_bar=False, execution_timeout=timeout)
+        except Exception as error:
+            if tmp.is_file():
+                os.replace(tmp, failed)
+            copy = failed if failed.is_file() else "none written"
+            raise NotebookError(f"notebook {source.stem} failed at {_error_line(error)} "
+                                f"(executed copy: {copy})") from error
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SERIES,
+                   out_dir: str | os.PathLike | None = None, timeout: int = 1200) -> list[Path]:
+    """Run notebooks in order (each reads what the one before it wrote); stop at the first failure.
+
+    Args:
+        parameters: injected into every notebook. Each declares DATASET, WEIGHTS, LIMIT,
+            HEAD_EPOCHS and SEED; one it does not declare is injected anyway (papermill warns).
+        names: which notebooks, in order.
+        out_dir: where the executed copies go (default ``outputs/notebooks/``).
+        timeout: seconds one cell may run.
+
+    Returns:
+        The executed copies, in order.
+
+    Raises:
+        NotebookError: from the first notebook that fails.
+    """
+    return [execute(name, parameters, out_dir, timeout) for name in names]
+
+
+def error_outputs(path: str | os.PathLike) -> list[dict]:
+    """The error outputs of an executed notebook: ``[{"cell": i, "ename", "evalue", "traceback"}]``."""
+    import nbformat
+
+    notebook = nbformat.read(os.fspath(path), as_version=4)
+    return [{"cell": index, "ename": output.get("ename"), "evalue": output.get("evalue"),
+             "traceback": list(output.get("traceback", []))}
+            for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+            for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+
+
+# --------------------------------------------------------------------------- lesson helpers
+
+
+#: Distributions whose versions :func:`setup_report` prints (the first found of each group).
+_REPORTED = (("tensorflow-cpu", "tensorflow"), ("keras",), ("numpy",), ("pandas",),
+             ("scikit-learn",), ("matplotlib",), ("seaborn",), ("ipywidgets",))
+
+
+def setup_report() -> str:
+    """What a notebook's Setup prints: package versions, and which data and weights are on disk.
+
+    Versions come from the installed distributions (nothing heavy is imported). Whether the
+    demo is used is said in so many words: the parameters decide, this says what
+    ``DATASET = None`` and ``WEIGHTS = None`` will find.
+    """
+    import importlib.metadata
+    import platform
+
+    from tchexnet_lib import models
+
+    versions = [f"python {platform.python_version()}"]
+    for names in _REPORTED:
+        for name in names:
+            try:
+                versions.append(f"{name} {importlib.metadata.version(name)}")
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    real = config.default_dataset() == "chexpert"
+    weights = models.registry_path("chexnet")
+    return "\n".join([
+        " · ".join(versions),
+        f"real CheXpert: {'found' if real else 'NOT found'} in {config.chexpert_dir()}"
+        + ("" if real else " → DATASET = None uses the synthetic DEMO data"),
+        f"CheXNet weights: {'found' if weights.is_file() else 'NOT found'}: {weights}"
+        + ("" if weights.is_file() else " → with the demo, WEIGHTS = None uses the demo weights"),
+    ])
+
+
+
+def save_table(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> Path:
+    """Write a table as CSV through a temporary file renamed into place; returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        table.to_csv(tmp, index=index)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def scored_test_table(study: Study) -> pd.DataFrame:
+    """The test split with both models' Pneumothorax scores and the Support Devices label.
+
+    Reads ``predictions.csv`` (notebook 04) through :func:`pipeline.load_predictions`, which
+    computes it when absent; predictions for other rows (e.g. written with another ``LIMIT``)
+    are recomputed, with a message. ``Support Devices`` is not among the paper's six classes,
+    so it is joined from ``valid.csv`` on ``Path``.
+
+    Returns:
+        The test table (``Path``, ``Sex``, ``Age``, ``AP/PA``, the six classes, ``image_path``,
+        ...) plus ``CheXNet``, ``tCheXNet`` and ``Support Devices`` (1.0, 0.0 or blank).
+    """
+    from tchexnet_lib import pipeline
+
+    test = pipeline.split_tables(study)["test"]
+    predictions = pipeline.load_predictions(study)
+    if predictions["Path"].tolist() != test["Path"].tolist():
+        print(f"{study.out_dir / 'predictions.csv'} holds other rows than this test split "
+              "(another LIMIT?): computing the test predictions again")
+        predictions = pipeline.test_predictions(study)
+    valid = data.read_labels(study.dataset_dir / "valid.csv")[["Path", "Support Devices"]]
+    scored = test.merge(predictions[["Path", "CheXNet", "tCheXNet"]], on="Path", validate="1:1")
+    return scored.merge(valid, on="Path", how="left", validate="1:1")
+
+
+#: The original repository's score files (one score per line, in the labels' row order).
+PAPER_SCORE_FILES: dict[str, str] = {
+    "CheXNet": "chexnet_valid_frontal_pneumothorax_scores.csv",
+    "tCheXNet": "tchexnet_valid_frontal_pneumothorax_scores.csv",
+}
+#: Label files the paper's scores line up with, in order of preference.
+PAPER_LABEL_FILES: tuple[str, ...] = ("valid_frontal_6_classes.csv", "valid.csv")
+
+
+@dataclass
+class PaperScores:
+    """The paper's published Pneumothorax scores on the 202 frontal validation images.
+
+    Attributes:
+        table: the labels, one row per score (the paper's test set), with ``Support Devices``
+            when the folder also holds CheXpert's ``valid.csv``.
+        scores: model name -> scores, aligned with ``table``.
+        folder: where they were read.
+    """
+
+    table: pd.DataFrame
+    scores: dict[str, np.ndarray] = field(repr=False)
+    folder: Path
+
+    @property
+    def y(self) -> np.ndarray:
+        """The Pneumothorax labels, 0/1."""
+        return data.check_binary_labels(self.table[labels.TARGET].to_numpy(), labels.TARGET)
+
+
+def load_paper_scores(folder: str | os.PathLike | None) -> PaperScores | None:
+    """The paper's scores from a folder holding its files, or None (with a message) without them.
+
+    The folder needs the two :data:`PAPER_SCORE_FILES` and one of :data:`PAPER_LABEL_FILES`
+    (the original repository's ``valid_frontal_6_classes.csv``, or CheXpert's ``valid.csv``,
+    whose frontal rows are taken as the paper did). Images are not needed.
+
+    Raises:
+        ValueError / data.DataError: files present but unreadable or not lining up (the
+            message names the file).
+    """
+    if folder is None:
+        print("PAPER_SCORES_DIR = None: the paper's published scores are skipped (set it to the "
+              "folder holding " + ", ".join(PAPER_SCORE_FILES.values()) + " and valid.csv)")
+        return None
+    folder = Path(folder).expanduser()
+    label_csv = next((folder / n for n in PAPER_LABEL_FILES if (folder / n).is_file()), None)
+    missing = [n for n in PAPER_SCORE_FILES.values() if not (folder / n).is_file()]
+    if label_csv is None or missing:
+        lacking = missing + ([] if label_csv else [" or ".join(PAPER_LABEL_FILES)])
+        print(f"{folder} lacks {', '.join(lacking)}: the paper's published scores are skipped")
+        return None
+    table = data.read_labels(label_csv, image_root=folder)
+    if label_csv.name == "valid.csv":
+        table = data.paper_test_set(table)
+    if "Support Devices" not in table.columns and (folder / "valid.csv").is_file():
+        devices = data.read_labels(folder / "valid.csv", image_root=folder)
+        table = table.merge(devices[["Path", "Support Devices"]], on="Path", how="left",
+                            validate="1:1")
+    scores = {name: evaluation.read_scores(folder / file, n_expected=len(table))
+              for name, file in PAPER_SCORE_FILES.items()}
+    return PaperScores(table, scores, folder)
+
+
+def cam_mass_by_sign(
+    cams: Mapping[str, np.ndarray],
+    image_paths: Mapping[str, str | os.PathLike],
+    signs: Iterable[str] = ("pneumothorax", "chest_tube"),
+    bands: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
+    """Share of each Grad-CAM's mass inside each drawn sign of a synthetic image, beside its area.
+
+    A map that looks at the finding puts far more of its mass inside the finding's mask than
+    the mask's share of the image (its area); one that looks at a confounder (the chest tube
+    drawn in 40% of the demo's pneumothorax studies) puts it along the tube instead.
+
+    Args:
+        cams: image name -> Grad-CAM map (h, w), e.g. ``gradcam.cam_for_image(...).cam``.
+        image_paths: image name -> its file (its masks lie beside it, see
+            :func:`synthetic.mask_path`).
+        signs: the drawn signs to measure (:data:`synthetic.SIGNS`).
+        bands: sign -> pixels to widen its mask by (in the file's resolution): a thin tube
+            becomes a band "along the tube". Default ``{"chest_tube": 6}``.
+
+    Returns:
+        One row per image (index ``image``), columns ``<sign> mass`` and ``<sign> area``; blank
+        where the sign is not drawn on that image (or vanishes at the map's resolution).
+    """
+    from scipy import ndimage
+
+    from tchexnet_lib import gradcam, synthetic
+
+    bands = {"chest_tube": 6} if bands is None else dict(bands)
+    rows = []
+    for name, cam in cams.items():
+        row: dict[str, object] = {"image": name}
+        for sign in signs:
+            mask = synthetic.read_mask(image_paths[name], sign)
+            if mask is not None and bands.get(sign):
+                mask = ndimage.binary_dilation(mask, iterations=int(bands[sign]))
+            resized = None if mask is None else gradcam.load_mask(mask, np.shape(cam))
+            drawn = resized is not None and bool(resized.any())
+            row[f"{sign} mass"] = gradcam.mass_inside(cam, resized) if drawn else None
+            row[f"{sign} area"] = float(resized.mean()) if drawn else None
+        rows.append(row)
+    columns = ["image"] + [f"{s} {k}" for s in signs for k in ("mass", "area")]
+    return pd.DataFrame(rows, columns=columns).set_index("image").astype(float)

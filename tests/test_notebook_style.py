@@ -1,0 +1,154 @@
+"""House style of the tutorial series (STYLE.md, "A notebook, top to bottom"), read with nbformat.
+
+Fast: nothing is executed. Every notebook of ``tchexnet_lib.notebooks.SERIES`` must exist and
+follow the anatomy: title and overview, Setup, one ``parameters`` cell, numbered sections, Save
+outputs, Summary, Exercises, Next; stored without outputs; no path hacks, no personal paths, no
+giant cells; a static figure before every widget.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from tchexnet_lib import notebooks
+
+NAMES = notebooks.SERIES
+ORDERED_HEADINGS = ("## Setup", "## Parameters", "## Save outputs", "## Summary", "## Exercises",
+                    "## Next")
+MAX_CODE_LINES = 15
+ABSOLUTE_PATHS = ("/work", "/root", "/home", "/tmp", "C:\\")
+NUMBERED = re.compile(r"^## (\d+)\. \S", re.MULTILINE)
+
+
+def read(name: str):
+    return nbformat.read(notebooks.notebook_path(name), as_version=4)
+
+
+def headings(nb) -> list[str]:
+    return [line.strip() for cell in nb.cells if cell.cell_type == "markdown"
+            for line in cell.source.splitlines() if line.startswith("## ")]
+
+
+def code_cells(nb) -> list:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def test_the_series_is_complete_and_nothing_else_is_there():
+    found = sorted(p.stem for p in notebooks.notebook_dir().glob("*.ipynb"))
+    assert found == sorted(NAMES)
+    assert [name[:2] for name in NAMES] == [f"{k:02d}" for k in range(1, len(NAMES) + 1)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_title_overview_learn_and_prerequisites(name):
+    first = read(name).cells[0]
+    assert first.cell_type == "markdown"
+    assert first.source.startswith(f"# {name[:2]} · "), first.source[:40]
+    assert "What you will learn" in first.source and "Prerequisites" in first.source
+    overview = first.source.split("\n\n")[1]
+    assert len(overview.split()) >= 20, "two or three sentences of overview after the title"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_headings_in_order_with_numbered_sections_between(name):
+    found = headings(read(name))
+    positions = []
+    for heading in ORDERED_HEADINGS:
+        assert heading in found, f"{name}: no {heading!r}"
+        positions.append(found.index(heading))
+    assert positions == sorted(positions), f"{name}: headings out of order: {found}"
+    numbered = [h for h in found if NUMBERED.match(h)]
+    numbers = [int(NUMBERED.match(h).group(1)) for h in numbered]
+    assert numbers and numbers == list(range(1, len(numbers) + 1)), numbered
+    first, last = found.index(numbered[0]), found.index(numbered[-1])
+    assert positions[1] < first and last < positions[2], "numbered sections sit between " \
+        "Parameters and Save outputs"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_parameters_cell_with_the_common_knobs(name):
+    nb = read(name)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].cell_type == "code"
+    source = tagged[0].source
+    for knob in ("DATASET = None", "WEIGHTS = None", "LIMIT = None", "HEAD_EPOCHS = 10",
+                 "SEED = 0"):
+        assert knob in source, f"{name}: parameters cell lacks {knob!r}"
+    index = nb.cells.index(tagged[0])
+    assert nb.cells[index - 1].source.startswith("## Parameters")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_setup_cell_imports_everything_and_seeds(name):
+    nb = read(name)
+    setup = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Setup"))
+    cell = nb.cells[setup + 1]
+    assert cell.cell_type == "code" and "config.set_seed(" in cell.source
+    assert "from tchexnet_lib import" in cell.source
+    for other in code_cells(nb):
+        if other is not cell:
+            assert not re.search(r"^\s*(import|from \S+ import)\s", other.source, re.MULTILINE), \
+                f"{name}: an import outside the Setup cell:\n{other.source}"
+    study = [c for c in code_cells(nb) if "pipeline.make_study(" in c.source]
+    assert len(study) == 1 and "print(study.describe())" in study[0].source
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_without_outputs(name):
+    nb = read(name)
+    for cell in code_cells(nb):
+        assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_path_hacks_no_absolute_paths(name):
+    for cell in read(name).cells:
+        assert "sys.path" not in cell.source
+        assert not re.search(r"^\s*from \S+ import \*", cell.source, re.MULTILINE)
+        for prefix in ABSOLUTE_PATHS:
+            assert prefix not in cell.source, f"{name}: {prefix!r} in\n{cell.source}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_code_cells_are_short_and_define_no_long_functions(name):
+    for cell in code_cells(read(name)):
+        lines = [line for line in cell.source.splitlines() if line.strip()]
+        assert len(lines) <= MAX_CODE_LINES, f"{name}: {len(lines)} lines:\n{cell.source}"
+        assert not re.search(r"^\s*(def|class) ", cell.source, re.MULTILINE), cell.source
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_widget_follows_a_static_figure(name):
+    sources = [c.source for c in code_cells(read(name))]
+    for k, source in enumerate(sources):
+        if "roc_explorer(" in source:
+            assert any("static_explorer_figure(" in s for s in sources[:k]), \
+                f"{name}: roc_explorer without a static figure before it"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_to_four_exercises_with_hints_and_hidden_solutions(name):
+    cell = next(c for c in read(name).cells if c.source.startswith("## Exercises"))
+    questions = re.findall(r"^\d+\. ", cell.source, re.MULTILINE)
+    assert 2 <= len(questions) <= 4
+    assert cell.source.count("*Hint*") == len(questions)
+    assert cell.source.count("<details>") == len(questions)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_next_links_the_following_notebook(name):
+    cell = next(c for c in read(name).cells if c.source.startswith("## Next"))
+    index = NAMES.index(name)
+    following = NAMES[index + 1] if index + 1 < len(NAMES) else NAMES[0]
+    assert f"({following}.ipynb)" in cell.source
+
+
+def test_the_roc_explorer_is_the_last_widget_of_notebook_05():
+    """The browser test finds the explorer by its classes after running all cells."""
+    sources = [c.source for c in code_cells(read("05_roc_comparison"))]
+    index = max(k for k, s in enumerate(sources) if "roc_explorer(" in s)
+    assert not any("widgets." in s or "ipywidgets" in s for s in sources[index + 1:])
