@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: setup test test-fast test-browser browser-deps demo lab clean
+.PHONY: setup test test-fast test-browser browser-deps demo lab bench clean
 
 setup: $(STAMP)
 
@@ -36,11 +36,16 @@ browser-deps:
 	else $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	     apt-get install -y chromium; fi
 
+# The whole study offline: synthetic data, demo CheXNet, transfer, comparison, notebooks 01-06.
 demo: setup
-	@echo "make demo: the offline demo (synthetic data + demo weights) arrives with the demo issue (#3)."
+	$(BIN)/tchexnet demo
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
+
+# Feature store and head training vs the original approach, side by side (benchmarks/README.md).
+bench: setup
+	$(BIN)/python benchmarks/bench.py --json-out outputs/bench/results.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -48,8 +48,10 @@ def _note(message: str) -> None:
     print(f"tchexnet: {message}", file=sys.stderr)
 
 
-def _preprocess_config(args: argparse.Namespace) -> config.PreprocessConfig:
-    return config.PreprocessConfig(interpolation=args.interpolation)
+def _preprocess_config(args: argparse.Namespace, model=None) -> config.PreprocessConfig:
+    """The command's preprocessing, at the model's input size when a model is given."""
+    size = tuple(model.input.shape[1:3]) if model is not None else config.IMAGE_SIZE
+    return config.PreprocessConfig(size=size, interpolation=getattr(args, "interpolation", "bilinear"))
 
 
 def _kept_images(args: argparse.Namespace) -> images.PreflightReport:
@@ -65,12 +67,12 @@ def _kept_images(args: argparse.Namespace) -> images.PreflightReport:
 def _load_model(architecture: str, weights: str | None):
     path = models.resolve_weights(architecture, weights)
     _note(f"{architecture}: {models.describe_weights(path)}")
-    return models.build_model(architecture, path)
+    return models.build_model(architecture, path, input_shape=models.input_shape_for(path))
 
 
 def _run_on_images(model, report: images.PreflightReport, args: argparse.Namespace) -> np.ndarray:
     dataset = images.make_dataset(
-        list(report.kept_paths), _preprocess_config(args), batch_size=args.batch_size
+        list(report.kept_paths), _preprocess_config(args, model), batch_size=args.batch_size
     )
     return models.predict(model, dataset)
 
@@ -156,6 +158,10 @@ def cmd_compare(args: argparse.Namespace) -> None:
     result = evaluation.compare_models(y, scores)
     if args.out:
         config.save_json(result, Path(args.out) / "metrics.json")
+        from tchexnet_lib import plotting  # matplotlib only when figures are asked for
+
+        plotting.save_figure(plotting.roc_figure(y, scores), Path(args.out) / "roc.png")
+        plotting.save_figure(plotting.pr_figure(y, scores), Path(args.out) / "pr.png")
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -166,6 +172,149 @@ def cmd_compare(args: argparse.Namespace) -> None:
         print(f"  {name:<12} AUC {auc}{ci}")
     for test in result["delong"]:
         print(f"  DeLong {test['a']} vs {test['b']}: z = {test['z']:.3f}, p = {test['p']:.3f}")
+
+
+def cmd_gradcam(args: argparse.Namespace) -> None:
+    """Grad-CAM heat map of one output for one image, saved as a PNG figure."""
+    from tchexnet_lib import gradcam, plotting
+
+    model = _load_model(args.model, args.weights)
+    result = gradcam.cam_for_image(args.image, model, output=args.output,
+                                   layer_name=args.layer, interpolation=args.interpolation)
+    stem = f"{Path(args.image).stem}_{result.output}_gradcam.png"
+    out = Path(args.out) if args.out else config.output_dir("gradcam") / stem
+    figure = gradcam.cam_figure(result, mask=args.mask)
+    plotting.save_figure(figure, out)
+    report = {"image": args.image, "model": args.model, "output": result.output,
+              "probability": result.probability, "figure": str(out)}
+    if args.mask:
+        report["localisation"] = gradcam.localisation_scores(
+            result.cam, gradcam.load_mask(args.mask, result.cam.shape))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(args.image)
+    print(result.output, result.probability)
+    for key, value in report.get("localisation", {}).items():
+        print(key, value)
+    print(f"Grad-CAM: {out}")
+
+
+def cmd_extract(args: argparse.Namespace) -> None:
+    """CheXNet features of a labels CSV's images into a resumable, sharded feature store."""
+    from tchexnet_lib import features
+
+    table = data.read_labels(args.csv)
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit {args.limit}: must be ≥ 1")
+    paths = table["image_path"].tolist()[: args.limit]
+    weights = models.resolve_weights("chexnet", args.weights)
+    model = _load_model("chexnet", args.weights)
+    store = features.extract_features(
+        model, paths, args.out, _preprocess_config(args, model), batch_size=args.batch_size,
+        shard_size=args.shard_size, dtype=args.dtype, weights_sha256=models.sha256sum(weights),
+        on_error=args.on_error, shard=args.shard)
+    missing = store.missing_shards()
+    result = {"out": str(store.path), "rows": store.n_rows, "kept": len(store.kept_indices),
+              "skipped": len(store.skipped), "complete": store.complete, "missing_shards": missing}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    for row in store.skipped:
+        _note(f"skipped row {row['index']} {row['path']}: {row['reason']}")
+    state = "complete" if store.complete else f"{len(missing)} shard(s) still missing"
+    print(f"feature store {store.path}: {result['rows']} rows, {result['kept']} with features, "
+          f"{result['skipped']} skipped; {state}")
+
+
+def _store_labels(
+    csv_path: str, manifest: dict, args: argparse.Namespace
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels aligned with a store's kept rows, and which of those rows have a label."""
+    from tchexnet_lib import features
+
+    table = data.read_labels(csv_path, require=("Path", args.target))
+    n_rows, rows = manifest["key"]["n_rows"], table["image_path"].tolist()
+    if len(rows) < n_rows or features.rows_sha256(rows[:n_rows]) != manifest["key"]["rows_sha256"]:
+        raise data.DataError(
+            f"{csv_path}: its image paths do not line up with the feature store's {n_rows} rows "
+            "(another CSV, order or data root); extract the features from this CSV")
+    if len(rows) > n_rows:
+        _note(f"{csv_path}: using its first {n_rows} rows, the rows of the feature store")
+    targets = data.to_targets(table.iloc[:n_rows], [args.target], uncertain=args.uncertain)
+    kept = np.asarray(manifest["preflight"]["kept_indices"], dtype=np.int64)
+    return targets.values[kept, 0], targets.mask[kept, 0]
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train the tCheXNet head on a feature store (the paper's transfer step), resumably."""
+    from tchexnet_lib import features, training
+
+    x, manifest = features.load_features(args.features)
+    y, labelled = _store_labels(args.labels, manifest, args)
+    if args.val_features:
+        if not args.val_labels:
+            raise ValueError("--val-features needs --val-labels")
+        x_val, val_manifest = features.load_features(args.val_features)
+        y_val, val_labelled = _store_labels(args.val_labels, val_manifest, args)
+        x, y, x_val, y_val = x[labelled], y[labelled], x_val[val_labelled], y_val[val_labelled]
+    else:
+        x, y = x[labelled], y[labelled]
+        n_train, _ = data.paper_split_sizes(len(x))
+        _note(f"validation: the last {len(x) - n_train} of {len(x)} rows (the paper's 80/20 by "
+              "row order; give --val-features/--val-labels for a patient-level split)")
+        x, y, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+    head_config = training.HeadConfig(
+        epochs=args.epochs, class_weight=args.class_weight, batch_size=args.batch_size,
+        learning_rate=args.lr, select_on=args.select_on, seed=args.seed,
+        early_stopping_patience=args.patience)
+    result = training.train_head(x, y, x_val, y_val, args.out, head_config,
+                                 resume=not args.no_resume)
+    summary = {"out": str(result.out_dir), "train": len(x), "val": len(x_val),
+               "best_epoch": result.best_epoch, args.select_on: result.best_value,
+               "best_checkpoint": str(result.best_checkpoint),
+               "history": str(result.paths["history"])}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(result.history.drop(columns=["checkpoint"]).to_string(index=False))
+    if result.best_epoch is None:
+        print(f"no epoch had a defined {args.select_on}: no best checkpoint")
+    else:
+        print(f"best: epoch {result.best_epoch}, {args.select_on} {result.best_value:.5f}: "
+              f"{result.best_checkpoint}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """The whole study offline: synthetic data, demo CheXNet, transfer, comparison."""
+    from tchexnet_lib import demo
+
+    result = demo.run_demo(demo.DemoConfig(seed=args.seed), args.out, progress=not args.json)
+    if args.json:
+        print(json.dumps(result.summary, indent=2))
+        _demo_notebooks(args)
+        return
+    print(demo.summary_table(result.summary))
+    for name, path in result.paths.items():
+        print(f"{name}: {path}")
+    _demo_notebooks(args)
+
+
+def _demo_notebooks(args: argparse.Namespace) -> None:
+    """Run the tutorial series on the demo just computed (it reuses its data, weights, head)."""
+    if args.no_notebooks:
+        return
+    from tchexnet_lib import demo, notebooks
+
+    cfg = demo.DemoConfig(seed=args.seed)
+    parameters = {"DATASET": "demo", "SEED": args.seed}
+    if demo.demo_weights_path(cfg) is not None:  # the weights run_demo used, not a retrain
+        parameters["WEIGHTS"] = str(demo.demo_weights_path(cfg))
+    if not args.json:
+        print(f"running the notebooks ({len(notebooks.SERIES)}) on the demo...")
+    for path in notebooks.execute_series(parameters):
+        if not args.json:
+            print(f"executed notebook: {path}")
 
 
 def _image_arguments(parser: argparse.ArgumentParser) -> None:
@@ -218,6 +367,65 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", help="folder for metrics.json")
     compare.add_argument("--json", action="store_true")
     compare.set_defaults(run=cmd_compare)
+
+    cam = commands.add_parser("gradcam", help="Grad-CAM heat map of one output for one image")
+    cam.add_argument("image", metavar="IMAGE", help="JPEG or PNG chest X-ray")
+    cam.add_argument("--model", choices=models.ARCHITECTURES, default="chexnet")
+    cam.add_argument("--weights", help="weight file (default: the registry's, under weights/)")
+    cam.add_argument("--output", metavar="CLASS", default=None,
+                     help="output class, ChestX-ray14 or CheXpert name (default Pneumothorax)")
+    cam.add_argument("--layer", default=None, help="feature-map layer (default: relu, the "
+                                                   "last DenseNet-121 activation)")
+    cam.add_argument("--mask", help="ground-truth mask image: drawn and scored (hit, IoU, "
+                                    "mass inside)")
+    cam.add_argument("--interpolation", choices=("bilinear", "nearest"), default="bilinear")
+    cam.add_argument("--out", metavar="PNG", help="figure file (default outputs/gradcam/)")
+    cam.add_argument("--json", action="store_true")
+    cam.set_defaults(run=cmd_gradcam)
+
+    extract = commands.add_parser("extract", help="CheXNet features of a CSV's images, to a store")
+    extract.add_argument("--csv", required=True, help="CheXpert-style CSV (its Path column)")
+    extract.add_argument("--weights", help="CheXNet weight file (default: the registry's)")
+    extract.add_argument("--out", required=True, help="feature store folder")
+    extract.add_argument("--limit", type=int, help="only the first N rows")
+    extract.add_argument("--shard", metavar="i/N", help="this machine's share: shard blocks "
+                                                        "k with k %% N == i (i from 0)")
+    extract.add_argument("--on-error", choices=("raise", "skip"), default="raise")
+    extract.add_argument("--batch-size", type=int, default=32)
+    extract.add_argument("--shard-size", type=int, default=1024)
+    extract.add_argument("--dtype", choices=("float32", "float16"), default="float32")
+    extract.add_argument("--json", action="store_true")
+    extract.set_defaults(run=cmd_extract)
+
+    train = commands.add_parser("train", help="train the tCheXNet head on a feature store")
+    train.add_argument("--features", required=True, help="feature store of the training rows")
+    train.add_argument("--labels", required=True, help="the CSV the store was extracted from")
+    train.add_argument("--out", required=True, help="run folder (checkpoints, history, state)")
+    train.add_argument("--val-features", help="feature store of the validation rows "
+                                              "(default: the last 20%% of --features' rows)")
+    train.add_argument("--val-labels", help="the CSV --val-features was extracted from")
+    train.add_argument("--target", default="Pneumothorax")
+    train.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES, default="zeros")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--class-weight", choices=("balanced", "paper", "none"), default="balanced",
+                       help="'paper': the original's inverted weights (positives down-weighted)")
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--select-on", choices=("val_loss", "val_auc"), default="val_loss")
+    train.add_argument("--patience", type=int, help="early stopping patience (default: none)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-resume", action="store_true", help="start afresh (the folder's "
+                                                                "best is still kept)")
+    train.add_argument("--json", action="store_true")
+    train.set_defaults(run=cmd_train)
+
+    demo_parser = commands.add_parser("demo", help="the whole study offline on synthetic data")
+    demo_parser.add_argument("--out", help="results folder (default outputs/demo/)")
+    demo_parser.add_argument("--seed", type=int, default=0)
+    demo_parser.add_argument("--json", action="store_true")
+    demo_parser.add_argument("--no-notebooks", action="store_true",
+                             help="skip running the tutorial notebooks on the demo afterwards")
+    demo_parser.set_defaults(run=cmd_demo)
     return parser
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -146,14 +148,27 @@ class PreprocessConfig:
         return asdict(self)
 
 
-def save_json(data: dict, path: str | os.PathLike) -> Path:
-    """Write ``data`` as indented JSON through a temporary file renamed into place."""
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` if the block succeeds.
+
+    Readers see the old file or the complete new one, never a partial one; the temporary
+    file is removed on errors. Its name keeps ``path``'s suffix (``.tmp-<pid>-<name>``), so
+    writers that choose a format by suffix (Keras, matplotlib) still do. Parent folders
+    are created.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def save_json(data: dict, path: str | os.PathLike) -> Path:
+    """Write ``data`` as indented JSON, atomically (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return Path(path)

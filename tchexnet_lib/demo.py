@@ -164,8 +164,6 @@ def pretrain_demo_chexnet(cfg: DemoConfig = DemoConfig(), progress: bool = True)
     """
     import keras
 
-    from tchexnet_lib import images
-
     start = time.perf_counter()
     source_dir = ensure_demo_data(cfg, progress)["source"]["dataset_dir"]
     train_paths, y_train, val_paths, y_val = read_source_labels(source_dir)

@@ -540,13 +540,8 @@ def save_weights_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
         raise ValueError(f"{path}: Keras 3 weight files must end in .weights.h5")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
+    with config.atomic_path(path) as tmp:
         model.save_weights(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -193,15 +193,9 @@ def setup_report() -> str:
 
 def save_table(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> Path:
     """Write a table as CSV through a temporary file renamed into place; returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with config.atomic_path(path) as tmp:
         table.to_csv(tmp, index=index)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def scored_test_table(study: Study) -> pd.DataFrame:

@@ -192,10 +192,8 @@ def test_predictions(study: Study, progress: bool = True) -> pd.DataFrame:
 
 def save_predictions(test: pd.DataFrame, path: Path) -> Path:
     """Path, label and scores, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    test[["Path", labels.TARGET, "CheXNet", "tCheXNet"]].to_csv(tmp, index=False)
-    tmp.replace(path)
+    with config.atomic_path(path) as tmp:
+        test[["Path", labels.TARGET, "CheXNet", "tCheXNet"]].to_csv(tmp, index=False)
     return path
 
 
@@ -215,9 +213,10 @@ def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> 
     result = result or train_transfer_head(study)
     model = training.attach_head(load_chexnet(study), result.best_checkpoint)
     path = training.save_tchexnet(model, path or study.out_dir / "tchexnet.weights.h5")
+    base_note = models.read_metadata(study.weights).get("description")
+    description = f"tCheXNet trained here on {study.dataset} data, base from {study.weights.name}"
     metadata = {"image_size": list(study.image_size), "architecture": "tchexnet",
-                "description": f"tCheXNet trained here on {study.dataset} data "
-                               f"(base: {models.describe_weights(study.weights)})"}
+                "description": description + (f" ({base_note})" if base_note else "")}
     config.save_json(metadata, models.metadata_path(path))
     return path
 

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
-from tchexnet_lib import evaluation
+from tchexnet_lib import config, evaluation
 
 #: Marker shapes for operating points, in the order the points are given.
 _POINT_MARKERS = ("o", "s", "^", "D", "v", "P")
@@ -355,13 +355,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150, **savefig_
     fmt = path.suffix.lstrip(".").lower()
     if not fmt:
         raise ValueError(f"{path}: no file suffix; name the format, e.g. {path.name}.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
+    with config.atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, **savefig_kwargs)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -76,7 +76,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tchexnet_lib.config import CHEXPERT_SMALL
+from tchexnet_lib.config import CHEXPERT_SMALL, atomic_path
 from tchexnet_lib.labels import CHEXNET_CLASSES, CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
 
 #: Bumped whenever a drawing or a label rule changes, so old datasets are regenerated.
@@ -1572,12 +1572,8 @@ def _plan(spec: SyntheticSpec) -> dict[str, _SplitPlan]:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write bytes to a temporary name beside ``path``, then rename into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _encode(array: np.ndarray, fmt: str, **options) -> bytes:
@@ -1970,12 +1966,6 @@ def _outline_masks(ax, image_path: Path, sign: str, other_masks: bool) -> None:
 
 def save_contact_sheet(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Save a figure (PNG, PDF, SVG … from the suffix) through a temporary file renamed into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)

@@ -1,0 +1,641 @@
+"""The feature store: CheXNet's 1024-d pooled features, computed once per image, on disk.
+
+With a frozen base, Keras 3 runs BatchNormalization in inference mode, so "frozen base + head"
+is exactly "cached 1024-d features + head": the base runs once per image here and the head trains
+on the store (:mod:`tchexnet_lib.training`) in seconds per epoch instead of minutes.
+
+Layout of a store folder::
+
+    manifest.json            the key (weights, preprocessing, dtype, rows), the preflight report,
+                             the shard plan; once complete, every shard's sha256
+    features-00000.npy       rows [0, shard_size) of the kept images, (n, 1024), allow_pickle=False
+    done-00000.json          written after its shard: the shard's sha256 and the store key's hash
+    ...
+
+Reliability:
+
+- **Aligned.** :func:`images.preflight` runs first; shard rows are the kept rows in input order;
+  ``rows = kept + skipped`` is recorded and checked.
+- **Atomic.** Every file is written to a temporary name in the same folder (``.tmp-…``, which
+  never matches ``features-*.npy``) and renamed into place. A shard counts only once its
+  ``done-*.json`` exists and its sha256 matches: a run killed at any point (``kill -9``
+  included) resumes at the first missing shard and never trusts a half-written file.
+- **Keyed.** A store made with other weights, preprocessing, dtype, rows (or shard size) is stale:
+  it is detected, the reason logged, and recomputed; never silently reused.
+- **Sharded across machines.** ``shard=(i, N)`` computes the shard blocks ``k`` with
+  ``k % N == i``; :func:`merge` (or :func:`load_features`) refuses a store with missing blocks and
+  names them.
+- **Streaming.** Only the paths and one shard of features are in memory: memory does not grow with
+  the number of images.
+- **Batches never straddle shards**, so a resumed or sharded run computes every row in the same
+  batch as an uninterrupted run and gives identical features.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import socket
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
+
+from tchexnet_lib import images, models
+from tchexnet_lib.config import PreprocessConfig
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+#: Version tag of the store layout, part of the key.
+FORMAT = "tchexnet-feature-store/1"
+MANIFEST = "manifest.json"
+#: dtypes a store can hold.
+DTYPES: tuple[str, ...] = ("float32", "float16")
+_SHARD = "features-{:05d}.npy"
+_RECORD = "done-{:05d}.json"
+_TMP = ".tmp-"  # temporary files start with a dot: never matched by features-*.npy
+_HASH_CHUNK = 1 << 20
+
+
+class FeatureStoreError(ValueError):
+    """A feature store that cannot be used as asked (incomplete, corrupt, not a store)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers: hashing, atomic files
+# ---------------------------------------------------------------------------------------------
+
+
+def rows_sha256(paths: Sequence[PathLike]) -> str:
+    """sha256 of the row list: the paths as given, joined by newlines (the store's row key)."""
+    return hashlib.sha256("\n".join(os.fspath(p) for p in paths).encode()).hexdigest()
+
+
+def _json_sha256(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def weights_digest(model: keras.Model) -> str:
+    """sha256 over a model's weight values, names and shapes (for models not loaded from a file)."""
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        value = np.ascontiguousarray(variable.numpy())
+        digest.update(f"{variable.path}:{value.shape}:{value.dtype}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    return models.sha256sum(path, _HASH_CHUNK)
+
+
+def _tmp_path(path: Path) -> Path:
+    """A temporary name beside ``path``, unique per machine and process."""
+    return path.with_name(f"{_TMP}{socket.gethostname()}-{os.getpid()}-{path.name}")
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, rename it.
+
+    A reader sees the old file or the complete new one, never a partial one, even when the
+    writer is killed; the temporary name starts with ``.tmp-`` and is removed on errors.
+    """
+    tmp = _tmp_path(path)
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    text = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+    atomic_write(path, lambda handle: handle.write(text))
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    """``np.save`` (no pickle) through a temporary file renamed into place."""
+    atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
+
+
+def _read_json(path: Path) -> dict | None:
+    """A JSON object from ``path``, or None if missing or unreadable."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def parse_shard(shard: str | Sequence[int] | None) -> tuple[int, int] | None:
+    """``"1/4"`` or ``(1, 4)`` → ``(1, 4)``: machine ``i`` (0-based) of ``N``.
+
+    Raises:
+        ValueError: not ``i/N`` with ``0 <= i < N``.
+    """
+    if shard is None:
+        return None
+    try:
+        i, n = (int(v) for v in (shard.split("/") if isinstance(shard, str) else shard))
+    except (TypeError, ValueError):
+        raise ValueError(f"shard {shard!r}: expected 'i/N', e.g. '0/4' (i counts from 0)") from None
+    if not 0 <= i < n:
+        raise ValueError(f"shard {shard!r}: expected i/N with 0 <= i < N (i counts from 0), "
+                         f"e.g. '0/{max(n, 1)}'")
+    return i, n
+
+
+def assigned_shards(n_shards: int, shard: tuple[int, int] | None) -> list[int]:
+    """Shard blocks one machine computes: block ``k`` goes to machine ``k % N``."""
+    if shard is None:
+        return list(range(n_shards))
+    i, n = shard
+    return [k for k in range(n_shards) if k % n == i]
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureStore:
+    """A feature-store folder and its manifest (see the module docstring for the layout).
+
+    Attributes:
+        path: the folder.
+        manifest: the parsed ``manifest.json``.
+    """
+
+    path: Path
+    manifest: dict
+
+    @property
+    def complete(self) -> bool:
+        """Every shard written and verified (the manifest lists their sha256)."""
+        return bool(self.manifest.get("complete"))
+
+    @property
+    def n_rows(self) -> int:
+        """Number of input rows (``n_kept + n_skipped``)."""
+        return int(self.manifest["preflight"]["n_total"])
+
+    @property
+    def kept_indices(self) -> np.ndarray:
+        """Input rows the features belong to, ascending; feature row ``j`` is input row
+        ``kept_indices[j]``."""
+        return np.asarray(self.manifest["preflight"]["kept_indices"], dtype=np.int64)
+
+    @property
+    def skipped(self) -> list[dict]:
+        """``{"index", "path", "reason"}`` for each input row without features."""
+        return list(self.manifest["preflight"]["skipped"])
+
+    def missing_shards(self) -> list[str]:
+        """File names of the shards not (validly) written yet."""
+        return [_SHARD.format(k) for k in range(len(self.manifest["shards"]))
+                if not _shard_is_valid(self.path, self.manifest, k)]
+
+    def load(self) -> np.ndarray:
+        """The features, (n_kept, 1024), in the store's dtype (see :func:`load_features`)."""
+        return load_features(self.path)[0]
+
+
+def _store_key(
+    weights_sha256: str, weights_source: str, config: PreprocessConfig, dtype: str,
+    paths: Sequence[str], report: images.PreflightReport, shard_size: int,
+) -> dict:
+    """What the features depend on; any difference makes an existing store stale."""
+    key = {
+        "format": FORMAT,
+        "weights_sha256": weights_sha256,
+        "weights_source": weights_source,
+        "preprocessing": config.to_dict(),
+        "dtype": dtype,
+        "rows_sha256": rows_sha256(paths),
+        "n_rows": len(paths),
+        "kept_sha256": _json_sha256(list(report.kept_indices)),
+        "shard_size": shard_size,
+    }
+    return json.loads(json.dumps(key))  # as it reads back from the manifest (tuples → lists)
+
+
+def _stale_reasons(stored: dict | None, key: dict) -> list[str]:
+    """Why a stored key differs from ``key``, one short phrase per field."""
+    if stored is None:
+        return ["its manifest is missing or unreadable"]
+    old = stored.get("key", {})
+    reasons = []
+    for field, value in key.items():
+        before = old.get(field)
+        if before == value:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            parts = [f"{name} {before.get(name)!r} → {value.get(name)!r}"
+                     for name in sorted(set(value) | set(before))
+                     if before.get(name) != value.get(name)]
+            reasons.append(f"{field} differs ({', '.join(parts)})")
+        else:
+            reasons.append(f"{field} differs (stored {str(before)[:70]}, now {str(value)[:70]})")
+    return reasons
+
+
+def _shard_plan(n_kept: int, shard_size: int) -> list[dict]:
+    n_shards = math.ceil(n_kept / shard_size)
+    return [{"name": _SHARD.format(k), "start": k * shard_size,
+             "stop": min((k + 1) * shard_size, n_kept)} for k in range(n_shards)]
+
+
+def _shard_is_valid(folder: Path, manifest: dict, k: int) -> bool:
+    """Shard ``k`` exists, its record matches this store's key, and its sha256 matches."""
+    record = _read_json(folder / _RECORD.format(k))
+    plan = manifest["shards"][k]
+    if record is None or record.get("key_sha256") != manifest["key_sha256"]:
+        return False
+    if [record.get("start"), record.get("stop")] != [plan["start"], plan["stop"]]:
+        return False
+    shard = folder / plan["name"]
+    if not shard.is_file():
+        return False
+    return _file_sha256(shard) == record.get("sha256")
+
+
+def _remove_shard(folder: Path, k: int) -> None:
+    (folder / _SHARD.format(k)).unlink(missing_ok=True)
+    (folder / _RECORD.format(k)).unlink(missing_ok=True)
+
+
+def _clean_temps(folder: Path, shards: Sequence[int]) -> None:
+    """Remove leftover temporary files of these shards (from a killed run)."""
+    for k in shards:
+        for name in (_SHARD.format(k), _RECORD.format(k)):
+            for stray in folder.glob(f"{_TMP}*-{name}"):
+                log.info("removing leftover temporary file %s", stray)
+                stray.unlink(missing_ok=True)
+
+
+def _remove_stale(folder: Path, key_sha: str, mine: Sequence[int]) -> None:
+    """Delete shards whose record belongs to another key, and unrecorded shards of mine."""
+    for record_path in folder.glob("done-*.json"):
+        record = _read_json(record_path)
+        if record is None or record.get("key_sha256") != key_sha:
+            shard = folder / record_path.name.replace("done-", "features-").replace(".json", ".npy")
+            shard.unlink(missing_ok=True)
+            record_path.unlink(missing_ok=True)
+    for k in mine:
+        if not (folder / _RECORD.format(k)).exists():
+            (folder / _SHARD.format(k)).unlink(missing_ok=True)
+
+
+def _open_store(folder: Path, manifest: dict, mine: Sequence[int]) -> dict:
+    """Write the manifest of intent, or detect that the existing store is stale and reset it.
+
+    Returns:
+        The manifest in force: the existing one when its key matches, else ``manifest``.
+    """
+    existing_path = folder / MANIFEST
+    existing = _read_json(existing_path) if existing_path.exists() else None
+    if existing is not None and existing.get("key_sha256") == manifest["key_sha256"]:
+        return existing
+    if existing_path.exists() or any(folder.glob("features-*.npy")):
+        reasons = _stale_reasons(existing, manifest["key"])
+        log.warning("feature store %s is stale: %s; recomputing it", folder, "; ".join(reasons))
+    _remove_stale(folder, manifest["key_sha256"], mine)
+    _atomic_json(existing_path, manifest)
+    return manifest
+
+
+def _reopen(folder: Path, manifest: dict) -> dict:
+    """Mark a finished store unfinished again (its shard hashes are re-derived when complete)."""
+    shards = [{k: v for k, v in plan.items() if k != "sha256"} for plan in manifest["shards"]]
+    manifest = dict(manifest, complete=False, shards=shards)
+    _atomic_json(folder / MANIFEST, manifest)
+    return manifest
+
+
+def _finish_if_complete(folder: Path, manifest: dict) -> dict:
+    """If every shard is valid, write the final manifest (with each shard's sha256)."""
+    if manifest.get("complete"):
+        return manifest
+    final = dict(manifest, shards=[dict(s) for s in manifest["shards"]])
+    for k, shard in enumerate(final["shards"]):
+        if not _shard_is_valid(folder, manifest, k):
+            return manifest
+        shard["sha256"] = _read_json(folder / _RECORD.format(k))["sha256"]
+    final["complete"] = True
+    _atomic_json(folder / MANIFEST, final)
+    return final
+
+
+# ---------------------------------------------------------------------------------------------
+# The forward pass, on one device or mirrored over several
+# ---------------------------------------------------------------------------------------------
+
+
+def strategy_for_devices(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
+    """``MirroredStrategy`` over several devices, else the default strategy.
+
+    Args:
+        devices: device names; default: every logical GPU, or else every logical CPU (one,
+            unless split with ``tf.config.set_logical_device_configuration``).
+    """
+    import tensorflow as tf
+
+    if devices is None:
+        found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        devices = [d.name for d in found]
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy(devices=list(devices))
+    return tf.distribute.get_strategy()
+
+
+# Compiled forwards per model and strategy: tracing DenseNet-121 takes seconds, and a notebook
+# extracts several row sets (train, validation, test) with one model.
+_FORWARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cached_forward(model: keras.Model, strategy: tf.distribute.Strategy):
+    """:func:`_make_forward` of ``model``'s feature extractor, built once per (model, strategy)."""
+    per_model = _FORWARDS.setdefault(model, {})
+    if id(strategy) not in per_model:
+        per_model.clear()  # one strategy at a time; keeps the cache from holding old ones
+        forward = _make_forward(models.feature_extractor(model), strategy)
+        per_model[id(strategy)] = (strategy, forward)  # the strategy is kept alive with its id
+    return per_model[id(strategy)][1]
+
+
+def _make_forward(extractor: keras.Model, strategy: tf.distribute.Strategy):
+    """A compiled forward ``batch → float32 (n, 1024)`` and how to feed it a dataset."""
+    import keras
+    import tensorflow as tf
+
+    if strategy.num_replicas_in_sync == 1:
+        spec = tf.TensorSpec((None, *extractor.input.shape[1:]), tf.float32)
+        forward = tf.function(lambda x: tf.cast(extractor(x, training=False), tf.float32),
+                              input_signature=[spec])
+        return forward, lambda dataset: dataset
+    replica = extractor
+    if not strategy.extended.variable_created_in_scope(extractor.weights[0].value):
+        owner = getattr(extractor.weights[0].value, "_distribute_strategy", None)
+        with owner.scope() if owner is not None else contextlib.nullcontext():
+            values = extractor.get_weights()  # mirrored elsewhere: read in its own strategy
+        with strategy.scope():  # variables must live on every replica
+            replica = keras.models.clone_model(extractor)
+            replica.set_weights(values)
+
+    @tf.function
+    def mirrored(batch):
+        out = strategy.run(lambda x: tf.cast(replica(x, training=False), tf.float32), args=(batch,))
+        return strategy.gather(out, axis=0)  # replica order = the batch's order
+
+    return mirrored, strategy.experimental_distribute_dataset
+
+
+def _compute_shards(
+    folder: Path, manifest: dict, kept_paths: Sequence[str], pending: Sequence[int],
+    model: keras.Model, config: PreprocessConfig, batch_size: int, strategy,
+    progress: bool, num_parallel_calls: int | None,
+) -> None:
+    """Stream the pending shards' images through the model; write each shard as it fills."""
+    from tqdm.auto import tqdm
+
+    plans = [manifest["shards"][k] for k in pending]
+    paths = [p for plan in plans for p in kept_paths[plan["start"]:plan["stop"]]]
+    forward, distribute = _cached_forward(model, strategy)
+    # shard_size is a multiple of batch_size and only the last shard is short, so batches
+    # of the concatenated pending shards never straddle a shard boundary.
+    dataset = distribute(images.make_dataset(paths, config, batch_size=batch_size,
+                                             num_parallel_calls=num_parallel_calls))
+    dtype = manifest["key"]["dtype"]
+    buffer: list[np.ndarray] = []
+    filled, todo = 0, list(zip(pending, plans))
+    with tqdm(total=len(paths), desc="features", unit="row", disable=not progress,
+              smoothing=0.1) as bar:
+        for batch in dataset:
+            out = forward(batch).numpy()
+            buffer.append(out)
+            filled += len(out)
+            bar.update(len(out))
+            k, plan = todo[0]
+            if filled == plan["stop"] - plan["start"]:
+                _write_shard(folder, manifest, k, np.concatenate(buffer).astype(dtype))
+                buffer, filled = [], 0
+                todo.pop(0)
+    if todo:
+        raise RuntimeError(f"feature extraction ended early: {len(todo)} shard(s) not filled")
+
+
+def _write_shard(folder: Path, manifest: dict, k: int, array: np.ndarray) -> None:
+    """Shard file first, then its record: a record always points to a complete shard."""
+    plan = manifest["shards"][k]
+    path = folder / plan["name"]
+    _atomic_save_npy(path, array)
+    _atomic_json(folder / _RECORD.format(k), {
+        "key_sha256": manifest["key_sha256"], "start": plan["start"], "stop": plan["stop"],
+        "shape": list(array.shape), "dtype": str(array.dtype), "sha256": _file_sha256(path),
+        "host": socket.gethostname(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_arguments(batch_size: int, shard_size: int, dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r}: use one of {DTYPES}")
+    if batch_size < 1 or shard_size < 1:
+        raise ValueError(f"batch_size ({batch_size}) and shard_size ({shard_size}) must be ≥ 1")
+    if shard_size % batch_size:
+        raise ValueError(f"shard_size ({shard_size}) must be a multiple of batch_size "
+                         f"({batch_size}), so that no batch straddles two shards")
+
+
+def _build_manifest(key: dict, report: images.PreflightReport, batch_size: int) -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "format": FORMAT,
+        "key": key,
+        "key_sha256": _json_sha256(key),
+        "n_features": models.N_FEATURES,
+        "dtype": key["dtype"],
+        "shard_size": key["shard_size"],
+        "shards": _shard_plan(report.n_kept, key["shard_size"]),
+        "preflight": report.to_dict(),
+        "complete": False,
+        "provenance": {"batch_size": batch_size, "tensorflow": tf.__version__,
+                       "keras": keras.__version__},
+    }
+
+
+def extract_features(
+    model_or_extractor: keras.Model,
+    paths: Sequence[PathLike],
+    out_dir: PathLike,
+    config: PreprocessConfig = PreprocessConfig(),
+    batch_size: int = 32,
+    shard_size: int = 1024,
+    dtype: str = "float32",
+    weights_sha256: str | None = None,
+    on_error: str = "raise",
+    progress: bool = True,
+    shard: str | tuple[int, int] | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+    num_parallel_calls: int | None = None,
+) -> FeatureStore:
+    """Compute (or resume, or reuse) the 1024-d features of ``paths`` into a store folder.
+
+    Args:
+        model_or_extractor: CheXNet, tCheXNet or a :func:`models.feature_extractor`; its
+            ``avg_pool`` output is stored.
+        paths: image files, in row order (e.g. a labels CSV's ``image_path`` column).
+        out_dir: the store folder (created).
+        config: preprocessing, as for :func:`images.load_image`; part of the key.
+        batch_size: images per forward pass; must divide ``shard_size``.
+        shard_size: rows per shard file.
+        dtype: "float32" or "float16" (half the disk, ~1e-3 relative rounding).
+        weights_sha256: sha256 of the weight file the model was loaded from (key field);
+            default: a digest of the model's weights in memory.
+        on_error: "raise" (a bad image stops before any forward pass) or "skip" (recorded in
+            the manifest; ``rows = kept + skipped``).
+        progress: show a tqdm bar (images/s, ETA).
+        shard: ``(i, N)`` or ``"i/N"``: compute only shard blocks ``k % N == i``, so N machines
+            can fill one store; :func:`merge` checks that all are there.
+        strategy: a ``tf.distribute`` strategy; default :func:`strategy_for_devices`. With
+            several replicas, a model built outside ``strategy.scope()`` is copied into it once.
+        num_parallel_calls: images decoded in parallel; None: ``tf.data.AUTOTUNE``.
+
+    Returns:
+        The :class:`FeatureStore` (``complete`` is False while other machines' shards are
+        missing).
+
+    Raises:
+        ValueError: bad arguments, or no usable image.
+        images.ImageError: with ``on_error="raise"``, the first unusable file.
+    """
+    _check_arguments(batch_size, shard_size, dtype)
+    shard = parse_shard(shard)
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise ValueError("extract_features: no paths given")
+    report = images.preflight(paths, config, on_error=on_error, progress=progress)
+    if report.n_kept == 0:
+        raise ValueError(f"extract_features: no usable image ({report.summary()})")
+    if report.n_skipped:
+        log.warning("feature store: %s", report.summary())
+    model_or_extractor.get_layer(models.FEATURE_LAYER)  # ValueError now if there is none
+    source = "file" if weights_sha256 else "model weights in memory"
+    digest = weights_sha256 or weights_digest(models.feature_extractor(model_or_extractor))
+    key = _store_key(digest, source, config, dtype, paths, report, shard_size)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = _build_manifest(key, report, batch_size)
+    mine = assigned_shards(len(manifest["shards"]), shard)
+    manifest = _open_store(folder, manifest, mine)
+    _clean_temps(folder, mine)
+    pending = [k for k in mine if not _shard_is_valid(folder, manifest, k)]
+    for k in pending:
+        _remove_shard(folder, k)
+    if pending and manifest.get("complete"):  # a shard vanished from a finished store
+        manifest = _reopen(folder, manifest)
+    if pending:
+        log.info("feature store %s: computing %d of %d shard(s)", folder, len(pending), len(mine))
+        _compute_shards(folder, manifest, report.kept_paths, pending, model_or_extractor, config,
+                        batch_size, strategy or strategy_for_devices(), progress,
+                        num_parallel_calls)
+    return FeatureStore(folder, _finish_if_complete(folder, manifest))
+
+
+def _read_manifest(folder: Path) -> dict:
+    manifest = _read_json(folder / MANIFEST)
+    if manifest is None or manifest.get("format") != FORMAT:
+        raise FeatureStoreError(
+            f"{folder}: not a feature store ({MANIFEST} missing or unreadable); "
+            "create it with features.extract_features or `tchexnet extract`")
+    return manifest
+
+
+def _verify(folder: Path, manifest: dict) -> None:
+    """Raise :class:`FeatureStoreError` naming every missing or corrupt shard."""
+    bad = []
+    for k, plan in enumerate(manifest["shards"]):
+        path = folder / plan["name"]
+        if manifest.get("complete") and "sha256" in plan:
+            ok = path.is_file() and _file_sha256(path) == plan["sha256"]
+        else:
+            ok = _shard_is_valid(folder, manifest, k)
+        if not ok:
+            bad.append(plan["name"])
+    if bad:
+        n = len(manifest["shards"])
+        shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise FeatureStoreError(
+            f"feature store {folder} is incomplete: {len(bad)} of {n} shard(s) missing or "
+            f"corrupt: {shown}; run the extraction (each `--shard i/N`) again to fill them")
+
+
+def merge(out_dir: PathLike) -> FeatureStore:
+    """Check that every machine's shards are there and finish the manifest.
+
+    Raises:
+        FeatureStoreError: not a store, or shards missing (named).
+    """
+    folder = Path(out_dir)
+    manifest = _read_manifest(folder)
+    _verify(folder, manifest)
+    return FeatureStore(folder, _finish_if_complete(folder, manifest))
+
+
+def load_features(out_dir: PathLike, verify: bool = True) -> tuple[np.ndarray, dict]:
+    """Read a complete store.
+
+    Args:
+        out_dir: the store folder.
+        verify: check every shard's sha256 first.
+
+    Returns:
+        ``(features, manifest)``: features of shape (n_kept, 1024) in the store's dtype, row
+        ``j`` for input row ``manifest["preflight"]["kept_indices"][j]``.
+
+    Raises:
+        FeatureStoreError: not a store, or a shard missing, corrupt or of the wrong shape
+            (named).
+    """
+    folder = Path(out_dir)
+    manifest = _read_manifest(folder)
+    if verify:
+        _verify(folder, manifest)
+    n_kept = manifest["preflight"]["n_kept"]
+    out = np.empty((n_kept, manifest["n_features"]), dtype=manifest["dtype"])
+    for plan in manifest["shards"]:
+        path = folder / plan["name"]
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise FeatureStoreError(f"{path}: unreadable shard ({error})") from error
+        want = (plan["stop"] - plan["start"], manifest["n_features"])
+        if array.shape != want or str(array.dtype) != manifest["dtype"]:
+            raise FeatureStoreError(f"{path}: shape {array.shape} {array.dtype}, expected "
+                                    f"{want} {manifest['dtype']}")
+        out[plan["start"]:plan["stop"]] = array
+    return out, manifest
