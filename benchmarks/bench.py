@@ -102,64 +102,32 @@ def machine_info() -> dict:
     }
 
 
-def median_seconds(fn, repeats: int) -> tuple[float, list[float], float]:
-    """Median wall seconds of ``fn()``, every wall time, and the median process CPU seconds.
-
-    CPU seconds (all threads of this process) are far less sensitive than wall time to other
-    processes competing for the cores, so the CPU-based ratios are quoted beside the wall ones.
-    """
-    walls, cpus = [], []
-    for _ in range(repeats):
-        began, began_cpu = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - began)
-        cpus.append(time.process_time() - began_cpu)
-    return statistics.median(walls), walls, statistics.median(cpus)
-
-
 # ---------------------------------------------------------------------------------------------
 # Inference: model-bound, the feature store, the original's approach
 # ---------------------------------------------------------------------------------------------
 
 
-def bench_model_bound(base, n: int, repeats: int) -> dict:
-    """Graph-mode forward on in-memory tensors: the ceiling any input pipeline can reach."""
-    import tensorflow as tf
+def timed(fn) -> tuple[float, float, object]:
+    """(wall seconds, process CPU seconds of all threads, result) of ``fn()``.
 
-    batch = tf.random.uniform((MODEL_BATCH, 224, 224, 3), -2.0, 2.5, seed=0)
-    forward = tf.function(lambda x: base(x, training=False))
-    forward(batch).numpy()  # trace
-    steps = max(1, math.ceil(n / MODEL_BATCH))
-    seconds, times, cpu = median_seconds(
-        lambda: [forward(batch).numpy() for _ in range(steps)], repeats)
-    n = steps * MODEL_BATCH
-    return {"model_bound_ips": n / seconds, "model_bound_times_s": times,
-            "model_bound_cpu_ms_per_image": 1000 * cpu / n}
+    CPU seconds are far less sensitive than wall time to other processes competing for the
+    cores, so CPU-based ratios are quoted beside the wall-time ones.
+    """
+    began, began_cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - began, time.process_time() - began_cpu, result
 
 
-def run_extract(model, paths: list[str], root: Path, **kwargs) -> tuple[float, float, np.ndarray]:
-    """One extraction into a fresh store folder; returns (seconds, CPU seconds, features)."""
+def extract_into_temp(model, paths: list[str], root: Path) -> np.ndarray:
+    """One extraction into a fresh store folder (removed afterwards); returns the features."""
     from tchexnet_lib import features
 
     out = Path(tempfile.mkdtemp(dir=root))
-    began, began_cpu = time.perf_counter(), time.process_time()
     features.extract_features(model, paths, out, progress=False, weights_sha256="bench",
-                              **kwargs)
-    seconds, cpu = time.perf_counter() - began, time.process_time() - began_cpu
+                              batch_size=MODEL_BATCH)
     feats, _ = features.load_features(out)
     shutil.rmtree(out)
-    return seconds, cpu, feats
-
-
-def bench_extract(
-    model, paths: list[str], root: Path, repeats: int, **kwargs
-) -> tuple[dict, np.ndarray]:
-    run_extract(model, paths[:MODEL_BATCH], root, **kwargs)  # trace the forward once
-    runs = [run_extract(model, paths, root, **kwargs) for _ in range(repeats)]
-    seconds = statistics.median(s for s, _, _ in runs)
-    cpu = statistics.median(c for _, c, _ in runs)
-    return {"ips": len(paths) / seconds, "times_s": [s for s, _, _ in runs],
-            "cpu_ms_per_image": 1000 * cpu / len(paths)}, runs[0][2]
+    return feats
 
 
 def paper_predict(model, paths: list[str]) -> np.ndarray:
@@ -174,13 +142,19 @@ def paper_predict(model, paths: list[str]) -> np.ndarray:
     return model.predict(np.vstack(arrays), batch_size=MODEL_BATCH, verbose=0)
 
 
-def bench_paper_infer(model, paths: list[str], repeats: int) -> dict:
-    paper_predict(model, paths[:MODEL_BATCH])  # trace predict once
-    seconds, times, _ = median_seconds(lambda: paper_predict(model, paths), repeats)
-    per_image = 224 * 224 * 3 * 4  # one float32 input in the single array
-    return {"paper_infer_ips": len(paths) / seconds, "paper_infer_times_s": times,
-            "paper_infer_array_mb": len(paths) * per_image / 2**20,
-            "paper_infer_array_gb_at_94482": 94_482 * per_image / 2**30}
+def bf16_copy(base):
+    """The same DenseNet-121 built under Keras' "mixed_bfloat16" policy, same weights."""
+    import keras
+
+    from tchexnet_lib import models
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = models.build_base()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model.set_weights(base.get_weights())
+    return model
 
 
 def relative_change(new: np.ndarray, old: np.ndarray) -> dict:
@@ -191,21 +165,58 @@ def relative_change(new: np.ndarray, old: np.ndarray) -> dict:
     return {"median": float(np.median(rel)), "max": float(rel.max())}
 
 
-def bench_bf16(base, paths: list[str], root: Path, repeats: int, reference: np.ndarray) -> dict:
-    """Extraction with keras' "mixed_bfloat16" policy for the forward (same weights)."""
-    import keras
+def bench_inference(base, paths: list[str], root: Path, repeats: int) -> dict:
+    """Model-bound forward, extraction, the original's inference and bf16 extraction.
 
-    from tchexnet_lib import models
+    The four run interleaved (A B C D A B C D …), each warmed up (traced) first, so load from
+    other processes hits all alike; ratios are medians of the per-round ratios. Model-bound:
+    a ``tf.function`` forward on an in-memory batch of 32, the ceiling of any input pipeline.
+    """
+    import tensorflow as tf
 
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        bf16 = models.build_base()
-        bf16.set_weights(base.get_weights())
-        result, feats = bench_extract(bf16, paths, root, repeats, batch_size=MODEL_BATCH)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    return {"bf16_extract_ips": result["ips"], "bf16_times_s": result["times_s"],
-            "bf16_rel_change": relative_change(feats, reference)}
+    n = len(paths)
+    batch = tf.random.uniform((MODEL_BATCH, 224, 224, 3), -2.0, 2.5, seed=0)
+    forward = tf.function(lambda x: base(x, training=False))
+    steps = max(1, math.ceil(n / MODEL_BATCH))
+    bf16 = bf16_copy(base)
+    variants = {
+        "model_bound": (steps * MODEL_BATCH,
+                        lambda: [forward(batch).numpy() for _ in range(steps)]),
+        "extract": (n, lambda: extract_into_temp(base, paths, root)),
+        "paper_infer": (n, lambda: paper_predict(base, paths)),
+        "bf16_extract": (n, lambda: extract_into_temp(bf16, paths, root)),
+    }
+    forward(batch).numpy()
+    extract_into_temp(base, paths[:MODEL_BATCH], root)
+    paper_predict(base, paths[:MODEL_BATCH])
+    extract_into_temp(bf16, paths[:MODEL_BATCH], root)
+    runs: dict[str, list] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, (_, fn) in variants.items():
+            runs[name].append(timed(fn))
+    out: dict = {}
+    for name, (count, _) in variants.items():
+        out[f"{name}_ips"] = count / statistics.median(w for w, _, _ in runs[name])
+        out[f"{name}_times_s"] = [w for w, _, _ in runs[name]]
+        cpu = statistics.median(c for _, c, _ in runs[name])
+        out[f"{name}_cpu_ms_per_image"] = 1000 * cpu / count
+
+    def ratio(a: str, b: str) -> float:
+        (na, _), (nb, _) = variants[a], variants[b]
+        return statistics.median((na / ra[0]) / (nb / rb[0]) for ra, rb in zip(runs[a], runs[b]))
+
+    reference = runs["extract"][0][2]
+    per_image = 224 * 224 * 3 * 4  # one float32 input in the original's single array
+    return out | {
+        "extract_ratio": ratio("extract", "model_bound"),
+        "extract_ratio_cpu": out["model_bound_cpu_ms_per_image"] / out["extract_cpu_ms_per_image"],
+        "infer_speedup": ratio("extract", "paper_infer"),
+        "paper_infer_array_mb": n * per_image / 2**20,
+        "paper_infer_array_gb_at_94482": 94_482 * per_image / 2**30,
+        "bf16_speedup": ratio("bf16_extract", "extract"),
+        "bf16_rel_change": relative_change(runs["bf16_extract"][0][2], reference),
+        "float16_store_rel_change": relative_change(reference.astype(np.float16), reference),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,18 +339,34 @@ def bench_project_train(paths, labels, n_train: int, epochs: int, root: Path) ->
 
 
 def bench_tuning(base, paths: list[str], root: Path) -> list[dict]:
-    """A few pipeline settings, one run each (after a warm-up run per batch size)."""
+    """A few pipeline settings, one run each after a warm-up, each paired with a model-bound
+    run just before it (the ratio is what compares across a busy machine)."""
     import tensorflow as tf
 
+    from tchexnet_lib import features
+
+    batch = tf.random.uniform((MODEL_BATCH, 224, 224, 3), -2.0, 2.5, seed=0)
+    forward = tf.function(lambda x: base(x, training=False))
+    forward(batch).numpy()
+    steps = max(1, math.ceil(len(paths) / MODEL_BATCH))
     rows = []
     for batch_size, parallel in [(32, None), (32, 1), (32, 2), (32, 4), (16, None), (64, None)]:
-        kwargs = {"batch_size": batch_size, "num_parallel_calls": parallel,
-                  "shard_size": 1024 if 1024 % batch_size == 0 else batch_size * 32}
-        run_extract(base, paths[:batch_size], root, **kwargs)
-        seconds, _, _ = run_extract(base, paths, root, **kwargs)
+        shard_size = 1024 if 1024 % batch_size == 0 else batch_size * 32
+
+        def run(some: list[str]) -> None:
+            out = Path(tempfile.mkdtemp(dir=root))
+            features.extract_features(base, some, out, progress=False, weights_sha256="bench",
+                                      batch_size=batch_size, shard_size=shard_size,
+                                      num_parallel_calls=parallel)
+            shutil.rmtree(out)
+
+        run(paths[:batch_size])
+        model_s, _, _ = timed(lambda: [forward(batch).numpy() for _ in range(steps)])
+        extract_s, _, _ = timed(lambda: run(paths))
         rows.append({"batch_size": batch_size,
                      "num_parallel_calls": "AUTOTUNE" if parallel is None else parallel,
-                     "ips": len(paths) / seconds})
+                     "ips": len(paths) / extract_s,
+                     "ratio": (len(paths) / extract_s) / (steps * MODEL_BATCH / model_s)})
     rows.append({"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                  "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                  "note": "0 = TensorFlow's default (all cores)"})
@@ -386,7 +413,7 @@ def table(results: dict) -> str:
     if "bf16_extract_ips" in r:
         rows += [
             ("bf16_extract_ips", f"{r['bf16_extract_ips']:.1f}",
-             f"{r['bf16_extract_ips'] / r['extract_ips']:.2f}× float32"),
+             f"{r['bf16_speedup']:.2f}× float32 extraction"),
             ("bf16_rel_change", f"{r['bf16_rel_change']['max']:.4f}",
              f"max per-image relative L2 (median {r['bf16_rel_change']['median']:.4f})"),
         ]
@@ -437,24 +464,8 @@ def main(argv=None) -> int:
                                       "batch_size": MODEL_BATCH}}
         keras.utils.set_random_seed(0)
         base = models.build_base()
-        print("model-bound forward …", file=sys.stderr)
-        results |= bench_model_bound(base, args.n, args.repeats)
-        print("feature extraction …", file=sys.stderr)
-        extract, reference = bench_extract(base, speed_paths, root, args.repeats,
-                                           batch_size=MODEL_BATCH)
-        results |= {"extract_ips": extract["ips"], "extract_times_s": extract["times_s"],
-                    "extract_ratio": extract["ips"] / results["model_bound_ips"],
-                    "extract_cpu_ms_per_image": extract["cpu_ms_per_image"],
-                    "extract_ratio_cpu": results["model_bound_cpu_ms_per_image"]
-                    / extract["cpu_ms_per_image"]}
-        print("the original's inference …", file=sys.stderr)
-        results |= bench_paper_infer(base, speed_paths, args.repeats)
-        results["infer_speedup"] = results["extract_ips"] / results["paper_infer_ips"]
-        save(results, args.json_out)
-        print("bf16 extraction …", file=sys.stderr)
-        results |= bench_bf16(base, speed_paths, root, args.repeats, reference)
-        results["float16_store_rel_change"] = relative_change(
-            reference.astype(np.float16), reference)
+        print("inference: model-bound, extraction, the original's, bf16 …", file=sys.stderr)
+        results |= bench_inference(base, speed_paths, root, args.repeats)
         save(results, args.json_out)
         if args.tune:
             print("pipeline settings …", file=sys.stderr)
