@@ -646,12 +646,19 @@ def save_tchexnet(model: keras.Model, path: PathLike) -> Path:
     """Save a whole tCheXNet atomically: ``.weights.h5`` (for ``models.build_tchexnet(path)``
     and ``tchexnet predict --model tchexnet --weights path``) or ``.keras`` (architecture too).
 
+    A ``.weights.h5`` file gets its sidecar (:func:`models.metadata_path`) with the model's input
+    size, so the command builds and preprocesses at the size it was trained at.
+
     Raises:
         ValueError: another suffix.
     """
     path = Path(path)
     if path.name.endswith(".weights.h5"):
-        return models.save_weights_atomic(model, path)
+        models.save_weights_atomic(model, path)
+        save_json({"image_size": list(model.input.shape[1:3]),
+                   "description": "tCheXNet saved by training.save_tchexnet"},
+                  models.metadata_path(path))
+        return path
     if path.suffix != ".keras":
         raise ValueError(f"{path}: save a tCheXNet as .weights.h5 or .keras")
     with atomic_path(path) as tmp:
@@ -698,7 +705,7 @@ def _fine_tune_dataset(paths, y, w, preprocess, batch_size, augment, seed, epoch
 
     labels = np.stack([y, w], axis=1).astype(np.float32)
     ds = images.make_dataset(paths, preprocess, batch_size=batch_size, labels=labels)
-    ds = ds.map(lambda x, yw: (x, yw[:, :1], yw[:, 1]))
+    ds = features.without_autotune(ds.map(lambda x, yw: (x, yw[:, :1], yw[:, 1])))
     if augment:
         ds = ds.enumerate().map(lambda i, b: (
             _augment(b[0], tf.stack([tf.constant(seed * 100_003 + epoch, tf.int64), i])), *b[1:]))
@@ -805,7 +812,7 @@ def fine_tune(
 
     def validate() -> tuple[float, float]:
         ds = images.make_dataset(val_paths, preprocess, batch_size=batch_size)
-        p = working.predict(ds, verbose=0)
+        p = working.predict(features.without_autotune(ds), verbose=0)
         return _bce(y_val, p), _auc(y_val, p)
 
     result = _run_epochs(run, resume, fit_epoch, validate)
