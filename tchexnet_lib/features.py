@@ -503,7 +503,7 @@ def _build_manifest(key: dict, report: images.PreflightReport, batch_size: int) 
 
 
 def extract_features(
-    model_or_extractor: keras.Model,
+    model_or_extractor: keras.Model | Callable[[], keras.Model],
     paths: Sequence[PathLike],
     out_dir: PathLike,
     config: PreprocessConfig = PreprocessConfig(),
@@ -521,7 +521,9 @@ def extract_features(
 
     Args:
         model_or_extractor: CheXNet, tCheXNet or a :func:`models.feature_extractor`; its
-            ``avg_pool`` output is stored.
+            ``avg_pool`` output is stored. Or a function without arguments that builds
+            one, called only if some rows must be computed (a store that is already
+            complete then costs no model build); it needs ``weights_sha256``.
         paths: image files, in row order (e.g. a labels CSV's ``image_path`` column).
         out_dir: the store folder (created).
         config: preprocessing, as for :func:`images.load_image`; part of the key.
@@ -547,6 +549,8 @@ def extract_features(
         ValueError: bad arguments, or no usable image.
         images.ImageError: with ``on_error="raise"``, the first unusable file.
     """
+    import keras
+
     _check_arguments(batch_size, shard_size, dtype)
     shard = parse_shard(shard)
     paths = [os.fspath(p) for p in paths]
@@ -557,7 +561,12 @@ def extract_features(
         raise ValueError(f"extract_features: no usable image ({report.summary()})")
     if report.n_skipped:
         log.warning("feature store: %s", report.summary())
-    model_or_extractor.get_layer(models.FEATURE_LAYER)  # ValueError now if there is none
+    build = None if isinstance(model_or_extractor, keras.Model) else model_or_extractor
+    if build is None:
+        model_or_extractor.get_layer(models.FEATURE_LAYER)  # ValueError now if there is none
+    elif not weights_sha256:
+        raise ValueError("extract_features: a model-building function needs weights_sha256 "
+                         "(the store's key cannot be computed without the model)")
     source = "file" if weights_sha256 else "model weights in memory"
     digest = weights_sha256 or weights_digest(models.feature_extractor(model_or_extractor))
     key = _store_key(digest, source, config, dtype, paths, report, shard_size)
@@ -574,6 +583,9 @@ def extract_features(
         manifest = _reopen(folder, manifest)
     if pending:
         log.info("feature store %s: computing %d of %d shard(s)", folder, len(pending), len(mine))
+        if build is not None:
+            model_or_extractor = build()
+            model_or_extractor.get_layer(models.FEATURE_LAYER)
         _compute_shards(folder, manifest, report.kept_paths, pending, model_or_extractor, config,
                         batch_size, strategy or strategy_for_devices(), progress,
                         num_parallel_calls)

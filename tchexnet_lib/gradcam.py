@@ -249,13 +249,36 @@ def cam_for_image(
     Returns:
         :class:`CamResult`.
     """
+    return cams_for_images([path], model, output, layer_name, interpolation)[0]
+
+
+def cams_for_images(
+    paths: Sequence[PathLike],
+    model: keras.Model,
+    output: int | str | None = None,
+    layer_name: str | None = None,
+    interpolation: str = "bilinear",
+    batch_size: int = 16,
+) -> list[CamResult]:
+    """:func:`cam_for_image` for many files, the gradients computed ``batch_size`` images at a time.
+
+    Same maps as one call per image (each image's score depends only on its own maps),
+    several times faster: the model runs once per batch instead of once per image.
+
+    Returns:
+        One :class:`CamResult` per path, in order.
+    """
     height, width = (int(d) for d in model.input.shape[1:3])
     cfg = config.PreprocessConfig(size=(height, width), interpolation=interpolation)
-    gray = images.resize_gray(images.read_grayscale(path, cfg), cfg)
+    grays = [images.resize_gray(images.read_grayscale(path, cfg), cfg) for path in paths]
+    if not grays:
+        return []
     index, name = resolve_output(model, output)
     cams, probabilities = grad_cam_with_probabilities(
-        model, images.to_model_input(gray)[None], index, layer_name)
-    return CamResult(os.fspath(path), gray, cams[0], float(probabilities[0]), name, index)
+        model, np.stack([images.to_model_input(gray) for gray in grays]), index, layer_name,
+        batch_size)
+    return [CamResult(os.fspath(path), gray, cam, float(p), name, index)
+            for path, gray, cam, p in zip(paths, grays, cams, probabilities)]
 
 
 # --------------------------------------------------------------------------- masks and scores

@@ -13,6 +13,7 @@ the test split) → :mod:`tchexnet_lib.evaluation`.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,27 +111,40 @@ def load_chexnet(study: Study):
     return models.build_chexnet(study.weights, input_shape=(*study.image_size, 3))
 
 
+def chexnet_loader(study: Study):
+    """A function that builds the study's CheXNet on its first call and returns it on every call.
+
+    Steps whose feature stores are complete never call it: reading cached features costs
+    no model build (about 2 s for DenseNet-121 and its weight file).
+    """
+    return functools.cache(functools.partial(load_chexnet, study))
+
+
 def features_for(study: Study, split: str, table: pd.DataFrame | None = None,
                  model=None, progress: bool = True) -> np.ndarray:
     """A split's 1024-d CheXNet features, from its store (extracted once, then reused).
 
     The store is keyed by the weights' sha256, the preprocessing and the rows, so a
-    change of any of them recomputes it (see :mod:`tchexnet_lib.features`).
+    change of any of them recomputes it (see :mod:`tchexnet_lib.features`). ``model``:
+    CheXNet, or a :func:`chexnet_loader` (built only if the store must be computed).
     """
     from tchexnet_lib import features
 
     table = split_tables(study)[split] if table is None else table
     store = features.extract_features(
-        model or load_chexnet(study), table["image_path"].tolist(), study.out_dir / "features" / split,
+        model or chexnet_loader(study), table["image_path"].tolist(), study.out_dir / "features" / split,
         study.preprocess, weights_sha256=models.sha256sum(study.weights), progress=progress)
     return store.load()
 
 
-def all_features(study: Study, progress: bool = True) -> tuple[dict, dict]:
-    """Features and tables of every split, with one CheXNet built for all of them."""
+def all_features(study: Study, progress: bool = True, chexnet=None) -> tuple[dict, dict]:
+    """Features and tables of every split; at most one CheXNet built for all of them.
+
+    ``chexnet``: a :func:`chexnet_loader` to share with later steps (default: a new one).
+    """
     tables = split_tables(study)
-    model = load_chexnet(study)
-    return {name: features_for(study, name, tables[name], model, progress) for name in SPLITS}, tables
+    chexnet = chexnet or chexnet_loader(study)
+    return {name: features_for(study, name, tables[name], chexnet, progress) for name in SPLITS}, tables
 
 
 def target_labels(table: pd.DataFrame) -> np.ndarray:
@@ -181,10 +195,11 @@ def test_predictions(study: Study, progress: bool = True) -> pd.DataFrame:
         The test table plus ``CheXNet`` and ``tCheXNet`` columns; also written to
         ``outputs/<dataset>/predictions.csv``.
     """
-    features, tables = all_features(study, progress)
+    chexnet = chexnet_loader(study)
+    features, tables = all_features(study, progress, chexnet)
     head = best_head(study, train_transfer_head(study, features, tables, progress))
     test = tables["test"].assign(
-        CheXNet=chexnet_scores_from_features(load_chexnet(study), features["test"], labels.TARGET),
+        CheXNet=chexnet_scores_from_features(chexnet(), features["test"], labels.TARGET),
         tCheXNet=head.predict(features["test"], verbose=0)[:, 0])
     save_predictions(test, study.out_dir / "predictions.csv")
     return test
@@ -207,18 +222,37 @@ def load_predictions(study: Study) -> pd.DataFrame:
 
 
 def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> Path:
-    """The full tCheXNet (CheXNet's base + the best head) as one weight file with metadata."""
+    """The full tCheXNet (CheXNet's base + the best head) as one weight file with metadata.
+
+    The sidecar records the sha256 of the base weights, of the head checkpoint and of the
+    file itself; a file whose three still match is reused, not rebuilt and rewritten.
+    """
     from tchexnet_lib import training
 
     result = result or train_transfer_head(study)
+    path = Path(path or study.out_dir / "tchexnet.weights.h5")
+    sources = {"base_sha256": models.sha256sum(study.weights),
+               "head_sha256": models.sha256sum(result.best_checkpoint)}
+    if _saved_from(path, sources):
+        return path
     model = training.attach_head(load_chexnet(study), result.best_checkpoint)
-    path = training.save_tchexnet(model, path or study.out_dir / "tchexnet.weights.h5")
+    path = training.save_tchexnet(model, path)
     base_note = models.read_metadata(study.weights).get("description")
     description = f"tCheXNet trained here on {study.dataset} data, base from {study.weights.name}"
     metadata = {"image_size": list(study.image_size), "architecture": "tchexnet",
-                "description": description + (f" ({base_note})" if base_note else "")}
+                "description": description + (f" ({base_note})" if base_note else ""),
+                **sources, "sha256": models.sha256sum(path)}
     config.save_json(metadata, models.metadata_path(path))
     return path
+
+
+def _saved_from(path: Path, sources: dict[str, str]) -> bool:
+    """Whether ``path`` is a tCheXNet file saved from these base and head weights, intact."""
+    if not path.is_file():
+        return False
+    metadata = models.read_metadata(path)
+    return (all(metadata.get(key) == value for key, value in sources.items())
+            and metadata.get("sha256") == models.sha256sum(path))
 
 
 def summary_json(test: pd.DataFrame, study: Study, seconds: float) -> dict:

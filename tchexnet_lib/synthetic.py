@@ -80,7 +80,7 @@ from tchexnet_lib.config import CHEXPERT_SMALL, atomic_path
 from tchexnet_lib.labels import CHEXNET_CLASSES, CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
 
 #: Bumped whenever a drawing or a label rule changes, so old datasets are regenerated.
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: a more lucent pneumothorax space, a denser collapsed lung
 #: Fixed JPEG quality: same arrays + same quality → same bytes.
 JPEG_QUALITY = 90
 #: Folder of the source-domain (ChestX-ray14-like) dataset under the root.
@@ -114,6 +114,8 @@ _FILM_SPEED = 2.0
 _RIB_STEPS = 256
 #: Density mapped to full brightness (the densest anatomy: mediastinum over spine).
 _FULL_DENSITY = 1.35
+#: Density removed where air replaces lung (pneumothorax) / added to the collapsed lung per unit severity.
+_PTX_LUCENCY, _PTX_DENSER = 0.06, 0.03
 
 
 # ------------------------------------------------------------------ geometry
@@ -762,7 +764,8 @@ def _draw_pneumothorax(sc: _Scene, rng: np.random.Generator, severity: float, si
     collapsed = _soft_inside(lung.rho, collapsed_radius, cv.units(1.0))
     space = lung.soft * (1.0 - collapsed)
     sc.tissue[lung.sl] *= collapsed
-    cv.density[lung.sl] -= 0.025 * space * (1.0 - sc.mediastinum[lung.sl])
+    hidden = 1.0 - sc.mediastinum[lung.sl]
+    cv.density[lung.sl] += (_PTX_DENSER * severity * collapsed * lung.soft - _PTX_LUCENCY * space) * hidden
     offset = (lung.rho - collapsed_radius) / _F32(cv.units(1.1))
     line = np.exp(-offset * offset) * _smoothstep(gap / _F32(cv.units(3.0))) * lung.soft
     cv.density[lung.sl] += 0.3 * line * (1.0 - sc.mediastinum[lung.sl])
@@ -1315,6 +1318,9 @@ class SyntheticSpec:
         chest_tube_without_pneumothorax: P(chest tube | no pneumothorax).
         max_studies: most studies per train patient.
         jpeg_quality: JPEG quality of every image.
+        draw_pneumothorax: draw the pneumothorax sign where the labels say so; False
+            keeps every label but draws no pneumothorax (the ablation that shows a
+            model's score comes from the sign: its AUC must fall to chance).
     """
 
     n_patients_train: int = 550
@@ -1329,6 +1335,7 @@ class SyntheticSpec:
     chest_tube_without_pneumothorax: float = 0.05
     max_studies: int = 4
     jpeg_quality: int = JPEG_QUALITY
+    draw_pneumothorax: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", _check_size(self.image_size))
@@ -1337,6 +1344,8 @@ class SyntheticSpec:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"SyntheticSpec.{name}={value!r} must be an integer ≥ 0")
+        if not isinstance(self.draw_pneumothorax, (bool, np.bool_)):
+            raise ValueError(f"SyntheticSpec.draw_pneumothorax={self.draw_pneumothorax!r} must be True or False")
         if self.max_studies < 1 or not 1 <= self.jpeg_quality <= 100:
             raise ValueError("SyntheticSpec: max_studies must be ≥ 1 and jpeg_quality in 1..100")
         for name in ("lateral_fraction", "pneumothorax_prevalence", "valid_pneumothorax_prevalence",
@@ -1506,7 +1515,8 @@ def _case(spec: SyntheticSpec, split: str, ids: tuple[int, int, int], path: str,
           signs: dict[str, bool], view: str, projection: str) -> _Case:
     """A :class:`_Case` whose generator is keyed by (seed, domain, split, patient, study, view)."""
     entropy = (spec.seed, _DOMAIN_CODE[spec.domain], _SPLIT_CODE[split], *ids, _IMAGE_STREAM)
-    return _Case(path, entropy, tuple(sorted(s for s, on in signs.items() if on)), spec.domain,
+    drawn = {s for s, on in signs.items() if on and (spec.draw_pneumothorax or s != "pneumothorax")}
+    return _Case(path, entropy, tuple(sorted(drawn)), spec.domain,
                  spec.image_size, view, projection, spec.jpeg_quality)
 
 

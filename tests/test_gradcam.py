@@ -264,6 +264,21 @@ def test_gradcam_figure_from_files_with_mask(chexnet, xray_and_mask):
     assert len(fig.axes[1].collections) >= 1  # the mask contour
 
 
+def test_batched_cams_equal_one_call_per_image(chexnet, xray_and_mask, tmp_path):
+    image_path, _ = xray_and_mask
+    flipped = tmp_path / "flipped.png"
+    Image.open(image_path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(flipped)
+    paths = [image_path, flipped, image_path]
+    batched = gradcam.cams_for_images(paths, chexnet, "Pneumothorax", batch_size=2)
+    assert [r.path for r in batched] == [str(p) for p in paths]
+    for path, result in zip(paths, batched):
+        alone = gradcam.cam_for_image(path, chexnet, "Pneumothorax")
+        np.testing.assert_allclose(result.cam, alone.cam, atol=1e-4)
+        assert result.probability == pytest.approx(alone.probability, abs=1e-5)
+    assert not np.allclose(batched[0].cam, batched[1].cam)
+    assert gradcam.cams_for_images([], chexnet) == []
+
+
 def test_gradcam_command_writes_the_figure(tmp_path, capsys, tchexnet, xray_and_mask):
     image_path, mask_path = xray_and_mask
     weights = models.save_weights_atomic(tchexnet, tmp_path / "tchexnet.weights.h5")

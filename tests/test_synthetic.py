@@ -168,6 +168,33 @@ def test_pneumothorax_has_no_lung_texture_and_a_darker_rim():
     assert np.mean(darker) >= 0.9
 
 
+def test_ablation_keeps_every_label_but_draws_no_pneumothorax(target, tmp_path):
+    """draw_pneumothorax=False (the demo's control): same labels, no pneumothorax mask or sign.
+
+    With the chest tubes kept the CSVs are the same bytes; with the tube rate evened out only
+    Support Devices (a tube is a device) may change.
+    """
+    from tchexnet_lib import demo
+
+    spec = demo.ablated_spec(TINY)
+    assert spec.chest_tube_with_pneumothorax == spec.chest_tube_without_pneumothorax
+    with_tubes = demo.ablated_spec(TINY, keep_chest_tubes=True)
+    assert with_tubes.chest_tube_with_pneumothorax == 0.4 and not with_tubes.draw_pneumothorax
+    assert synthetic._plan(with_tubes)["train"].rows == synthetic._plan(TINY)["train"].rows
+    ablated = synthetic.generate_dataset(tmp_path, spec, progress=False, workers=1)
+    intact_dir, ablated_dir = Path(target["dataset_dir"]), Path(ablated["dataset_dir"])
+    for name in ("train.csv", "valid.csv"):
+        intact, without = (data.read_labels(d / name).drop(columns="Support Devices")
+                           for d in (intact_dir, ablated_dir))
+        assert intact.drop(columns="image_path").equals(without.drop(columns="image_path")), name
+    assert not list(ablated_dir.rglob("*pneumothorax*.png"))
+    assert list(intact_dir.rglob("*pneumothorax*.png"))
+    assert "pneumothorax" not in ablated["signs_drawn"]["train"]
+    assert target["signs_drawn"]["train"]["pneumothorax"] > 0
+    with pytest.raises(ValueError, match="draw_pneumothorax"):
+        synthetic.SyntheticSpec(draw_pneumothorax="no")
+
+
 def test_chest_tubes_are_a_confounder_of_pneumothorax():
     plans = synthetic._plan(synthetic.SyntheticSpec())
     cases = [c for c in plans["train"].cases if c.view == "frontal"]

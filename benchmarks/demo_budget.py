@@ -1,0 +1,88 @@
+"""The demo's time budget: ``tchexnet demo`` from nothing, then again on the cached data and weights.
+
+Runs the command as a user would (notebooks included) in a fresh temporary folder reached
+through ``TCHEXNET_DATA_DIR`` / ``TCHEXNET_WEIGHTS_DIR`` / ``TCHEXNET_OUTPUT_DIR``, so nothing
+under the checkout is touched or reused:
+
+1. first run: draw the synthetic sets, pretrain the demo CheXNet, transfer, compare, notebooks;
+2. rerun: the same command again, reusing the data, the weights and the feature stores.
+
+The issue's budget is ≤ 10 minutes for the first run and ≤ 3 minutes for the rerun on the
+2-core CPU machine. Wall times depend on what else runs there, so the JSON records the machine
+and the load average around each run. Usage::
+
+    .venv/bin/python benchmarks/demo_budget.py --json-out outputs/bench/demo_budget.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import machine_info, save  # noqa: E402  (the same machine record as make bench)
+
+BUDGET_S = {"first_run": 600.0, "rerun": 180.0}
+
+
+def run_demo(env: dict[str, str], extra: list[str]) -> dict:
+    """One ``tchexnet demo`` in a subprocess: wall seconds, exit status, the summary it wrote."""
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "tchexnet_lib.cli", "demo", *extra], env=env,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"tchexnet demo failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    summary = json.loads((Path(env["TCHEXNET_OUTPUT_DIR"]) / "demo" / "summary.json").read_text())
+    return {"seconds": round(seconds, 1), "loadavg_start": round(load, 2),
+            "loadavg_end": round(os.getloadavg()[0], 2), "summary": summary,
+            "table": done.stdout.strip().splitlines()[:5]}
+
+
+def table(results: dict) -> str:
+    """The runs against their budgets."""
+    lines = [f"{'run':<10} {'seconds':>8} {'budget':>7}  load (start→end)"]
+    for name in ("first_run", "rerun"):
+        run = results[name]
+        verdict = "ok" if run["seconds"] <= BUDGET_S[name] else "OVER"
+        lines.append(f"{name:<10} {run['seconds']:>8.0f} {BUDGET_S[name]:>7.0f}  "
+                     f"{run['loadavg_start']:.2f}→{run['loadavg_end']:.2f}  {verdict}")
+    models = results["first_run"]["summary"]["models"]
+    lines.append("AUC " + ", ".join(f"{name} {m['auc']:.3f} ({m['ci95'][0]:.3f}–{m['ci95'][1]:.3f})"
+                                    for name, m in models.items()))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json-out", type=Path, help="write the results here")
+    parser.add_argument("--no-notebooks", action="store_true", help="time the study alone")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(argv)
+    extra = ["--no-notebooks"] if args.no_notebooks else []
+    results = {"machine": machine_info(), "notebooks": not args.no_notebooks, "budget_s": BUDGET_S}
+    base = Path(tempfile.mkdtemp(prefix="tchexnet-demo-budget-"))
+    env = {**os.environ, "TCHEXNET_DATA_DIR": str(base / "data"),
+           "TCHEXNET_WEIGHTS_DIR": str(base / "weights"), "TCHEXNET_OUTPUT_DIR": str(base / "outputs")}
+    try:
+        for name in ("first_run", "rerun"):
+            results[name] = run_demo(env, extra)
+            save(results, args.json_out)
+    finally:
+        if not args.keep:
+            subprocess.run(["rm", "-rf", str(base)], check=False)
+    results["machine"]["loadavg_end"] = list(os.getloadavg())
+    save(results, args.json_out)
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

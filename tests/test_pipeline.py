@@ -1,0 +1,61 @@
+"""The study's steps (tchexnet_lib.pipeline) on the tiny demo: what each step reuses.
+
+Features come from complete stores without building CheXNet, and the saved tCheXNet is reused
+while its base and head are unchanged. The tiny demo's data and weights come from pytest's
+cache (tests/tiny_demo.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tchexnet_lib import models, pipeline, training
+from tests import tiny_demo
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, request):
+    base = tmp_path_factory.mktemp("pipeline")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in tiny_demo.environment(base, tiny_demo.cache_folder(request.config)).items():
+            patch.setenv(variable, value)
+        weights = tiny_demo.prepare()
+        yield pipeline.make_study("demo", weights, limit=40,
+                                  head=training.HeadConfig(epochs=2, seed=0))
+
+
+def test_complete_feature_stores_are_read_without_building_chexnet(study, monkeypatch):
+    first, tables = pipeline.all_features(study, progress=False)
+    builds = []
+    real = pipeline.load_chexnet
+    monkeypatch.setattr(pipeline, "load_chexnet", lambda s: builds.append(s) or real(s))
+    again, _ = pipeline.all_features(study, progress=False)
+    assert builds == []
+    for split in pipeline.SPLITS:
+        assert (again[split] == first[split]).all() and len(again[split]) == len(tables[split])
+    test = pipeline.test_predictions(study, progress=False)
+    assert len(builds) == 1  # CheXNet's own Pneumothorax output needs its last layer
+    assert test["CheXNet"].between(0, 1).all() and test["tCheXNet"].between(0, 1).all()
+
+
+def test_saved_tchexnet_is_reused_until_its_head_changes(study):
+    path = pipeline.save_tchexnet_model(study)
+    metadata = models.read_metadata(path)
+    assert metadata["base_sha256"] == models.sha256sum(study.weights)
+    assert metadata["sha256"] == models.sha256sum(path)
+    stamp = os.stat(path).st_mtime_ns
+    assert pipeline.save_tchexnet_model(study) == path and os.stat(path).st_mtime_ns == stamp
+    result = pipeline.train_transfer_head(study, progress=False)
+    head = training.build_head()
+    head.load_weights(result.best_checkpoint)
+    head.layers[-1].bias.assign([0.5])
+    other = study.out_dir / "other_head.weights.h5"
+    head.save_weights(other)
+    result.best_checkpoint = other
+    pipeline.save_tchexnet_model(study, result=result)
+    assert os.stat(path).st_mtime_ns != stamp
+    assert models.read_metadata(path)["head_sha256"] == models.sha256sum(other)
