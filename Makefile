@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: setup test test-fast test-browser browser-deps demo lab bench clean
+.PHONY: setup test test-fast test-browser browser-deps demo lab bench bench-demo clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ lab: setup
 # Feature store and head training vs the original approach, side by side (benchmarks/README.md).
 bench: setup
 	$(BIN)/python benchmarks/bench.py --json-out outputs/bench/results.json
+
+# The demo's time budget: `tchexnet demo` from nothing, then again (benchmarks/demo_budget.py).
+bench-demo: setup
+	$(BIN)/python benchmarks/demo_budget.py --json-out outputs/bench/demo_budget.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -255,12 +255,20 @@ def run_demo(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
     features, tables = pipeline.all_features(study, progress)
     result = pipeline.train_transfer_head(study, features, tables, progress)
     test = pipeline.test_predictions(study, progress)
-    tchexnet = pipeline.save_tchexnet_model(
-        study, config.weights_dir() / models.DEMO_FILES["tchexnet"], result)
+    tchexnet = _publish(pipeline.save_tchexnet_model(study, result=result),
+                        config.weights_dir() / models.DEMO_FILES["tchexnet"])
     summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),
                "note": DEMO_WEIGHTS_NOTE}
     paths = _write_outputs(study.out_dir, test, summary, manifests["target"]["dataset_dir"])
     return DemoResult(summary, test, {**paths, "tchexnet_weights": tchexnet})
+
+
+def _publish(saved: Path, path: Path) -> Path:
+    """Copy the study's saved tCheXNet (which the notebooks reuse) and its sidecar to ``path``."""
+    for source, target in ((saved, path), (models.metadata_path(saved), models.metadata_path(path))):
+        with config.atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+    return path
 
 
 def _write_outputs(out: Path, test: pd.DataFrame, summary: dict, target_dir: str) -> dict:
