@@ -40,10 +40,25 @@ def run_demo(env: dict[str, str], extra: list[str]) -> dict:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"tchexnet demo failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    summary = json.loads((Path(env["TCHEXNET_OUTPUT_DIR"]) / "demo" / "summary.json").read_text())
+    outputs = Path(env["TCHEXNET_OUTPUT_DIR"])
+    summary = json.loads((outputs / "demo" / "summary.json").read_text())
     return {"seconds": round(seconds, 1), "loadavg_start": round(load, 2),
             "loadavg_end": round(os.getloadavg()[0], 2), "summary": summary,
-            "table": done.stdout.strip().splitlines()[:5]}
+            "notebook_seconds": notebook_seconds(outputs / "notebooks"),
+            "table": done.stdout.strip().splitlines()[-4:]}
+
+
+def notebook_seconds(folder: Path) -> dict[str, float]:
+    """Each executed notebook's run time: papermill's start and end stamps (kernel start included)."""
+    import datetime
+
+    times = {}
+    for path in sorted(folder.glob("[0-9]*.ipynb")):
+        meta = json.loads(path.read_text())["metadata"].get("papermill", {})
+        if meta.get("start_time") and meta.get("end_time"):
+            start, end = (datetime.datetime.fromisoformat(meta[k]) for k in ("start_time", "end_time"))
+            times[path.stem] = round((end - start).total_seconds(), 1)
+    return times
 
 
 def table(results: dict) -> str:
@@ -54,6 +69,10 @@ def table(results: dict) -> str:
         verdict = "ok" if run["seconds"] <= BUDGET_S[name] else "OVER"
         lines.append(f"{name:<10} {run['seconds']:>8.0f} {BUDGET_S[name]:>7.0f}  "
                      f"{run['loadavg_start']:.2f}→{run['loadavg_end']:.2f}  {verdict}")
+    for name in ("first_run", "rerun"):
+        notebooks = results[name]["notebook_seconds"]
+        if notebooks:
+            lines.append(f"{name} notebooks: " + ", ".join(f"{k[:2]} {v:.0f} s" for k, v in notebooks.items()))
     models = results["first_run"]["summary"]["models"]
     lines.append("AUC " + ", ".join(f"{name} {m['auc']:.3f} ({m['ci95'][0]:.3f}–{m['ci95'][1]:.3f})"
                                     for name, m in models.items()))
