@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
             save(results, args.json_out)
     finally:
         if not args.keep:
-            subprocess.run(["rm", "-rf", str(base)], check=False)
+            shutil.rmtree(base, ignore_errors=True)
     results["machine"]["loadavg_end"] = list(os.getloadavg())
     save(results, args.json_out)
     print(table(results))

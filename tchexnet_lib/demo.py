@@ -15,7 +15,8 @@ study still runs end to end on the same code path as the real data:
    ``weights/demo/`` with a manifest, reused on the next run. The transfer runs at
    the same size, as the paper's does (224 both ways): features of a DenseNet
    applied at another scale than it was trained at are much worse for the head
-   (measured: test AUC 0.69 at 128 px vs 0.82 at 64 px for weights pretrained at 64).
+   (measured with generator 1.0: test AUC 0.69 at 128 px vs 0.82 at 64 px for
+   weights pretrained at 64; one ``image_size`` now sets both).
 3. :func:`run_demo` runs the paper's transfer on the target set: the paper's split
    recipe, features once (:mod:`tchexnet_lib.features`), the tCheXNet head for the
    paper's 10 epochs (:mod:`tchexnet_lib.training`), and CheXNet's zero-shot
@@ -42,8 +43,6 @@ from tchexnet_lib import config, data, evaluation, labels, models, synthetic
 
 #: Input size (height, width) of the demo CheXNet's pretraining and of the transfer.
 DEMO_IMAGE_SIZE = (64, 64)
-#: Input size of the demo CheXNet's pretraining (the reduced cost; the transfer's by default).
-PRETRAIN_IMAGE_SIZE = DEMO_IMAGE_SIZE
 #: The synthetic ChestX-ray14-like pretraining set: pneumothorax over-represented.
 DEMO_SOURCE = dataclasses.replace(synthetic.DEMO_SOURCE, n_patients_train=800,
                                   pneumothorax_prevalence=0.3)
@@ -59,8 +58,8 @@ class DemoConfig:
 
     Attributes:
         seed: seeds pretraining, the head and every split.
-        image_size: model input (height, width) of the transfer.
-        pretrain_image_size: model input (height, width) of the pretraining.
+        image_size: model input (height, width) of the pretraining and of the transfer
+            (the same: features of a DenseNet applied at another scale are much worse).
         source: the synthetic ChestX-ray14-like pretraining set.
         target: the synthetic CheXpert-like set of the transfer.
         pretrain_epochs: epochs of CheXNet pretraining on the source set.
@@ -72,7 +71,6 @@ class DemoConfig:
 
     seed: int = 0
     image_size: tuple[int, int] = DEMO_IMAGE_SIZE
-    pretrain_image_size: tuple[int, int] = PRETRAIN_IMAGE_SIZE
     source: synthetic.SyntheticSpec = DEMO_SOURCE
     target: synthetic.SyntheticSpec = DEMO_TARGET
     pretrain_epochs: int = 10
@@ -82,14 +80,14 @@ class DemoConfig:
     class_weight: str = "balanced"
 
     def pretrain_preprocess(self) -> config.PreprocessConfig:
-        """The preprocessing of the pretraining's inputs."""
-        return config.PreprocessConfig(size=tuple(self.pretrain_image_size))
+        """The preprocessing of the pretraining's inputs (the transfer's too)."""
+        return config.PreprocessConfig(size=tuple(self.image_size))
 
     def pretrain_key(self) -> dict:
         """What the cached demo weights depend on (a different key retrains them)."""
-        return {"seed": self.seed, "image_size": list(self.pretrain_image_size),
-                "generator": synthetic.GENERATOR_VERSION, "source": self.source.to_dict(), "epochs": self.pretrain_epochs,
-                "batch_size": self.pretrain_batch_size,
+        return {"seed": self.seed, "image_size": list(self.image_size),
+                "generator": synthetic.GENERATOR_VERSION, "source": self.source.to_dict(),
+                "epochs": self.pretrain_epochs, "batch_size": self.pretrain_batch_size,
                 "learning_rate": self.pretrain_learning_rate}
 
     def to_dict(self) -> dict:
@@ -155,7 +153,7 @@ def _source_auc(model, paths: list[str], y: np.ndarray, preprocess) -> dict[str,
 def pretrain_demo_chexnet(cfg: DemoConfig = DemoConfig(), progress: bool = True) -> Path:
     """Train the demo CheXNet on the synthetic source set and cache it in ``weights/demo/``.
 
-    The real CheXNet architecture at ``cfg.pretrain_image_size``, from scratch (no ImageNet
+    The real CheXNet architecture at ``cfg.image_size``, from scratch (no ImageNet
     download here), Adam and binary cross-entropy on the 14 labels, images streamed
     through :func:`images.make_dataset` (decoded once into an on-disk tf.data cache).
     The weights are written atomically with a sidecar manifest (settings, source data,
@@ -170,7 +168,7 @@ def pretrain_demo_chexnet(cfg: DemoConfig = DemoConfig(), progress: bool = True)
     source_dir = ensure_demo_data(cfg, progress)["source"]["dataset_dir"]
     train_paths, y_train, val_paths, y_val = read_source_labels(source_dir)
     config.set_seed(cfg.seed)
-    model = models.build_chexnet(input_shape=(*cfg.pretrain_image_size, 3))
+    model = models.build_chexnet(input_shape=(*cfg.image_size, 3))
     model.compile(optimizer=keras.optimizers.Adam(cfg.pretrain_learning_rate),
                   loss="binary_crossentropy")
     out = demo_weights_dir()
@@ -184,7 +182,7 @@ def pretrain_demo_chexnet(cfg: DemoConfig = DemoConfig(), progress: bool = True)
     path = models.save_weights_atomic(model, config.weights_dir() / models.DEMO_FILES["chexnet"])
     manifest = {
         "key": cfg.pretrain_key(), "description": DEMO_WEIGHTS_NOTE, "architecture": "chexnet",
-        "image_size": list(cfg.image_size), "pretrain_image_size": list(cfg.pretrain_image_size),
+        "image_size": list(cfg.image_size),
         "source_dir": source_dir, "n_train": len(train_paths), "n_val": len(val_paths),
         "val_auc": _source_auc(model, val_paths, y_val, cfg.pretrain_preprocess()),
         "seconds": round(time.perf_counter() - start, 1), "sha256": models.sha256sum(path),

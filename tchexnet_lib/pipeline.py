@@ -57,6 +57,11 @@ class Study:
     def is_demo(self) -> bool:
         return self.dataset == "demo"
 
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """sha256 of the CheXNet weight file, hashed once per study (it keys every feature store)."""
+        return models.sha256sum(self.weights)
+
     def describe(self) -> str:
         """Which data and weights are in use, said loudly (notebooks print it in Setup)."""
         data_note = "DEMO data (synthetic, not radiographs)" if self.is_demo else "real CheXpert"
@@ -133,7 +138,7 @@ def features_for(study: Study, split: str, table: pd.DataFrame | None = None,
     table = split_tables(study)[split] if table is None else table
     store = features.extract_features(
         model or chexnet_loader(study), table["image_path"].tolist(), study.out_dir / "features" / split,
-        study.preprocess, weights_sha256=models.sha256sum(study.weights), progress=progress)
+        study.preprocess, weights_sha256=study.weights_sha256, progress=progress)
     return store.load()
 
 
@@ -231,7 +236,7 @@ def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> 
 
     result = result or train_transfer_head(study)
     path = Path(path or study.out_dir / "tchexnet.weights.h5")
-    sources = {"base_sha256": models.sha256sum(study.weights),
+    sources = {"base_sha256": study.weights_sha256,
                "head_sha256": models.sha256sum(result.best_checkpoint)}
     if _saved_from(path, sources):
         return path

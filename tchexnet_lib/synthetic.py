@@ -764,11 +764,11 @@ def _draw_pneumothorax(sc: _Scene, rng: np.random.Generator, severity: float, si
     collapsed = _soft_inside(lung.rho, collapsed_radius, cv.units(1.0))
     space = lung.soft * (1.0 - collapsed)
     sc.tissue[lung.sl] *= collapsed
-    hidden = 1.0 - sc.mediastinum[lung.sl]
-    cv.density[lung.sl] += (_PTX_DENSER * severity * collapsed * lung.soft - _PTX_LUCENCY * space) * hidden
+    unhidden = 1.0 - sc.mediastinum[lung.sl]
+    cv.density[lung.sl] += (_PTX_DENSER * severity * collapsed * lung.soft - _PTX_LUCENCY * space) * unhidden
     offset = (lung.rho - collapsed_radius) / _F32(cv.units(1.1))
     line = np.exp(-offset * offset) * _smoothstep(gap / _F32(cv.units(3.0))) * lung.soft
-    cv.density[lung.sl] += 0.3 * line * (1.0 - sc.mediastinum[lung.sl])
+    cv.density[lung.sl] += 0.3 * line * unhidden
     region = (lung.soft > 0.5) & (lung.rho > collapsed_radius) & (gap > cv.units(1.0))
     return _full_bool(sc, lung.sl, region & (sc.mediastinum[lung.sl] < 0.5))
 

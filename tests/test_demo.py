@@ -90,6 +90,7 @@ def test_gradcam_puts_more_mass_inside_a_large_pneumothorax_than_outside(full_de
     found = predictions[(predictions["Pneumothorax"] == 1) & (predictions["tCheXNet"] > 0.5)]
     masks = {path: synthetic.read_mask(data_root / path, "Pneumothorax") for path in found["Path"]}
     largest = sorted(masks, key=lambda path: masks[path].sum(), reverse=True)[:3]
+    assert len(largest) == 3, f"only {len(largest)} detected positives with a mask"
     weights = full_demo["weights"] / models.DEMO_FILES["tchexnet"]
     model = models.build_model("tchexnet", weights, input_shape=models.input_shape_for(weights))
     for path in largest:
