@@ -2,7 +2,11 @@
 # GPU machines: `make setup TF=gpu` installs TensorFlow with its CUDA libraries instead of
 # the lean CPU wheel (do it in a fresh .venv: the two TensorFlow wheels must not mix).
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The newest Python that runs here and that TensorFlow 2.21 ships wheels for (3.13, 3.12, 3.11),
+# tried by running it (a pyenv shim may exist for a version it will not run); or PYTHON=python3.X.
+SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	$$p -c '$(SUPPORTED)' 2>/dev/null && { command -v $$p; exit; }; done; echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 TF ?= cpu
@@ -13,7 +17,7 @@ STAMP := $(VENV)/.installed-$(TF)
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "tchexnet needs Python 3.11")'
+	@$(PYTHON) -c '$(SUPPORTED)' || { echo "tchexnet needs Python 3.11, 3.12 or 3.13 (those TensorFlow 2.21 has wheels for): make PYTHON=python3.X"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[$(TF),notebooks,dev]"

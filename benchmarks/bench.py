@@ -9,11 +9,9 @@ JPEGs generated into a temporary folder, or real ones with ``--images DIR``. See
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -75,31 +73,10 @@ def real_images(folder: Path, n: int) -> list[str]:
 
 
 def machine_info() -> dict:
-    import keras
-    import PIL
-    import tensorflow as tf
+    """The machine record of every benchmark (:func:`tchexnet_lib.machine.machine_info`)."""
+    from tchexnet_lib import machine
 
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "unknown"
-    gpu = None
-    if shutil.which("nvidia-smi"):
-        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                              capture_output=True, text=True)
-        gpu = done.stdout.strip() or None
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-        "gpu": gpu, "tf_devices": [d.name for d in tf.config.list_logical_devices()],
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "python": platform.python_version(), "tensorflow": tf.__version__,
-        "keras": keras.__version__, "numpy": np.__version__, "pillow": PIL.__version__,
-        "platform": platform.platform(), "loadavg_start": list(os.getloadavg()),
-    }
+    return machine.machine_info()
 
 
 # ---------------------------------------------------------------------------------------------

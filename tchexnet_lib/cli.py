@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from tchexnet_lib import config, data, evaluation, images, models
+from tchexnet_lib import config, data, evaluation, images, models, synthetic
 
 EXIT_ERROR = 2
 
@@ -287,9 +288,12 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     """The whole study offline: synthetic data, demo CheXNet, transfer, comparison."""
+    if args.action == "pretrain":
+        cmd_demo_pretrain(args)
+        return
     from tchexnet_lib import demo
 
-    cfg = demo.DemoConfig(seed=args.seed)
+    cfg = _demo_config(args)
     result = demo.run_demo(cfg, args.out, progress=not args.json)
     ablation = demo.run_ablation(cfg, progress=not args.json) if args.ablation else None
     _demo_notebooks(args)
@@ -303,13 +307,49 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(demo.summary_table(result.summary))
 
 
+def cmd_demo_pretrain(args: argparse.Namespace) -> None:
+    """Pretrain the demo CheXNet (the project ships the result; see ``pretrain``)."""
+    import dataclasses
+
+    from tchexnet_lib import pretrain
+
+    cfg = pretrain.PretrainConfig()
+    if args.stages:
+        cfg = dataclasses.replace(cfg, stages=tuple(pretrain.Stage.parse(s) for s in args.stages),
+                                  eval_size=pretrain.Stage.parse(args.stages[-1]).size)
+    if args.source_patients:
+        cfg = dataclasses.replace(cfg, source=dataclasses.replace(
+            cfg.source, n_patients_train=args.source_patients,
+            n_patients_valid=max(4, args.source_patients // 4)))
+    if args.fresh:
+        shutil.rmtree(args.work_dir or config.output_dir("pretrain"), ignore_errors=True)
+    path = pretrain.pretrain(cfg, args.weights_out, args.work_dir, progress=not args.json)
+    manifest = models.read_metadata(path)
+    if args.json:
+        print(json.dumps({"weights": str(path), **manifest}, indent=2))
+        return
+    aucs = ", ".join(f"{k} {v:.3f}" for k, v in manifest["val_auc"].items() if v is not None)
+    print(f"demo CheXNet: {path} ({manifest['seconds']:.0f} s, sha256 {manifest['sha256'][:12]}…)\n"
+          f"source validation AUC at {cfg.eval_size} px: mean {manifest['val_mean_auc']:.3f}; {aucs}")
+
+
+def _demo_config(args: argparse.Namespace):
+    """The demo's settings from the command line (seeds)."""
+    import dataclasses
+
+    from tchexnet_lib import demo
+
+    target = dataclasses.replace(demo.DEMO_TARGET, seed=args.target_seed)
+    return demo.DemoConfig(seed=args.seed, target=target)
+
+
 def _demo_notebooks(args: argparse.Namespace) -> None:
     """Run the tutorial series on the demo just computed (it reuses its data, weights, head)."""
     if args.no_notebooks:
         return
     from tchexnet_lib import demo, notebooks
 
-    cfg = demo.DemoConfig(seed=args.seed)
+    cfg = _demo_config(args)
     parameters = {"DATASET": "demo", "SEED": args.seed}
     if demo.demo_weights_path(cfg) is not None:  # the weights run_demo used, not a retrain
         parameters["WEIGHTS"] = str(demo.demo_weights_path(cfg))
@@ -422,15 +462,33 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true")
     train.set_defaults(run=cmd_train)
 
-    demo_parser = commands.add_parser("demo", help="the whole study offline on synthetic data")
+    demo_parser = commands.add_parser(
+        "demo", help="the whole study offline on synthetic data (`demo pretrain`: remake the "
+                     "shipped demo CheXNet)")
+    demo_parser.add_argument("action", nargs="?", choices=("run", "pretrain"), default="run",
+                             help="run: the study (default); pretrain: the demo CheXNet")
     demo_parser.add_argument("--out", help="results folder (default outputs/demo/)")
-    demo_parser.add_argument("--seed", type=int, default=0)
+    demo_parser.add_argument("--seed", type=int, default=0, help="seeds the head and the splits")
+    demo_parser.add_argument("--target-seed", type=int, default=synthetic.DEMO_TARGET.seed,
+                             help="seed of the synthetic target set's drawing (default: the demo's)")
     demo_parser.add_argument("--json", action="store_true")
     demo_parser.add_argument("--no-notebooks", action="store_true",
                              help="skip running the tutorial notebooks on the demo afterwards")
     demo_parser.add_argument("--ablation", action="store_true",
-                             help="also run the control: the same study on images without the "
-                                  "pneumothorax sign (labels kept); its AUC should be chance")
+                             help="also run the control: the same models on the test images drawn "
+                                  "without the pneumothorax sign (labels kept); AUCs at chance")
+    pretrain_options = demo_parser.add_argument_group("demo pretrain")
+    pretrain_options.add_argument("--stages", nargs="+", metavar="SIZE:EPOCHS:LR",
+                                  help="progressive-resizing schedule (default: the shipped one, "
+                                       "128:6:1e-3 128:2:3e-4 224:2:1e-4)")
+    pretrain_options.add_argument("--source-patients", type=int,
+                                  help="patients in the synthetic source set (default 1000)")
+    pretrain_options.add_argument("--weights-out", help="weight file to write (default: the "
+                                                        "shipped weights/demo/chexnet_demo.weights.h5)")
+    pretrain_options.add_argument("--work-dir", help="checkpoints; a rerun resumes from here "
+                                                     "(default outputs/pretrain/)")
+    pretrain_options.add_argument("--fresh", action="store_true",
+                                  help="ignore the checkpoints in --work-dir")
     demo_parser.set_defaults(run=cmd_demo)
     return parser
 

@@ -1,30 +1,25 @@
 """The embedded default: the whole study offline, on synthetic data and demo weights.
 
 Without CheXpert (11 GB, registration) and without the CheXNet-Keras weights, the
-study still runs end to end on the same code path as the real data:
+study still runs end to end on the same code path as the real data, at the paper's
+224×224:
 
-1. :mod:`tchexnet_lib.synthetic` draws a ChestX-ray14-like *source* set (14 labels)
-   and a CheXpert-like *target* set (a different exposure curve, noise, AP-portable
-   look, more devices, uncertain labels) under ``<data dir>/demo/``.
-2. :func:`pretrain_demo_chexnet` trains the real CheXNet architecture (DenseNet-121 +
-   ``Dense(14, sigmoid, name="predictions")``, same layer names) from scratch on the
-   source set: the stand-in for the CheXNet-Keras weights. **Reduced cost**:
-   :data:`DEMO_IMAGE_SIZE` inputs instead of 224×224 and about 1,270 images
-   (pneumothorax over-represented, 30% instead of ChestX-ray14's 5%, so a few epochs
-   learn its sign), for about six minutes on two CPU cores. Cached in
-   ``weights/demo/`` with a manifest, reused on the next run. The transfer runs at
-   the same size, as the paper's does (224 both ways): features of a DenseNet
-   applied at another scale than it was trained at are much worse for the head
-   (measured with generator 1.0: test AUC 0.69 at 128 px vs 0.82 at 64 px for
-   weights pretrained at 64; one ``image_size`` now sets both).
-3. :func:`run_demo` runs the paper's transfer on the target set: the paper's split
-   recipe, features once (:mod:`tchexnet_lib.features`), the tCheXNet head for the
-   paper's 10 epochs (:mod:`tchexnet_lib.training`), and CheXNet's zero-shot
-   Pneumothorax output against tCheXNet's on a ~200-image test split, by ROC AUC
-   with 95% intervals and a paired DeLong test.
+1. :mod:`tchexnet_lib.synthetic` draws a CheXpert-like *target* set (a different
+   exposure curve, noise, AP-portable look, more devices, uncertain labels than the
+   source set) under ``<data dir>/demo/``.
+2. The demo CheXNet is the project's: the real CheXNet architecture pretrained once on
+   a synthetic ChestX-ray14 by :mod:`tchexnet_lib.pretrain` and **shipped** in
+   ``weights/demo/`` (checked by sha256 and generator version; never retrained here).
+3. :func:`run_demo` runs the study's steps (:mod:`tchexnet_lib.pipeline`): the
+   paper's split recipe, features once, the tCheXNet head for the paper's 10 epochs,
+   CheXNet's zero-shot Pneumothorax output against tCheXNet's on a ~200-image test
+   split (ROC AUC, 95% intervals, paired DeLong test), and Grad-CAM's localisation
+   against the demo's pneumothorax masks.
 
-Everything said or drawn with these weights says "demo weights trained on synthetic
-data": they are not CheXNet and the images are not radiographs.
+This module only supplies the demo's data and weights and its checks; the study's
+steps live in :mod:`tchexnet_lib.pipeline`. Everything said or drawn with these
+weights says "demo weights trained on synthetic data": they are not CheXNet and the
+images are not radiographs.
 """
 
 from __future__ import annotations
@@ -39,56 +34,53 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import config, data, evaluation, labels, models, synthetic
+from tchexnet_lib import (config, data, features, gradcam, labels, models, pipeline, plotting, pretrain,
+                          synthetic, training)
 
-#: Input size (height, width) of the demo CheXNet's pretraining and of the transfer.
-DEMO_IMAGE_SIZE = (64, 64)
-#: The synthetic ChestX-ray14-like pretraining set: pneumothorax over-represented.
-DEMO_SOURCE = dataclasses.replace(synthetic.DEMO_SOURCE, n_patients_train=800,
-                                  pneumothorax_prevalence=0.3)
-#: The synthetic CheXpert-like set: ~2,000 frontal train images, ~200 test images.
-DEMO_TARGET = dataclasses.replace(synthetic.DEMO_TARGET, n_patients_train=1100)
+#: Input size (height, width) of the transfer: the paper's, and the shipped weights' final size.
+DEMO_IMAGE_SIZE = config.IMAGE_SIZE
+#: The synthetic CheXpert-like set (:data:`synthetic.DEMO_TARGET`).
+DEMO_TARGET = synthetic.DEMO_TARGET
 #: Said wherever demo weights are used.
 DEMO_WEIGHTS_NOTE = "demo weights trained on synthetic data"
+#: A demo CheXNet of another recipe than the shipped one (never over the shipped file).
+CUSTOM_CHEXNET = "demo/chexnet_demo_custom.weights.h5"
+#: Grad-CAM's layer in the demo's localisation check, chosen by measurement on the detected
+#: test positives (notebook 06 shows it): DenseNet-121's input to the last transition,
+#: 14×14×1024 at 224 px. The last block's 7×7 ``relu`` (the library's default, classic
+#: Grad-CAM) has as much mass inside the mask, but its peak lands on the mask's border: inside
+#: it 11% of the time, against 43% here (within 15 px: 100% and 96%).
+GRADCAM_LAYER = "pool4_relu"
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Every knob of the demo; the manifest of the cached weights records it.
+    """Every knob of the demo.
 
     Attributes:
-        seed: seeds pretraining, the head and every split.
-        image_size: model input (height, width) of the pretraining and of the transfer
-            (the same: features of a DenseNet applied at another scale are much worse).
-        source: the synthetic ChestX-ray14-like pretraining set.
+        seed: seeds the head and every split.
+        image_size: model input (height, width) of the transfer (the size the demo
+            CheXNet was last trained at: features at another scale are much worse).
+        pretrain: the demo CheXNet's recipe; the default is the shipped file's, any
+            other is pretrained (once, cached in ``<weights dir>/demo/``).
         target: the synthetic CheXpert-like set of the transfer.
-        pretrain_epochs: epochs of CheXNet pretraining on the source set.
-        pretrain_batch_size: images per pretraining step.
-        pretrain_learning_rate: Adam's learning rate for pretraining.
         head_epochs: epochs of the tCheXNet head (the paper's 10).
         class_weight: the head's class weights ("balanced"; "paper" is the original's defect).
+        gradcam_layer: the feature maps of the Grad-CAM check.
     """
 
     seed: int = 0
     image_size: tuple[int, int] = DEMO_IMAGE_SIZE
-    source: synthetic.SyntheticSpec = DEMO_SOURCE
+    pretrain: pretrain.PretrainConfig = pretrain.PretrainConfig()
     target: synthetic.SyntheticSpec = DEMO_TARGET
-    pretrain_epochs: int = 10
-    pretrain_batch_size: int = 16
-    pretrain_learning_rate: float = 1e-3
     head_epochs: int = 10
     class_weight: str = "balanced"
+    gradcam_layer: str = GRADCAM_LAYER
 
-    def pretrain_preprocess(self) -> config.PreprocessConfig:
-        """The preprocessing of the pretraining's inputs (the transfer's too)."""
-        return config.PreprocessConfig(size=tuple(self.image_size))
-
-    def pretrain_key(self) -> dict:
-        """What the cached demo weights depend on (a different key retrains them)."""
-        return {"seed": self.seed, "image_size": list(self.image_size),
-                "generator": synthetic.GENERATOR_VERSION, "source": self.source.to_dict(),
-                "epochs": self.pretrain_epochs, "batch_size": self.pretrain_batch_size,
-                "learning_rate": self.pretrain_learning_rate}
+    @property
+    def uses_shipped_weights(self) -> bool:
+        """Whether the demo CheXNet is the project's shipped file (the default recipe)."""
+        return self.pretrain == pretrain.PretrainConfig()
 
     def to_dict(self) -> dict:
         """Plain-JSON form."""
@@ -101,119 +93,46 @@ def demo_data_root() -> Path:
 
 
 def demo_weights_dir() -> Path:
-    """Where the demo CheXNet weights and their manifest live: ``<weights dir>/demo/``."""
+    """Where the demo tCheXNet (and non-default demo CheXNets) are written: ``<weights dir>/demo/``."""
     return config.weights_dir() / "demo"
 
 
-def ensure_demo_data(cfg: DemoConfig = DemoConfig(), progress: bool = True) -> dict[str, dict]:
-    """Draw (or reuse) the source and target sets; returns their manifests by domain."""
-    root = demo_data_root()
-    return {spec.domain: synthetic.generate_dataset(root, spec, progress=progress)
-            for spec in (cfg.source, cfg.target)}
-
-
-def read_source_labels(dataset_dir: str | Path) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """The synthetic ChestX-ray14 set's train/validation images and 14-class labels.
-
-    Returns:
-        (train paths, train labels (n, 14), validation paths, validation labels), the
-        labels in :data:`labels.CHEXNET_CLASSES` order; the split follows the set's
-        ``train_val_list.txt`` / ``test_list.txt`` as ChestX-ray14 does.
-    """
-    dataset_dir = Path(dataset_dir)
-    table = pd.read_csv(dataset_dir / "labels.csv")
-    y = data.check_binary_labels(table[list(labels.CHEXNET_CLASSES)].to_numpy(), "source labels")
-    names = table["Path"].map(lambda p: Path(p).name)
-    test = set((dataset_dir / "test_list.txt").read_text().split())
-    in_test = names.isin(test).to_numpy()
-    paths = np.array([str(dataset_dir / p) for p in table["Path"]])
-    return (paths[~in_test].tolist(), y[~in_test].astype("float32"),
-            paths[in_test].tolist(), y[in_test].astype("float32"))
+def ensure_demo_data(cfg: DemoConfig = DemoConfig(), progress: bool = True) -> dict:
+    """Draw (or reuse) the target set; returns its manifest."""
+    return synthetic.generate_dataset(demo_data_root(), cfg.target, progress=progress)
 
 
 def demo_weights_path(cfg: DemoConfig = DemoConfig()) -> Path | None:
-    """The cached demo CheXNet file if it exists and was trained with ``cfg``'s settings."""
-    path = config.weights_dir() / models.DEMO_FILES["chexnet"]
-    if path.is_file() and models.read_metadata(path).get("key") == cfg.pretrain_key():
+    """The demo CheXNet of ``cfg``: the shipped file (checked), or a cached one of its recipe.
+
+    Raises:
+        pretrain.ShippedWeightsError: the shipped file is missing, altered or out of date.
+    """
+    if cfg.uses_shipped_weights:
+        return pretrain.shipped_weights()
+    path = config.weights_dir() / CUSTOM_CHEXNET
+    if path.is_file() and models.read_metadata(path).get("key") == cfg.pretrain.key():
         return path
     return None
 
 
-def _source_auc(model, paths: list[str], y: np.ndarray, preprocess) -> dict[str, float | None]:
-    from tchexnet_lib import images
-
-    scores = models.predict(model, images.make_dataset(paths, preprocess, batch_size=64))
-    result = {}
-    for index, name in enumerate(labels.CHEXNET_CLASSES):
-        auc = evaluation.roc_auc(y[:, index], scores[:, index], ci=None)
-        result[name] = None if auc.auc is None else round(float(auc.auc), 4)
-    return result
-
-
-def pretrain_demo_chexnet(cfg: DemoConfig = DemoConfig(), progress: bool = True) -> Path:
-    """Train the demo CheXNet on the synthetic source set and cache it in ``weights/demo/``.
-
-    The real CheXNet architecture at ``cfg.image_size``, from scratch (no ImageNet
-    download here), Adam and binary cross-entropy on the 14 labels, images streamed
-    through :func:`images.make_dataset` (decoded once into an on-disk tf.data cache).
-    The weights are written atomically with a sidecar manifest (settings, source data,
-    per-class validation AUC, seconds).
-
-    Returns:
-        The weight file (``weights/demo/chexnet_demo.weights.h5``).
-    """
-    import keras
-
-    start = time.perf_counter()
-    source_dir = ensure_demo_data(cfg, progress)["source"]["dataset_dir"]
-    train_paths, y_train, val_paths, y_val = read_source_labels(source_dir)
-    config.set_seed(cfg.seed)
-    model = models.build_chexnet(input_shape=(*cfg.image_size, 3))
-    model.compile(optimizer=keras.optimizers.Adam(cfg.pretrain_learning_rate),
-                  loss="binary_crossentropy")
-    out = demo_weights_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    cache = out / ".pretrain-cache"
-    dataset = _cached_training_stream(train_paths, y_train, cfg, cache)
-    steps = -(-len(train_paths) // cfg.pretrain_batch_size)
-    model.fit(dataset, epochs=cfg.pretrain_epochs, steps_per_epoch=steps, shuffle=False,
-              verbose=2 if progress else 0)
-    shutil.rmtree(cache, ignore_errors=True)  # decoded images: ~60 MB, not needed any more
-    path = models.save_weights_atomic(model, config.weights_dir() / models.DEMO_FILES["chexnet"])
-    manifest = {
-        "key": cfg.pretrain_key(), "description": DEMO_WEIGHTS_NOTE, "architecture": "chexnet",
-        "image_size": list(cfg.image_size),
-        "source_dir": source_dir, "n_train": len(train_paths), "n_val": len(val_paths),
-        "val_auc": _source_auc(model, val_paths, y_val, cfg.pretrain_preprocess()),
-        "seconds": round(time.perf_counter() - start, 1), "sha256": models.sha256sum(path),
-    }
-    config.save_json(manifest, models.metadata_path(path))
-    return path
-
-
-def _cached_training_stream(paths: list[str], y: np.ndarray, cfg: DemoConfig, cache_dir: Path):
-    """Shuffled batches of (image, labels); images decoded once into a tf.data file cache."""
-    import tensorflow as tf
-
-    from tchexnet_lib import images
-
-    shutil.rmtree(cache_dir, ignore_errors=True)  # a cache of an interrupted run is partial
-    cache_dir.mkdir(parents=True)
-    decoded = images.make_dataset(paths, cfg.pretrain_preprocess(), batch_size=64, labels=y).unbatch()
-    return (decoded.cache(str(cache_dir / "images"))
-            .shuffle(len(paths), seed=cfg.seed, reshuffle_each_iteration=True)
-            .batch(cfg.pretrain_batch_size).repeat().prefetch(tf.data.AUTOTUNE))
-
-
 def ensure_demo_weights(cfg: DemoConfig = DemoConfig(), progress: bool = True) -> Path:
-    """The demo CheXNet weights: reused when cached with the same settings, else trained."""
-    return demo_weights_path(cfg) or pretrain_demo_chexnet(cfg, progress)
+    """The demo CheXNet: the shipped file, or (another recipe, e.g. the tests' tiny one) pretrained once."""
+    return demo_weights_path(cfg) or pretrain.pretrain(
+        cfg.pretrain, config.weights_dir() / CUSTOM_CHEXNET, config.output_dir("pretrain-custom"),
+        progress=progress)
 
 
-def head_config(cfg: DemoConfig):
+def demo_study(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
+               progress: bool = True) -> pipeline.Study:
+    """The study on the demo: its data drawn (or reused), its CheXNet, its head settings."""
+    ensure_demo_data(cfg, progress)
+    return pipeline.make_study("demo", ensure_demo_weights(cfg, progress), head=head_config(cfg),
+                               out_dir=out_dir)
+
+
+def head_config(cfg: DemoConfig) -> training.HeadConfig:
     """The tCheXNet head's settings for the demo: the paper's, with ``cfg``'s epochs, class weights, seed."""
-    from tchexnet_lib import training
-
     return training.HeadConfig(epochs=cfg.head_epochs, class_weight=cfg.class_weight, seed=cfg.seed)
 
 
@@ -230,9 +149,10 @@ def run_demo(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
              progress: bool = True) -> DemoResult:
     """The paper's study on the synthetic target set, end to end.
 
-    Draws or reuses the data, pretrains or reuses the demo CheXNet, then runs the
-    pipeline's steps (:mod:`tchexnet_lib.pipeline`): features once, the head for
-    ``cfg.head_epochs`` epochs, CheXNet vs tCheXNet on the ~200-image test split.
+    Draws or reuses the data, takes the shipped demo CheXNet, then runs the pipeline's
+    steps (:mod:`tchexnet_lib.pipeline`): features once, the head for
+    ``cfg.head_epochs`` epochs, CheXNet vs tCheXNet on the ~200-image test split, and
+    the Grad-CAM check (:func:`gradcam_check`) on the detected positives.
 
     Args:
         cfg: the demo settings.
@@ -240,25 +160,63 @@ def run_demo(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
         progress: show progress bars.
 
     Returns:
-        A :class:`DemoResult`; ``summary.json``, ``predictions.csv``, ``roc.png`` and
-        ``contact_sheet.png`` are written under ``out_dir``, and the full demo
-        tCheXNet under ``weights/demo/``.
+        A :class:`DemoResult`; ``summary.json`` (with ``image_size``, ``weights_sha256``
+        and ``gradcam``), ``predictions.csv``, ``roc.png`` and ``contact_sheet.png`` are
+        written under ``out_dir``, and the full demo tCheXNet under ``<weights dir>/demo/``.
     """
-    from tchexnet_lib import pipeline
-
     start = time.perf_counter()
-    manifests = ensure_demo_data(cfg, progress)
-    study = pipeline.make_study("demo", ensure_demo_weights(cfg, progress), head=head_config(cfg),
-                                out_dir=out_dir)
-    features, tables = pipeline.all_features(study, progress)
-    result = pipeline.train_transfer_head(study, features, tables, progress)
+    study = demo_study(cfg, out_dir, progress)
+    split_features, tables = pipeline.all_features(study, progress)
+    result = pipeline.train_transfer_head(study, split_features, tables, progress)
     test = pipeline.test_predictions(study, progress)
     tchexnet = _publish(pipeline.save_tchexnet_model(study, result=result),
                         config.weights_dir() / models.DEMO_FILES["tchexnet"])
     summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),
-               "note": DEMO_WEIGHTS_NOTE}
-    paths = _write_outputs(study.out_dir, test, summary, manifests["target"]["dataset_dir"])
+               "note": DEMO_WEIGHTS_NOTE,
+               "gradcam": gradcam_check(study, test, tchexnet, cfg.gradcam_layer, progress)}
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    paths = _write_outputs(study.out_dir, test, summary, study.dataset_dir)
     return DemoResult(summary, test, {**paths, "tchexnet_weights": tchexnet})
+
+
+def detected_with_masks(study: pipeline.Study, test: pd.DataFrame,
+                        threshold: float = 0.5) -> dict[Path, np.ndarray]:
+    """Image → pneumothorax mask of the test positives tCheXNet detects (score ≥ ``threshold``)."""
+    found = test[(test[labels.TARGET] == 1) & (test["tCheXNet"] >= threshold)]
+    root = study.dataset_dir.parent
+    masks = {root / path: synthetic.read_mask(root / path, labels.TARGET) for path in found["Path"]}
+    return {path: mask for path, mask in masks.items() if mask is not None and mask.any()}
+
+
+def gradcam_check(study: pipeline.Study, test: pd.DataFrame, tchexnet_weights: Path,
+                  layer: str = GRADCAM_LAYER, progress: bool = True) -> dict:
+    """Does tCheXNet's Grad-CAM point at the pneumothorax? Scored on the detected positives.
+
+    Returns:
+        ``{"layer", "map_size", "pointing_hit_rate", "pointing_hit_rate_strict",
+        "pointing_tolerance_px", "mass_ratio_median", "n"}``: the share of maps whose peak
+        lies within 15 px of the mask (the pointing game of Zhang et al. 2016; strictly
+        inside it for ``_strict``), and the median of (CAM mass per pixel inside the mask) /
+        (per pixel outside), 1 for a uniform map.
+    """
+    masks = detected_with_masks(study, test)
+    model = models.build_model("tchexnet", tchexnet_weights, input_shape=(*study.image_size, 3))
+    map_size = [int(d) for d in model.get_layer(layer).output.shape[1:3]]
+    result = {"layer": layer, "map_size": map_size, "pointing_hit_rate": None,
+              "pointing_hit_rate_strict": None, "pointing_tolerance_px": gradcam.POINTING_TOLERANCE_PX,
+              "mass_ratio_median": None, "n": len(masks)}
+    if not masks:
+        return result
+    if progress:
+        print(f"Grad-CAM ({layer}, {map_size[0]}×{map_size[1]} maps) on {len(masks)} detected positives")
+    cams = gradcam.cams_for_images(list(masks), model, layer_name=layer)
+    table = gradcam.localisation_table([c.cam for c in cams], list(masks.values()))
+    summary = gradcam.localisation_summary(table)
+    ratio = summary["median_mass_ratio"]
+    return {**result, "pointing_hit_rate": round(summary["hit_rate_tolerant"], 4),
+            "pointing_hit_rate_strict": round(summary["hit_rate"], 4),
+            "pointing_tolerance_px": gradcam.POINTING_TOLERANCE_PX,
+            "mass_ratio_median": None if ratio is None else round(ratio, 4)}
 
 
 def _publish(saved: Path, path: Path) -> Path:
@@ -269,9 +227,7 @@ def _publish(saved: Path, path: Path) -> Path:
     return path
 
 
-def _write_outputs(out: Path, test: pd.DataFrame, summary: dict, target_dir: str) -> dict:
-    from tchexnet_lib import plotting
-
+def _write_outputs(out: Path, test: pd.DataFrame, summary: dict, target_dir: Path) -> dict:
     scores = {"CheXNet": test["CheXNet"].to_numpy(), "tCheXNet": test["tCheXNet"].to_numpy()}
     figure = plotting.roc_figure(test[labels.TARGET].to_numpy(), scores,
                                  title=f"Pneumothorax, synthetic test set ({DEMO_WEIGHTS_NOTE})")
@@ -290,6 +246,12 @@ def summary_table(summary: dict) -> str:
         lo, hi = model["ci95"]
         lines.append(f"  {name:<9} AUC {model['auc']:.3f}  (95% CI {lo:.3f}–{hi:.3f})")
     lines.append(f"  paired DeLong: z = {summary['delong']['z']:.2f}, p = {summary['delong']['p']:.3g}")
+    cam = summary.get("gradcam")
+    if cam and cam["n"]:
+        lines.append(f"  Grad-CAM ({cam['layer']}, {cam['map_size'][0]}×{cam['map_size'][1]}) on "
+                     f"{cam['n']} detected positives: pointing game {cam['pointing_hit_rate']:.2f} "
+                     f"(strictly inside {cam['pointing_hit_rate_strict']:.2f}), "
+                     f"median mass ratio inside/outside {cam['mass_ratio_median']:.1f}")
     return "\n".join(lines)
 
 
@@ -314,30 +276,35 @@ def ablated_spec(spec: synthetic.SyntheticSpec, keep_chest_tubes: bool = False) 
 
 def run_ablation(cfg: DemoConfig = DemoConfig(), keep_chest_tubes: bool = False,
                  out_dir: str | Path | None = None, progress: bool = True) -> dict:
-    """The demo's transfer on a target set whose images lost the pneumothorax sign.
+    """The demo's trained models on test images that lost the pneumothorax sign.
 
-    Same demo CheXNet, same labels, same recipe, head and test split as
-    :func:`run_demo`; only the images differ (:func:`ablated_spec`). If the demo's
-    AUC comes from the sign, both models fall to chance here; with
-    ``keep_chest_tubes=True`` what is left is what the confounder alone gives.
+    The same demo CheXNet and the same trained tCheXNet head as :func:`run_demo` (trained
+    first if needed), scored on the same test patients with the same labels, drawn again
+    without the sign (:func:`ablated_spec`). If the demo's AUCs come from the sign, both
+    models fall to chance here; with ``keep_chest_tubes=True`` what is left is what the
+    chest-tube confounder alone gives them.
 
     Returns:
         The summary (as ``summary.json``, written under ``out_dir``, default
         ``outputs/demo-ablation/``), with ``"ablation"`` saying what was removed.
     """
-    from tchexnet_lib import pipeline
-
     start = time.perf_counter()
-    spec = ablated_spec(cfg.target, keep_chest_tubes)
+    study = demo_study(cfg, progress=progress)
     name = ABLATION_NAME + ("-tubes" if keep_chest_tubes else "")
-    manifest = synthetic.generate_dataset(config.data_dir() / name, spec, progress=progress)
-    weights = ensure_demo_weights(cfg, progress)
-    study = pipeline.Study(
-        "demo", Path(manifest["dataset_dir"]), weights, models.input_shape_for(weights)[:2],
-        Path(out_dir) if out_dir else config.output_dir(name), head_config(cfg))
-    test = pipeline.test_predictions(study, progress)
+    spec = ablated_spec(cfg.target, keep_chest_tubes)
+    folder = Path(synthetic.generate_dataset(config.data_dir() / name, spec, progress=progress,
+                                             splits=("valid",))["dataset_dir"])
+    out = Path(out_dir) if out_dir else config.output_dir(name)
+    table = data.paper_test_set(data.read_labels(folder / "valid.csv"))
+    chexnet = pipeline.chexnet_loader(study)
+    store = features.extract_features(chexnet, table["image_path"].tolist(), out / "features" / "test",
+                                      study.preprocess, weights_sha256=study.weights_sha256,
+                                      progress=progress)
+    test = pipeline.with_scores(table, store.load(), chexnet, pipeline.best_head(study))
+    pipeline.save_predictions(test, out / "predictions.csv")
     removed = "the pneumothorax sign" + ("" if keep_chest_tubes else " and the chest-tube confounder")
     summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),
-               "note": DEMO_WEIGHTS_NOTE, "ablation": f"images without {removed}; labels kept"}
-    config.save_json(summary, study.out_dir / "summary.json")
+               "note": DEMO_WEIGHTS_NOTE,
+               "ablation": f"test images without {removed}; labels, weights and head kept"}
+    config.save_json(summary, out / "summary.json")
     return summary

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
+from scipy import ndimage
 
 from tchexnet_lib import config, images, labels, models
 
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 
 #: The default Grad-CAM layer: DenseNet-121's last activation before global pooling.
 DEFAULT_LAYER = "relu"
+#: The pointing game's tolerance (Zhang et al. 2016): a peak within 15 pixels of the region hits.
+POINTING_TOLERANCE_PX = 15.0
 
 PathLike = str | os.PathLike
 
@@ -338,12 +341,19 @@ def _cam_and_mask(cam: object, mask: object) -> tuple[np.ndarray, np.ndarray]:
     return c, m
 
 
-def pointing_game(cam: object, mask: object) -> bool:
-    """Whether the map's maximum falls inside the mask (the "pointing game").
+def pointing_game(cam: object, mask: object, tolerance: float = 0.0) -> bool:
+    """Whether the map's maximum falls inside the mask, or within ``tolerance`` pixels of it.
+
+    The pointing game of Zhang et al. (2016, "Top-down neural attention by excitation
+    backprop", ECCV) counts a hit within 15 pixels of the annotated region
+    (:data:`POINTING_TOLERANCE_PX`): a finding's evidence often lies on its border (here the
+    visceral pleural line, the edge of the pneumothorax's air space), and an upsampled coarse
+    map places its peak only to within a cell. ``tolerance=0`` is the strict version.
 
     Args:
         cam: (h, w) map, non-negative.
         mask: 2-D mask of any size, resized to the map's size with nearest neighbour.
+        tolerance: distance in pixels of the map (Euclidean) still counted as a hit.
 
     Returns:
         True for a hit. An all-zero map points nowhere: False. With tied maxima, a hit if any
@@ -351,7 +361,11 @@ def pointing_game(cam: object, mask: object) -> bool:
     """
     c, m = _cam_and_mask(cam, mask)
     peak = c.max()
-    return bool(peak > 0 and m[c == peak].any())
+    if peak <= 0:
+        return False
+    if tolerance > 0:
+        m = ndimage.distance_transform_edt(~m) <= tolerance
+    return bool(m[c == peak].any())
 
 
 def cam_iou(cam: object, mask: object, threshold: float = 0.5) -> float:
@@ -388,16 +402,38 @@ def mass_inside(cam: object, mask: object) -> float | None:
     return float(c[m].sum() / total) if total > 0 else None
 
 
-def localisation_scores(cam: object, mask: object, threshold: float = 0.5) -> dict:
-    """Pointing game, IoU, mass inside and the mask's area fraction of one map.
+def mass_ratio(mass_in: float | None, mask_fraction: float) -> float | None:
+    """(Map mass per pixel inside the mask) / (per pixel outside): 1 for a uniform map.
+
+    Args:
+        mass_in: :func:`mass_inside` of the map (None: an all-zero map).
+        mask_fraction: the mask's share of the pixels.
 
     Returns:
-        dict with hit (bool), iou (float), mass_inside (float or None), mask_fraction (float,
-        the mass a uniform map would have inside).
+        The ratio; ``inf`` when all the mass is inside; None when undefined (no mass, or a
+        mask that is empty or covers everything).
+    """
+    if mass_in is None or not 0.0 < mask_fraction < 1.0:
+        return None
+    outside = (1.0 - mass_in) / (1.0 - mask_fraction)
+    return float("inf") if outside == 0 else float((mass_in / mask_fraction) / outside)
+
+
+def localisation_scores(cam: object, mask: object, threshold: float = 0.5,
+                        tolerance: float = POINTING_TOLERANCE_PX) -> dict:
+    """Pointing game, IoU, mass inside, the mask's area fraction and the mass ratio of one map.
+
+    Returns:
+        dict with hit (bool, strict pointing game), hit_tolerant (bool, within ``tolerance``
+        pixels), iou (float), mass_inside (float or None), mask_fraction (float, the mass a
+        uniform map would have inside), mass_ratio (:func:`mass_ratio`).
     """
     c, m = _cam_and_mask(cam, mask)
-    return {"hit": pointing_game(c, m), "iou": cam_iou(c, m, threshold),
-            "mass_inside": mass_inside(c, m), "mask_fraction": float(m.mean())}
+    inside, fraction = mass_inside(c, m), float(m.mean())
+    return {"hit": pointing_game(c, m), "hit_tolerant": pointing_game(c, m, tolerance),
+            "iou": cam_iou(c, m, threshold),
+            "mass_inside": inside, "mask_fraction": fraction,
+            "mass_ratio": mass_ratio(inside, fraction)}
 
 
 def localisation_table(
@@ -405,6 +441,7 @@ def localisation_table(
     masks: Sequence[np.ndarray] | np.ndarray,
     names: Sequence[str] | None = None,
     threshold: float = 0.5,
+    tolerance: float = POINTING_TOLERANCE_PX,
 ) -> pd.DataFrame:
     """Localisation scores per image; :func:`localisation_summary` gives hit rate and mean IoU.
 
@@ -413,21 +450,23 @@ def localisation_table(
         masks: n masks, each resized to its map's size.
         names: row labels (default 0..n-1).
         threshold: for :func:`cam_iou`.
+        tolerance: for the tolerant :func:`pointing_game`, in pixels of the maps.
 
     Returns:
-        DataFrame indexed by name with columns hit, iou, mass_inside (nullable float: <NA>
-        for an all-zero map), mask_fraction.
+        DataFrame indexed by name with columns hit, hit_tolerant, iou, mass_inside (nullable
+        float: <NA> for an all-zero map), mask_fraction, mass_ratio (nullable float).
     """
     if len(cams) != len(masks):
         raise ValueError(f"{len(cams)} cams but {len(masks)} masks; they must pair up")
     names = list(range(len(cams))) if names is None else list(names)
     if len(names) != len(cams):
         raise ValueError(f"{len(names)} names for {len(cams)} cams")
-    rows = [localisation_scores(c, m, threshold) for c, m in zip(cams, masks)]
+    rows = [localisation_scores(c, m, threshold, tolerance) for c, m in zip(cams, masks)]
     table = pd.DataFrame(rows, index=pd.Index(names, name="image"),
-                         columns=["hit", "iou", "mass_inside", "mask_fraction"])
-    return table.astype({"hit": bool, "iou": float, "mass_inside": "Float64",
-                         "mask_fraction": float})
+                         columns=["hit", "hit_tolerant", "iou", "mass_inside", "mask_fraction",
+                                  "mass_ratio"])
+    return table.astype({"hit": bool, "hit_tolerant": bool, "iou": float, "mass_inside": "Float64",
+                         "mask_fraction": float, "mass_ratio": "Float64"})
 
 
 def localisation_summary(table: pd.DataFrame) -> dict:
@@ -437,17 +476,23 @@ def localisation_summary(table: pd.DataFrame) -> dict:
         table: :func:`localisation_table` output.
 
     Returns:
-        dict with n, hits, hit_rate, mean_iou, mean_mass_inside (over maps with mass; None if
-        none), mean_mask_fraction (what a uniform map's mass inside would average).
+        dict with n, hits, hit_rate (strict pointing game), hit_rate_tolerant (within the
+        table's tolerance), mean_iou, mean_mass_inside (over maps with mass; None if
+        none), mean_mask_fraction (what a uniform map's mass inside would average),
+        median_mass_ratio (over maps where it is defined; None if none).
     """
     n = len(table)
     if n == 0:
         raise ValueError("empty localisation table")
     mass = table["mass_inside"].dropna()
+    ratio = table["mass_ratio"].dropna() if "mass_ratio" in table else pd.Series([], dtype=float)
+    tolerant = table["hit_tolerant"] if "hit_tolerant" in table else table["hit"]
     return {"n": n, "hits": int(table["hit"].sum()), "hit_rate": float(table["hit"].mean()),
+            "hit_rate_tolerant": float(tolerant.mean()),
             "mean_iou": float(table["iou"].mean()),
             "mean_mass_inside": float(mass.mean()) if len(mass) else None,
-            "mean_mask_fraction": float(table["mask_fraction"].mean())}
+            "mean_mask_fraction": float(table["mask_fraction"].mean()),
+            "median_mass_ratio": float(ratio.median()) if len(ratio) else None}
 
 
 # --------------------------------------------------------------------------- figures

@@ -115,7 +115,7 @@ def _check_input_shape(input_shape: tuple[int, int, int]) -> None:
             f"input_shape must be (height, width, 3), got {input_shape}: "
             "grayscale X-rays are replicated to 3 channels by images.load_image"
         )
-    if min(input_shape[:2]) < 32:
+    if any(side is not None and side < 32 for side in input_shape[:2]):
         raise ValueError(f"input_shape {input_shape}: DenseNet-121 needs at least 32×32 inputs")
 
 

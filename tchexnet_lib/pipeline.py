@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import config, data, labels, models
+from tchexnet_lib import config, data, evaluation, features, labels, models, pretrain, synthetic, training
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -45,7 +45,7 @@ class Study:
     weights: Path
     image_size: tuple[int, int]
     out_dir: Path
-    head: object = field(default=None)
+    head: training.HeadConfig = field(default_factory=training.HeadConfig)
     limit: int | None = None
 
     @property
@@ -77,7 +77,7 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
     Args:
         dataset: ``"demo"``, ``"chexpert"`` or None (real CheXpert when on disk, else demo).
         weights: a CheXNet weight file; None takes the registry's ``best_weights.h5``
-            for real data, the demo weights (trained if absent) for the demo.
+            for real data, the shipped demo CheXNet (checked) for the demo.
         head: a :class:`tchexnet_lib.training.HeadConfig` (default: the paper's).
         limit: first N rows of each split only.
         out_dir: default ``outputs/<dataset>/``.
@@ -85,12 +85,10 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
     Raises:
         config.MissingInputError: data or weights not on disk (says where they go).
     """
-    from tchexnet_lib import demo, training
-
     dataset = dataset or config.default_dataset()
     if dataset == "demo" and weights is None:
-        demo.ensure_demo_data()
-        weights = demo.ensure_demo_weights()
+        synthetic.generate_dataset(config.data_dir() / "demo", synthetic.DEMO_TARGET)
+        weights = pretrain.shipped_weights()
     folder = config.require_dataset(dataset)
     path = models.resolve_weights("chexnet", weights)
     if not path.is_file():
@@ -133,8 +131,6 @@ def features_for(study: Study, split: str, table: pd.DataFrame | None = None,
     change of any of them recomputes it (see :mod:`tchexnet_lib.features`). ``model``:
     CheXNet, or a :func:`chexnet_loader` (built only if the store must be computed).
     """
-    from tchexnet_lib import features
-
     table = split_tables(study)[split] if table is None else table
     store = features.extract_features(
         model or chexnet_loader(study), table["image_path"].tolist(), study.out_dir / "features" / split,
@@ -164,8 +160,6 @@ def train_transfer_head(study: Study, features: dict | None = None, tables: dict
     Resumes or reuses a run in ``outputs/<dataset>/head/`` (see
     :func:`tchexnet_lib.training.train_head`). Returns its ``TrainResult``.
     """
-    from tchexnet_lib import training
-
     if features is None or tables is None:
         features, tables = all_features(study, progress)
     return training.train_head(
@@ -175,8 +169,6 @@ def train_transfer_head(study: Study, features: dict | None = None, tables: dict
 
 def best_head(study: Study, result=None):
     """The trained head with its best checkpoint loaded (trains it first if needed)."""
-    from tchexnet_lib import training
-
     result = result or train_transfer_head(study)
     head = training.build_head(config=study.head)
     head.load_weights(result.best_checkpoint)
@@ -201,13 +193,25 @@ def test_predictions(study: Study, progress: bool = True) -> pd.DataFrame:
         ``outputs/<dataset>/predictions.csv``.
     """
     chexnet = chexnet_loader(study)
-    features, tables = all_features(study, progress, chexnet)
-    head = best_head(study, train_transfer_head(study, features, tables, progress))
-    test = tables["test"].assign(
-        CheXNet=chexnet_scores_from_features(chexnet(), features["test"], labels.TARGET),
-        tCheXNet=head.predict(features["test"], verbose=0)[:, 0])
+    split_features, tables = all_features(study, progress, chexnet)
+    head = best_head(study, train_transfer_head(study, split_features, tables, progress))
+    test = with_scores(tables["test"], split_features["test"], chexnet, head)
     save_predictions(test, study.out_dir / "predictions.csv")
     return test
+
+
+def with_scores(table: pd.DataFrame, feature_rows: np.ndarray, chexnet, head) -> pd.DataFrame:
+    """``table`` plus CheXNet's zero-shot (``CheXNet``) and tCheXNet's (``tCheXNet``) Pneumothorax scores.
+
+    Args:
+        table: rows aligned with ``feature_rows``.
+        feature_rows: (n, 1024) CheXNet features of those rows.
+        chexnet: a :func:`chexnet_loader` (or a function returning CheXNet).
+        head: the trained tCheXNet head (:func:`best_head`).
+    """
+    return table.assign(
+        CheXNet=chexnet_scores_from_features(chexnet(), feature_rows, labels.TARGET),
+        tCheXNet=head.predict(feature_rows, verbose=0)[:, 0])
 
 
 def save_predictions(test: pd.DataFrame, path: Path) -> Path:
@@ -232,8 +236,6 @@ def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> 
     The sidecar records the sha256 of the base weights, of the head checkpoint and of the
     file itself; a file whose three still match is reused, not rebuilt and rewritten.
     """
-    from tchexnet_lib import training
-
     result = result or train_transfer_head(study)
     path = Path(path or study.out_dir / "tchexnet.weights.h5")
     sources = {"base_sha256": study.weights_sha256,
@@ -262,12 +264,11 @@ def _saved_from(path: Path, sources: dict[str, str]) -> bool:
 
 def summary_json(test: pd.DataFrame, study: Study, seconds: float) -> dict:
     """The study's result in the form ``outputs/demo/summary.json`` uses."""
-    from tchexnet_lib import evaluation
-
     compared = evaluation.compare_models(
         target_labels(test), {"CheXNet": test["CheXNet"], "tCheXNet": test["tCheXNet"]})
     pair = compared["delong"][0]
     return {"dataset": study.dataset, "weights": "demo" if study.is_demo else str(study.weights),
+            "image_size": list(study.image_size), "weights_sha256": study.weights_sha256,
             "n_test": compared["n"], "positives": compared["positives"],
             "seconds": round(seconds, 1), "models": compared["models"],
             "delong": {"z": pair["z"], "p": pair["p"]}}

@@ -92,6 +92,8 @@ IN_PROGRESS_NAME = ".synthetic-in-progress"
 #: CheXpert-v1.0-small's usual image size (height, width).
 DEFAULT_SIZE = (320, 390)
 DOMAINS = ("source", "target")
+#: The splits of a synthetic set, in file order.
+SPLITS = ("train", "valid")
 #: Drawn signs; each present one gets a ``<stem>_<sign>_mask.png``.
 SIGNS: tuple[str, ...] = (
     "pneumothorax", "chest_tube", "cardiomegaly", "enlarged_cardiomediastinum", "effusion",
@@ -1365,8 +1367,10 @@ class SyntheticSpec:
 
 #: A ChestX-ray14-like pretraining set of about 1,000 images.
 DEMO_SOURCE = SyntheticSpec(n_patients_train=500, n_patients_valid=160, seed=1, domain="source")
-#: The CheXpert-like demo set (the defaults).
-DEMO_TARGET = SyntheticSpec()
+#: The CheXpert-like set of ``make demo``: ~1,100 frontal train images (~665 kept by the
+#: paper's recipe) and a 200-image test set with ~30% pneumothorax (50-65 positives, enough
+#: for the paired DeLong test to separate the two models; CheXpert's valid.csv has 3.5%).
+DEMO_TARGET = SyntheticSpec(n_patients_train=600, valid_pneumothorax_prevalence=0.3)
 
 
 # ------------------------------------------------------------------ labels
@@ -1667,7 +1671,7 @@ def _write_tables(spec: SyntheticSpec, dataset_dir: Path, plans: dict[str, _Spli
     if spec.domain == "target":
         for split, plan in plans.items():
             _atomic_write(dataset_dir / f"{split}.csv", _csv_bytes(plan.header, plan.rows))
-        return {"train_csv": "train.csv", "valid_csv": "valid.csv"}
+        return {f"{split}_csv": f"{split}.csv" for split in plans}
     rows = plans["train"].rows + plans["valid"].rows
     for split, name in (("train", "train_val_list.txt"), ("valid", "test_list.txt")):
         names = "".join(Path(row["Path"]).name + "\n" for row in plans[split].rows)
@@ -1723,9 +1727,19 @@ def _manifest(spec, plans, drawn, files, seconds: float, workers: int) -> dict:
         "signs_drawn": signs, "seconds": round(seconds, 2), "workers": workers,
         "ms_per_image": round(1000.0 * seconds / max(n_images, 1), 2),
     }
-    if spec.domain == "target":
+    if spec.domain == "target" and "train" in plans:
         manifest["paper_recipe"] = _paper_recipe_counts(plans["train"])
     return manifest
+
+
+def _check_splits(spec: SyntheticSpec, splits: Sequence[str]) -> tuple[str, ...]:
+    """``splits`` in file order; a source set is always drawn whole (its lists need both)."""
+    chosen = tuple(split for split in SPLITS if split in splits)
+    if not chosen or set(splits) - set(SPLITS):
+        raise ValueError(f"splits={tuple(splits)!r}: choose from {SPLITS}")
+    if spec.domain == "source" and chosen != SPLITS:
+        raise ValueError("a source-domain set is drawn with both splits")
+    return chosen
 
 
 def read_manifest(dataset_dir: str | os.PathLike) -> dict | None:
@@ -1736,10 +1750,12 @@ def read_manifest(dataset_dir: str | os.PathLike) -> dict | None:
         return None
 
 
-def _is_complete(dataset_dir: Path, spec: SyntheticSpec, manifest: dict | None) -> bool:
-    """A finished dataset of this spec and generator version, with its tables present."""
+def _is_complete(dataset_dir: Path, spec: SyntheticSpec, manifest: dict | None,
+                 splits: tuple[str, ...] = SPLITS) -> bool:
+    """A finished dataset of this spec, splits and generator version, with its tables present."""
     return (manifest is not None and manifest.get("complete") is True
             and manifest.get("version") == GENERATOR_VERSION and manifest.get("spec") == spec.to_dict()
+            and tuple(manifest.get("splits", SPLITS)) == tuple(splits)
             and not (dataset_dir / IN_PROGRESS_NAME).exists()
             and all((dataset_dir / name).is_file() for name in manifest.get("files", {}).values()))
 
@@ -1772,6 +1788,7 @@ def generate_dataset(
     *,
     regenerate: bool = False,
     workers: int | None = None,
+    splits: Sequence[str] = SPLITS,
 ) -> dict:
     """Write a synthetic dataset under ``root`` (or reuse a finished one of the same spec).
 
@@ -1794,6 +1811,9 @@ def generate_dataset(
         progress: show a progress bar.
         regenerate: draw again even if a finished dataset of this spec exists.
         workers: processes to draw with; default one for small sets, else one per CPU.
+        splits: the splits to write (target domain): ``("valid",)`` draws only valid.csv's
+            images, the same patients, labels and pixels as in the full set (the
+            demo's ablation needs no train images).
 
     Returns:
         The manifest (spec, counts, label prevalences, signs drawn, seconds) plus
@@ -1806,19 +1826,21 @@ def generate_dataset(
     """
     dataset_dir = spec.dataset_dir(root).expanduser().resolve()
     where = {"root": str(dataset_dir.parent), "dataset_dir": str(dataset_dir)}
+    splits = _check_splits(spec, splits)
     manifest = read_manifest(dataset_dir)
-    if not regenerate and _is_complete(dataset_dir, spec, manifest):
+    if not regenerate and _is_complete(dataset_dir, spec, manifest, splits):
         return {**manifest, **where, "reused": True}
     if workers is not None and workers < 1:
         raise ValueError(f"workers={workers!r} must be ≥ 1 (or None for automatic)")
     start = time.perf_counter()
-    plans = _plan(spec)
+    plans = {split: plan for split, plan in _plan(spec).items() if split in splits}
     cases = [case for plan in plans.values() for case in plan.cases]
     workers = _auto_workers(len(cases)) if workers is None else int(workers)
     _prepare_folder(dataset_dir)
     drawn = _run_cases(cases, dataset_dir, workers, progress)
     files = _write_tables(spec, dataset_dir, plans)
-    manifest = _manifest(spec, plans, drawn, files, time.perf_counter() - start, workers)
+    manifest = {**_manifest(spec, plans, drawn, files, time.perf_counter() - start, workers),
+                "splits": list(splits)}
     _atomic_write(dataset_dir / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
     (dataset_dir / IN_PROGRESS_NAME).unlink()
     return {**manifest, **where, "reused": False}

@@ -1,15 +1,16 @@
-"""The demo at its real size: the AUC target, the ablation control, Grad-CAM on the demo masks.
+"""The demo at its real size, on the shipped demo CheXNet at 224×224: the targets of the study.
 
 One module-scoped ``tchexnet demo --no-notebooks --ablation --json`` in a subprocess, exactly as a
-user runs it (the notebooks are tested in test_notebooks.py on the tiny demo). Pretraining the
-demo CheXNet dominates: about 7 minutes on 2 cores. The data and weights live in pytest's cache
-folder, so a local rerun reuses them (the weights' manifest key decides); a clean CI clone
-pretrains once.
+user runs it (the notebooks are tested in test_notebooks.py on the tiny demo). Nothing is
+pretrained: the demo CheXNet is the shipped ``weights/demo/`` file, so the numbers may differ
+between hosts only by floating point. The assertions are the issue's targets; the values measured
+on three target-set seeds (README, "The offline demo") clear each with a margin.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -19,12 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tchexnet_lib import demo, gradcam, models, synthetic
+from tchexnet_lib import demo, gradcam, models, pretrain
 
 pytestmark = pytest.mark.slow
-
-#: The issue's bar for real learning on the synthetic test split.
-AUC_TARGET = 0.85
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +30,7 @@ def full_demo(request, tmp_path_factory) -> dict:
     """Run the demo with its ablation once; returns the parsed JSON and the three folders."""
     cache = getattr(request.config, "cache", None)
     inputs = Path(cache.mkdir("tchexnet-full-demo")) if cache else tmp_path_factory.mktemp("inputs")
-    folders = {"data": inputs / "data", "weights": inputs / "weights",
+    folders = {"data": inputs / "data", "weights": tmp_path_factory.mktemp("weights"),
                "outputs": tmp_path_factory.mktemp("outputs")}
     env = {**os.environ, "TCHEXNET_DATA_DIR": str(folders["data"]),
            "TCHEXNET_WEIGHTS_DIR": str(folders["weights"]),
@@ -44,19 +42,27 @@ def full_demo(request, tmp_path_factory) -> dict:
     return {"summary": json.loads(done.stdout), **folders}
 
 
-def test_demo_learns_pneumothorax_above_the_target(full_demo):
+def test_demo_meets_the_studys_targets(full_demo):
     summary = full_demo["summary"]
     assert summary["dataset"] == "demo" and summary["weights"] == "demo"
     assert summary["note"] == demo.DEMO_WEIGHTS_NOTE
+    assert summary["image_size"] == [224, 224]
+    assert summary["weights_sha256"] == models.sha256sum(pretrain.shipped_weights_path())
     assert summary["n_test"] == 200 and 20 <= summary["positives"] <= 60
-    tchexnet = summary["models"]["tCheXNet"]
-    assert tchexnet["auc"] >= AUC_TARGET, summary
+    chexnet, tchexnet = summary["models"]["CheXNet"], summary["models"]["tCheXNet"]
+    assert tchexnet["auc"] >= 0.90, summary
+    assert chexnet["auc"] < tchexnet["auc"]
     assert tchexnet["ci95"][0] <= tchexnet["auc"] <= tchexnet["ci95"][1]
-    assert set(summary["models"]) == {"CheXNet", "tCheXNet"}
-    assert np.isfinite([summary["delong"]["z"], summary["delong"]["p"]]).all()
+    assert summary["delong"]["p"] < 0.01
 
 
-def test_demo_writes_summary_figures_and_weights_with_their_manifest(full_demo):
+def test_gradcam_points_at_the_pneumothorax(full_demo):
+    cam = full_demo["summary"]["gradcam"]
+    assert cam["layer"] == demo.GRADCAM_LAYER and cam["n"] >= 10
+    assert cam["pointing_hit_rate"] >= 0.6 and cam["mass_ratio_median"] >= 2.0, cam
+
+
+def test_demo_writes_summary_figures_and_its_tchexnet(full_demo):
     out = full_demo["outputs"] / "demo"
     written = json.loads((out / "summary.json").read_text())
     assert written == {k: v for k, v in full_demo["summary"].items() if k != "ablation"}
@@ -64,38 +70,28 @@ def test_demo_writes_summary_figures_and_weights_with_their_manifest(full_demo):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 200 and predictions["tCheXNet"].between(0, 1).all()
-    chexnet = full_demo["weights"] / models.DEMO_FILES["chexnet"]
-    manifest = models.read_metadata(chexnet)
-    assert manifest["description"] == demo.DEMO_WEIGHTS_NOTE
-    assert manifest["key"] == demo.DemoConfig().pretrain_key()
-    assert manifest["sha256"] == models.sha256sum(chexnet)
-    assert manifest["val_auc"]["Pneumothorax"] > 0.75  # the sign was learnt in pretraining
+    tchexnet = full_demo["weights"] / models.DEMO_FILES["tchexnet"]
+    assert models.read_metadata(tchexnet)["base_sha256"] == full_demo["summary"]["weights_sha256"]
+    assert not (full_demo["weights"] / models.DEMO_FILES["chexnet"]).exists()  # never pretrained
 
 
 def test_ablation_without_the_sign_falls_to_chance(full_demo):
-    """Same labels, weights, recipe and head; images without the sign: both models at chance."""
+    """Same labels, weights and head; test images without the sign: both models at chance."""
     summary, ablation = full_demo["summary"], full_demo["summary"]["ablation"]
     assert "without the pneumothorax sign" in ablation["ablation"]
     assert (ablation["n_test"], ablation["positives"]) == (summary["n_test"], summary["positives"])
     for name, model in ablation["models"].items():
         lo, hi = model["ci95"]
-        assert lo <= 0.5 <= hi and abs(model["auc"] - 0.5) < 0.15, (name, model)
+        assert lo <= 0.5 <= hi, (name, model)
     assert summary["models"]["tCheXNet"]["auc"] > ablation["models"]["tCheXNet"]["ci95"][1]
 
 
-def test_gradcam_puts_more_mass_inside_a_large_pneumothorax_than_outside(full_demo):
-    """On the largest detected demo pneumothoraces, CAM mass per pixel is higher inside the mask."""
-    out, data_root = full_demo["outputs"] / "demo", full_demo["data"] / "demo"
-    predictions = pd.read_csv(out / "predictions.csv")
-    found = predictions[(predictions["Pneumothorax"] == 1) & (predictions["tCheXNet"] > 0.5)]
-    masks = {path: synthetic.read_mask(data_root / path, "Pneumothorax") for path in found["Path"]}
-    largest = sorted(masks, key=lambda path: masks[path].sum(), reverse=True)[:3]
-    assert len(largest) == 3, f"only {len(largest)} detected positives with a mask"
-    weights = full_demo["weights"] / models.DEMO_FILES["tchexnet"]
-    model = models.build_model("tchexnet", weights, input_shape=models.input_shape_for(weights))
-    for path in largest:
-        cam = gradcam.cam_for_image(data_root / path, model)
-        scores = gradcam.localisation_scores(cam.cam, masks[path])
-        inside = scores["mass_inside"] / scores["mask_fraction"]
-        outside = (1 - scores["mass_inside"]) / (1 - scores["mask_fraction"])
-        assert inside > 1.2 * outside, (path, scores)
+def test_mass_ratio_is_one_for_a_uniform_map_and_grows_inside():
+    mask = np.zeros((8, 8), bool)
+    mask[:2] = True
+    uniform = gradcam.localisation_scores(np.ones((8, 8)), mask)
+    assert math.isclose(uniform["mass_ratio"], 1.0)
+    focused = np.where(mask, 3.0, 1.0)
+    assert math.isclose(gradcam.localisation_scores(focused, mask)["mass_ratio"], 3.0)
+    assert gradcam.mass_ratio(None, 0.2) is None and gradcam.mass_ratio(0.5, 0.0) is None
+    assert gradcam.mass_ratio(1.0, 0.25) == float("inf")

@@ -21,7 +21,8 @@ def test_environment_yml_pins_what_pyproject_pins():
     extras = project["optional-dependencies"]
     expected = set(project["dependencies"]) | set(extras["cpu"] + extras["notebooks"] + extras["dev"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert "python=3.11" in env["dependencies"]
+    assert "python=3.13" in env["dependencies"]
+    assert pyproject()["project"]["requires-python"] == ">=3.11,<3.14"
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert "-e ." in pip
     assert set(pip) - {"-e ."} == expected
@@ -34,6 +35,17 @@ def test_every_dependency_is_pinned_and_cpu_install_has_no_cuda():
         assert "==" in requirement, f"{requirement} is not pinned"
     assert not any("cuda" in r or r.startswith("tensorflow") for r in project["dependencies"])
     assert extras["cpu"] == ["tensorflow-cpu==2.21.0"]
+
+
+def test_makefile_takes_the_newest_supported_python_first():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "for p in python3.13 python3.12 python3.11 python3" in makefile
+    assert "(3, 11) <= sys.version_info[:2] <= (3, 13)" in makefile
+    chosen = subprocess.run(["make", "-s", "-C", str(ROOT), "--eval=print-python: ; @echo $(PYTHON)",
+                             "print-python"], capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run([chosen, "-c", "import sys; print(sys.version_info[:2] >= (3, 11))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert version == "True", chosen
 
 
 def test_ci_runs_the_readme_test_command():

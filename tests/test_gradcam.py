@@ -219,6 +219,9 @@ def test_localisation_table_and_summary():
     assert summary["hits"] == 1 and summary["hit_rate"] == pytest.approx(1 / 3)
     assert summary["mean_iou"] == pytest.approx(0.25 / 3)
     assert summary["mean_mass_inside"] == 0.5  # over the two maps that have mass
+    assert table["mass_ratio"].isna().tolist() == [False, False, True]
+    assert table.loc["a", "mass_ratio"] == float("inf") and table.loc["b", "mass_ratio"] == 0.0
+    assert summary["median_mass_ratio"] == float("inf")
     with pytest.raises(ValueError, match="pair up"):
         gradcam.localisation_table([cam_hit], [mask, mask])
 
@@ -289,7 +292,8 @@ def test_gradcam_command_writes_the_figure(tmp_path, capsys, tchexnet, xray_and_
     assert code == 0, captured.err
     report = json.loads(captured.out)
     assert report["output"] == "Pneumothorax" and 0 <= report["probability"] <= 1
-    assert set(report["localisation"]) == {"hit", "iou", "mass_inside", "mask_fraction"}
+    assert set(report["localisation"]) == {"hit", "hit_tolerant", "iou", "mass_inside", "mask_fraction",
+                                           "mass_ratio"}
     assert out.read_bytes()[:4] == b"\x89PNG" and report["figure"] == str(out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["cam.png"]
     code = cli.main(["gradcam", str(image_path), "--model", "tchexnet", "--weights",

@@ -309,3 +309,19 @@ def test_contact_sheet_returns_a_figure_and_saves_a_png(target, tmp_path):
         assert image.format == "PNG" and image.size[0] > 300
     rows = data.read_labels(Path(target["dataset_dir"]) / "valid.csv")
     assert isinstance(synthetic.contact_sheet(rows, n=4, other_masks=True), Figure)
+
+
+def test_a_valid_only_set_has_the_full_sets_rows_and_pixels(target, tmp_path):
+    """splits=("valid",) (the ablation's test images): the same valid.csv and images, no train."""
+    valid_only = synthetic.generate_dataset(tmp_path, TINY, progress=False, workers=1, splits=("valid",))
+    full_dir, only_dir = Path(target["dataset_dir"]), Path(valid_only["dataset_dir"])
+    assert (only_dir / "valid.csv").read_bytes() == (full_dir / "valid.csv").read_bytes()
+    assert not (only_dir / "train.csv").exists() and not (only_dir / "train").exists()
+    for image in images_under(only_dir / "valid"):
+        assert image.read_bytes() == (full_dir / image.relative_to(only_dir)).read_bytes()
+    assert valid_only["splits"] == ["valid"] and "train" not in valid_only["counts"]
+    assert synthetic.generate_dataset(tmp_path, TINY, progress=False, splits=("valid",))["reused"]
+    with pytest.raises(ValueError, match="splits"):
+        synthetic.generate_dataset(tmp_path, TINY, splits=("test",))
+    with pytest.raises(ValueError, match="both splits"):
+        synthetic.generate_dataset(tmp_path, TINY_SOURCE, splits=("valid",))

@@ -1,24 +1,27 @@
 """A tiny demo for tests that run the notebooks (papermill or JupyterLab): data, weights, folders.
 
-About 80 synthetic train images and 30 test images at 64×64, and demo CheXNet weights pretrained
-for one epoch: the real code path end to end in minutes. Everything lives under one folder
-reached through ``TCHEXNET_DATA_DIR``, ``TCHEXNET_WEIGHTS_DIR`` and ``TCHEXNET_OUTPUT_DIR``;
-notebook kernels inherit them. Always inject ``WEIGHTS`` (see :func:`parameters`): with
-``WEIGHTS = None`` a notebook on the demo pretrains the full-size demo CheXNet (minutes).
+About 80 synthetic train images and 30 test images at 64×64, and a demo CheXNet pretrained here
+for one epoch by the same code as the shipped one (:func:`tchexnet_lib.pretrain.pretrain`,
+another recipe, so it is written beside the shipped file, never over it): the real code path end
+to end in minutes. Everything lives under one folder reached through ``TCHEXNET_DATA_DIR``,
+``TCHEXNET_WEIGHTS_DIR`` and ``TCHEXNET_OUTPUT_DIR``; notebook kernels inherit them. Always inject
+``WEIGHTS`` (see :func:`parameters`): with ``WEIGHTS = None`` a notebook on the demo uses the
+shipped demo CheXNet at 224×224 on the full demo data.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tchexnet_lib import demo, synthetic
+from tchexnet_lib import demo, pretrain, synthetic
 
 CONFIG = demo.DemoConfig(
     image_size=(64, 64),
-    source=synthetic.SyntheticSpec(n_patients_train=30, n_patients_valid=10, domain="source",
-                                   seed=1),
+    pretrain=pretrain.PretrainConfig(
+        source=synthetic.SyntheticSpec(n_patients_train=30, n_patients_valid=10, domain="source",
+                                       seed=1),
+        stages=(pretrain.Stage(64, 1, 1e-3),), eval_size=64),
     target=synthetic.SyntheticSpec(n_patients_train=40, n_patients_valid=30),
-    pretrain_epochs=1,
     head_epochs=2,
 )
 
@@ -46,7 +49,7 @@ def prepare() -> Path:
     """Draw the tiny data and pretrain the tiny weights where the environment says (reused).
 
     Returns:
-        The demo CheXNet weight file.
+        The tiny demo CheXNet weight file.
     """
     demo.ensure_demo_data(CONFIG, progress=False)
     return demo.ensure_demo_weights(CONFIG, progress=False)
