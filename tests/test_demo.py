@@ -39,6 +39,7 @@ def full_demo(request, tmp_path_factory) -> dict:
         [sys.executable, "-m", "tchexnet_lib.cli", "demo", "--no-notebooks", "--ablation", "--json"],
         env=env, capture_output=True, text=True, timeout=3000)
     assert done.returncode == 0, done.stderr[-3000:]
+    print(done.stdout)
     return {"summary": json.loads(done.stdout), **folders}
 
 
@@ -48,7 +49,7 @@ def test_demo_meets_the_studys_targets(full_demo):
     assert summary["note"] == demo.DEMO_WEIGHTS_NOTE
     assert summary["image_size"] == [224, 224]
     assert summary["weights_sha256"] == models.sha256sum(pretrain.shipped_weights_path())
-    assert summary["n_test"] == 200 and 20 <= summary["positives"] <= 60
+    assert summary["n_test"] == 200 and 40 <= summary["positives"] <= 80
     chexnet, tchexnet = summary["models"]["CheXNet"], summary["models"]["tCheXNet"]
     assert tchexnet["auc"] >= 0.90, summary
     assert chexnet["auc"] < tchexnet["auc"]
