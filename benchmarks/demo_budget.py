@@ -20,6 +20,7 @@ each run. Usage::
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ SLOW_HOST_IMG_S = 8.8
 def run_demo(env: dict[str, str], extra: list[str]) -> dict:
     """One ``tchexnet demo`` in a subprocess: wall seconds, exit status, the summary it wrote."""
     load = os.getloadavg()[0]
+    started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "tchexnet_lib.cli", "demo", *extra], env=env,
                           capture_output=True, text=True)
@@ -50,20 +52,21 @@ def run_demo(env: dict[str, str], extra: list[str]) -> dict:
     summary = json.loads((outputs / "demo" / "summary.json").read_text())
     return {"seconds": round(seconds, 1), "loadavg_start": round(load, 2),
             "loadavg_end": round(os.getloadavg()[0], 2), "summary": summary,
-            "notebook_seconds": notebook_seconds(outputs / "notebooks"),
+            "notebook_seconds": notebook_seconds(outputs / "notebooks", started),
             "table": done.stdout.strip().splitlines()[-4:]}
 
 
-def notebook_seconds(folder: Path) -> dict[str, float]:
-    """Each executed notebook's run time: papermill's start and end stamps (kernel start included)."""
-    import datetime
-
-    times = {}
+def notebook_seconds(folder: Path, since: datetime.datetime) -> dict[str, float | str]:
+    """Each notebook's run time in this run (papermill's stamps, kernel start included), or
+    ``"reused"`` for an executed copy that was up to date and not run again."""
+    times: dict[str, float | str] = {}
     for path in sorted(folder.glob("[0-9]*.ipynb")):
         meta = json.loads(path.read_text())["metadata"].get("papermill", {})
         if meta.get("start_time") and meta.get("end_time"):
             start, end = (datetime.datetime.fromisoformat(meta[k]) for k in ("start_time", "end_time"))
-            times[path.stem] = round((end - start).total_seconds(), 1)
+            if start.tzinfo is None:
+                start, end = (t.replace(tzinfo=datetime.timezone.utc) for t in (start, end))
+            times[path.stem] = round((end - start).total_seconds(), 1) if end >= since else "reused"
     return times
 
 
@@ -80,7 +83,8 @@ def table(results: dict) -> str:
     for name in ("first_run", "rerun"):
         notebooks = results[name]["notebook_seconds"]
         if notebooks:
-            lines.append(f"{name} notebooks: " + ", ".join(f"{k[:2]} {v:.0f} s" for k, v in notebooks.items()))
+            lines.append(f"{name} notebooks: " + ", ".join(
+                f"{k[:2]} {v:.0f} s" if isinstance(v, float) else f"{k[:2]} {v}" for k, v in notebooks.items()))
     models = results["first_run"]["summary"]["models"]
     lines.append("AUC " + ", ".join(f"{name} {m['auc']:.3f} ({m['ci95'][0]:.3f}–{m['ci95'][1]:.3f})"
                                     for name, m in models.items()))

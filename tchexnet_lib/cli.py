@@ -296,7 +296,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cfg = _demo_config(args)
     result = demo.run_demo(cfg, args.out, progress=not args.json)
     ablation = demo.run_ablation(cfg, progress=not args.json) if args.ablation else None
-    _demo_notebooks(args)
+    _demo_notebooks(args, result)
     if args.json:
         print(json.dumps({**result.summary, **({"ablation": ablation} if ablation else {})}, indent=2))
         return
@@ -343,7 +343,7 @@ def _demo_config(args: argparse.Namespace):
     return demo.DemoConfig(seed=args.seed, target=target)
 
 
-def _demo_notebooks(args: argparse.Namespace) -> None:
+def _demo_notebooks(args: argparse.Namespace, result) -> None:
     """Run the tutorial series on the demo just computed (it reuses its data, weights, head)."""
     if args.no_notebooks:
         return
@@ -353,11 +353,23 @@ def _demo_notebooks(args: argparse.Namespace) -> None:
     parameters = {"DATASET": "demo", "SEED": args.seed}
     if demo.demo_weights_path(cfg) is not None:  # the weights run_demo used, not a retrain
         parameters["WEIGHTS"] = str(demo.demo_weights_path(cfg))
+    inputs = None if args.rerun_notebooks else _notebook_inputs(cfg, result)
     if not args.json:
-        print(f"running the notebooks ({len(notebooks.SERIES)}) on the demo...")
-    for path in notebooks.execute_series(parameters):
+        print(f"running the notebooks ({len(notebooks.SERIES)}) on the demo "
+              f"({'all' if inputs is None else 'those not up to date'})...")
+    def report(name: str, path: Path, reused: bool) -> None:
         if not args.json:
-            print(f"executed notebook: {path}")
+            print(f"{'up to date, reused' if reused else 'executed notebook'}: {path}")
+
+    notebooks.execute_series(parameters, inputs=inputs, on_done=report)
+
+
+def _notebook_inputs(cfg, result) -> dict:
+    """What the notebooks read from a demo run: its data, predictions and weights (by sha256)."""
+    return {"target": cfg.target.to_dict(), "summary_weights": result.summary.get("weights_sha256"),
+            "predictions": models.sha256sum(result.paths["predictions"]),
+            "tchexnet": models.sha256sum(result.paths["tchexnet_weights"]),
+            "folders": [str(config.data_dir()), str(config.weights_dir()), str(config.output_dir())]}
 
 
 def _image_arguments(parser: argparse.ArgumentParser) -> None:
@@ -474,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--json", action="store_true")
     demo_parser.add_argument("--no-notebooks", action="store_true",
                              help="skip running the tutorial notebooks on the demo afterwards")
+    demo_parser.add_argument("--rerun-notebooks", action="store_true",
+                             help="execute every notebook again, even those whose executed copy "
+                                  "is up to date (same source, parameters, library and results)")
     demo_parser.add_argument("--ablation", action="store_true",
                              help="also run the control: the same models on the test images drawn "
                                   "without the pneumothorax sign (labels kept); AUCs at chance")

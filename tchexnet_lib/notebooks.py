@@ -13,8 +13,10 @@ and nbformat are imported by the functions that need them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,7 +123,9 @@ def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.Path
 
 
 def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SERIES,
-                   out_dir: str | os.PathLike | None = None, timeout: int = 1200) -> list[Path]:
+                   out_dir: str | os.PathLike | None = None, timeout: int = 1200,
+                   inputs: Mapping | None = None,
+                   on_done: Callable[[str, Path, bool], None] | None = None) -> list[Path]:
     """Run notebooks in order (each reads what the one before it wrote); stop at the first failure.
 
     Args:
@@ -130,6 +134,11 @@ def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SER
         names: which notebooks, in order.
         out_dir: where the executed copies go (default ``outputs/notebooks/``).
         timeout: seconds one cell may run.
+        inputs: what the notebooks read, summarised (e.g. the sha256 of the predictions and
+            weights they load). Given, a notebook whose executed copy was made from the same
+            source, parameters, library code and ``inputs`` is reused, not run again, as
+            ``make`` would (:func:`run_key`); None always runs.
+        on_done: called with (name, executed copy, reused) after each notebook.
 
     Returns:
         The executed copies, in order.
@@ -137,7 +146,52 @@ def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SER
     Raises:
         NotebookError: from the first notebook that fails.
     """
-    return [execute(name, parameters, out_dir, timeout) for name in names]
+    out = Path(out_dir) if out_dir is not None else config.output_dir("notebooks")
+    paths, ran = [], False
+    for name in names:
+        key = None if inputs is None else run_key(name, parameters, inputs)
+        current = out / notebook_path(name).name
+        reused = key is not None and not ran and executed_key(current) == key
+        if not reused:  # (a reused copy: nothing before it ran, so what it read is current too)
+            current, ran = execute(name, parameters, out, timeout), True
+            if key is not None:
+                _stamp(current, key)
+        paths.append(current)
+        if on_done is not None:
+            on_done(name, current, reused)
+    return paths
+
+
+def _library_sha256() -> str:
+    """sha256 of the library's sources (a changed function can change a notebook's output)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def run_key(name: str, parameters: Mapping | None, inputs: Mapping) -> str:
+    """What an executed copy of ``name`` depends on: its source, parameters, the library, ``inputs``."""
+    record = {"source": hashlib.sha256(notebook_path(name).read_bytes()).hexdigest(),
+              "parameters": dict(parameters or {}), "library": _library_sha256(),
+              "inputs": dict(inputs)}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def executed_key(path: str | os.PathLike) -> str | None:
+    """The :func:`run_key` an executed copy was stamped with (None: absent or unstamped)."""
+    try:
+        return json.loads(Path(path).read_text())["metadata"].get("tchexnet", {}).get("run_key")
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _stamp(path: Path, key: str) -> None:
+    """Record ``key`` in the executed copy's metadata, atomically."""
+    notebook = json.loads(path.read_text())
+    notebook["metadata"]["tchexnet"] = {"run_key": key}
+    with config.atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
 
 
 def error_outputs(path: str | os.PathLike) -> list[dict]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tchexnet_lib import cli, config, notebooks, plotting
+from tchexnet_lib import cli, config, models, notebooks, plotting
 from tests import tiny_demo
 from tests.conftest import REFERENCE
 
@@ -345,19 +345,59 @@ def test_learning_curves_figure_marks_the_best_epoch_and_undefined_auc():
         plotting.learning_curves_figure(history.iloc[:0])
 
 
-@pytest.mark.parametrize("flags", [[], ["--no-notebooks"], ["--json"]])
+@pytest.mark.parametrize("flags", [[], ["--no-notebooks"], ["--json"], ["--rerun-notebooks"]])
 def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_path, flags):
     from tchexnet_lib import demo
 
     weights = tmp_path / "chexnet_demo.weights.h5"
-    result = demo.DemoResult({"note": "n"}, pd.DataFrame(), {"roc": tmp_path / "roc.png"})
+    files = {"predictions": tmp_path / "predictions.csv", "tchexnet_weights": tmp_path / "t.weights.h5"}
+    for path in files.values():
+        path.write_text(path.name)
+    result = demo.DemoResult({"note": "n"}, pd.DataFrame(), {"roc": tmp_path / "roc.png", **files})
     monkeypatch.setattr(demo, "run_demo", lambda cfg, out, progress: result)
     monkeypatch.setattr(demo, "summary_table", lambda summary: "summary")
     monkeypatch.setattr(demo, "demo_weights_path", lambda cfg: weights)
     calls = []
-    monkeypatch.setattr(notebooks, "execute_series", lambda parameters: calls.append(parameters)
-                        or [tmp_path / "01.ipynb"])
+    monkeypatch.setattr(notebooks, "execute_series", lambda parameters, **options: calls.append(
+        (parameters, options["inputs"])) or [tmp_path / "01.ipynb"])
     cli.cmd_demo(cli.build_parser().parse_args(["demo", "--seed", "3", *flags]))
-    expected = [] if "--no-notebooks" in flags else [
-        {"DATASET": "demo", "SEED": 3, "WEIGHTS": str(weights)}]
-    assert calls == expected
+    expected = {"DATASET": "demo", "SEED": 3, "WEIGHTS": str(weights)}
+    if "--no-notebooks" in flags:
+        assert calls == []
+        return
+    [(parameters, inputs)] = calls
+    assert parameters == expected
+    assert (inputs is None) == ("--rerun-notebooks" in flags)
+    if inputs is not None:
+        assert inputs["predictions"] == models.sha256sum(files["predictions"])
+
+
+def test_series_reuses_executed_copies_only_while_everything_they_read_is_unchanged(
+        monkeypatch, tmp_path):
+    """A make-like rerun: same source, parameters, library and inputs → reused; a change reruns
+    that notebook and every one after it (they read what it wrote)."""
+    ran = []
+
+    def fake_execute(name, parameters, out, timeout):
+        ran.append(name)
+        path = Path(out) / f"{name}.ipynb"
+        path.write_text(json.dumps({"metadata": {}, "cells": []}))
+        return path
+
+    monkeypatch.setattr(notebooks, "execute", fake_execute)
+    names = notebooks.SERIES[:3]
+    series = lambda inputs: notebooks.execute_series({"DATASET": "demo"}, names, tmp_path,
+                                                     inputs=inputs)
+    series({"predictions": "a"})
+    assert ran == list(names)
+    reused = []
+    notebooks.execute_series({"DATASET": "demo"}, names, tmp_path, inputs={"predictions": "a"},
+                             on_done=lambda name, path, again: reused.append(again))
+    assert ran == list(names) and reused == [True, True, True]
+    series({"predictions": "b"})
+    assert ran == list(names) * 2
+    (tmp_path / f"{names[1]}.ipynb").write_text(json.dumps({"metadata": {}, "cells": []}))  # unstamped
+    series({"predictions": "b"})
+    assert ran[6:] == list(names[1:])
+    notebooks.execute_series({"DATASET": "demo"}, names, tmp_path, inputs=None)
+    assert ran[8:] == list(names)
