@@ -323,7 +323,12 @@ def cmd_demo_pretrain(args: argparse.Namespace) -> None:
             n_patients_valid=max(4, args.source_patients // 4)))
     if args.fresh:
         shutil.rmtree(args.work_dir or config.output_dir("pretrain"), ignore_errors=True)
-    path = pretrain.pretrain(cfg, args.weights_out, args.work_dir, progress=not args.json)
+    out = args.weights_out
+    if out is None and cfg != pretrain.PretrainConfig():  # never over the shipped file
+        from tchexnet_lib import demo
+
+        out = config.weights_dir() / demo.CUSTOM_CHEXNET
+    path = pretrain.pretrain(cfg, out, args.work_dir, progress=not args.json)
     manifest = models.read_metadata(path)
     if args.json:
         print(json.dumps({"weights": str(path), **manifest}, indent=2))
@@ -499,7 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain_options.add_argument("--source-patients", type=int,
                                   help="patients in the synthetic source set (default 1000)")
     pretrain_options.add_argument("--weights-out", help="weight file to write (default: the "
-                                                        "shipped weights/demo/chexnet_demo.weights.h5)")
+                                                        "shipped weights/demo/chexnet_demo.weights.h5 "
+                                                        "for the shipped recipe, else "
+                                                        "demo/chexnet_demo_custom.weights.h5)")
     pretrain_options.add_argument("--work-dir", help="checkpoints; a rerun resumes from here "
                                                      "(default outputs/pretrain/)")
     pretrain_options.add_argument("--fresh", action="store_true",

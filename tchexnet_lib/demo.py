@@ -300,7 +300,8 @@ def run_ablation(cfg: DemoConfig = DemoConfig(), keep_chest_tubes: bool = False,
     store = features.extract_features(chexnet, table["image_path"].tolist(), out / "features" / "test",
                                       study.preprocess, weights_sha256=study.weights_sha256,
                                       progress=progress)
-    test = pipeline.with_scores(table, store.load(), chexnet, pipeline.best_head(study))
+    head = pipeline.best_head(study, pipeline.train_transfer_head(study, progress=progress))
+    test = pipeline.with_scores(table, store.load(), chexnet, head)
     pipeline.save_predictions(test, out / "predictions.csv")
     removed = "the pneumothorax sign" + ("" if keep_chest_tubes else " and the chest-tube confounder")
     summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),
