@@ -62,3 +62,26 @@ def test_importing_the_library_has_no_side_effects():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def _module_imports(path: Path) -> set[str]:
+    """The tchexnet_lib modules a module imports at its top level."""
+    import ast
+
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module == "tchexnet_lib":
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tchexnet_lib."):
+            found.add(node.module.split(".")[1])
+    return found
+
+
+def test_library_modules_import_each_other_without_a_cycle():
+    """The study's steps (pipeline) never import the demo that supplies their data and weights."""
+    import graphlib
+
+    package = ROOT / "tchexnet_lib"
+    graph = {path.stem: _module_imports(path) for path in package.glob("*.py")}
+    assert "demo" not in graph["pipeline"] and "pipeline" in graph["demo"]
+    list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a cycle
