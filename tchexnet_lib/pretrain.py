@@ -16,7 +16,7 @@ the shipped weights are used at 224 like the real ones. The network is built wit
 an unspecified input size (DenseNet-121 + global average pooling accepts any size
 from 32 px), so one model, its optimizer state and its BatchNorm statistics carry
 through the stages. One checkpoint (model + optimizer, a ``.keras`` file written
-atomically) and one state file per epoch make an interrupted run resume at the last
+atomically) and one state file naming it per epoch make an interrupted run resume at the last
 complete epoch, with the same per-epoch shuffles as an uninterrupted one.
 """
 
@@ -48,7 +48,7 @@ DEMO_SOURCE = dataclasses.replace(synthetic.DEMO_SOURCE, n_patients_train=1000,
                                   n_patients_valid=200, pneumothorax_prevalence=0.3)
 #: The command that remakes the shipped file (named wherever it is out of date).
 MANIFEST_COMMAND = "tchexnet demo pretrain"
-_CHECKPOINT, _STATE = "checkpoint.keras", "state.json"
+_STATE = "state.json"
 
 
 @dataclass(frozen=True)
@@ -204,14 +204,14 @@ def _resume(work_dir: Path, cfg: PretrainConfig, progress: bool):
     """(model, history) from the last complete epoch in ``work_dir``, or a fresh start."""
     import keras
 
-    state_file, checkpoint = work_dir / _STATE, work_dir / _CHECKPOINT
-    if state_file.is_file() and checkpoint.is_file():
-        state = json.loads(state_file.read_text())
-        if state.get("key") == cfg.key():
-            if progress:
-                print(f"resuming the pretraining after epoch {len(state['history'])} ({work_dir})")
-            config.set_seed(cfg.seed + len(state["history"]))
-            return keras.saving.load_model(checkpoint, safe_mode=True), state["history"]
+    state_file = work_dir / _STATE
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    checkpoint = work_dir / state.get("checkpoint", "none")
+    if state.get("key") == cfg.key() and checkpoint.is_file():
+        if progress:
+            print(f"resuming the pretraining after epoch {len(state['history'])} ({work_dir})")
+        config.set_seed(cfg.seed + len(state["history"]))
+        return keras.saving.load_model(checkpoint, safe_mode=True), state["history"]
     return _fresh_model(cfg), []
 
 
@@ -239,10 +239,18 @@ class _StreamCache:
 
 
 def _save_epoch(model, work_dir: Path, cfg: PretrainConfig, history: list[dict]) -> None:
-    """The checkpoint, then the state naming it: both atomic, so a kill leaves the last pair whole."""
-    with config.atomic_path(work_dir / _CHECKPOINT) as tmp:
+    """This epoch's checkpoint (model + optimizer), then the state naming it, then the older one goes.
+
+    Each write is atomic and the state names its own checkpoint, so a kill at any point
+    leaves a state and the checkpoint it names, of the same epoch.
+    """
+    name = f"checkpoint-epoch{len(history):03d}.keras"
+    with config.atomic_path(work_dir / name) as tmp:
         model.save(tmp)
-    config.save_json({"key": cfg.key(), "history": history}, work_dir / _STATE)
+    config.save_json({"key": cfg.key(), "history": history, "checkpoint": name}, work_dir / _STATE)
+    for old in work_dir.glob("checkpoint-epoch*.keras"):
+        if old.name != name:
+            old.unlink()
 
 
 def pretrain(cfg: PretrainConfig = PretrainConfig(), out: str | Path | None = None,
@@ -331,6 +339,7 @@ def _manifest(cfg: PretrainConfig, path: Path, source: dict, counts: tuple[int, 
         "generator": synthetic.GENERATOR_VERSION, "config": cfg.to_dict(),
         "command": command or shlex.join(["tchexnet", *sys.argv[1:]]),
         "seconds": round(time.perf_counter() - start, 1),
+        "train_seconds": round(sum(entry["seconds"] for entry in history), 1),
         "machine": {**machine.machine_info(), "model_bound_img_s": _host_speed(history)},
         "source_images": {"train": counts[0], "val": counts[1],
                           "drawing_seconds": source.get("seconds")},

@@ -42,7 +42,9 @@ def test_pretrain_command_resumes_after_kill_and_writes_a_manifest(tmp_path):
     assert state.is_file(), first.communicate()[0][-3000:]
     first.send_signal(signal.SIGKILL)
     first.wait()
-    assert len(json.loads(state.read_text())["history"]) == 1
+    saved = json.loads(state.read_text())
+    assert len(saved["history"]) == 1
+    assert [p.name for p in (tmp_path / "work").glob("checkpoint-*.keras")] == [saved["checkpoint"]]
     done = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads(done.stdout)
