@@ -362,6 +362,7 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
     if not args.json:
         print(f"running the notebooks ({len(notebooks.SERIES)}) on the demo "
               f"({'all' if inputs is None else 'those not up to date'})...")
+
     def report(name: str, path: Path, reused: bool) -> None:
         if not args.json:
             print(f"{'up to date, reused' if reused else 'executed notebook'}: {path}")

@@ -37,8 +37,6 @@ import pandas as pd
 from tchexnet_lib import (config, data, features, gradcam, labels, models, pipeline, plotting, pretrain,
                           synthetic, training)
 
-#: Input size (height, width) of the transfer: the paper's, and the shipped weights' final size.
-DEMO_IMAGE_SIZE = config.IMAGE_SIZE
 #: The synthetic CheXpert-like set (:data:`synthetic.DEMO_TARGET`).
 DEMO_TARGET = synthetic.DEMO_TARGET
 #: Said wherever demo weights are used.
@@ -60,10 +58,11 @@ class DemoConfig:
 
     Attributes:
         seed: seeds the head and every split.
-        image_size: model input (height, width) of the transfer (the size the demo
-            CheXNet was last trained at: features at another scale are much worse).
         pretrain: the demo CheXNet's recipe; the default is the shipped file's, any
-            other is pretrained (once, cached in ``<weights dir>/demo/``).
+            other is pretrained (once, cached in ``<weights dir>/demo/``). The transfer
+            runs at the size the weights were last trained at (their manifest's
+            ``image_size``: 224 for the shipped file), since DenseNet features at another
+            scale are much worse for the head.
         target: the synthetic CheXpert-like set of the transfer.
         head_epochs: epochs of the tCheXNet head (the paper's 10).
         class_weight: the head's class weights ("balanced"; "paper" is the original's defect).
@@ -71,7 +70,6 @@ class DemoConfig:
     """
 
     seed: int = 0
-    image_size: tuple[int, int] = DEMO_IMAGE_SIZE
     pretrain: pretrain.PretrainConfig = pretrain.PretrainConfig()
     target: synthetic.SyntheticSpec = DEMO_TARGET
     head_epochs: int = 10
@@ -91,11 +89,6 @@ class DemoConfig:
 def demo_data_root() -> Path:
     """Where the synthetic sets live: ``<data dir>/demo/``."""
     return config.data_dir() / "demo"
-
-
-def demo_weights_dir() -> Path:
-    """Where the demo tCheXNet (and non-default demo CheXNets) are written: ``<weights dir>/demo/``."""
-    return config.weights_dir() / "demo"
 
 
 def ensure_demo_data(cfg: DemoConfig = DemoConfig(), progress: bool = True) -> dict:

@@ -17,7 +17,6 @@ from pathlib import Path
 from tchexnet_lib import config, demo, pretrain, synthetic
 
 CONFIG = demo.DemoConfig(
-    image_size=(64, 64),
     pretrain=pretrain.PretrainConfig(
         source=synthetic.SyntheticSpec(n_patients_train=30, n_patients_valid=10, domain="source",
                                        seed=1),
