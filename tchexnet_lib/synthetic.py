@@ -1367,10 +1367,11 @@ class SyntheticSpec:
 
 #: A ChestX-ray14-like pretraining set of about 1,000 images.
 DEMO_SOURCE = SyntheticSpec(n_patients_train=500, n_patients_valid=160, seed=1, domain="source")
-#: The CheXpert-like set of ``make demo``: ~830 frontal train images (~520 kept by the paper's
-#: recipe: sized for the first run's budget on a slow CPU; 1,100 patients instead gave the
-#: head +0.005 AUC) and a 200-image test set with ~30% pneumothorax (50-65 positives, enough
-#: for the paired DeLong test to separate the two models; CheXpert's valid.csv has 3.5%).
+#: The CheXpert-like set of ``make demo``: ~830 frontal train images (~410-520 kept by the
+#: paper's recipe; sized for the first run's budget on a slow CPU: 1,100 patients instead gave
+#: the head +0.010 AUC, benchmarks/demo_train_size.py) and a 200-image test set with ~30%
+#: pneumothorax (50-65 positives, enough for the paired DeLong test to separate the two models;
+#: CheXpert's valid.csv has 3.5%).
 DEMO_TARGET = SyntheticSpec(n_patients_train=450, valid_pneumothorax_prevalence=0.3)
 
 
