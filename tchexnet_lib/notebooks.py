@@ -148,8 +148,9 @@ def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SER
     """
     out = Path(out_dir) if out_dir is not None else config.output_dir("notebooks")
     paths, ran = [], False
+    library = None if inputs is None else _library_sha256()  # hashed once for the series
     for name in names:
-        key = None if inputs is None else run_key(name, parameters, inputs)
+        key = None if inputs is None else run_key(name, parameters, inputs, library)
         current = out / notebook_path(name).name
         reused = key is not None and not ran and executed_key(current) == key
         if not reused:  # (a reused copy: nothing before it ran, so what it read is current too)
@@ -170,10 +171,13 @@ def _library_sha256() -> str:
     return digest.hexdigest()
 
 
-def run_key(name: str, parameters: Mapping | None, inputs: Mapping) -> str:
-    """What an executed copy of ``name`` depends on: its source, parameters, the library, ``inputs``."""
+def run_key(name: str, parameters: Mapping | None, inputs: Mapping, library: str | None = None) -> str:
+    """What an executed copy of ``name`` depends on: its source, parameters, the library, ``inputs``.
+
+    ``library``: the library's sources' sha256 when the caller already has it.
+    """
     record = {"source": hashlib.sha256(notebook_path(name).read_bytes()).hexdigest(),
-              "parameters": dict(parameters or {}), "library": _library_sha256(),
+              "parameters": dict(parameters or {}), "library": library or _library_sha256(),
               "inputs": dict(inputs)}
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 

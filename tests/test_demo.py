@@ -39,7 +39,6 @@ def full_demo(request, tmp_path_factory) -> dict:
         [sys.executable, "-m", "tchexnet_lib.cli", "demo", "--no-notebooks", "--ablation", "--json"],
         env=env, capture_output=True, text=True, timeout=3000)
     assert done.returncode == 0, done.stderr[-3000:]
-    print(done.stdout)
     return {"summary": json.loads(done.stdout), **folders}
 
 
