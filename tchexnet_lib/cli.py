@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tchexnet_lib import config, data, evaluation, images, models, synthetic
+from tchexnet_lib import config, data, errors, evaluation, files, images, models, synthetic
 
 EXIT_ERROR = 2
 
@@ -158,7 +158,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     }
     result = evaluation.compare_models(y, scores)
     if args.out:
-        config.save_json(result, Path(args.out) / "metrics.json")
+        files.save_json(result, Path(args.out) / "metrics.json")
         from tchexnet_lib import plotting  # matplotlib only when figures are asked for
 
         plotting.save_figure(plotting.roc_figure(y, scores), Path(args.out) / "roc.png")
@@ -213,7 +213,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
     model = _load_model("chexnet", args.weights)
     store = features.extract_features(
         model, paths, args.out, _preprocess_config(args, model), batch_size=args.batch_size,
-        shard_size=args.shard_size, dtype=args.dtype, weights_sha256=models.sha256sum(weights),
+        shard_size=args.shard_size, dtype=args.dtype, weights_sha256=files.sha256_file(weights),
         on_error=args.on_error, shard=args.shard)
     missing = store.missing_shards()
     result = {"out": str(store.path), "rows": store.n_rows, "kept": len(store.kept_indices),
@@ -232,12 +232,10 @@ def _store_labels(
     csv_path: str, manifest: dict, args: argparse.Namespace
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels aligned with a store's kept rows, and which of those rows have a label."""
-    from tchexnet_lib import features
-
     table = data.read_labels(csv_path, require=("Path", args.target))
     n_rows, rows = manifest["key"]["n_rows"], table["image_path"].tolist()
-    if len(rows) < n_rows or features.rows_sha256(rows[:n_rows]) != manifest["key"]["rows_sha256"]:
-        raise data.DataError(
+    if len(rows) < n_rows or files.sha256_lines(rows[:n_rows]) != manifest["key"]["rows_sha256"]:
+        raise errors.DataError(
             f"{csv_path}: its image paths do not line up with the feature store's {n_rows} rows "
             "(another CSV, order or data root); extract the features from this CSV")
     if len(rows) > n_rows:
@@ -373,8 +371,8 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
 def _notebook_inputs(cfg, result) -> dict:
     """What the notebooks read from a demo run: its data, predictions and weights (by sha256)."""
     return {"target": cfg.target.to_dict(), "summary_weights": result.summary.get("weights_sha256"),
-            "predictions": models.sha256sum(result.paths["predictions"]),
-            "tchexnet": models.sha256sum(result.paths["tchexnet_weights"]),
+            "predictions": files.sha256_file(result.paths["predictions"]),
+            "tchexnet": files.sha256_file(result.paths["tchexnet_weights"]),
             "folders": [str(config.data_dir()), str(config.weights_dir()), str(config.output_dir())]}
 
 
@@ -524,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in {"split", "compare"} and not args.debug:
             _import_tensorflow_quietly()
         args.run(args)
-    except (ValueError, OSError) as error:  # DataError, ImageError, WeightsError are ValueErrors
+    except (ValueError, OSError) as error:  # errors.DataError, errors.ImageError, errors.WeightsError are ValueErrors
         if args.debug:
             raise
         message = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -6,15 +6,14 @@ Every default here is the paper's value. Nothing happens on import: call
 
 from __future__ import annotations
 
-import json
 import os
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from tchexnet_lib import errors
 
 #: Folder inside the data directory that holds CheXpert-v1.0-small's CSVs and images.
 CHEXPERT_SMALL = "CheXpert-v1.0-small"
@@ -50,22 +49,6 @@ def chexpert_dir() -> Path:
 DATASETS: tuple[str, ...] = ("demo", "chexpert")
 
 
-class OneLineError:
-    """Mixin for errors about the user's files (data, images, weights), not about code.
-
-    In Jupyter such an error shows as its one-line message instead of a traceback
-    (IPython's ``_render_traceback_`` hook): the message already names the file and
-    the cause, and the fix is in the file, not in the notebook.
-    """
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: {self}"]
-
-
-class MissingInputError(OneLineError, FileNotFoundError):
-    """Data or weights that are not on disk; the message says what and where to put it."""
-
-
 def dataset_dir(dataset: str) -> Path:
     """The CheXpert-v1.0-small folder of ``"chexpert"`` (real) or ``"demo"`` (synthetic)."""
     if dataset not in DATASETS:
@@ -80,17 +63,17 @@ def default_dataset() -> str:
 
 
 def require_dataset(dataset: str) -> Path:
-    """The dataset's folder, or a :class:`MissingInputError` saying where the data goes."""
+    """The dataset's folder, or a :class:`errors.MissingInputError` saying where the data goes."""
     folder = dataset_dir(dataset)
     missing = [name for name in ("train.csv", "valid.csv") if not (folder / name).is_file()]
     if not missing:
         return folder
     if dataset == "chexpert":
-        raise MissingInputError(
+        raise errors.MissingInputError(
             f"CheXpert not found: {folder} lacks {' and '.join(missing)}; download "
             "CheXpert-v1.0-small (Stanford ML Group, free registration) and unpack it there "
             "(see chexpert/README.md), or use DATASET = 'demo'")
-    raise MissingInputError(
+    raise errors.MissingInputError(
         f"demo data not found in {folder}: run `make demo` (or tchexnet_lib.demo.ensure_demo_data())")
 
 
@@ -148,27 +131,3 @@ class PreprocessConfig:
         return asdict(self)
 
 
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; renamed onto ``path`` if the block succeeds.
-
-    Readers see the old file or the complete new one, never a partial one; the temporary
-    file is removed on errors. Its name keeps ``path``'s suffix (``.tmp-<pid>-<name>``), so
-    writers that choose a format by suffix (Keras, matplotlib) still do. Parent folders
-    are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def save_json(data: dict, path: str | os.PathLike) -> Path:
-    """Write ``data`` as indented JSON, atomically (:func:`atomic_path`)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    return Path(path)

@@ -4,7 +4,7 @@ Every domain rule about CheXpert's CSVs lives here once:
 
 * :func:`read_labels` reads ``train.csv`` / ``valid.csv`` (or a CSV of the same
   shape) as text, checks every cell and resolves every image path inside the
-  data root. A bad input raises :class:`DataError` with one line that names the
+  data root. A bad input raises :class:`errors.DataError` with one line that names the
   file, the line (the header is line 1), the column and the cause.
 * :func:`to_targets` applies an uncertainty policy (U-Ignore, U-Zeros, U-Ones),
   so a ``-1`` never reaches a loss or a metric.
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from tchexnet_lib import config
+from tchexnet_lib import errors, files
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS, PAPER_CLASSES
 
 #: Names accepted by :func:`to_targets` for ``uncertain`` and ``blank`` (CheXpert's
@@ -60,22 +60,10 @@ _SHOW = 3  # offending rows an error names before it gives the count
 _ILLEGAL = object()  # what a cell parser returns for text it does not accept
 
 
-class DataError(config.OneLineError, ValueError):
-    """A CSV, path or label array that cannot be used as it is.
-
-    The message is one line naming the file, the line (header = line 1), the
-    column and the cause, e.g. ``train.csv line 18, column 'Pneumothorax':
-    illegal value 'yes' (allowed: 1.0, 0.0, -1.0 or blank)``.
-    """
-
-
-# ----------------------------------------------------------------- messages
-
-
 def _bad_rows(
     where: str, column: str | None, found: Sequence[tuple[int, str]], problem: str,
     hint: str = "", unit: str = "line",
-) -> DataError:
+) -> errors.DataError:
     """One-line error naming the first few offending rows and how many there are.
 
     Args:
@@ -93,7 +81,7 @@ def _bad_rows(
         listed = ", ".join(f"{unit} {n} ({s})" for n, s in rest[:_SHOW])
         more = f" and {len(rest) - _SHOW} more" if len(rest) > _SHOW else ""
         message += f"; also {listed}{more}: {len(found)} bad rows in all"
-    return DataError(message)
+    return errors.DataError(message)
 
 
 def _more_lines(lines: Sequence[int]) -> str:
@@ -112,7 +100,7 @@ def _cells(df: pd.DataFrame, bad: np.ndarray, column: str) -> list[tuple[int, st
 
 def _label_error(
     df: pd.DataFrame, raw: np.ndarray, bad: np.ndarray, classes: Sequence[str], problem: str, hint: str
-) -> DataError:
+) -> errors.DataError:
     """:func:`_bad_rows` for the first class column of ``raw`` with a ``bad`` entry."""
     rows, cols = np.nonzero(bad)
     j = cols[0]
@@ -135,10 +123,10 @@ def _row_numbers(df: pd.DataFrame) -> tuple[np.ndarray, str]:
 
 
 def _require_columns(df: pd.DataFrame, columns: Iterable[str], needed_by: str) -> None:
-    """Raise DataError naming every column of ``columns`` that ``df`` lacks."""
+    """Raise errors.DataError naming every column of ``columns`` that ``df`` lacks."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise DataError(
+        raise errors.DataError(
             f"{_frame_name(df)}: missing column(s) {', '.join(map(repr, missing))} "
             f"needed by {needed_by}"
         )
@@ -176,20 +164,20 @@ def _read_records(csv_path: Path, name: str) -> tuple[list[str], list[list[str]]
                     lines.append(start)
                 start = reader.line_num + 1
     except FileNotFoundError:
-        raise DataError(f"{name}: file not found ({csv_path})") from None
+        raise errors.DataError(f"{name}: file not found ({csv_path})") from None
     except UnicodeDecodeError as err:
-        raise DataError(f"{name}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise errors.DataError(f"{name}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except csv.Error as err:
-        raise DataError(f"{name} line {start}: malformed CSV ({err})") from None
+        raise errors.DataError(f"{name} line {start}: malformed CSV ({err})") from None
     if header is None:
-        raise DataError(f"{name}: empty file (no header line)")
+        raise errors.DataError(f"{name}: empty file (no header line)")
     return header, records, lines
 
 
 def _check_field_counts(
     header: list[str], records: list[list[str]], lines: list[int], name: str
 ) -> None:
-    """Raise DataError naming the lines whose field count differs from the header's."""
+    """Raise errors.DataError naming the lines whose field count differs from the header's."""
     found = [(n, f"{len(r)}") for r, n in zip(records, lines) if len(r) != len(header)]
     if found:
         raise _bad_rows(name, None, found, "wrong number of fields:", f"the header has {len(header)}")
@@ -200,7 +188,7 @@ def _check_header(header: list[str], name: str) -> None:
     seen = set()
     for column in header:
         if column in seen:
-            raise DataError(f"{name} line 1: duplicate column {column!r}")
+            raise errors.DataError(f"{name} line 1: duplicate column {column!r}")
         seen.add(column)
 
 
@@ -212,18 +200,18 @@ def _close_match(missing: str, present: Sequence[str]) -> str:
 
 
 def _check_required(columns: Sequence[str], require: Iterable[str], name: str) -> None:
-    """Raise DataError listing every required column that is missing, with close matches."""
+    """Raise errors.DataError listing every required column that is missing, with close matches."""
     wanted = dict.fromkeys(["Path", *require])
     missing = [c for c in wanted if c not in columns]
     if missing:
         listed = ", ".join(f"{c!r}{_close_match(c, columns)}" for c in missing)
-        raise DataError(f"{name}: missing column(s) {listed}")
+        raise errors.DataError(f"{name}: missing column(s) {listed}")
 
 
 def _convert(
     df: pd.DataFrame, column: str, parse: Callable[[str], object], name: str, hint: str
 ) -> np.ndarray:
-    """Parse ``column`` cell by cell, or raise DataError naming the illegal cells.
+    """Parse ``column`` cell by cell, or raise errors.DataError naming the illegal cells.
 
     Each distinct text is parsed once (a CheXpert column has a handful), which
     keeps reading train.csv's 223,414 rows fast.
@@ -290,24 +278,24 @@ def _relative_image_text(path_text: str) -> str:
     text = str(path_text).strip().replace("\\", "/")
     # The data root is a trust boundary: a CSV may only name files below it.
     if text.startswith("/") or _WINDOWS_DRIVE.match(text):
-        raise DataError(f"absolute image path {path_text!r} (paths must be relative to the data root)")
+        raise errors.DataError(f"absolute image path {path_text!r} (paths must be relative to the data root)")
     parts = text.split("/")
     if ".." in parts:
-        raise DataError(f"image path {path_text!r} contains '..' (paths must stay inside the data root)")
+        raise errors.DataError(f"image path {path_text!r} contains '..' (paths must stay inside the data root)")
     parts = [part for part in parts if part not in ("", ".")]
     if parts and parts[0] in _PATH_PREFIXES:
         parts = parts[1:]
     if not parts:
-        raise DataError(f"empty image path {path_text!r}")
+        raise errors.DataError(f"empty image path {path_text!r}")
     return "/".join(parts)
 
 
 def _join_under(root: str, relative: str, path_text: str) -> str:
-    """``root/relative``, or DataError (without location) if that is not below ``root``."""
+    """``root/relative``, or errors.DataError (without location) if that is not below ``root``."""
     result = f"{root.rstrip(os.sep)}{os.sep}{relative}"
     # Cannot fail after _relative_image_text's checks; kept because this is the boundary.
     if not result.startswith(root.rstrip(os.sep) + os.sep):
-        raise DataError(f"image path {path_text!r} resolves outside the data root {root!r}")
+        raise errors.DataError(f"image path {path_text!r} resolves outside the data root {root!r}")
     return result
 
 
@@ -338,8 +326,8 @@ def resolve_image_path(path_text: str, image_root: str | os.PathLike, where: str
     root = str(Path(image_root).expanduser().resolve())
     try:
         return Path(_join_under(root, _relative_image_text(path_text), path_text))
-    except DataError as err:
-        raise DataError(f"{where}: {err}" if where else str(err)) from None
+    except errors.DataError as err:
+        raise errors.DataError(f"{where}: {err}" if where else str(err)) from None
 
 
 def _add_paths(df: pd.DataFrame, image_root: Path, name: str) -> None:
@@ -352,20 +340,20 @@ def _add_paths(df: pd.DataFrame, image_root: Path, name: str) -> None:
             paths.append(_join_under(root, relative, text))
             match = _PATIENT_STUDY.search(relative)
             if match is None:
-                raise DataError(f"no 'patientNNNNN/studyN/' folders in {text!r}")
-        except DataError as err:
+                raise errors.DataError(f"no 'patientNNNNN/studyN/' folders in {text!r}")
+        except errors.DataError as err:
             bad.append((line, err))
             continue
         patients.append(match.group(1))
         studies.append(f"{match.group(1)}/{match.group(2)}")
     if bad:
         (line, err), more = bad[0], _more_lines([n for n, _ in bad[1:]])
-        raise DataError(f"{name} line {line}, column 'Path': {err}{more}")
+        raise errors.DataError(f"{name} line {line}, column 'Path': {err}{more}")
     df["image_path"], df["patient_id"], df["study_id"] = paths, patients, studies
 
 
 def _check_duplicates(df: pd.DataFrame, name: str) -> None:
-    """Raise DataError naming rows whose image is already named by an earlier row."""
+    """Raise errors.DataError naming rows whose image is already named by an earlier row."""
     repeated = df["image_path"].duplicated(keep="first").to_numpy()
     if repeated.any():
         first_line = df.groupby("image_path", sort=False)["csv_line"].first()
@@ -529,7 +517,7 @@ def _label_matrix(df: pd.DataFrame, classes: Sequence[str], needed_by: str) -> n
     try:
         raw = df[list(classes)].to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
-        raise DataError(
+        raise errors.DataError(
             f"{_frame_name(df)}: label column(s) {list(classes)} are not numeric; "
             "read the CSV with data.read_labels"
         ) from None
@@ -610,7 +598,7 @@ def check_binary_labels(y: Iterable[float] | np.ndarray, where: str = "labels") 
     try:
         numeric = array.astype(np.float64)
     except (TypeError, ValueError):
-        raise DataError(f"{where}: labels are not numeric (dtype {array.dtype})") from None
+        raise errors.DataError(f"{where}: labels are not numeric (dtype {array.dtype})") from None
     bad = ~np.isin(numeric, (0.0, 1.0))
     if bad.any():
         positions = np.argwhere(bad)[:_SHOW]
@@ -618,7 +606,7 @@ def check_binary_labels(y: Iterable[float] | np.ndarray, where: str = "labels") 
             f"{numeric[tuple(p)]:g} at position {p[0] if len(p) == 1 else tuple(int(i) for i in p)}"
             for p in positions
         )
-        raise DataError(
+        raise errors.DataError(
             f"{where}: {int(bad.sum())} of {array.size} label(s) are not 0 or 1 (e.g. {shown}); "
             "map uncertain (-1) and blank labels with data.to_targets first"
         )
@@ -703,7 +691,7 @@ def paper_split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     selected = paper_select(df)
     if selected.empty:
-        raise DataError(
+        raise errors.DataError(
             f"{_frame_name(df)}: no row left by the paper's filter (every frontal row has an "
             f"explicit 0 in one of {', '.join(PAPER_CLASSES)})"
         )
@@ -789,7 +777,7 @@ def patient_split(
         if stratify_on:
             positives = int(strata.sum())
             counts += f" ({positives} with a positive {stratify_on!r}, {len(strata) - positives} without)"
-        raise DataError(
+        raise errors.DataError(
             f"{_frame_name(df)}: cannot split {counts} with val_fraction={val_fraction} ({err}); "
             "add data, change val_fraction or use stratify_on=None"
         ) from None
@@ -816,7 +804,7 @@ def check_no_patient_leakage(
     patients = []
     for label, split in zip(labels, splits):
         if "patient_id" not in split.columns:
-            raise DataError(f"split {label!r} has no 'patient_id' column (read it with data.read_labels)")
+            raise errors.DataError(f"split {label!r} has no 'patient_id' column (read it with data.read_labels)")
         patients.append(set(split["patient_id"]))
     problems = []
     for i in range(len(splits)):
@@ -827,7 +815,7 @@ def check_no_patient_leakage(
                 listed += f" and {len(shared) - _SHOW} more" if len(shared) > _SHOW else ""
                 problems.append(f"{len(shared)} patient(s) in both {labels[i]!r} and {labels[j]!r}: {listed}")
     if problems:
-        raise DataError("patient leakage: " + "; ".join(problems))
+        raise errors.DataError("patient leakage: " + "; ".join(problems))
 
 
 # ------------------------------------------------------------ writing, summary
@@ -850,8 +838,8 @@ def write_split_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     Only CheXpert's columns present in ``df`` are written, in CheXpert's order
     (``Path``, ``Sex``, ``Age``, ``Frontal/Lateral``, ``AP/PA``, observations);
     labels as 1.0 / 0.0 / -1.0 / blank (or ints after the paper's recipe).
-    The file goes to a temporary name in the same folder, then ``os.replace``,
-    so a reader never sees half a file. ``Path`` cells are written as read, so
+    The file is written atomically (:func:`files.save_table`), so a reader never
+    sees half a file. ``Path`` cells are written as read, so
     read the result back with ``read_labels(path, image_root=<the data root>)``.
 
     Args:
@@ -870,16 +858,10 @@ def write_split_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     columns = [c for c in CHEXPERT_META_COLUMNS + CHEXPERT_OBSERVATIONS if c in df.columns]
     # A label outside 1/0/-1/blank would be written as blank: refuse it instead.
     _label_matrix(df, [c for c in CHEXPERT_OBSERVATIONS if c in df.columns], "write_split_csv")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            _as_csv_text(df[columns]).to_csv(tmp, index=False, lineterminator="\n")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        files.save_table(_as_csv_text(df[columns]), path)
     except OSError as err:
-        raise DataError(
+        raise errors.DataError(
             f"cannot write {path.name}: folder {str(path.parent)!r} is not a writable folder "
             f"({err.strerror or err})"
         ) from None

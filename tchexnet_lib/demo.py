@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (config, data, features, gradcam, labels, models, pipeline, plotting, pretrain,
-                          synthetic, training)
+from tchexnet_lib import (config, data, features, files, gradcam, labels, models, pipeline,
+                          plotting, pretrain, synthetic, training)
 
 #: The synthetic CheXpert-like set (:data:`synthetic.DEMO_TARGET`).
 DEMO_TARGET = synthetic.DEMO_TARGET
@@ -100,7 +99,7 @@ def demo_weights_path(cfg: DemoConfig = DemoConfig()) -> Path | None:
     """The demo CheXNet of ``cfg``: the shipped file (checked), or a cached one of its recipe.
 
     Raises:
-        pretrain.ShippedWeightsError: the shipped file is missing, altered or out of date.
+        ShippedWeightsError: the shipped file is missing, altered or out of date.
     """
     if cfg.uses_shipped_weights:
         return pretrain.shipped_weights()
@@ -216,8 +215,7 @@ def gradcam_check(study: pipeline.Study, test: pd.DataFrame, tchexnet_weights: P
 def _publish(saved: Path, path: Path) -> Path:
     """Copy the study's saved tCheXNet (which the notebooks reuse) and its sidecar to ``path``."""
     for source, target in ((saved, path), (models.metadata_path(saved), models.metadata_path(path))):
-        with config.atomic_path(target) as tmp:
-            shutil.copyfile(source, tmp)
+        files.save_bytes(source.read_bytes(), target)
     return path
 
 
@@ -226,7 +224,7 @@ def _write_outputs(out: Path, test: pd.DataFrame, summary: dict, target_dir: Pat
     figure = plotting.roc_figure(test[labels.TARGET].to_numpy(), scores,
                                  title=f"Pneumothorax, synthetic test set ({DEMO_WEIGHTS_NOTE})")
     sheet = synthetic.contact_sheet(Path(target_dir))
-    return {"summary": config.save_json(summary, out / "summary.json"),
+    return {"summary": files.save_json(summary, out / "summary.json"),
             "predictions": out / "predictions.csv",
             "roc": plotting.save_figure(figure, out / "roc.png"),
             "contact_sheet": synthetic.save_contact_sheet(sheet, out / "contact_sheet.png")}
@@ -301,5 +299,5 @@ def run_ablation(cfg: DemoConfig = DemoConfig(), keep_chest_tubes: bool = False,
     summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),
                "note": DEMO_WEIGHTS_NOTE,
                "ablation": f"test images without {removed}; labels, weights and head kept"}
-    config.save_json(summary, out / "summary.json")
+    files.save_json(summary, out / "summary.json")
     return summary

@@ -34,7 +34,6 @@ Reliability:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -45,11 +44,11 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tchexnet_lib import images, models
+from tchexnet_lib import errors, files, images, models
 from tchexnet_lib.config import PreprocessConfig
 
 if TYPE_CHECKING:
@@ -67,81 +66,6 @@ MANIFEST = "manifest.json"
 DTYPES: tuple[str, ...] = ("float32", "float16")
 _SHARD = "features-{:05d}.npy"
 _RECORD = "done-{:05d}.json"
-_TMP = ".tmp-"  # temporary files start with a dot: never matched by features-*.npy
-_HASH_CHUNK = 1 << 20
-
-
-class FeatureStoreError(ValueError):
-    """A feature store that cannot be used as asked (incomplete, corrupt, not a store)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Small helpers: hashing, atomic files
-# ---------------------------------------------------------------------------------------------
-
-
-def rows_sha256(paths: Sequence[PathLike]) -> str:
-    """sha256 of the row list: the paths as given, joined by newlines (the store's row key)."""
-    return hashlib.sha256("\n".join(os.fspath(p) for p in paths).encode()).hexdigest()
-
-
-def _json_sha256(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
-
-
-def weights_digest(model: keras.Model) -> str:
-    """sha256 over a model's weight values, names and shapes (for models not loaded from a file)."""
-    digest = hashlib.sha256()
-    for variable in model.weights:
-        value = np.ascontiguousarray(variable.numpy())
-        digest.update(f"{variable.path}:{value.shape}:{value.dtype}".encode())
-        digest.update(value.tobytes())
-    return digest.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    return models.sha256sum(path, _HASH_CHUNK)
-
-
-def _tmp_path(path: Path) -> Path:
-    """A temporary name beside ``path``, unique per machine and process."""
-    return path.with_name(f"{_TMP}{socket.gethostname()}-{os.getpid()}-{path.name}")
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, rename it.
-
-    A reader sees the old file or the complete new one, never a partial one, even when the
-    writer is killed; the temporary name starts with ``.tmp-`` and is removed on errors.
-    """
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _atomic_json(path: Path, data: dict) -> None:
-    text = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
-    atomic_write(path, lambda handle: handle.write(text))
-
-
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """``np.save`` (no pickle) through a temporary file renamed into place."""
-    atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
-
-
-def _read_json(path: Path) -> dict | None:
-    """A JSON object from ``path``, or None if missing or unreadable."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def parse_shard(shard: str | Sequence[int] | None) -> tuple[int, int] | None:
@@ -229,9 +153,9 @@ def _store_key(
         "weights_source": weights_source,
         "preprocessing": config.to_dict(),
         "dtype": dtype,
-        "rows_sha256": rows_sha256(paths),
+        "rows_sha256": files.sha256_lines(paths),
         "n_rows": len(paths),
-        "kept_sha256": _json_sha256(list(report.kept_indices)),
+        "kept_sha256": files.sha256_json(list(report.kept_indices)),
         "shard_size": shard_size,
     }
     return json.loads(json.dumps(key))  # as it reads back from the manifest (tuples → lists)
@@ -265,7 +189,7 @@ def _shard_plan(n_kept: int, shard_size: int) -> list[dict]:
 
 def _shard_is_valid(folder: Path, manifest: dict, k: int) -> bool:
     """Shard ``k`` exists, its record matches this store's key, and its sha256 matches."""
-    record = _read_json(folder / _RECORD.format(k))
+    record = files.read_json(folder / _RECORD.format(k))
     plan = manifest["shards"][k]
     if record is None or record.get("key_sha256") != manifest["key_sha256"]:
         return False
@@ -274,7 +198,7 @@ def _shard_is_valid(folder: Path, manifest: dict, k: int) -> bool:
     shard = folder / plan["name"]
     if not shard.is_file():
         return False
-    return _file_sha256(shard) == record.get("sha256")
+    return files.sha256_file(shard) == record.get("sha256")
 
 
 def _remove_shard(folder: Path, k: int) -> None:
@@ -286,7 +210,7 @@ def _clean_temps(folder: Path, shards: Sequence[int]) -> None:
     """Remove leftover temporary files of these shards (from a killed run)."""
     for k in shards:
         for name in (_SHARD.format(k), _RECORD.format(k)):
-            for stray in folder.glob(f"{_TMP}*-{name}"):
+            for stray in folder.glob(f"{files.TEMPORARY_PREFIX}*-{name}"):
                 log.info("removing leftover temporary file %s", stray)
                 stray.unlink(missing_ok=True)
 
@@ -294,7 +218,7 @@ def _clean_temps(folder: Path, shards: Sequence[int]) -> None:
 def _remove_stale(folder: Path, key_sha: str, mine: Sequence[int]) -> None:
     """Delete shards whose record belongs to another key, and unrecorded shards of mine."""
     for record_path in folder.glob("done-*.json"):
-        record = _read_json(record_path)
+        record = files.read_json(record_path)
         if record is None or record.get("key_sha256") != key_sha:
             shard = folder / record_path.name.replace("done-", "features-").replace(".json", ".npy")
             shard.unlink(missing_ok=True)
@@ -311,14 +235,14 @@ def _open_store(folder: Path, manifest: dict, mine: Sequence[int]) -> dict:
         The manifest in force: the existing one when its key matches, else ``manifest``.
     """
     existing_path = folder / MANIFEST
-    existing = _read_json(existing_path) if existing_path.exists() else None
+    existing = files.read_json(existing_path) if existing_path.exists() else None
     if existing is not None and existing.get("key_sha256") == manifest["key_sha256"]:
         return existing
     if existing_path.exists() or any(folder.glob("features-*.npy")):
         reasons = _stale_reasons(existing, manifest["key"])
         log.warning("feature store %s is stale: %s; recomputing it", folder, "; ".join(reasons))
     _remove_stale(folder, manifest["key_sha256"], mine)
-    _atomic_json(existing_path, manifest)
+    files.save_json(manifest, existing_path)
     return manifest
 
 
@@ -326,7 +250,7 @@ def _reopen(folder: Path, manifest: dict) -> dict:
     """Mark a finished store unfinished again (its shard hashes are re-derived when complete)."""
     shards = [{k: v for k, v in plan.items() if k != "sha256"} for plan in manifest["shards"]]
     manifest = dict(manifest, complete=False, shards=shards)
-    _atomic_json(folder / MANIFEST, manifest)
+    files.save_json(manifest, folder / MANIFEST)
     return manifest
 
 
@@ -338,9 +262,9 @@ def _finish_if_complete(folder: Path, manifest: dict) -> dict:
     for k, shard in enumerate(final["shards"]):
         if not _shard_is_valid(folder, manifest, k):
             return manifest
-        shard["sha256"] = _read_json(folder / _RECORD.format(k))["sha256"]
+        shard["sha256"] = files.read_json(folder / _RECORD.format(k))["sha256"]
     final["complete"] = True
-    _atomic_json(folder / MANIFEST, final)
+    files.save_json(final, folder / MANIFEST)
     return final
 
 
@@ -460,12 +384,12 @@ def _write_shard(folder: Path, manifest: dict, k: int, array: np.ndarray) -> Non
     """Shard file first, then its record: a record always points to a complete shard."""
     plan = manifest["shards"][k]
     path = folder / plan["name"]
-    _atomic_save_npy(path, array)
-    _atomic_json(folder / _RECORD.format(k), {
+    files.save_npy(array, path)
+    files.save_json({
         "key_sha256": manifest["key_sha256"], "start": plan["start"], "stop": plan["stop"],
-        "shape": list(array.shape), "dtype": str(array.dtype), "sha256": _file_sha256(path),
+        "shape": list(array.shape), "dtype": str(array.dtype), "sha256": files.sha256_file(path),
         "host": socket.gethostname(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    }, folder / _RECORD.format(k))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,7 +414,7 @@ def _build_manifest(key: dict, report: images.PreflightReport, batch_size: int) 
     return {
         "format": FORMAT,
         "key": key,
-        "key_sha256": _json_sha256(key),
+        "key_sha256": files.sha256_json(key),
         "n_features": models.N_FEATURES,
         "dtype": key["dtype"],
         "shard_size": key["shard_size"],
@@ -547,7 +471,7 @@ def extract_features(
 
     Raises:
         ValueError: bad arguments, or no usable image.
-        images.ImageError: with ``on_error="raise"``, the first unusable file.
+        ImageError: with ``on_error="raise"``, the first unusable file.
     """
     import keras
 
@@ -568,7 +492,7 @@ def extract_features(
         raise ValueError("extract_features: a model-building function needs weights_sha256 "
                          "(the store's key cannot be computed without the model)")
     source = "file" if weights_sha256 else "model weights in memory"
-    digest = weights_sha256 or weights_digest(models.feature_extractor(model_or_extractor))
+    digest = weights_sha256 or models.weights_digest(models.feature_extractor(model_or_extractor))
     key = _store_key(digest, source, config, dtype, paths, report, shard_size)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -593,21 +517,21 @@ def extract_features(
 
 
 def _read_manifest(folder: Path) -> dict:
-    manifest = _read_json(folder / MANIFEST)
+    manifest = files.read_json(folder / MANIFEST)
     if manifest is None or manifest.get("format") != FORMAT:
-        raise FeatureStoreError(
+        raise errors.FeatureStoreError(
             f"{folder}: not a feature store ({MANIFEST} missing or unreadable); "
             "create it with features.extract_features or `tchexnet extract`")
     return manifest
 
 
 def _verify(folder: Path, manifest: dict) -> None:
-    """Raise :class:`FeatureStoreError` naming every missing or corrupt shard."""
+    """Raise :class:`errors.FeatureStoreError` naming every missing or corrupt shard."""
     bad = []
     for k, plan in enumerate(manifest["shards"]):
         path = folder / plan["name"]
         if manifest.get("complete") and "sha256" in plan:
-            ok = path.is_file() and _file_sha256(path) == plan["sha256"]
+            ok = path.is_file() and files.sha256_file(path) == plan["sha256"]
         else:
             ok = _shard_is_valid(folder, manifest, k)
         if not ok:
@@ -615,7 +539,7 @@ def _verify(folder: Path, manifest: dict) -> None:
     if bad:
         n = len(manifest["shards"])
         shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
-        raise FeatureStoreError(
+        raise errors.FeatureStoreError(
             f"feature store {folder} is incomplete: {len(bad)} of {n} shard(s) missing or "
             f"corrupt: {shown}; run the extraction (each `--shard i/N`) again to fill them")
 
@@ -658,10 +582,10 @@ def load_features(out_dir: PathLike, verify: bool = True) -> tuple[np.ndarray, d
         try:
             array = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
-            raise FeatureStoreError(f"{path}: unreadable shard ({error})") from error
+            raise errors.FeatureStoreError(f"{path}: unreadable shard ({error})") from error
         want = (plan["stop"] - plan["start"], manifest["n_features"])
         if array.shape != want or str(array.dtype) != manifest["dtype"]:
-            raise FeatureStoreError(f"{path}: shape {array.shape} {array.dtype}, expected "
+            raise errors.FeatureStoreError(f"{path}: shape {array.shape} {array.dtype}, expected "
                                     f"{want} {manifest['dtype']}")
         out[plan["start"]:plan["stop"]] = array
     return out, manifest

@@ -52,7 +52,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tchexnet_lib.config import OneLineError, PreprocessConfig
+from tchexnet_lib.config import PreprocessConfig
+
+from tchexnet_lib import errors
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -88,29 +90,6 @@ _PROGRESS_MIN_FILES = 200
 _WARNINGS_LOCK = threading.Lock()
 
 
-class ImageError(OneLineError, ValueError):
-    """An image file that cannot be used, with the file and the cause.
-
-    Attributes:
-        path: the file, as given.
-        reason: what is wrong with it, one line.
-    """
-
-    def __init__(self, path: PathLike, reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = " ".join(str(reason).split())  # one line, whatever Pillow said
-        super().__init__(f"{self.path}: {self.reason}")
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        # The default would call ImageError(message) when unpickled (multiprocessing).
-        return (type(self), (self.path, self.reason))
-
-
-# ---------------------------------------------------------------------------------------------
-# Header checks
-# ---------------------------------------------------------------------------------------------
-
-
 def _read_head_and_tail(path: PathLike) -> tuple[bytes, bytes, int]:
     """Return the first 132 bytes, the last ``_TAIL_BYTES`` bytes and the size of a file."""
     with open(path, "rb") as fh:
@@ -139,49 +118,49 @@ def _bomb_reason(exc: Exception, config: PreprocessConfig) -> str:
 
 @contextmanager
 def _open_image(path: PathLike, config: PreprocessConfig) -> Iterator[Image.Image]:
-    """Open an image lazily (header only) and turn Pillow's refusals into :class:`ImageError`.
+    """Open an image lazily (header only) and turn Pillow's refusals into :class:`errors.ImageError`.
 
     Pillow's own bomb warning is silenced locally (our ``config.max_pixels`` decides), and its
-    bomb error becomes an ImageError; ``Image.MAX_IMAGE_PIXELS`` is never changed.
+    bomb error becomes an errors.ImageError; ``Image.MAX_IMAGE_PIXELS`` is never changed.
     """
     try:
         with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
     except Image.DecompressionBombError as exc:
-        raise ImageError(path, _bomb_reason(exc, config)) from exc
+        raise errors.ImageError(path, _bomb_reason(exc, config)) from exc
     except FileNotFoundError as exc:
-        raise ImageError(path, "file not found") from exc
+        raise errors.ImageError(path, "file not found") from exc
     except UnidentifiedImageError as exc:
         head, _, _ = _read_head_and_tail(path)
-        raise ImageError(path, _not_an_image_reason(head)) from exc
+        raise errors.ImageError(path, _not_an_image_reason(head)) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(path, f"cannot read image header: {exc}") from exc
+        raise errors.ImageError(path, f"cannot read image header: {exc}") from exc
     with image:
         yield image
 
 
 def _check_size(path: PathLike, width: int, height: int, config: PreprocessConfig) -> None:
-    """Raise :class:`ImageError` when the header size is outside ``config``'s limits."""
+    """Raise :class:`errors.ImageError` when the header size is outside ``config``'s limits."""
     if min(width, height) < config.min_side:
-        raise ImageError(path, f"too small ({width}×{height} px, need ≥ {config.min_side})")
+        raise errors.ImageError(path, f"too small ({width}×{height} px, need ≥ {config.min_side})")
     if width * height > config.max_pixels:
-        raise ImageError(
+        raise errors.ImageError(
             path,
             f"too large ({width}×{height} = {width * height:,} px, limit {config.max_pixels:,})",
         )
 
 
 def _check_end_marker(path: PathLike, image_format: str | None, tail: bytes) -> None:
-    """Raise :class:`ImageError` for a JPEG or PNG that lacks its end marker (truncated).
+    """Raise :class:`errors.ImageError` for a JPEG or PNG that lacks its end marker (truncated).
 
     Pillow's ``verify()`` accepts a truncated JPEG; only a full decode would fail. Searching
     the last KiB rather than the last two bytes tolerates padding written after the marker.
     """
     if image_format in _JPEG_FORMATS and _JPEG_EOI not in tail:
-        raise ImageError(path, "truncated JPEG (no end-of-image marker)")
+        raise errors.ImageError(path, "truncated JPEG (no end-of-image marker)")
     if image_format == "PNG" and _PNG_IEND not in tail:
-        raise ImageError(path, "truncated PNG (no IEND chunk)")
+        raise errors.ImageError(path, "truncated PNG (no IEND chunk)")
 
 
 def check_image_file(
@@ -208,15 +187,15 @@ def check_image_file(
     try:
         head, tail, size = _read_head_and_tail(path)
     except FileNotFoundError as exc:
-        raise ImageError(path, "file not found") from exc
+        raise errors.ImageError(path, "file not found") from exc
     except IsADirectoryError as exc:
-        raise ImageError(path, "is a directory, not an image file") from exc
+        raise errors.ImageError(path, "is a directory, not an image file") from exc
     except OSError as exc:
-        raise ImageError(path, f"cannot read file: {exc.strerror or exc}") from exc
+        raise errors.ImageError(path, f"cannot read file: {exc.strerror or exc}") from exc
     if size == 0:
-        raise ImageError(path, "empty file (0 bytes)")
+        raise errors.ImageError(path, "empty file (0 bytes)")
     if head[128:132] == b"DICM" or Path(path).suffix.lower() == ".dcm":
-        raise ImageError(path, _DICOM_REASON)
+        raise errors.ImageError(path, _DICOM_REASON)
     with _open_image(path, config) as image:
         width, height = image.size
         image_format = image.format
@@ -273,10 +252,10 @@ def read_grayscale(path: PathLike, config: PreprocessConfig = PreprocessConfig()
             if config.exif_transpose:
                 image = ImageOps.exif_transpose(image)
             return _pixels_to_gray(image)
-        except ImageError:
+        except errors.ImageError:
             raise
         except Exception as exc:  # Pillow's decoders raise many types on bad data
-            raise ImageError(path, f"cannot decode image: {type(exc).__name__}: {exc}") from exc
+            raise errors.ImageError(path, f"cannot decode image: {type(exc).__name__}: {exc}") from exc
 
 
 def _resample_filter(interpolation: str) -> int:
@@ -491,7 +470,7 @@ class PreflightReport:
         return text + " (" + ", ".join(f"{n} {c}" for c, n in sorted(counts.items())) + ")"
 
     def to_dict(self) -> dict:
-        """Plain-JSON form (for ``config.save_json``)."""
+        """Plain-JSON form (for ``files.save_json``)."""
         return {
             "n_total": self.n_total,
             "n_kept": self.n_kept,
@@ -532,24 +511,24 @@ def preflight(
 
     paths = [os.fspath(p) for p in paths]
     kept: list[int] = []
-    errors: list[tuple[int, ImageError]] = []
+    bad: list[tuple[int, errors.ImageError]] = []
     bar = tqdm(paths, desc="preflight", unit="file",
                disable=not progress or len(paths) < _PROGRESS_MIN_FILES)
     for index, path in enumerate(bar):
         try:
             check_image_file(path, config)
             kept.append(index)
-        except ImageError as exc:
-            errors.append((index, exc))
-    if errors and on_error == "raise":
-        first = errors[0][1]
-        more = f" (and {len(errors) - 1} more bad files)" if len(errors) > 1 else ""
-        raise ImageError(first.path, first.reason + more) from first
+        except errors.ImageError as exc:
+            bad.append((index, exc))
+    if bad and on_error == "raise":
+        first = bad[0][1]
+        more = f" (and {len(bad) - 1} more bad files)" if len(bad) > 1 else ""
+        raise errors.ImageError(first.path, first.reason + more) from first
     return PreflightReport(
         n_total=len(paths),
         kept_indices=tuple(kept),
         kept_paths=tuple(paths[i] for i in kept),
-        skipped=tuple((i, paths[i], exc.reason) for i, exc in errors),
+        skipped=tuple((i, paths[i], exc.reason) for i, exc in bad),
     )
 
 
@@ -563,10 +542,10 @@ def _load_for_tf(path: bytes | str, config: PreprocessConfig) -> np.ndarray:
     path = path.decode() if isinstance(path, bytes) else str(path)
     try:
         return load_image(path, config)
-    except ImageError:
+    except errors.ImageError:
         raise  # its message already starts with the path
     except Exception as exc:  # anything else would reach TF without the path
-        raise ImageError(path, f"{type(exc).__name__}: {exc}") from exc
+        raise errors.ImageError(path, f"{type(exc).__name__}: {exc}") from exc
 
 
 def make_dataset(

@@ -13,7 +13,7 @@ topology. Loading never matches by name: Keras 2 called the first layers
 ``conv1/conv`` and ``conv1/bn`` where Keras 3 says ``conv1_conv`` and ``conv1_bn``,
 and a by-name load silently leaves them random. Instead every file is read and
 compared with the model first (layer count, order, shapes); any mismatch is one
-:class:`WeightsError` naming the file and the first difference.
+:class:`errors.WeightsError` naming the file and the first difference.
 
 Inputs are prepared by :func:`tchexnet_lib.images.load_image` (Keras'
 ``densenet.preprocess_input``, 'torch' mode); :data:`preprocess_input` is
@@ -22,7 +22,6 @@ re-exported here beside the models that need it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import h5py
 import numpy as np
 
-from tchexnet_lib import config, labels
+from tchexnet_lib import config, errors, files, labels
 
 if TYPE_CHECKING:
     import keras
@@ -50,10 +49,6 @@ TCHEXNET_HIDDEN = "tchexnet_dense_512"
 TCHEXNET_OUTPUT = "tchexnet_pneumothorax"
 HIDDEN_UNITS = 512
 N_FEATURES = 1024
-
-
-class WeightsError(config.OneLineError, ValueError):
-    """A weight file that cannot be loaded as asked; the message names the file and why."""
 
 
 @dataclass(frozen=True)
@@ -253,15 +248,6 @@ def output_names(model: keras.Model) -> tuple[str, ...]:
 # --- weight files -------------------------------------------------------------------------
 
 
-def sha256sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks (memory independent of its size)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def registry_path(key: str, weights_dir: str | os.PathLike | None = None) -> Path:
     """Where the registry's file ``key`` is expected (``weights/<filename>``)."""
     if key not in REGISTRY:
@@ -295,18 +281,18 @@ def verify_file(path: str | os.PathLike, expected_sha256: str | None = None) -> 
     """
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(missing_file_message(path))
+        raise errors.WeightsError(missing_file_message(path))
     if path.stat().st_size == 0:
-        raise WeightsError(f"{path}: weights file is empty (0 bytes); download it again")
+        raise errors.WeightsError(f"{path}: weights file is empty (0 bytes); download it again")
     if path.suffix != ".keras" and not h5py.is_hdf5(path):
-        raise WeightsError(
+        raise errors.WeightsError(
             f"{path}: not an HDF5 file (first bytes {path.read_bytes()[:16]!r}); "
             "a weights file saved by Keras is HDF5 (.h5, .weights.h5) or a .keras archive"
         )
     spec = spec_for(path)
     expected = expected_sha256 or (spec.sha256 if spec else None)
-    if expected and (actual := sha256sum(path)) != expected.lower():
-        raise WeightsError(f"{path}: sha256 {actual} differs from the expected {expected}")
+    if expected and (actual := files.sha256_file(path)) != expected.lower():
+        raise errors.WeightsError(f"{path}: sha256 {actual} differs from the expected {expected}")
     return path
 
 
@@ -387,7 +373,7 @@ def _compare_in_order(path: Path, saved: list[SavedLayer], model: keras.Model) -
     expected = expected_layers(model)
     nested = [s for s in saved if len(s.shapes) > 8]
     if nested:
-        raise WeightsError(
+        raise errors.WeightsError(
             f"{path}: layer '{nested[0].name}' holds {len(nested[0].shapes)} weights: the file "
             "stores a nested model; this project loads flat CheXNet/tCheXNet files only"
         )
@@ -395,7 +381,7 @@ def _compare_in_order(path: Path, saved: list[SavedLayer], model: keras.Model) -
     for index, (got, want) in enumerate(zip(saved, expected)):
         same_name = _keras2_name(got.name) == want.name or want.name in head
         if not same_name or got.shapes != want.shapes:
-            raise WeightsError(
+            raise errors.WeightsError(
                 f"{path}: does not fit {model.name}: weighted layer #{index} is "
                 f"{_describe(got)} in the file but {_describe(want)} in the model"
             )
@@ -407,7 +393,7 @@ def _raise_count_mismatch(path: Path, saved: list, expected: list, model_name: s
     longer, shorter, what = (saved, expected, "extra") if len(saved) > len(expected) else (
         expected, saved, "missing")
     names = ", ".join(f"'{layer.name}'" for layer in longer[len(shorter):][:3])
-    raise WeightsError(
+    raise errors.WeightsError(
         f"{path}: does not fit {model_name}: the file has {len(saved)} layers with weights, "
         f"the model {len(expected)} ({what} in the file: {names})"
     )
@@ -419,14 +405,14 @@ def _compare_by_name(path: Path, saved: list[SavedLayer], model: keras.Model) ->
     for want in expected_layers(model):
         got = stored.pop(want.name, None)
         if got is None:
-            raise WeightsError(f"{path}: does not fit {model.name}: layer '{want.name}' is missing")
+            raise errors.WeightsError(f"{path}: does not fit {model.name}: layer '{want.name}' is missing")
         if got.shapes != want.shapes:
-            raise WeightsError(
+            raise errors.WeightsError(
                 f"{path}: does not fit {model.name}: layer {_describe(got)} in the file, "
                 f"{_describe(want)} in the model"
             )
     if stored:
-        raise WeightsError(
+        raise errors.WeightsError(
             f"{path}: does not fit {model.name}: extra layers in the file: {sorted(stored)[:3]}"
         )
 
@@ -448,8 +434,8 @@ def read_saved_layers(path: str | os.PathLike) -> tuple[str, list[SavedLayer]]:
             if "layers" in handle:
                 return "keras3", _keras3_layers(handle)
     except (OSError, KeyError, ValueError) as error:
-        raise WeightsError(f"{path}: unreadable HDF5, truncated or corrupt ({error})") from error
-    raise WeightsError(f"{path}: HDF5 file but not a Keras weight file (no layer_names, no layers)")
+        raise errors.WeightsError(f"{path}: unreadable HDF5, truncated or corrupt ({error})") from error
+    raise errors.WeightsError(f"{path}: HDF5 file but not a Keras weight file (no layer_names, no layers)")
 
 
 def load_weights(
@@ -479,14 +465,14 @@ def load_weights(
     layout, saved = read_saved_layers(path)
     if layout == "keras2":
         if path.name.endswith(".weights.h5"):
-            raise WeightsError(
+            raise errors.WeightsError(
                 f"{path}: a Keras 2 save_weights file named *.weights.h5, which Keras 3 reserves "
                 "for its own format; rename it to end in .h5"
             )
         _compare_in_order(path, saved, model)
     else:
         if not path.name.endswith(".weights.h5"):
-            raise WeightsError(f"{path}: a Keras 3 weights file; rename it to end in .weights.h5")
+            raise errors.WeightsError(f"{path}: a Keras 3 weights file; rename it to end in .weights.h5")
         _compare_by_name(path, saved, model)
     _load_checked(model, path)
     return path
@@ -499,7 +485,7 @@ def _load_checked(model: keras.Model, path: Path) -> None:
             warnings.simplefilter("ignore", UserWarning)
             model.load_weights(path)
     except (OSError, ValueError, KeyError) as error:
-        raise WeightsError(f"{path}: could not be read to the end, truncated or corrupt ({error})") from error
+        raise errors.WeightsError(f"{path}: could not be read to the end, truncated or corrupt ({error})") from error
 
 
 def _load_from_keras_archive(model: keras.Model, path: Path) -> Path:
@@ -523,16 +509,23 @@ def load_model_file(path: str | os.PathLike) -> keras.Model:
 
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(missing_file_message(path))
+        raise errors.WeightsError(missing_file_message(path))
     if path.suffix != ".keras":
-        raise WeightsError(
+        raise errors.WeightsError(
             f"{path}: not a .keras model file; for weight files build the model "
             "(models.build_model) and call models.load_weights"
         )
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # Keras raises many types for a bad archive
-        raise WeightsError(f"{path}: unreadable .keras file ({type(error).__name__}: {error})") from error
+        raise errors.WeightsError(f"{path}: unreadable .keras file ({type(error).__name__}: {error})") from error
+
+
+def weights_digest(model: keras.Model) -> str:
+    """sha256 over a model's weight values, names and shapes (for models not loaded from a file)."""
+    names = [f"{variable.path}:{tuple(variable.shape)}" for variable in model.weights]
+    return files.sha256_json({"names": names,
+                              "values": files.sha256_arrays(*[v.numpy() for v in model.weights])})
 
 
 def save_weights_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -540,7 +533,7 @@ def save_weights_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
         raise ValueError(f"{path}: Keras 3 weight files must end in .weights.h5")
-    with config.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         model.save_weights(tmp)
     return path
 
@@ -566,7 +559,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
     try:
         return json.loads(sidecar.read_text())
     except (OSError, ValueError) as error:
-        raise WeightsError(f"{sidecar}: unreadable weights metadata ({error})") from error
+        raise errors.WeightsError(f"{sidecar}: unreadable weights metadata ({error})") from error
 
 
 def input_shape_for(path: str | os.PathLike | None) -> tuple[int, int, int]:

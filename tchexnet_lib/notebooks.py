@@ -3,7 +3,7 @@
 :func:`execute` runs one notebook with papermill (parameters injected after its cell tagged
 ``parameters``, as a test or ``make demo`` does) and writes the executed copy under
 ``outputs/notebooks/``; :func:`execute_series` runs them all in order. A failing notebook raises
-:class:`NotebookError`: one line naming the notebook, the cell and its error, and the executed
+:class:`errors.NotebookError`: one line naming the notebook, the cell and its error, and the executed
 copy to open.
 
 The helpers below the runner are what notebooks 04-06 share: an atomic CSV writer, the test split
@@ -13,7 +13,6 @@ and nbformat are imported by the functions that need them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import config, data, evaluation, labels
+from tchexnet_lib import config, data, errors, evaluation, files, labels
 
 if TYPE_CHECKING:
     from tchexnet_lib.pipeline import Study
@@ -40,10 +39,6 @@ SERIES: tuple[str, ...] = (
 )
 #: The kernel every notebook runs on (``jupyter kernelspec list``).
 KERNEL = "python3"
-
-
-class NotebookError(config.OneLineError, RuntimeError):
-    """A notebook failed: names the notebook, the cell, the error and the executed copy."""
 
 
 def notebook_dir() -> Path:
@@ -64,7 +59,7 @@ def notebook_path(name: str) -> Path:
 
 
 def _error_line(error: Exception) -> str:
-    """``cell 12: MissingInputError: ...`` from papermill's error (its first line otherwise)."""
+    """``cell 12: errors.MissingInputError: ...`` from papermill's error (its first line otherwise)."""
     ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
     if ename is None:
         lines = str(error).strip().splitlines() or [type(error).__name__]
@@ -103,22 +98,18 @@ def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.Path
     out = Path(out_dir) if out_dir is not None else config.output_dir("notebooks")
     out.mkdir(parents=True, exist_ok=True)
     target, failed = out / source.name, out / f"{source.stem}.failed.ipynb"
-    tmp = out / f".{source.stem}.tmp-{os.getpid()}.ipynb"
     failed.unlink(missing_ok=True)  # a new run supersedes an old failure
-    try:
+    with files.atomic_path(target) as tmp:
         try:
             papermill.execute_notebook(
                 str(source), str(tmp), parameters=dict(parameters or {}), kernel_name=KERNEL,
                 cwd=str(source.parent), progress_bar=False, execution_timeout=timeout)
         except Exception as error:
             if tmp.is_file():
-                os.replace(tmp, failed)
+                os.replace(tmp, failed)  # kept for reading, under its own name
             copy = failed if failed.is_file() else "none written"
-            raise NotebookError(f"notebook {source.stem} failed at {_error_line(error)} "
-                                f"(executed copy: {copy})") from error
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+            raise errors.NotebookError(f"notebook {source.stem} failed at {_error_line(error)} "
+                                       f"(executed copy: {copy})") from error
     return target
 
 
@@ -165,10 +156,9 @@ def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SER
 
 def _library_sha256() -> str:
     """sha256 of the library's sources (a changed function can change a notebook's output)."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()
+    package = Path(__file__).parent
+    sources = sorted(package.rglob("*.py"))
+    return files.sha256_json({str(p.relative_to(package)): files.sha256_file(p) for p in sources})
 
 
 def run_key(name: str, parameters: Mapping | None, inputs: Mapping, library: str | None = None) -> str:
@@ -176,10 +166,10 @@ def run_key(name: str, parameters: Mapping | None, inputs: Mapping, library: str
 
     ``library``: the library's sources' sha256 when the caller already has it.
     """
-    record = {"source": hashlib.sha256(notebook_path(name).read_bytes()).hexdigest(),
+    record = {"source": files.sha256_file(notebook_path(name)),
               "parameters": dict(parameters or {}), "library": library or _library_sha256(),
               "inputs": dict(inputs)}
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+    return files.sha256_json(record)
 
 
 def executed_key(path: str | os.PathLike) -> str | None:
@@ -194,7 +184,7 @@ def _stamp(path: Path, key: str) -> None:
     """Record ``key`` in the executed copy's metadata, atomically."""
     notebook = json.loads(path.read_text())
     notebook["metadata"]["tchexnet"] = {"run_key": key}
-    with config.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         tmp.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -247,13 +237,6 @@ def setup_report() -> str:
         + ("" if weights.is_file() else " → with the demo, WEIGHTS = None uses the demo weights"),
     ])
 
-
-
-def save_table(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> Path:
-    """Write a table as CSV through a temporary file renamed into place; returns ``path``."""
-    with config.atomic_path(path) as tmp:
-        table.to_csv(tmp, index=index)
-    return Path(path)
 
 
 def scored_test_table(study: Study) -> pd.DataFrame:
@@ -319,7 +302,7 @@ def load_paper_scores(folder: str | os.PathLike | None) -> PaperScores | None:
     whose frontal rows are taken as the paper did). Images are not needed.
 
     Raises:
-        ValueError / data.DataError: files present but unreadable or not lining up (the
+        ValueError / errors.DataError: files present but unreadable or not lining up (the
             message names the file).
     """
     if folder is None:

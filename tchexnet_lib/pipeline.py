@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import config, data, evaluation, features, labels, models, pretrain, synthetic, training
+from tchexnet_lib import (config, data, errors, evaluation, features, files, labels, models,
+                          pretrain, synthetic, training)
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -60,7 +61,7 @@ class Study:
     @functools.cached_property
     def weights_sha256(self) -> str:
         """sha256 of the CheXNet weight file, hashed once per study (it keys every feature store)."""
-        return models.sha256sum(self.weights)
+        return files.sha256_file(self.weights)
 
     def describe(self) -> str:
         """Which data and weights are in use, said loudly (notebooks print it in Setup)."""
@@ -83,7 +84,7 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
         out_dir: default ``outputs/<dataset>/``.
 
     Raises:
-        config.MissingInputError: data or weights not on disk (says where they go).
+        MissingInputError: data or weights not on disk (says where they go).
     """
     dataset = dataset or config.default_dataset()
     if dataset == "demo" and weights is None:
@@ -92,7 +93,7 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
     folder = config.require_dataset(dataset)
     path = models.resolve_weights("chexnet", weights)
     if not path.is_file():
-        raise config.MissingInputError(models.missing_file_message(path))
+        raise errors.MissingInputError(models.missing_file_message(path))
     return Study(dataset, folder, path, models.input_shape_for(path)[:2],
                  Path(out_dir) if out_dir else config.output_dir(dataset),
                  head or training.HeadConfig(), limit)
@@ -216,9 +217,7 @@ def with_scores(table: pd.DataFrame, feature_rows: np.ndarray, chexnet, head) ->
 
 def save_predictions(test: pd.DataFrame, path: Path) -> Path:
     """Path, label and scores, atomically."""
-    with config.atomic_path(path) as tmp:
-        test[["Path", labels.TARGET, "CheXNet", "tCheXNet"]].to_csv(tmp, index=False)
-    return path
+    return files.save_table(test[["Path", labels.TARGET, "CheXNet", "tCheXNet"]], path)
 
 
 def load_predictions(study: Study) -> pd.DataFrame:
@@ -239,7 +238,7 @@ def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> 
     result = result or train_transfer_head(study)
     path = Path(path or study.out_dir / "tchexnet.weights.h5")
     sources = {"base_sha256": study.weights_sha256,
-               "head_sha256": models.sha256sum(result.best_checkpoint)}
+               "head_sha256": files.sha256_file(result.best_checkpoint)}
     if _saved_from(path, sources):
         return path
     model = training.attach_head(load_chexnet(study), result.best_checkpoint)
@@ -248,8 +247,8 @@ def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> 
     description = f"tCheXNet trained here on {study.dataset} data, base from {study.weights.name}"
     metadata = {"image_size": list(study.image_size), "architecture": "tchexnet",
                 "description": description + (f" ({base_note})" if base_note else ""),
-                **sources, "sha256": models.sha256sum(path)}
-    config.save_json(metadata, models.metadata_path(path))
+                **sources, "sha256": files.sha256_file(path)}
+    files.save_json(metadata, models.metadata_path(path))
     return path
 
 
@@ -259,7 +258,7 @@ def _saved_from(path: Path, sources: dict[str, str]) -> bool:
         return False
     metadata = models.read_metadata(path)
     return (all(metadata.get(key) == value for key, value in sources.items())
-            and metadata.get("sha256") == models.sha256sum(path))
+            and metadata.get("sha256") == files.sha256_file(path))
 
 
 def summary_json(test: pd.DataFrame, study: Study, seconds: float) -> dict:

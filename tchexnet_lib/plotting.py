@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
-from tchexnet_lib import config, evaluation
+from tchexnet_lib import evaluation, files
 
 #: Marker shapes for operating points, in the order the points are given.
 _POINT_MARKERS = ("o", "s", "^", "D", "v", "P")
@@ -355,7 +355,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150, **savefig_
     fmt = path.suffix.lstrip(".").lower()
     if not fmt:
         raise ValueError(f"{path}: no file suffix; name the format, e.g. {path.name}.png")
-    with config.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, **savefig_kwargs)
     return path
 

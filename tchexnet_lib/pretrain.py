@@ -34,10 +34,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import config, data, evaluation, images, labels, machine, models, synthetic
+from tchexnet_lib import (config, data, errors, evaluation, files, images, labels, machine, models,
+                          synthetic)
 
 __all__ = [
-    "DEMO_SOURCE", "MANIFEST_COMMAND", "PretrainConfig", "Stage", "ShippedWeightsError",
+    "DEMO_SOURCE", "MANIFEST_COMMAND", "PretrainConfig", "Stage", 
     "pretrain", "read_source_labels", "save_model_weights", "shipped_weights", "shipped_weights_path",
     "source_aucs",
 ]
@@ -119,10 +120,6 @@ class PretrainConfig:
         return {"generator": synthetic.GENERATOR_VERSION, "config": self.to_dict()}
 
 
-class ShippedWeightsError(config.MissingInputError):
-    """The shipped demo CheXNet is missing, altered, or older than the image generator."""
-
-
 def shipped_weights_path() -> Path:
     """Where the project's demo CheXNet lives: ``weights/demo/`` of the checkout."""
     return config.project_root() / "weights" / models.DEMO_FILES["chexnet"]
@@ -139,13 +136,13 @@ def shipped_weights() -> Path:
     manifest = models.read_metadata(path) if path.is_file() else {}
     remake = _remake_hint(manifest)
     if not manifest:
-        raise ShippedWeightsError(f"{path}: the demo CheXNet (or its manifest) is missing; {remake}")
+        raise errors.ShippedWeightsError(f"{path}: the demo CheXNet (or its manifest) is missing; {remake}")
     if manifest.get("generator") != synthetic.GENERATOR_VERSION:
-        raise ShippedWeightsError(
+        raise errors.ShippedWeightsError(
             f"{path} was pretrained on images of generator {manifest.get('generator')}, this "
             f"checkout draws generator {synthetic.GENERATOR_VERSION}; {remake}")
-    if models.sha256sum(path) != manifest.get("sha256"):
-        raise ShippedWeightsError(f"{path}: sha256 differs from its manifest (altered or truncated); "
+    if files.sha256_file(path) != manifest.get("sha256"):
+        raise errors.ShippedWeightsError(f"{path}: sha256 differs from its manifest (altered or truncated); "
                                   f"restore it with `git checkout -- {path.name}` or {remake}")
     return path
 
@@ -245,9 +242,9 @@ def _save_epoch(model, work_dir: Path, cfg: PretrainConfig, history: list[dict])
     leaves a state and the checkpoint it names, of the same epoch.
     """
     name = f"checkpoint-epoch{len(history):03d}.keras"
-    with config.atomic_path(work_dir / name) as tmp:
+    with files.atomic_path(work_dir / name) as tmp:
         model.save(tmp)
-    config.save_json({"key": cfg.key(), "history": history, "checkpoint": name}, work_dir / _STATE)
+    files.save_json({"key": cfg.key(), "history": history, "checkpoint": name}, work_dir / _STATE)
     for old in work_dir.glob("checkpoint-epoch*.keras"):
         if old.name != name:
             old.unlink()
@@ -285,7 +282,7 @@ def pretrain(cfg: PretrainConfig = PretrainConfig(), out: str | Path | None = No
     final = source_aucs(model, val_paths, y_val, cfg.eval_size)
     manifest = _manifest(cfg, path, source, (len(train_paths), len(val_paths)), history, final,
                          start, command)
-    config.save_json(manifest, models.metadata_path(path))
+    files.save_json(manifest, models.metadata_path(path))
     shutil.rmtree(work_dir, ignore_errors=True)  # the run is complete: checkpoints and caches go
     return path
 
@@ -344,5 +341,5 @@ def _manifest(cfg: PretrainConfig, path: Path, source: dict, counts: tuple[int, 
         "source_images": {"train": counts[0], "val": counts[1],
                           "drawing_seconds": source.get("seconds")},
         "val_auc": final, "val_mean_auc": _mean_auc(final), "history": history,
-        "sha256": models.sha256sum(path), "size_bytes": path.stat().st_size,
+        "sha256": files.sha256_file(path), "size_bytes": path.stat().st_size,
     }

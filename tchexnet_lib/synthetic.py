@@ -76,7 +76,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tchexnet_lib.config import CHEXPERT_SMALL, atomic_path
+from tchexnet_lib import files
+from tchexnet_lib.config import CHEXPERT_SMALL
 from tchexnet_lib.labels import CHEXNET_CLASSES, CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
 
 #: Bumped whenever a drawing or a label rule changes, so old datasets are regenerated.
@@ -1586,12 +1587,6 @@ def _plan(spec: SyntheticSpec) -> dict[str, _SplitPlan]:
 # ------------------------------------------------------------------ writing
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to a temporary name beside ``path``, then rename into place."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
 def _encode(array: np.ndarray, fmt: str, **options) -> bytes:
     """An 8-bit grayscale array as JPEG or PNG bytes."""
     buffer = io.BytesIO()
@@ -1606,10 +1601,10 @@ def _write_case(case: _Case, dataset_dir: str) -> tuple[str, tuple[str, ...]]:
                                view=case.view, projection=case.projection)
     path = Path(dataset_dir, case.path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, _encode(image, "JPEG", quality=case.quality))
+    files.save_bytes(_encode(image, "JPEG", quality=case.quality), path)
     for sign, mask in masks.items():
         png = _encode(mask.astype(np.uint8) * 255, "PNG", compress_level=1)
-        _atomic_write(mask_path(path, sign), png)
+        files.save_bytes(png, mask_path(path, sign))
     return case.path, tuple(masks)
 
 
@@ -1672,13 +1667,13 @@ def _write_tables(spec: SyntheticSpec, dataset_dir: Path, plans: dict[str, _Spli
     """The CSVs (and, for the source domain, ChestX-ray14's split lists), each atomically."""
     if spec.domain == "target":
         for split, plan in plans.items():
-            _atomic_write(dataset_dir / f"{split}.csv", _csv_bytes(plan.header, plan.rows))
+            files.save_bytes(_csv_bytes(plan.header, plan.rows), dataset_dir / f"{split}.csv")
         return {f"{split}_csv": f"{split}.csv" for split in plans}
     rows = plans["train"].rows + plans["valid"].rows
     for split, name in (("train", "train_val_list.txt"), ("valid", "test_list.txt")):
         names = "".join(Path(row["Path"]).name + "\n" for row in plans[split].rows)
-        _atomic_write(dataset_dir / name, names.encode())
-    _atomic_write(dataset_dir / "labels.csv", _csv_bytes(plans["train"].header, rows))
+        files.save_bytes(names.encode(), dataset_dir / name)
+    files.save_bytes(_csv_bytes(plans["train"].header, rows), dataset_dir / "labels.csv")
     return {"labels_csv": "labels.csv", "train_list": "train_val_list.txt", "test_list": "test_list.txt"}
 
 
@@ -1707,7 +1702,7 @@ def _paper_recipe_counts(plan: _SplitPlan) -> dict[str, int]:
             "pneumothorax_positive_kept": sum(r["Pneumothorax"] == "1.0" for r in kept)}
 
 
-def _manifest(spec, plans, drawn, files, seconds: float, workers: int) -> dict:
+def _manifest(spec, plans, drawn, tables, seconds: float, workers: int) -> dict:
     """The JSON record of a finished dataset (spec, counts, prevalences, timing)."""
     n_images = sum(len(p.cases) for p in plans.values())
     counts, signs = {}, {}
@@ -1724,7 +1719,7 @@ def _manifest(spec, plans, drawn, files, seconds: float, workers: int) -> dict:
         signs[split] = dict(sorted(tally.items()))
     manifest = {
         "generator": _GENERATOR, "version": GENERATOR_VERSION, "note": _NOT_MEDICAL,
-        "complete": True, "spec": spec.to_dict(), "files": files, "counts": counts,
+        "complete": True, "spec": spec.to_dict(), "files": tables, "counts": counts,
         "prevalence": {split: _label_counts(plan) for split, plan in plans.items()},
         "signs_drawn": signs, "seconds": round(seconds, 2), "workers": workers,
         "ms_per_image": round(1000.0 * seconds / max(n_images, 1), 2),
@@ -1840,10 +1835,10 @@ def generate_dataset(
     workers = _auto_workers(len(cases)) if workers is None else int(workers)
     _prepare_folder(dataset_dir)
     drawn = _run_cases(cases, dataset_dir, workers, progress)
-    files = _write_tables(spec, dataset_dir, plans)
-    manifest = {**_manifest(spec, plans, drawn, files, time.perf_counter() - start, workers),
+    tables = _write_tables(spec, dataset_dir, plans)
+    manifest = {**_manifest(spec, plans, drawn, tables, time.perf_counter() - start, workers),
                 "splits": list(splits)}
-    _atomic_write(dataset_dir / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+    files.save_json(manifest, dataset_dir / MANIFEST_NAME)
     (dataset_dir / IN_PROGRESS_NAME).unlink()
     return {**manifest, **where, "reused": False}
 
@@ -2000,6 +1995,6 @@ def _outline_masks(ax, image_path: Path, sign: str, other_masks: bool) -> None:
 
 def save_contact_sheet(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Save a figure (PNG, PDF, SVG … from the suffix) through a temporary file renamed into place."""
-    with atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi)
     return Path(path)

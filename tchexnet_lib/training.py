@@ -34,7 +34,6 @@ Reliability:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -48,8 +47,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import data, evaluation, features, images, models
-from tchexnet_lib.config import PreprocessConfig, atomic_path, save_json, set_seed
+from tchexnet_lib import data, evaluation, features, files, images, models
+from tchexnet_lib.config import PreprocessConfig, set_seed
 
 if TYPE_CHECKING:
     import keras
@@ -172,19 +171,6 @@ def build_head(
 # ---------------------------------------------------------------------------------------------
 
 
-def _sha256_arrays(*arrays: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.shape}{array.dtype}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
-def _sha256_json(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
-
-
 def _bce(y: np.ndarray, p: np.ndarray) -> float:
     """Mean binary cross-entropy, clipped like Keras'."""
     p = np.clip(np.asarray(p, np.float64).ravel(), _EPSILON, 1 - _EPSILON)
@@ -205,12 +191,12 @@ def _sample_weights(y: np.ndarray, mode: str) -> np.ndarray:
 def _save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
     arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)}
     arrays["paths"] = np.array([v.path for v in optimizer.variables])
-    features.atomic_write(path, lambda handle: np.savez(handle, **arrays))
+    files.atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def _load_optimizer(optimizer: keras.optimizers.Optimizer, path: Path, sha256: str) -> None:
     """Restore Adam's variables; ValueError naming the file if it does not fit."""
-    if not path.is_file() or models.sha256sum(path) != sha256:
+    if not path.is_file() or files.sha256_file(path) != sha256:
         raise ValueError(f"{path}: optimizer state missing or corrupt (sha256 mismatch)")
     try:
         with np.load(path, allow_pickle=False) as stored:
@@ -222,10 +208,6 @@ def _load_optimizer(optimizer: keras.optimizers.Optimizer, path: Path, sha256: s
             raise ValueError(f"{path}: optimizer variable {variable.path} has shape "
                              f"{value.shape}, expected {tuple(variable.shape)}")
         variable.assign(value)
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    features.atomic_write(target, lambda handle: handle.write(source.read_bytes()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +277,7 @@ def _is_better(row: dict, best: dict | None, select_on: str) -> bool:
 
 
 def _new_state(run: _Run, best: dict | None) -> dict:
-    return {"run_key": run.run_key, "run_sha256": _sha256_json(run.run_key),
+    return {"run_key": run.run_key, "run_sha256": files.sha256_json(run.run_key),
             "val_key": run.val_key, "select_on": run.select_on, "last_epoch": 0,
             "epochs": {}, "history": [], "best": best, "stopped_early": False}
 
@@ -303,11 +285,11 @@ def _new_state(run: _Run, best: dict | None) -> dict:
 def _sync_best(run: _Run, state: dict) -> None:
     """Make ``<prefix>_best.weights.h5`` match the state's best (repairs a kill after commit)."""
     best = state.get("best")
-    if not best or (run.best_path.is_file() and models.sha256sum(run.best_path) == best["sha256"]):
+    if not best or (run.best_path.is_file() and files.sha256_file(run.best_path) == best["sha256"]):
         return
     source = run.checkpoint(best["checkpoint"])
-    if source.is_file() and models.sha256sum(source) == best["sha256"]:
-        _copy_atomic(source, run.best_path)
+    if source.is_file() and files.sha256_file(source) == best["sha256"]:
+        files.save_bytes(source.read_bytes(), run.best_path)
     else:
         log.error("best checkpoint %s is missing or corrupt and %s does not match it",
                   source, run.best_path)
@@ -334,7 +316,7 @@ def _open_state(run: _Run, resume: bool) -> tuple[dict, bool]:
             f"{old.get('select_on')!r}: its best checkpoint cannot be compared with this run's; "
             "use another out_dir")
     _sync_best(run, old)
-    if resume and old.get("run_sha256") == _sha256_json(run.run_key):
+    if resume and old.get("run_sha256") == files.sha256_json(run.run_key):
         return old, True
     log.info("%s: starting a new %s run; the folder's best (%s = %s, epoch %s) is kept and only "
              "replaced by a better one", run.out_dir, run.prefix, run.select_on,
@@ -361,7 +343,7 @@ def _restore(run: _Run, state: dict, reset: Callable[[], None]) -> int:
                                 expected_sha256=entry["weights_sha256"])
             _load_optimizer(run.optimizer, run.checkpoint(entry["optimizer"]),
                             entry["optimizer_sha256"])
-        except (ValueError, OSError, KeyError) as error:  # WeightsError is a ValueError
+        except (ValueError, OSError, KeyError) as error:  # errors.WeightsError is a ValueError
             log.error("cannot resume from epoch %d: %s; falling back to the epoch before",
                       epoch, error)
             continue
@@ -376,7 +358,7 @@ def _restore(run: _Run, state: dict, reset: Callable[[], None]) -> int:
 def _write_history(run: _Run, rows: list[dict]) -> Path:
     path = run.out_dir / HISTORY
     text = pd.DataFrame(rows, columns=_HISTORY_COLUMNS).to_csv(index=False).encode()
-    features.atomic_write(path, lambda handle: handle.write(text))
+    files.save_bytes(text, path)
     return path
 
 
@@ -389,8 +371,8 @@ def _commit_epoch(run: _Run, state: dict, row: dict) -> None:
     _save_optimizer(run.optimizer, run.checkpoint(optimizer))
     row = dict(row, checkpoint=weights)
     state["epochs"][str(epoch)] = {
-        "weights": weights, "weights_sha256": models.sha256sum(run.checkpoint(weights)),
-        "optimizer": optimizer, "optimizer_sha256": models.sha256sum(run.checkpoint(optimizer)),
+        "weights": weights, "weights_sha256": files.sha256_file(run.checkpoint(weights)),
+        "optimizer": optimizer, "optimizer_sha256": files.sha256_file(run.checkpoint(optimizer)),
     }
     state["history"].append(row)
     state["last_epoch"] = epoch
@@ -398,9 +380,9 @@ def _commit_epoch(run: _Run, state: dict, row: dict) -> None:
     if improved:
         state["best"] = dict(row, sha256=state["epochs"][str(epoch)]["weights_sha256"])
     _write_history(run, state["history"])
-    save_json(state, run.out_dir / STATE)
+    files.save_json(state, run.out_dir / STATE)
     if improved:
-        _copy_atomic(run.checkpoint(weights), run.best_path)
+        files.save_bytes(run.checkpoint(weights).read_bytes(), run.best_path)
 
 
 def _should_stop(run: _Run, state: dict) -> bool:
@@ -440,7 +422,7 @@ def _run_epochs(
     for epoch in range(start + 1, run.epochs + 1):
         if _should_stop(run, state):
             state["stopped_early"] = True
-            save_json(state, run.out_dir / STATE)
+            files.save_json(state, run.out_dir / STATE)
             log.info("%s: early stopping before epoch %d", run.out_dir, epoch)
             break
         began = time.perf_counter()
@@ -520,7 +502,7 @@ def train_head(
         A :class:`TrainResult`.
 
     Raises:
-        data.DataError: labels other than 0/1.
+        DataError: labels other than 0/1.
         ValueError: misaligned arrays, or ``out_dir`` holding a run on other validation data.
     """
     import keras
@@ -539,12 +521,12 @@ def train_head(
     optimizer.build(model.trainable_variables)
     settings = {k: v for k, v in config.to_dict().items()
                 if k not in ("epochs", "early_stopping_patience")}
-    val_key = _sha256_json({"kind": "head", "val": _sha256_arrays(x_val, y_val)})
+    val_key = files.sha256_json({"kind": "head", "val": files.sha256_arrays(x_val, y_val)})
     run = _Run(out, "head", {"kind": "head", "settings": settings,
-                             "train": _sha256_arrays(x_train, y_train), "val": val_key},
+                             "train": files.sha256_arrays(x_train, y_train), "val": val_key},
                val_key, config.select_on, config.epochs, config.early_stopping_patience,
                model, optimizer)
-    save_json(config.to_dict(), out / "head_config.json")
+    files.save_json(config.to_dict(), out / "head_config.json")
 
     step = _head_train_step(model, optimizer)
     for callback in callbacks or []:
@@ -655,13 +637,13 @@ def save_tchexnet(model: keras.Model, path: PathLike) -> Path:
     path = Path(path)
     if path.name.endswith(".weights.h5"):
         models.save_weights_atomic(model, path)
-        save_json({"image_size": list(model.input.shape[1:3]),
+        files.save_json({"image_size": list(model.input.shape[1:3]),
                    "description": "tCheXNet saved by training.save_tchexnet"},
                   models.metadata_path(path))
         return path
     if path.suffix != ".keras":
         raise ValueError(f"{path}: save a tCheXNet as .weights.h5 or .keras")
-    with atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         model.save(tmp)
     return path
 
@@ -790,17 +772,17 @@ def fine_tune(
     settings = {"unfreeze": unfreeze, "lr": lr, "batch_size": batch_size,
                 "class_weight": class_weight, "seed": seed, "augment": augment,
                 "preprocess": preprocess.to_dict(),
-                "initial_weights": features.weights_digest(model)}
+                "initial_weights": models.weights_digest(model)}
     set_fine_tune_trainable(model, unfreeze)
     working, optimizer = _mirrored_copy(model, lr, strategy or features.strategy_for_devices())
-    val_key = _sha256_json({"kind": "finetune", "val": features.rows_sha256(val_paths),
-                            "labels": _sha256_arrays(y_val), "preprocess": preprocess.to_dict()})
+    val_key = files.sha256_json({"kind": "finetune", "val": files.sha256_lines(val_paths),
+                            "labels": files.sha256_arrays(y_val), "preprocess": preprocess.to_dict()})
     run = _Run(Path(out_dir), "finetune",
                {"kind": "finetune", "settings": settings, "val": val_key,
-                "train": features.rows_sha256(train_paths), "labels": _sha256_arrays(y_train)},
+                "train": files.sha256_lines(train_paths), "labels": files.sha256_arrays(y_train)},
                val_key, select_on, epochs, None, working, optimizer)
     run.out_dir.mkdir(parents=True, exist_ok=True)
-    save_json(settings, run.out_dir / "finetune_config.json")
+    files.save_json(settings, run.out_dir / "finetune_config.json")
 
     def fit_epoch(epoch: int) -> float:
         order = np.random.default_rng([seed, epoch]).permutation(len(train_paths))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tchexnet_lib import data
+from tchexnet_lib import data, errors
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS, PAPER_CLASSES
 
 HEADER = list(CHEXPERT_META_COLUMNS + CHEXPERT_OBSERVATIONS)
@@ -117,7 +117,7 @@ def test_only_path_and_view_required(tmp_path: Path) -> None:
 def test_fault_13_missing_columns_named_with_close_match(tmp_path: Path) -> None:
     header = [("pneumothorax" if c == "Pneumothorax" else c) for c in HEADER if c != "Frontal/Lateral"]
     csv_path = write_csv(tmp_path / "valid.csv", [], header)
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.read_labels(csv_path, require=("Frontal/Lateral", "Pneumothorax"))
     message = str(err.value)
     assert message.startswith("valid.csv: missing column(s) 'Frontal/Lateral'")
@@ -127,7 +127,7 @@ def test_fault_13_missing_columns_named_with_close_match(tmp_path: Path) -> None
 
 def test_missing_path_always_required(tmp_path: Path) -> None:
     csv_path = write_csv(tmp_path / "valid.csv", [], ["path", "Frontal/Lateral"])
-    with pytest.raises(data.DataError, match=r"missing column\(s\) 'Path' \(found 'path'"):
+    with pytest.raises(errors.DataError, match=r"missing column\(s\) 'Path' \(found 'path'"):
         data.read_labels(csv_path, require=())
 
 
@@ -154,7 +154,7 @@ def test_leading_index_column_dropped(tmp_path: Path, index_header: str) -> None
 )
 def test_fault_12_illegal_value_names_line_and_column(valid_csv: Path, column: str, value: str, allowed: str) -> None:
     replace_cell(valid_csv, 5, column, value)
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.read_labels(valid_csv)
     assert str(err.value) == (
         f"valid.csv line 5, column {column!r}: illegal value {value!r} (allowed: {allowed})"
@@ -164,7 +164,7 @@ def test_fault_12_illegal_value_names_line_and_column(valid_csv: Path, column: s
 def test_many_illegal_values_name_first_few_and_count(valid_csv: Path) -> None:
     for line in (3, 4, 6, 7, 9):
         replace_cell(valid_csv, line, "Pneumothorax", "yes")
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.read_labels(valid_csv)
     message = str(err.value)
     assert message.startswith("valid.csv line 3, column 'Pneumothorax': illegal value 'yes'")
@@ -175,22 +175,22 @@ def test_blank_lines_keep_line_numbers(tmp_path: Path) -> None:
     csv_path = write_csv(tmp_path / "t.csv", [make_row(img(1)), make_row(img(2), Edema="yes")])
     lines = csv_path.read_text().splitlines()
     csv_path.write_text("\n".join(lines[:2] + [""] + lines[2:]) + "\n\n")
-    with pytest.raises(data.DataError, match=r"^t\.csv line 4, column 'Edema'"):
+    with pytest.raises(errors.DataError, match=r"^t\.csv line 4, column 'Edema'"):
         data.read_labels(csv_path)
 
 
 def test_wrong_field_count_names_line(tmp_path: Path) -> None:
     csv_path = write_csv(tmp_path / "t.csv", [make_row(img(1)), make_row(img(2))])
     csv_path.write_text(csv_path.read_text() + "train/patient00009/study1/v.jpg,Male\n")
-    with pytest.raises(data.DataError, match=r"^t\.csv line 4: wrong number of fields: 2 \(the header has 19\)$"):
+    with pytest.raises(errors.DataError, match=r"^t\.csv line 4: wrong number of fields: 2 \(the header has 19\)$"):
         data.read_labels(csv_path)
 
 
 def test_empty_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(data.DataError, match=r"empty\.csv: empty file"):
+    with pytest.raises(errors.DataError, match=r"empty\.csv: empty file"):
         data.read_labels(tmp_path / "empty.csv")
-    with pytest.raises(data.DataError, match=r"nope\.csv: file not found"):
+    with pytest.raises(errors.DataError, match=r"nope\.csv: file not found"):
         data.read_labels(tmp_path / "nope.csv")
     assert len(data.read_labels(write_csv(tmp_path / "header_only.csv", []))) == 0
 
@@ -198,7 +198,7 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
 def test_duplicate_header_refused(tmp_path: Path) -> None:
     csv_path = tmp_path / "t.csv"
     csv_path.write_text("Path,Frontal/Lateral,Path\n")
-    with pytest.raises(data.DataError, match=r"t\.csv line 1: duplicate column 'Path'"):
+    with pytest.raises(errors.DataError, match=r"t\.csv line 1: duplicate column 'Path'"):
         data.read_labels(csv_path)
 
 
@@ -242,18 +242,18 @@ def test_fault_14_path_forms_resolve_to_same_file(tmp_path: Path, path_text: str
 )
 def test_fault_14_paths_leaving_the_root_refused(tmp_path: Path, path_text: str, cause: str) -> None:
     rows = [make_row(img(1)), make_row(img(2)), make_row(path_text)]
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.read_labels(write_csv(tmp_path / "valid.csv", rows))
     message = str(err.value)
     assert message.startswith("valid.csv line 4, column 'Path': ") and cause in message
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.resolve_image_path(path_text, tmp_path, where="valid.csv line 4")
     assert str(err.value).startswith("valid.csv line 4: ") and cause in str(err.value)
 
 
 def test_path_without_patient_and_study(tmp_path: Path) -> None:
     rows = [make_row(img(1)), make_row("train/images/v.jpg"), make_row("train/patient1/v.jpg")]
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.read_labels(write_csv(tmp_path / "valid.csv", rows))
     message = str(err.value)
     assert message.startswith("valid.csv line 3, column 'Path': no 'patientNNNNN/studyN/' folders")
@@ -262,7 +262,7 @@ def test_path_without_patient_and_study(tmp_path: Path) -> None:
 
 def test_fault_16_duplicate_paths_name_both_lines(tmp_path: Path) -> None:
     rows = [make_row(img(1)), make_row(img(2)), make_row("valid/patient00001/study1/view1_frontal.jpg")]
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.read_labels(write_csv(tmp_path / "valid.csv", rows))
     assert str(err.value) == (
         "valid.csv line 4, column 'Path': duplicate image path "
@@ -328,25 +328,25 @@ def test_to_targets_refuses_bad_policy_and_labels() -> None:
     with pytest.raises(ValueError, match="blank='nan'"):
         data.to_targets(LABELS, ["Edema"], blank="nan")
     bad = LABELS.assign(Edema=[0.0, 2.0, 1.0, 0.0])
-    with pytest.raises(data.DataError, match=r"labels row 1, column 'Edema': illegal label 2"):
+    with pytest.raises(errors.DataError, match=r"labels row 1, column 'Edema': illegal label 2"):
         data.to_targets(bad, ["Pneumothorax", "Edema"])
-    with pytest.raises(data.DataError, match=r"missing column\(s\) 'Fracture'"):
+    with pytest.raises(errors.DataError, match=r"missing column\(s\) 'Fracture'"):
         data.to_targets(LABELS, ["Fracture"])
 
 
 def test_check_binary_labels() -> None:
     out = data.check_binary_labels([0.0, 1.0, 1.0])
     assert out.dtype == np.int64 and out.tolist() == [0, 1, 1]
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.check_binary_labels(np.array([0, 1, -1, 1, -1]), where="valid Pneumothorax")
     assert str(err.value).startswith(
         "valid Pneumothorax: 2 of 5 label(s) are not 0 or 1 (e.g. -1 at position 2, -1 at position 4)"
     )
-    with pytest.raises(data.DataError, match=r"1 of 3 label\(s\) are not 0 or 1 \(e\.g\. nan at position 1\)"):
+    with pytest.raises(errors.DataError, match=r"1 of 3 label\(s\) are not 0 or 1 \(e\.g\. nan at position 1\)"):
         data.check_binary_labels([0, np.nan, 1])
-    with pytest.raises(data.DataError, match=r"at position \(1, 0\)"):
+    with pytest.raises(errors.DataError, match=r"at position \(1, 0\)"):
         data.check_binary_labels(np.array([[0, 1], [-1, 0]]))
-    with pytest.raises(data.DataError, match="not numeric"):
+    with pytest.raises(errors.DataError, match="not numeric"):
         data.check_binary_labels(["yes", "no"])
 
 
@@ -437,9 +437,9 @@ def test_paper_split_sizes() -> None:
 
 def test_paper_split_errors(valid_csv: Path) -> None:
     df = data.read_labels(valid_csv)
-    with pytest.raises(data.DataError, match=r"missing column\(s\) 'Age' needed by the paper's recipe"):
+    with pytest.raises(errors.DataError, match=r"missing column\(s\) 'Age' needed by the paper's recipe"):
         data.paper_split(df.drop(columns="Age"))
-    with pytest.raises(data.DataError, match="no row left by the paper's filter"):
+    with pytest.raises(errors.DataError, match="no row left by the paper's filter"):
         data.paper_split(df.assign(Edema=0.0))
 
 
@@ -449,7 +449,7 @@ def test_paper_test_set(valid_csv: Path) -> None:
     test = data.paper_test_set(clean)
     assert test["csv_line"].tolist() == [2, 4, 5, 7, 8, 9]
     assert test["Pneumothorax"].tolist() == [1, 0, 0, 0, 0, 1]
-    with pytest.raises(data.DataError, match=r"valid\.csv line 2, column 'Cardiomegaly': label -1"):
+    with pytest.raises(errors.DataError, match=r"valid\.csv line 2, column 'Cardiomegaly': label -1"):
         data.paper_test_set(df)
 
 
@@ -509,7 +509,7 @@ def test_patient_split_stratified_keeps_positives_in_both(many_patients: pd.Data
 def test_patient_split_too_small_stratum(tmp_path: Path) -> None:
     df = data.read_labels(write_csv(tmp_path / "train.csv", many_patients_rows(positives=(5,))))
     df = df.assign(Pneumothorax=df["Pneumothorax"].where(df["patient_id"] == "patient00005", 0.0))
-    with pytest.raises(data.DataError, match=r"cannot split 40 patient\(s\) \(1 with a positive 'Pneumothorax', 39 without\)"):
+    with pytest.raises(errors.DataError, match=r"cannot split 40 patient\(s\) \(1 with a positive 'Pneumothorax', 39 without\)"):
         data.patient_split(df, stratify_on="Pneumothorax")
     with pytest.raises(ValueError, match="val_fraction=1.0 must be between 0 and 1"):
         data.patient_split(df, val_fraction=1.0)
@@ -518,20 +518,20 @@ def test_patient_split_too_small_stratum(tmp_path: Path) -> None:
 def test_fault_16_patient_leakage_names_patients(many_patients: pd.DataFrame) -> None:
     # Cutting by row order, as the paper does, puts patient00002's studies on both sides.
     cut = int(many_patients.index[many_patients["study_id"] == "patient00002/study2"][0])
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.check_no_patient_leakage(many_patients.iloc[:cut], many_patients.iloc[cut:])
     assert str(err.value) == "patient leakage: 1 patient(s) in both 'train' and 'val': patient00002"
     a, b, c = (many_patients[many_patients["patient_id"].isin(p)] for p in (
         ["patient00001", "patient00002", "patient00003", "patient00004", "patient00005"],
         ["patient00001", "patient00002", "patient00003", "patient00004", "patient00005"],
         ["patient00009"]))
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.check_no_patient_leakage(c, a, b, names=("test", "train"))
     assert str(err.value) == (
         "patient leakage: 5 patient(s) in both 'train' and 'split 2': "
         "patient00001, patient00002, patient00003 and 2 more"
     )
-    with pytest.raises(data.DataError, match="split 'val' has no 'patient_id' column"):
+    with pytest.raises(errors.DataError, match="split 'val' has no 'patient_id' column"):
         data.check_no_patient_leakage(a, b.drop(columns="patient_id"))
 
 
@@ -565,10 +565,10 @@ def test_write_refuses_unwritable_folder(tmp_path: Path, valid_csv: Path) -> Non
     df = data.read_labels(valid_csv)
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(errors.DataError) as err:
         data.write_split_csv(df, blocker / "splits" / "train.csv")
     assert str(err.value).startswith(f"cannot write train.csv: folder {str(blocker / 'splits')!r}")
-    with pytest.raises(data.DataError, match=r"illegal label 2"):
+    with pytest.raises(errors.DataError, match=r"illegal label 2"):
         data.write_split_csv(df.assign(Edema=2.0), tmp_path / "x.csv")
 
 

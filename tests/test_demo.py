@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tchexnet_lib import demo, gradcam, models, pretrain
+from tchexnet_lib import demo, files, gradcam, models, pretrain
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def test_demo_meets_the_studys_targets(full_demo):
     assert summary["dataset"] == "demo" and summary["weights"] == "demo"
     assert summary["note"] == demo.DEMO_WEIGHTS_NOTE
     assert summary["image_size"] == [224, 224]
-    assert summary["weights_sha256"] == models.sha256sum(pretrain.shipped_weights_path())
+    assert summary["weights_sha256"] == files.sha256_file(pretrain.shipped_weights_path())
     assert summary["n_test"] == 200 and 40 <= summary["positives"] <= 80
     chexnet, tchexnet = summary["models"]["CheXNet"], summary["models"]["tCheXNet"]
     assert tchexnet["auc"] >= 0.90, summary

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import pytest
 
-from tchexnet_lib import config, features, labels, models
+from tchexnet_lib import config, errors, features, labels, models
 
 TESTS = Path(__file__).resolve().parent
 N_CASES = 24
@@ -53,7 +53,7 @@ def test_fault_22_keras_archive_with_code_is_refused(tmp_path):
     outputs = keras.layers.Lambda(lambda x: x * 2.0)(keras.layers.Dense(2)(inputs))
     path = tmp_path / "with_code.keras"
     keras.Model(inputs, outputs).save(path)
-    with pytest.raises(models.WeightsError, match="with_code.keras.*(safe_mode|Lambda)"):
+    with pytest.raises(errors.WeightsError, match="with_code.keras.*(safe_mode|Lambda)"):
         models.load_model_file(path)
 
 
@@ -70,9 +70,9 @@ def test_fault_22_pickled_feature_shard_is_refused(tmp_path):
                                       config.PreprocessConfig(size=(32, 32)), progress=False)
     shard = next(store.path.glob("features-*.npy"))
     np.save(shard, np.array([{"not": "features"}] * 2, dtype=object), allow_pickle=True)
-    with pytest.raises(features.FeatureStoreError, match=f"{shard.name}.*(pickle|[Oo]bject)"):
+    with pytest.raises(errors.FeatureStoreError, match=f"{shard.name}.*(pickle|[Oo]bject)"):
         features.load_features(store.path, verify=False)
-    with pytest.raises(features.FeatureStoreError, match=shard.name):
+    with pytest.raises(errors.FeatureStoreError, match=shard.name):
         features.load_features(store.path)  # the shard's sha256 no longer matches either
 
 

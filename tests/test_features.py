@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tchexnet_lib import cli, features, images, models
+from tchexnet_lib import cli, errors, features, files, images, models
 from tchexnet_lib.config import PreprocessConfig
 
 SHAPE = (64, 64, 3)
@@ -54,7 +54,7 @@ def model_and_weights(tmp_path_factory: pytest.TempPathFactory):
     keras.utils.set_random_seed(3)
     model = models.build_chexnet(input_shape=SHAPE)
     path = models.save_weights_atomic(model, tmp_path_factory.mktemp("w") / "chexnet.weights.h5")
-    return model, (path, models.sha256sum(path))
+    return model, (path, files.sha256_file(path))
 
 
 @pytest.fixture(scope="module")
@@ -111,13 +111,13 @@ def test_manifest_holds_the_key_and_shard_hashes(reference, weights, image_paths
     assert key["weights_sha256"] == weights[1] and key["weights_source"] == "file"
     assert key["preprocessing"] == json.loads(json.dumps(CFG.to_dict()))
     assert key["dtype"] == "float32" and key["shard_size"] == SHARD
-    assert key["rows_sha256"] == features.rows_sha256(image_paths)
+    assert key["rows_sha256"] == files.sha256_lines(image_paths)
     assert manifest["complete"] is True
     names = [shard["name"] for shard in manifest["shards"]]
     assert names == [f"features-{k:05d}.npy" for k in range(5)]
     assert sorted(p.name for p in out.glob("features-*.npy")) == names
     for shard in manifest["shards"]:
-        assert models.sha256sum(out / shard["name"]) == shard["sha256"]
+        assert files.sha256_file(out / shard["name"]) == shard["sha256"]
     preflight = manifest["preflight"]
     assert preflight["n_total"] == preflight["n_kept"] + preflight["n_skipped"] == N_IMAGES
     assert temporaries(out) == []
@@ -179,7 +179,7 @@ def test_skip_report_reconciles(model, weights, image_paths, reference, tmp_path
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(bad / "tiny.png")
     paths = [image_paths[0], str(truncated), image_paths[1], str(bad / "page.jpg"),
              str(bad / "tiny.png"), image_paths[2]]
-    with pytest.raises(images.ImageError, match="truncated.jpg.*2 more bad files"):
+    with pytest.raises(errors.ImageError, match="truncated.jpg.*2 more bad files"):
         extract(model, paths, tmp_path / "raise", weights[1])
     store = extract(model, paths, tmp_path / "skip", weights[1], on_error="skip")
     report = store.manifest["preflight"]
@@ -193,24 +193,24 @@ def test_skip_report_reconciles(model, weights, image_paths, reference, tmp_path
 
 KILL_SCRIPT = """
 import os, signal, sys
-from tchexnet_lib import features, models
+from tchexnet_lib import features, files, models
 from tchexnet_lib.config import PreprocessConfig
 
 weights, out, paths_file = sys.argv[1:4]
-original, calls = features._atomic_save_npy, []
+original, calls = files.save_npy, []
 
-def dies_while_writing_the_third_shard(path, array):
+def dies_while_writing_the_third_shard(array, path):
     calls.append(path)
     if len(calls) == 3:  # half a temporary file on disk, then kill -9
-        features._tmp_path(path).write_bytes(b"\\x93NUMPY" + bytes(1000))
+        files.temporary_path(path).write_bytes(b"\\x93NUMPY" + bytes(1000))
         os.kill(os.getpid(), signal.SIGKILL)
-    original(path, array)
+    original(array, path)
 
-features._atomic_save_npy = dies_while_writing_the_third_shard
+files.save_npy = dies_while_writing_the_third_shard
 model = models.build_chexnet(weights, input_shape=(64, 64, 3))
 features.extract_features(model, open(paths_file).read().split(), out,
                           PreprocessConfig(size=(64, 64)), batch_size=4, shard_size=8,
-                          weights_sha256=models.sha256sum(weights), progress=False)
+                          weights_sha256=files.sha256_file(weights), progress=False)
 """
 
 
@@ -258,7 +258,7 @@ def test_fault_18_kill_9_mid_extraction_then_resume(model, weights, image_paths,
     assert sorted(p.name for p in out.glob("features-*.npy")) == ["features-00000.npy",
                                                                    "features-00001.npy"]
     assert len(temporaries(out)) == 1  # the half-written third shard
-    with pytest.raises(features.FeatureStoreError, match="3 of 5 shard.*features-00002.npy"):
+    with pytest.raises(errors.FeatureStoreError, match="3 of 5 shard.*features-00002.npy"):
         features.load_features(out)
     with caplog.at_level(logging.INFO, logger="tchexnet_lib.features"):
         store = extract(model, image_paths, out, weights[1])
@@ -274,7 +274,7 @@ def test_fault_18_corrupt_shard_is_refused_then_recomputed(model, weights, image
     raw = bytearray(shard.read_bytes())
     raw[-10] ^= 0xFF
     shard.write_bytes(bytes(raw))
-    with pytest.raises(features.FeatureStoreError, match="1 of 5 .*features-00003.npy"):
+    with pytest.raises(errors.FeatureStoreError, match="1 of 5 .*features-00003.npy"):
         features.load_features(out)
     with caplog.at_level(logging.INFO, logger="tchexnet_lib.features"):
         extract(model, image_paths, out, weights[1])
@@ -287,7 +287,7 @@ def test_shards_across_machines_then_merge(model, weights, image_paths, referenc
     first = extract(model, image_paths, out, weights[1], shard="0/2")
     assert not first.complete
     assert first.missing_shards() == ["features-00001.npy", "features-00003.npy"]
-    with pytest.raises(features.FeatureStoreError, match="features-00001.npy, features-00003.npy"):
+    with pytest.raises(errors.FeatureStoreError, match="features-00001.npy, features-00003.npy"):
         features.merge(out)
     second = extract(model, image_paths, out, weights[1], shard=(1, 2))
     assert second.complete
@@ -303,7 +303,7 @@ def test_arguments_are_checked(model, weights, image_paths, tmp_path):
         extract(model, image_paths, tmp_path / "s", weights[1], batch_size=3)
     with pytest.raises(ValueError, match="dtype"):
         extract(model, image_paths, tmp_path / "s", weights[1], dtype="int8")
-    with pytest.raises(features.FeatureStoreError, match="not a feature store"):
+    with pytest.raises(errors.FeatureStoreError, match="not a feature store"):
         features.load_features(tmp_path)
     assert features.assigned_shards(7, (1, 3)) == [1, 4]
 
@@ -322,7 +322,7 @@ print("replicas", strategy.num_replicas_in_sync, type(strategy).__name__)
 model = models.build_chexnet(weights, input_shape=(64, 64, 3))  # outside: copied into it
 features.extract_features(model, open(paths_file).read().split(), out,
                           PreprocessConfig(size=(64, 64)), batch_size=4, shard_size=8,
-                          weights_sha256=models.sha256sum(weights), progress=False)
+                          weights_sha256=files.sha256_file(weights), progress=False)
 """
 
 

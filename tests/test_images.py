@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tchexnet_lib import images
+from tchexnet_lib import errors, images
 from tchexnet_lib.config import PreprocessConfig
 
 SMALL = PreprocessConfig(size=(64, 64))
@@ -318,7 +318,7 @@ def test_fault_07_bad_files_are_named_with_reason(
 ) -> None:
     path = bad_files[name]
     for check in (images.check_image_file, images.read_grayscale, images.load_image):
-        with pytest.raises(images.ImageError, match=reason) as info:
+        with pytest.raises(errors.ImageError, match=reason) as info:
             check(path)
         assert info.value.path == str(path)
         assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
@@ -332,14 +332,14 @@ def test_fault_07_truncated_jpeg_passes_pillow_verify_not_ours(bad_files: dict[s
 def test_fault_07_dicom_is_refused(tmp_path: Path, files: dict[str, Path]) -> None:
     path = tmp_path / "scan.dcm"
     path.write_bytes(files["l.png"].read_bytes())
-    with pytest.raises(images.ImageError, match="DICOM file"):
+    with pytest.raises(errors.ImageError, match="DICOM file"):
         images.check_image_file(path)
 
 
 def test_fault_09_decompression_bomb_refused_from_header(bad_files: dict[str, Path]) -> None:
     limit, filters = Image.MAX_IMAGE_PIXELS, list(warnings.filters)
     start = time.perf_counter()
-    with pytest.raises(images.ImageError, match="too large"):
+    with pytest.raises(errors.ImageError, match="too large"):
         images.check_image_file(bad_files["huge"])
     assert time.perf_counter() - start < 1.0
     assert Image.MAX_IMAGE_PIXELS == limit and warnings.filters == filters
@@ -351,7 +351,7 @@ def test_our_limit_applies_below_pillows(tmp_path: Path) -> None:
     message = r"too large \(9000×8000 = 72,000,000 px, limit 64,000,000\)"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with pytest.raises(images.ImageError, match=message):
+        with pytest.raises(errors.ImageError, match=message):
             images.check_image_file(path)
     assert not caught  # Pillow's DecompressionBombWarning was handled, not shown
     assert images.check_image_file(path, PreprocessConfig(max_pixels=80_000_000)) == (9000, 8000)
@@ -360,13 +360,13 @@ def test_our_limit_applies_below_pillows(tmp_path: Path) -> None:
 def test_corrupt_data_fails_at_decode_naming_file(bad_files: dict[str, Path]) -> None:
     path = bad_files["corrupt"]
     assert images.check_image_file(path) == (WIDTH, HEIGHT)  # header and IEND are intact
-    with pytest.raises(images.ImageError, match="cannot decode image") as info:
+    with pytest.raises(errors.ImageError, match="cannot decode image") as info:
         images.read_grayscale(path)
     assert info.value.path == str(path)
 
 
 def test_image_error_pickles() -> None:
-    error = pickle.loads(pickle.dumps(images.ImageError("a.png", "too small")))
+    error = pickle.loads(pickle.dumps(errors.ImageError("a.png", "too small")))
     assert (error.path, error.reason, str(error)) == ("a.png", "too small", "a.png: too small")
 
 
@@ -380,7 +380,7 @@ def six_paths(files: dict[str, Path], bad_files: dict[str, Path]) -> list[Path]:
 
 
 def test_fault_10_preflight_names_first_bad_and_count(six_paths: list[Path]) -> None:
-    with pytest.raises(images.ImageError, match=r"not an image .*\(and 2 more bad files\)") as info:
+    with pytest.raises(errors.ImageError, match=r"not an image .*\(and 2 more bad files\)") as info:
         images.preflight(six_paths)
     assert info.value.path == str(six_paths[1])
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from tchexnet_lib import labels, models
+from tchexnet_lib import errors, files, labels, models
 from tests.conftest import KERAS2_HEAD
 from tests.keras2_h5 import write_keras2_weights
 
@@ -135,7 +135,7 @@ def test_keras3_weights_and_keras_archive_round_trip(tmp_path, source_tchexnet, 
 
 def test_fault_01_missing_weights_say_where_to_get_and_put_them(tmp_path):
     path = tmp_path / "best_weights.h5"
-    with pytest.raises(models.WeightsError, match="not found.*CheXNet-Keras.*put it at"):
+    with pytest.raises(errors.WeightsError, match="not found.*CheXNet-Keras.*put it at"):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
@@ -146,7 +146,7 @@ def test_fault_01_missing_weights_say_where_to_get_and_put_them(tmp_path):
 def test_fault_01_empty_or_non_hdf5_weights(tmp_path, content, message):
     path = tmp_path / "w.h5"
     path.write_bytes(content)
-    with pytest.raises(models.WeightsError, match=message) as error:
+    with pytest.raises(errors.WeightsError, match=message) as error:
         models.build_chexnet(path, input_shape=SHAPE)
     assert str(path) in str(error.value)
 
@@ -155,26 +155,26 @@ def test_fault_01_truncated_weights(tmp_path, chexnet_keras2_file):
     data = open(chexnet_keras2_file, "rb").read()
     path = tmp_path / "best_weights.h5"
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(models.WeightsError, match="truncated or corrupt"):
+    with pytest.raises(errors.WeightsError, match="truncated or corrupt"):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
 def test_fault_01_sha256_mismatch(chexnet_keras2_file):
-    with pytest.raises(models.WeightsError, match="sha256 .* differs from the expected 00ff"):
+    with pytest.raises(errors.WeightsError, match="sha256 .* differs from the expected 00ff"):
         models.load_weights(models.build_chexnet(input_shape=SHAPE), chexnet_keras2_file, "00ff")
-    digest = models.sha256sum(chexnet_keras2_file)
+    digest = files.sha256_file(chexnet_keras2_file)
     models.load_weights(models.build_chexnet(input_shape=SHAPE), chexnet_keras2_file, digest)
 
 
 def test_fault_02_keras2_file_named_like_keras3(tmp_path, chexnet_keras2_file):
     path = tmp_path / "best.weights.h5"
     path.write_bytes(open(chexnet_keras2_file, "rb").read())
-    with pytest.raises(models.WeightsError, match="Keras 2 save_weights file named"):
+    with pytest.raises(errors.WeightsError, match="Keras 2 save_weights file named"):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
 def test_fault_02_keras2_weights_given_to_load_model(chexnet_keras2_file):
-    with pytest.raises(models.WeightsError, match="not a .keras model file"):
+    with pytest.raises(errors.WeightsError, match="not a .keras model file"):
         models.load_model_file(chexnet_keras2_file)
 
 
@@ -184,12 +184,12 @@ def test_fault_03_wrong_head_width(tmp_path):
     wide = keras.Model(other.input, keras.layers.Dense(1, activation="sigmoid")(x))
     path = tmp_path / "t.h5"
     write_keras2_weights(wide, path)
-    with pytest.raises(models.WeightsError, match=r"#241 .*\(1024, 256\).*\(1024, 512\)"):
+    with pytest.raises(errors.WeightsError, match=r"#241 .*\(1024, 256\).*\(1024, 512\)"):
         models.build_tchexnet(path, input_shape=SHAPE)
 
 
 def test_fault_03_missing_layers_are_named(chexnet_keras2_file):
-    with pytest.raises(models.WeightsError, match="'predictions'.*'tchexnet_dense_512'"):
+    with pytest.raises(errors.WeightsError, match="'predictions'.*'tchexnet_dense_512'"):
         models.build_tchexnet(chexnet_keras2_file, input_shape=SHAPE)
 
 
@@ -197,7 +197,7 @@ def test_fault_03_extra_layers(tmp_path, source_chexnet):
     extra = keras.layers.Dense(1, name="extra_dense")(source_chexnet.output)
     path = tmp_path / "c.h5"
     write_keras2_weights(keras.Model(source_chexnet.input, extra), path)
-    with pytest.raises(models.WeightsError, match="243 layers .* model 242 .*extra.*'extra_dense'"):
+    with pytest.raises(errors.WeightsError, match="243 layers .* model 242 .*extra.*'extra_dense'"):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
@@ -208,7 +208,7 @@ def test_fault_05_layer_order_differs_names_first_layer(tmp_path, source_chexnet
     order[i], order[j] = order[j], order[i]
     path = tmp_path / "w.h5"
     write_keras2_weights(source_chexnet, path, order=order)
-    with pytest.raises(models.WeightsError, match="#4 is 'conv2_block1_2_conv'.*'conv2_block1_1_bn'"):
+    with pytest.raises(errors.WeightsError, match="#4 is 'conv2_block1_2_conv'.*'conv2_block1_1_bn'"):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
@@ -226,11 +226,11 @@ def test_fault_03_nested_base(tmp_path, source_chexnet):
         group.attrs["weight_names"] = np.array([n.encode() for n in names])
         for name, value in zip(names, outer.get_weights()):
             group.create_dataset(name, data=value)
-    with pytest.raises(models.WeightsError, match="nested model"):
+    with pytest.raises(errors.WeightsError, match="nested model"):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
 def test_fault_03_keras3_file_missing_a_layer(tmp_path):
     path = models.save_weights_atomic(models.build_chexnet(input_shape=SHAPE), tmp_path / "c.weights.h5")
-    with pytest.raises(models.WeightsError, match="'tchexnet_dense_512' is missing"):
+    with pytest.raises(errors.WeightsError, match="'tchexnet_dense_512' is missing"):
         models.build_tchexnet(path, input_shape=SHAPE)

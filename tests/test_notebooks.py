@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tchexnet_lib import cli, config, models, notebooks, plotting
+from tchexnet_lib import cli, config, errors, files, notebooks, plotting
 from tests import tiny_demo
 from tests.conftest import REFERENCE
 
@@ -191,7 +191,7 @@ def test_fault_24_missing_inputs_stop_with_one_line(tiny, tmp_path, monkeypatch,
         (data_dir / config.CHEXPERT_SMALL).symlink_to(tiny["data"] / DEMO / config.CHEXPERT_SMALL)
     monkeypatch.setenv("TCHEXNET_DATA_DIR", str(data_dir))
     monkeypatch.setenv("TCHEXNET_WEIGHTS_DIR", str(tmp_path / "weights"))
-    with pytest.raises(notebooks.NotebookError) as raised:
+    with pytest.raises(errors.NotebookError) as raised:
         notebooks.execute("02_chexnet_inference", {"DATASET": "chexpert"}, out_dir=tmp_path)
     message = str(raised.value)
     assert message.startswith("notebook 02_chexnet_inference failed at cell")
@@ -222,13 +222,13 @@ def test_series_and_unknown_names():
 
 
 def test_notebook_error_renders_as_one_line_in_jupyter():
-    error = notebooks.NotebookError("notebook 01 failed at cell [3]: X: y (executed copy: p)")
+    error = errors.NotebookError("notebook 01 failed at cell [3]: X: y (executed copy: p)")
     assert error._render_traceback_() == [f"NotebookError: {error}"]
 
 
 def test_save_table_is_atomic_and_readable(tmp_path):
     table = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
-    path = notebooks.save_table(table, tmp_path / "sub" / "t.csv")
+    path = files.save_table(table, tmp_path / "sub" / "t.csv")
     pd.testing.assert_frame_equal(pd.read_csv(path), table)
     assert [p.name for p in path.parent.iterdir()] == ["t.csv"]
 
@@ -350,10 +350,10 @@ def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_p
     from tchexnet_lib import demo
 
     weights = tmp_path / "chexnet_demo.weights.h5"
-    files = {"predictions": tmp_path / "predictions.csv", "tchexnet_weights": tmp_path / "t.weights.h5"}
-    for path in files.values():
+    paths = {"predictions": tmp_path / "predictions.csv", "tchexnet_weights": tmp_path / "t.weights.h5"}
+    for path in paths.values():
         path.write_text(path.name)
-    result = demo.DemoResult({"note": "n"}, pd.DataFrame(), {"roc": tmp_path / "roc.png", **files})
+    result = demo.DemoResult({"note": "n"}, pd.DataFrame(), {"roc": tmp_path / "roc.png", **paths})
     monkeypatch.setattr(demo, "run_demo", lambda cfg, out, progress: result)
     monkeypatch.setattr(demo, "summary_table", lambda summary: "summary")
     monkeypatch.setattr(demo, "demo_weights_path", lambda cfg: weights)
@@ -369,7 +369,7 @@ def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_p
     assert parameters == expected
     assert (inputs is None) == ("--rerun-notebooks" in flags)
     if inputs is not None:
-        assert inputs["predictions"] == models.sha256sum(files["predictions"])
+        assert inputs["predictions"] == files.sha256_file(paths["predictions"])
 
 
 def test_series_reuses_executed_copies_only_while_everything_they_read_is_unchanged(

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tchexnet_lib import models, pipeline, training
+from tchexnet_lib import files, models, pipeline, training
 from tests import tiny_demo
 
 pytestmark = pytest.mark.slow
@@ -45,8 +45,8 @@ def test_complete_feature_stores_are_read_without_building_chexnet(study, monkey
 def test_saved_tchexnet_is_reused_until_its_head_changes(study):
     path = pipeline.save_tchexnet_model(study)
     metadata = models.read_metadata(path)
-    assert metadata["base_sha256"] == models.sha256sum(study.weights)
-    assert metadata["sha256"] == models.sha256sum(path)
+    assert metadata["base_sha256"] == files.sha256_file(study.weights)
+    assert metadata["sha256"] == files.sha256_file(path)
     stamp = os.stat(path).st_mtime_ns
     assert pipeline.save_tchexnet_model(study) == path and os.stat(path).st_mtime_ns == stamp
     result = pipeline.train_transfer_head(study, progress=False)
@@ -58,4 +58,4 @@ def test_saved_tchexnet_is_reused_until_its_head_changes(study):
     result.best_checkpoint = other
     pipeline.save_tchexnet_model(study, result=result)
     assert os.stat(path).st_mtime_ns != stamp
-    assert models.read_metadata(path)["head_sha256"] == models.sha256sum(other)
+    assert models.read_metadata(path)["head_sha256"] == files.sha256_file(other)

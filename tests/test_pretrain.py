@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tchexnet_lib import demo, models, pretrain, synthetic
+from tchexnet_lib import demo, errors, files, models, pretrain, synthetic
 
 TINY = ["--stages", "48:2:1e-3", "--source-patients", "16"]
 
@@ -50,7 +50,7 @@ def test_pretrain_command_resumes_after_kill_and_writes_a_manifest(tmp_path):
     manifest = json.loads(done.stdout)
     weights = Path(manifest["weights"])
     assert [entry["epoch"] for entry in manifest["history"]] == [1, 2]
-    assert manifest["sha256"] == models.sha256sum(weights)
+    assert manifest["sha256"] == files.sha256_file(weights)
     assert manifest["generator"] == synthetic.GENERATOR_VERSION
     assert manifest["config"]["stages"] == [{"size": 48, "epochs": 2, "learning_rate": 0.001}]
     assert manifest["image_size"] == [48, 48] and manifest["machine"]["cpu"]
@@ -73,7 +73,7 @@ def test_stage_text_is_parsed_and_checked():
 def test_shipped_demo_chexnet_matches_its_manifest():
     path = pretrain.shipped_weights()
     manifest = models.read_metadata(path)
-    assert manifest["sha256"] == models.sha256sum(path)
+    assert manifest["sha256"] == files.sha256_file(path)
     assert manifest["generator"] == synthetic.GENERATOR_VERSION
     assert manifest["image_size"] == [224, 224] and manifest["architecture"] == "chexnet"
     assert manifest["key"] == pretrain.PretrainConfig().key()
@@ -98,14 +98,14 @@ def _shipped_copy(tmp_path: Path, monkeypatch, manifest_change: dict | None = No
 
 def test_a_newer_generator_names_the_command_and_its_time(tmp_path, monkeypatch):
     _shipped_copy(tmp_path, monkeypatch, {"generator": "0.9"})
-    with pytest.raises(pretrain.ShippedWeightsError, match=r"generator 0\.9.*tchexnet demo pretrain.*min on"):
+    with pytest.raises(errors.ShippedWeightsError, match=r"generator 0\.9.*tchexnet demo pretrain.*min on"):
         pretrain.shipped_weights()
 
 
 def test_an_altered_shipped_file_is_refused(tmp_path, monkeypatch):
     _shipped_copy(tmp_path, monkeypatch, corrupt=True)
-    with pytest.raises(pretrain.ShippedWeightsError, match="sha256 differs"):
+    with pytest.raises(errors.ShippedWeightsError, match="sha256 differs"):
         pretrain.shipped_weights()
     models.metadata_path(pretrain.shipped_weights_path()).unlink()
-    with pytest.raises(pretrain.ShippedWeightsError, match="missing"):
+    with pytest.raises(errors.ShippedWeightsError, match="missing"):
         pretrain.shipped_weights()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tchexnet_lib import cli, config, data, features, models, training
+from tchexnet_lib import cli, errors, features, files, models, training
 from tchexnet_lib.config import PreprocessConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,9 +105,9 @@ def test_fault_11_uncertain_labels_never_reach_the_loss(dataset, tmp_path):
     d = dataset[1]
     bad = d["y"].copy()
     bad[5] = -1
-    with pytest.raises(data.DataError, match="-1 at position 5"):
+    with pytest.raises(errors.DataError, match="-1 at position 5"):
         training.train_head(d["x"], bad, d["xv"], d["yv"], tmp_path)
-    with pytest.raises(data.DataError, match="validation labels"):
+    with pytest.raises(errors.DataError, match="validation labels"):
         training.train_head(d["x"], d["y"], d["xv"], np.full(len(d["yv"]), np.nan), tmp_path)
     with pytest.raises(ValueError, match="do not line up"):
         training.train_head(d["x"][:-1], d["y"], d["xv"], d["yv"], tmp_path)
@@ -124,7 +124,7 @@ def test_checkpoints_history_state_and_best(uninterrupted):
     best = min(rows, key=lambda row: row["val_loss"])
     assert state["best"]["epoch"] == best["epoch"]
     best_file = uninterrupted / "head_best.weights.h5"
-    assert models.sha256sum(best_file) == models.sha256sum(
+    assert files.sha256_file(best_file) == files.sha256_file(
         uninterrupted / training.CHECKPOINTS / best["checkpoint"])
     assert not list(uninterrupted.rglob(".tmp-*"))
 
@@ -132,13 +132,13 @@ def test_checkpoints_history_state_and_best(uninterrupted):
 def test_fault_20_rerun_never_replaces_a_better_best(uninterrupted, dataset, tmp_path, caplog):
     out = tmp_path / "run"
     shutil.copytree(uninterrupted, out)
-    best_before = models.sha256sum(out / "head_best.weights.h5")
+    best_before = files.sha256_file(out / "head_best.weights.h5")
     state_before = json.loads((out / training.STATE).read_text())["best"]
     with caplog.at_level(logging.INFO, logger="tchexnet_lib.training"):
         result = train(dataset[1], out, learning_rate=1e-9, epochs=1)  # a much worse run
     assert "starting a new head run" in caplog.text
     assert result.history["val_loss"].iloc[0] > state_before["val_loss"]
-    assert models.sha256sum(out / "head_best.weights.h5") == best_before
+    assert files.sha256_file(out / "head_best.weights.h5") == best_before
     assert result.best_epoch == state_before["epoch"]
     assert result.best_value == pytest.approx(state_before["val_loss"])
 
@@ -326,7 +326,7 @@ def test_attached_tchexnet_equals_features_then_head(chexnet, chexpert, store, t
     model = training.attach_head(chexnet, head)
     path = training.save_tchexnet(model, tmp_path / "tchexnet.weights.h5")
     # The weights' sidecar says they work at 64×64: the command builds and preprocesses at it.
-    config.save_json({"image_size": list(SHAPE[:2])}, models.metadata_path(path))
+    files.save_json({"image_size": list(SHAPE[:2])}, models.metadata_path(path))
     argv = ["predict", *chexpert[1], "--model", "tchexnet", "--weights", str(path), "--json"]
     assert cli.main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -384,5 +384,5 @@ def test_fine_tune_one_epoch_last_block_only(chexnet, chexpert, tmp_path):
     assert any(n.startswith("conv5_") for n in changed)
     assert not any(layer.trainable for layer in model.layers
                    if isinstance(layer, keras.layers.BatchNormalization))
-    with pytest.raises(data.DataError):
+    with pytest.raises(errors.DataError):
         training.fine_tune(model, paths[:2], [1, -1], paths[8:], [1, 0, 1, 0], tmp_path / "x")
