@@ -118,6 +118,8 @@ class PreprocessConfig:
         exif_transpose: rotate by the EXIF orientation tag, as a viewer shows the file.
         max_pixels: files with more pixels than this are refused from the header.
         min_side: files smaller than this on either side are refused.
+        normalisation: how the backbone wants its inputs scaled (its
+            :attr:`~tchexnet_lib.backbones.Backbone.normalisation`; DenseNet-121: ``"torch"``).
     """
 
     size: tuple[int, int] = IMAGE_SIZE
@@ -125,6 +127,7 @@ class PreprocessConfig:
     exif_transpose: bool = True
     max_pixels: int = 64_000_000
     min_side: int = 32
+    normalisation: str = "torch"
 
     def to_dict(self) -> dict:
         """Plain-JSON form, for manifests and cache keys."""

@@ -33,9 +33,39 @@ from sklearn.model_selection import train_test_split
 from tchexnet_lib import errors, files
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS, PAPER_CLASSES
 
-#: Names accepted by :func:`to_targets` for ``uncertain`` and ``blank`` (CheXpert's
-#: U-Ignore, U-Zeros and U-Ones).
-UNCERTAINTY_POLICIES: tuple[str, ...] = ("ignore", "zeros", "ones")
+
+
+@dataclass(frozen=True)
+class UncertaintyPolicy:
+    """What to do with an uncertain (-1) or blank label: one row of :data:`POLICIES`.
+
+    Attributes:
+        name: the argument's value (``"zeros"``).
+        label: Irvin et al.'s name (``"U-Zeros"``).
+        value: the target it becomes (0.0 or 1.0), or None: left out of losses and metrics.
+        meaning: one line for messages and tables.
+    """
+
+    name: str
+    label: str
+    value: float | None
+    meaning: str
+
+
+#: The uncertainty policies that map labels, by name. Irvin et al. 2019 compared five; the
+#: other two (U-SelfTrained, U-MultiClass) change the model or its training, not the labels.
+#: The paper's recipe is U-Zeros. Adding a policy is adding a row here.
+POLICIES: dict[str, UncertaintyPolicy] = {policy.name: policy for policy in (
+    UncertaintyPolicy("ignore", "U-Ignore", None, "left out of the loss and the metrics"),
+    UncertaintyPolicy("zeros", "U-Zeros", 0.0, "counted as negative (the paper's recipe)"),
+    UncertaintyPolicy("ones", "U-Ones", 1.0, "counted as positive"),
+)}
+#: Names accepted by :func:`to_targets` for ``uncertain`` and ``blank``.
+UNCERTAINTY_POLICIES: tuple[str, ...] = tuple(POLICIES)
+#: The paper's policy for both uncertain and blank labels.
+PAPER_POLICY = "zeros"
+#: How :func:`paper_select` stores a label its policy leaves out.
+IGNORED_LABEL = -1
 #: The paper's share of rows for training (script 11: ``round(len(df) * 0.8)``).
 PAPER_TRAIN_FRACTION = 0.8
 #: Columns :func:`read_labels` requires unless told otherwise (``Path`` is always required).
@@ -502,13 +532,14 @@ class Targets:
         return self.values[:, j], self.mask[:, j]
 
 
-def _check_policy(policy: str, argument: str) -> None:
-    """Raise ValueError unless ``policy`` is one of :data:`UNCERTAINTY_POLICIES`."""
-    if policy not in UNCERTAINTY_POLICIES:
-        raise ValueError(
-            f"{argument}={policy!r} is not an uncertainty policy; use one of "
-            "'ignore', 'zeros', 'ones' (U-Ignore, U-Zeros, U-Ones)"
-        )
+def uncertainty_policy(name: str, argument: str = "policy") -> UncertaintyPolicy:
+    """The row of :data:`POLICIES` called ``name``; ValueError listing them all otherwise."""
+    try:
+        return POLICIES[name]
+    except (KeyError, TypeError):
+        known = ", ".join(f"{p.name!r} ({p.label})" for p in POLICIES.values())
+        raise ValueError(f"{argument}={name!r} is not an uncertainty policy; use one of {known}"
+                         ) from None
 
 
 def _label_matrix(df: pd.DataFrame, classes: Sequence[str], needed_by: str) -> np.ndarray:
@@ -545,6 +576,8 @@ def to_targets(
     * ``"zeros"`` (U-Zeros): treated as negative, 0;
     * ``"ones"`` (U-Ones): treated as positive, 1.
 
+    (The table :data:`POLICIES`; Irvin et al.'s other two policies change the model.)
+
     ``uncertain`` decides the -1 entries and ``blank`` the blank ones, each
     independently. The paper's recipe is U-Zeros for both (script 10).
 
@@ -563,17 +596,16 @@ def to_targets(
         DataError: a class column is missing or holds something other than
             1, 0, -1 or blank.
     """
-    _check_policy(uncertain, "uncertain")
-    _check_policy(blank, "blank")
+    policies = uncertainty_policy(uncertain, "uncertain"), uncertainty_policy(blank, "blank")
     classes = (classes,) if isinstance(classes, str) else tuple(classes)
     raw = _label_matrix(df, classes, "to_targets")
     values = (raw == 1.0).astype(np.float32)
     mask = np.ones(raw.shape, dtype=bool)
-    for where, policy in ((raw == -1.0, uncertain), (np.isnan(raw), blank)):
-        if policy == "ones":
-            values[where] = 1.0
-        elif policy == "ignore":
+    for where, policy in zip((raw == -1.0, np.isnan(raw)), policies):
+        if policy.value is None:
             mask[where] = False
+        else:
+            values[where] = policy.value
     return Targets(values=values, mask=mask, classes=classes)
 
 
@@ -634,7 +666,7 @@ def paper_split_sizes(n: int) -> tuple[int, int]:
     return n_train, n - n_train
 
 
-def paper_select(df: pd.DataFrame) -> pd.DataFrame:
+def paper_select(df: pd.DataFrame, uncertain: str = PAPER_POLICY) -> pd.DataFrame:
     """Scripts 08 and 10 of the paper: the rows it trains on, labels as int 0/1.
 
     Step 08 keeps the columns Path, Sex, Age, Frontal/Lateral, AP/PA and the six
@@ -649,6 +681,9 @@ def paper_select(df: pd.DataFrame) -> pd.DataFrame:
 
     Args:
         df: labels from :func:`read_labels` (normally train.csv).
+        uncertain: the policy for -1 labels (:data:`POLICIES`; the paper's U-Zeros). Blank
+            stays 0 as in the paper; with ``"ignore"`` the -1 entries are stored as
+            :data:`IGNORED_LABEL` (-1), which the study leaves out of training.
 
     Returns:
         The kept rows in file order, fresh index.
@@ -660,11 +695,14 @@ def paper_select(df: pd.DataFrame) -> pd.DataFrame:
     _require_columns(df, CHEXPERT_META_COLUMNS, "the paper's recipe")
     keep = (df["Frontal/Lateral"] == "Frontal").to_numpy() & (raw != 0.0).all(axis=1)
     out = _subset(df, keep, _paper_columns(df))
-    out[list(PAPER_CLASSES)] = (raw[keep] == 1.0).astype(np.int64)
+    targets = to_targets(out, PAPER_CLASSES, uncertain=uncertain, blank=PAPER_POLICY)
+    labels = np.where(targets.mask, targets.values, IGNORED_LABEL).astype(np.int64)
+    out[list(PAPER_CLASSES)] = labels
     return out
 
 
-def paper_split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def paper_split(df: pd.DataFrame, uncertain: str = PAPER_POLICY
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The paper's train/validation split of train.csv, exactly as its scripts 08-11.
 
     Steps 08 and 10 are :func:`paper_select` (frontal rows with no explicit 0
@@ -680,6 +718,7 @@ def paper_split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Args:
         df: labels from :func:`read_labels` (normally train.csv).
+        uncertain: the policy for -1 labels (:func:`paper_select`; the paper's U-Zeros).
 
     Returns:
         ``(train, val)``: the meta columns, the six classes as int 0/1, plus
@@ -689,7 +728,7 @@ def paper_split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         DataError: a needed column is missing, a label is illegal, or no row
             survives the filter.
     """
-    selected = paper_select(df)
+    selected = paper_select(df, uncertain)
     if selected.empty:
         raise errors.DataError(
             f"{_frame_name(df)}: no row left by the paper's filter (every frontal row has an "

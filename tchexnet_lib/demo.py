@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (config, data, features, files, gradcam, labels, models, pipeline,
+from tchexnet_lib import (config, data, files, gradcam, labels, models, pipeline,
                           plotting, pretrain, synthetic, training)
 
 #: The synthetic CheXpert-like set (:data:`synthetic.DEMO_TARGET`).
@@ -288,12 +288,7 @@ def run_ablation(cfg: DemoConfig = DemoConfig(), keep_chest_tubes: bool = False,
                                              splits=("valid",))["dataset_dir"])
     out = Path(out_dir) if out_dir else config.output_dir(name)
     table = data.paper_test_set(data.read_labels(folder / "valid.csv"))
-    chexnet = pipeline.chexnet_loader(study)
-    store = features.extract_features(chexnet, table["image_path"].tolist(), out / "features" / "test",
-                                      study.preprocess, weights_sha256=study.weights_sha256,
-                                      progress=progress)
-    head = pipeline.best_head(study, pipeline.train_transfer_head(study, progress=progress))
-    test = pipeline.with_scores(table, store.load(), chexnet, head)
+    test = pipeline.score_images(study, table, out / "features" / "test", progress)
     pipeline.save_predictions(test, out / "predictions.csv")
     removed = "the pneumothorax sign" + ("" if keep_chest_tubes else " and the chest-tube confounder")
     summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),

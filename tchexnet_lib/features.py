@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tchexnet_lib import errors, files, images, models
+from tchexnet_lib import backbones, errors, files, images, models
 from tchexnet_lib.config import PreprocessConfig
 
 if TYPE_CHECKING:
@@ -259,11 +259,16 @@ def _finish_if_complete(folder: Path, manifest: dict) -> dict:
     if manifest.get("complete"):
         return manifest
     final = dict(manifest, shards=[dict(s) for s in manifest["shards"]])
+    widths = set()
     for k, shard in enumerate(final["shards"]):
         if not _shard_is_valid(folder, manifest, k):
             return manifest
-        shard["sha256"] = files.read_json(folder / _RECORD.format(k))["sha256"]
-    final["complete"] = True
+        record = files.read_json(folder / _RECORD.format(k))
+        shard["sha256"] = record["sha256"]
+        widths.add(record["shape"][1])
+    if len(widths) != 1:
+        raise errors.FeatureStoreError(f"{folder}: shards of different feature widths {sorted(widths)}")
+    final["complete"], final["n_features"] = True, widths.pop()  # the width found
     files.save_json(final, folder / MANIFEST)
     return final
 
@@ -415,7 +420,6 @@ def _build_manifest(key: dict, report: images.PreflightReport, batch_size: int) 
         "format": FORMAT,
         "key": key,
         "key_sha256": files.sha256_json(key),
-        "n_features": models.N_FEATURES,
         "dtype": key["dtype"],
         "shard_size": key["shard_size"],
         "shards": _shard_plan(report.n_kept, key["shard_size"]),
@@ -487,7 +491,7 @@ def extract_features(
         log.warning("feature store: %s", report.summary())
     build = None if isinstance(model_or_extractor, keras.Model) else model_or_extractor
     if build is None:
-        model_or_extractor.get_layer(models.FEATURE_LAYER)  # ValueError now if there is none
+        backbones.of_model(model_or_extractor)  # ValueError now if no backbone matches
     elif not weights_sha256:
         raise ValueError("extract_features: a model-building function needs weights_sha256 "
                          "(the store's key cannot be computed without the model)")
@@ -509,7 +513,7 @@ def extract_features(
         log.info("feature store %s: computing %d of %d shard(s)", folder, len(pending), len(mine))
         if build is not None:
             model_or_extractor = build()
-            model_or_extractor.get_layer(models.FEATURE_LAYER)
+            backbones.of_model(model_or_extractor)
         _compute_shards(folder, manifest, report.kept_paths, pending, model_or_extractor, config,
                         batch_size, strategy or strategy_for_devices(), progress,
                         num_parallel_calls)

@@ -40,13 +40,11 @@ from matplotlib.figure import Figure
 from PIL import Image
 from scipy import ndimage
 
-from tchexnet_lib import config, images, labels, models
+from tchexnet_lib import backbones, config, images, labels, models
 
 if TYPE_CHECKING:
     import keras
 
-#: The default Grad-CAM layer: DenseNet-121's last activation before global pooling.
-DEFAULT_LAYER = "relu"
 #: The pointing game's tolerance (Zhang et al. 2016): a peak within 15 pixels of the region hits.
 POINTING_TOLERANCE_PX = 15.0
 
@@ -54,6 +52,14 @@ PathLike = str | os.PathLike
 
 
 # --------------------------------------------------------------------------- outputs
+
+
+def default_layer(model: keras.Model) -> str:
+    """The Grad-CAM layer of the model's backbone (:mod:`tchexnet_lib.backbones`).
+
+    DenseNet-121: ``"relu"``, the last activation before global pooling (7×7 at 224 px).
+    """
+    return backbones.of_model(model).gradcam_layer
 
 
 def resolve_output(model: keras.Model, output: int | str | None = None) -> tuple[int, str]:
@@ -210,7 +216,7 @@ def grad_cam_with_probabilities(
     """
     x = _as_image_batch(image_batch, model)
     index, _ = resolve_output(model, output_index)
-    function = _compiled_cams(model, layer_name or DEFAULT_LAYER, index)
+    function = _compiled_cams(model, layer_name or default_layer(model), index)
     low, probabilities = _cams_in_batches(function, x, min(batch_size, len(x)))
     return _upsample_and_normalise(low, x.shape[1:3]), probabilities.astype(np.float32)
 
@@ -230,7 +236,8 @@ def grad_cam(
             model's input size.
         output_index: which output (index or class name, see :func:`resolve_output`);
             None: Pneumothorax.
-        layer_name: the feature-map layer; default :data:`DEFAULT_LAYER` (``"relu"``).
+        layer_name: the feature-map layer; default :func:`default_layer` (DenseNet-121:
+            ``"relu"``, its last activation before global pooling).
         batch_size: images per forward/backward pass (memory).
 
     Returns:
@@ -274,7 +281,7 @@ def cam_for_image(
         path: a chest X-ray (JPEG/PNG), checked and preprocessed by :mod:`images`.
         model: CheXNet or tCheXNet; the image is resized to the model's input size.
         output: class name or index (see :func:`resolve_output`); None: Pneumothorax.
-        layer_name: feature-map layer; default ``"relu"``.
+        layer_name: feature-map layer; default :func:`default_layer`.
         interpolation: resize filter ("bilinear" or "nearest").
 
     Returns:
@@ -300,13 +307,15 @@ def cams_for_images(
         One :class:`CamResult` per path, in order.
     """
     height, width = (int(d) for d in model.input.shape[1:3])
-    cfg = config.PreprocessConfig(size=(height, width), interpolation=interpolation)
+    normalisation = backbones.of_model(model).normalisation
+    cfg = config.PreprocessConfig(size=(height, width), interpolation=interpolation,
+                                  normalisation=normalisation)
     grays = [images.resize_gray(images.read_grayscale(path, cfg), cfg) for path in paths]
     if not grays:
         return []
     index, name = resolve_output(model, output)
     cams, probabilities = grad_cam_with_probabilities(
-        model, np.stack([images.to_model_input(gray) for gray in grays]), index, layer_name,
+        model, np.stack([images.to_model_input(gray, normalisation) for gray in grays]), index, layer_name,
         batch_size)
     return [CamResult(os.fspath(path), gray, cam, float(p), name, index)
             for path, gray, cam, p in zip(paths, grays, cams, probabilities)]
@@ -611,7 +620,7 @@ def gradcam_figure(
         model: CheXNet or tCheXNet.
         output: class name or index; None: Pneumothorax.
         mask: optional ground-truth mask (array or file) drawn as a contour and scored.
-        layer_name: feature-map layer; default ``"relu"``.
+        layer_name: feature-map layer; default :func:`default_layer`.
         alpha: heat-map weight in the overlay.
 
     Returns:

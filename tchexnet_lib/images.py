@@ -291,26 +291,28 @@ def resize_gray(gray: np.ndarray, config: PreprocessConfig = PreprocessConfig())
     return np.array(image.resize((width, height), resample), dtype=np.float32)  # PIL: (w, h)
 
 
-def to_model_input(gray_resized: np.ndarray) -> np.ndarray:
-    """Replicate gray to RGB and normalise exactly as DenseNet-121 expects.
+def to_model_input(gray_resized: np.ndarray, normalisation: str = "torch") -> np.ndarray:
+    """Replicate gray to RGB and normalise exactly as the backbone expects.
 
     Args:
         gray_resized: float array of shape (h, w), values in [0, 255].
+        normalisation: ``"torch"`` (DenseNet-121, CheXNet: /255, minus ImageNet mean, over
+            ImageNet std, per channel; ``keras.applications.densenet.preprocess_input``) or
+            ``"tf"`` (to [-1, 1]), as ``keras.applications.imagenet_utils.preprocess_input``.
 
     Returns:
-        float32 array of shape (h, w, 3): ``keras.applications.densenet.preprocess_input``
-        of the replicated image (/255, minus ImageNet mean, over ImageNet std, per channel).
+        float32 array of shape (h, w, 3).
 
     Raises:
         ValueError: the input is not 2-D.
     """
-    from keras.applications.densenet import preprocess_input
+    from keras.applications.imagenet_utils import preprocess_input
 
     if np.ndim(gray_resized) != 2:
         raise ValueError(f"to_model_input expects a 2-D (h, w) array, got {np.shape(gray_resized)}")
     # A fresh array: preprocess_input normalises float32 input in place.
     rgb = np.repeat(np.asarray(gray_resized, dtype=np.float32)[..., None], 3, axis=-1)
-    return np.asarray(preprocess_input(rgb), dtype=np.float32)
+    return np.asarray(preprocess_input(rgb, mode=normalisation), dtype=np.float32)
 
 
 def load_image(path: PathLike, config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
@@ -328,7 +330,7 @@ def load_image(path: PathLike, config: PreprocessConfig = PreprocessConfig()) ->
     Raises:
         ImageError: the file is unusable; the message names it.
     """
-    return to_model_input(resize_gray(read_grayscale(path, config), config))
+    return to_model_input(resize_gray(read_grayscale(path, config), config), config.normalisation)
 
 
 # ---------------------------------------------------------------------------------------------

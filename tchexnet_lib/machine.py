@@ -13,6 +13,8 @@ import platform
 import shutil
 import subprocess
 import time
+
+from tchexnet_lib import backbones
 from pathlib import Path
 
 __all__ = ["cpu_model", "gpu_names", "machine_info", "model_bound_images_per_second"]
@@ -78,9 +80,7 @@ def model_bound_images_per_second(seconds: float = 8.0, batch_size: int = 32,
     import numpy as np
     import tensorflow as tf
 
-    from tchexnet_lib import models
-
-    model = models.build_base((size, size, 3))
+    model = backbones.get().build((size, size, 3), False)
     forward = tf.function(lambda x: model(x, training=False))
     batch = np.random.default_rng(0).random((batch_size, size, size, 3), dtype=np.float32)
     forward(batch).numpy()  # trace

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import h5py
 import numpy as np
 
-from tchexnet_lib import config, errors, files, labels
+from tchexnet_lib import backbones, config, errors, files, labels
 
 if TYPE_CHECKING:
     import keras
@@ -41,14 +41,11 @@ if TYPE_CHECKING:
 Architecture = Literal["chexnet", "tchexnet"]
 ARCHITECTURES: tuple[str, ...] = ("chexnet", "tchexnet")
 
-#: Name of the base's pooled-feature layer (the 1024-d features).
-FEATURE_LAYER = "avg_pool"
 #: Names of the layers this project gives the heads (the original's were auto-named).
 CHEXNET_HEAD = "predictions"
 TCHEXNET_HIDDEN = "tchexnet_dense_512"
 TCHEXNET_OUTPUT = "tchexnet_pneumothorax"
 HIDDEN_UNITS = 512
-N_FEATURES = 1024
 
 
 @dataclass(frozen=True)
@@ -93,56 +90,33 @@ REGISTRY: dict[str, WeightsSpec] = {
 DEFAULT_WEIGHTS: dict[str, str] = {"chexnet": "chexnet", "tchexnet": "tchexnet-paper"}
 
 
-def preprocess_input(x: np.ndarray) -> np.ndarray:
-    """Keras' DenseNet preprocessing ('torch' mode): /255, ImageNet mean and std.
-
-    Args:
-        x: images with values in [0, 255], channels last.
-    """
-    import keras
-
-    return keras.applications.densenet.preprocess_input(x)
-
-
-def _check_input_shape(input_shape: tuple[int, int, int]) -> None:
-    if len(input_shape) != 3 or input_shape[2] != 3:
-        raise ValueError(
-            f"input_shape must be (height, width, 3), got {input_shape}: "
-            "grayscale X-rays are replicated to 3 channels by images.load_image"
-        )
-    if any(side is not None and side < 32 for side in input_shape[:2]):
-        raise ValueError(f"input_shape {input_shape}: DenseNet-121 needs at least 32×32 inputs")
-
-
 def build_base(
     input_shape: tuple[int, int, int] = (*config.IMAGE_SIZE, 3),
     imagenet: bool = False,
+    backbone: str | None = None,
 ) -> keras.Model:
-    """DenseNet-121 without its top, global-average pooled to 1024 features.
+    """The backbone without its top, global-average pooled (DenseNet-121: 1024 features).
 
     Args:
         input_shape: (height, width, 3). Weights do not depend on it.
         imagenet: start from Keras' ImageNet weights (downloads them); leave False
             when a CheXNet file will be loaded (no download that is then overwritten).
+        backbone: a name in :data:`tchexnet_lib.backbones.BACKBONES` (default DenseNet-121).
 
     Returns:
-        A model from images (n, h, w, 3) to features (n, 1024), output layer ``avg_pool``.
+        A model from images (n, h, w, 3) to features (n, width), output layer the
+        backbone's ``feature_layer`` (``avg_pool``).
     """
-    import keras
-
-    _check_input_shape(input_shape)
-    return keras.applications.DenseNet121(
-        include_top=False,
-        weights="imagenet" if imagenet else None,
-        input_shape=input_shape,
-        pooling="avg",
-    )
+    spec = backbones.get(backbone)
+    spec.check_input_shape(input_shape)
+    return spec.build(tuple(input_shape), imagenet)
 
 
 def build_chexnet(
     weights: str | os.PathLike | None = None,
     input_shape: tuple[int, int, int] = (*config.IMAGE_SIZE, 3),
     imagenet: bool = False,
+    backbone: str | None = None,
 ) -> keras.Model:
     """CheXNet: DenseNet-121 + ``Dense(14, sigmoid, name="predictions")``, flat.
 
@@ -151,6 +125,7 @@ def build_chexnet(
             ``.weights.h5`` or ``.keras``); ``None`` leaves the model untrained.
         input_shape: (height, width, 3).
         imagenet: initialise the base from ImageNet (ignored when ``weights`` is given).
+        backbone: another base than DenseNet-121 (:mod:`tchexnet_lib.backbones`).
 
     Returns:
         Model from (n, h, w, 3) preprocessed images to (n, 14) probabilities in
@@ -158,7 +133,7 @@ def build_chexnet(
     """
     import keras
 
-    base = build_base(input_shape, imagenet=imagenet and weights is None)
+    base = build_base(input_shape, imagenet=imagenet and weights is None, backbone=backbone)
     outputs = keras.layers.Dense(
         len(labels.CHEXNET_CLASSES), activation="sigmoid", name=CHEXNET_HEAD
     )(base.output)
@@ -182,7 +157,7 @@ def attach_tchexnet_head(chexnet_or_base: keras.Model, freeze_base: bool = True)
     """
     import keras
 
-    features = chexnet_or_base.get_layer(FEATURE_LAYER).output
+    features = chexnet_or_base.get_layer(backbones.of_model(chexnet_or_base).feature_layer).output
     hidden = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name=TCHEXNET_HIDDEN)(features)
     output = keras.layers.Dense(1, activation="sigmoid", name=TCHEXNET_OUTPUT)(hidden)
     model = keras.Model(chexnet_or_base.input, output, name="tchexnet")
@@ -229,10 +204,11 @@ def build_model(
 
 
 def feature_extractor(model: keras.Model) -> keras.Model:
-    """The base of a CheXNet or tCheXNet: images → 1024-d ``avg_pool`` features."""
+    """The base of a CheXNet or tCheXNet: images → its backbone's features (1024-d ``avg_pool``)."""
     import keras
 
-    return keras.Model(model.input, model.get_layer(FEATURE_LAYER).output, name="features")
+    layer = model.get_layer(backbones.of_model(model).feature_layer)
+    return keras.Model(model.input, layer.output, name="features")
 
 
 def output_names(model: keras.Model) -> tuple[str, ...]:
@@ -560,6 +536,30 @@ def read_metadata(path: str | os.PathLike) -> dict:
         return json.loads(sidecar.read_text())
     except (OSError, ValueError) as error:
         raise errors.WeightsError(f"{sidecar}: unreadable weights metadata ({error})") from error
+
+
+def save_metadata(path: str | os.PathLike, model: keras.Model, description: str,
+                  **fields: object) -> Path:
+    """Write the sidecar of a weight file this project saved (every writer calls this).
+
+    Its core fields: ``architecture`` (chexnet or tchexnet), ``backbone``, ``image_size``
+    (the model's input size), ``description`` and the ``sha256`` of the weight file;
+    ``fields`` add to them or replace them (e.g. the ``image_size`` of a model built with an
+    open input size).
+
+    Returns:
+        The sidecar's path (:func:`metadata_path`).
+    """
+    metadata = {"architecture": "chexnet" if model.output.shape[-1] > 1 else "tchexnet",
+                "backbone": backbones.of_model(model).name,
+                "image_size": [int(side) for side in model.input.shape[1:3] if side is not None],
+                "description": description, "sha256": files.sha256_file(path), **fields}
+    return files.save_json(metadata, metadata_path(path))
+
+
+def backbone_for(path: str | os.PathLike | None) -> str:
+    """The backbone a weight file was saved from (its sidecar's ``backbone``; else DenseNet-121)."""
+    return (read_metadata(path).get("backbone") if path else None) or backbones.DEFAULT
 
 
 def input_shape_for(path: str | os.PathLike | None) -> tuple[int, int, int]:

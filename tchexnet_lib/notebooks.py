@@ -18,15 +18,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import config, data, errors, evaluation, files, labels
-
-if TYPE_CHECKING:
-    from tchexnet_lib.pipeline import Study
+from tchexnet_lib import (config, data, errors, evaluation, files, gradcam, labels, models,
+                          pipeline, synthetic)
+from tchexnet_lib.pipeline import Study
 
 #: The series, in run order (file names without ``.ipynb``).
 SERIES: tuple[str, ...] = (
@@ -217,8 +215,6 @@ def setup_report() -> str:
     import importlib.metadata
     import platform
 
-    from tchexnet_lib import models
-
     versions = [f"python {platform.python_version()}"]
     for names in _REPORTED:
         for name in names:
@@ -251,14 +247,8 @@ def scored_test_table(study: Study) -> pd.DataFrame:
         The test table (``Path``, ``Sex``, ``Age``, ``AP/PA``, the six classes, ``image_path``,
         ...) plus ``CheXNet``, ``tCheXNet`` and ``Support Devices`` (1.0, 0.0 or blank).
     """
-    from tchexnet_lib import pipeline
-
     test = pipeline.split_tables(study)["test"]
     predictions = pipeline.load_predictions(study)
-    if predictions["Path"].tolist() != test["Path"].tolist():
-        print(f"{study.out_dir / 'predictions.csv'} holds other rows than this test split "
-              "(another LIMIT?): computing the test predictions again")
-        predictions = pipeline.test_predictions(study)
     valid = data.read_labels(study.dataset_dir / "valid.csv")[["Path", "Support Devices"]]
     scored = test.merge(predictions[["Path", "CheXNet", "tCheXNet"]], on="Path", validate="1:1")
     return scored.merge(valid, on="Path", how="left", validate="1:1")
@@ -353,8 +343,6 @@ def cam_mass_by_sign(
         where the sign is not drawn on that image (or vanishes at the map's resolution).
     """
     from scipy import ndimage
-
-    from tchexnet_lib import gradcam, synthetic
 
     bands = {"chest_tube": 6} if bands is None else dict(bands)
     rows = []

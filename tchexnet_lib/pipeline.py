@@ -8,11 +8,18 @@ message) when it is absent or stale:
 ``split_tables`` (the paper's recipe) → ``features_for`` (the feature store, one
 per split) → ``train_transfer_head`` (the tCheXNet head on cached features) →
 ``test_predictions`` (CheXNet's zero-shot Pneumothorax output and tCheXNet's on
-the test split) → :mod:`tchexnet_lib.evaluation`.
+the test split) → ``summary_json`` (:mod:`tchexnet_lib.evaluation`).
+``score_images`` scores any other table of images with the trained study (the demo's
+ablation does).
+
+A :class:`Study` says everything those steps depend on (data, weights, backbone, input
+size, uncertainty policy, head settings, row limit); :func:`make_study` writes it as
+``study.json`` beside the outputs and :func:`load_study` reads it back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass, field
@@ -21,10 +28,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (config, data, errors, evaluation, features, files, labels, models,
-                          pretrain, synthetic, training)
+from tchexnet_lib import (backbones, config, data, errors, evaluation, features, files, labels,
+                          models, pretrain, synthetic, training)
+
+__all__ = [
+    "SPLITS", "STUDY_FILE", "Study", "all_features", "best_head", "chexnet_loader",
+    "chexnet_scores_from_features", "features_for", "load_chexnet", "load_predictions",
+    "load_study", "make_study", "read_json", "save_predictions", "save_tchexnet_model",
+    "score_images", "split_tables", "summary_json", "target_labels", "test_predictions",
+    "train_transfer_head", "with_scores",
+]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: The study's settings, written beside its outputs.
+STUDY_FILE = "study.json"
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,10 @@ class Study:
         out_dir: this study's outputs (``outputs/<dataset>/``).
         head: the head's training settings (the paper's by default).
         limit: use only the first N rows of each split (quick runs); None uses all.
+        backbone: the network under CheXNet's head (:mod:`tchexnet_lib.backbones`);
+            the weight file's, DenseNet-121 for CheXNet.
+        policy: what uncertain (-1) training labels become (:data:`data.POLICIES`;
+            the paper's ``"zeros"``).
     """
 
     dataset: str
@@ -48,11 +69,27 @@ class Study:
     out_dir: Path
     head: training.HeadConfig = field(default_factory=training.HeadConfig)
     limit: int | None = None
+    backbone: str = backbones.DEFAULT
+    policy: str = data.PAPER_POLICY
+
+    def __post_init__(self) -> None:
+        backbones.get(self.backbone)  # ValueErrors name the known ones
+        data.uncertainty_policy(self.policy)
 
     @property
     def preprocess(self) -> config.PreprocessConfig:
         """The preprocessing of every model input in this study."""
-        return config.PreprocessConfig(size=tuple(self.image_size))
+        return config.PreprocessConfig(size=tuple(self.image_size),
+                                       normalisation=backbones.get(self.backbone).normalisation)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (``study.json``)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return json.loads(json.dumps({**fields, "head": self.head.to_dict()}, default=str))
+
+    def save(self) -> Path:
+        """Write ``study.json`` into :attr:`out_dir` (atomically); returns its path."""
+        return files.save_json(self.to_dict(), self.out_dir / STUDY_FILE)
 
     @property
     def is_demo(self) -> bool:
@@ -68,11 +105,14 @@ class Study:
         data_note = "DEMO data (synthetic, not radiographs)" if self.is_demo else "real CheXpert"
         return (f"dataset: {self.dataset} — {data_note}: {self.dataset_dir}\n"
                 f"{models.describe_weights(self.weights)}\n"
-                f"input size: {self.image_size[0]}×{self.image_size[1]}; outputs: {self.out_dir}")
+                f"backbone: {self.backbone}; input size: {self.image_size[0]}×{self.image_size[1]}; "
+                f"uncertain training labels: {data.uncertainty_policy(self.policy).label}\n"
+                f"outputs: {self.out_dir}")
 
 
 def make_study(dataset: str | None = None, weights: str | Path | None = None,
-               head=None, limit: int | None = None, out_dir: str | Path | None = None) -> Study:
+               head: training.HeadConfig | None = None, limit: int | None = None,
+               out_dir: str | Path | None = None, policy: str = data.PAPER_POLICY) -> Study:
     """Resolve a study's data and weights, failing with one line saying what is missing.
 
     Args:
@@ -82,6 +122,10 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
         head: a :class:`tchexnet_lib.training.HeadConfig` (default: the paper's).
         limit: first N rows of each split only.
         out_dir: default ``outputs/<dataset>/``.
+        policy: the uncertainty policy of the training labels (default U-Zeros, the paper's).
+
+    The backbone and input size are the weight file's (its sidecar; DenseNet-121 at 224
+    without one). The study is saved as ``study.json`` in ``out_dir``.
 
     Raises:
         MissingInputError: data or weights not on disk (says where they go).
@@ -94,14 +138,31 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
     path = models.resolve_weights("chexnet", weights)
     if not path.is_file():
         raise errors.MissingInputError(models.missing_file_message(path))
-    return Study(dataset, folder, path, models.input_shape_for(path)[:2],
-                 Path(out_dir) if out_dir else config.output_dir(dataset),
-                 head or training.HeadConfig(), limit)
+    study = Study(dataset, folder, path, models.input_shape_for(path)[:2],
+                  Path(out_dir) if out_dir else config.output_dir(dataset),
+                  head or training.HeadConfig(), limit, models.backbone_for(path), policy)
+    study.save()
+    return study
+
+
+def load_study(out_dir: str | Path) -> Study:
+    """The study whose outputs are in ``out_dir``, from its ``study.json``.
+
+    Raises:
+        MissingInputError: no ``study.json`` there.
+    """
+    saved = files.read_json(Path(out_dir) / STUDY_FILE)
+    if saved is None:
+        raise errors.MissingInputError(f"{Path(out_dir) / STUDY_FILE}: no study saved there "
+                                       "(pipeline.make_study writes it)")
+    paths = {name: Path(saved[name]) for name in ("dataset_dir", "weights", "out_dir")}
+    return Study(**{**saved, **paths, "image_size": tuple(saved["image_size"]),
+                    "head": training.HeadConfig(**saved["head"])})
 
 
 def split_tables(study: Study) -> dict[str, pd.DataFrame]:
     """The paper's recipe: train/val from train.csv (80/20 by row order), test = frontal valid.csv."""
-    train, val = data.paper_split(data.read_labels(study.dataset_dir / "train.csv"))
+    train, val = data.paper_split(data.read_labels(study.dataset_dir / "train.csv"), study.policy)
     test = data.paper_test_set(data.read_labels(study.dataset_dir / "valid.csv"))
     tables = {"train": train, "val": val, "test": test}
     if study.limit:
@@ -112,7 +173,8 @@ def split_tables(study: Study) -> dict[str, pd.DataFrame]:
 
 def load_chexnet(study: Study):
     """The study's CheXNet at its input size, weights checked and loaded."""
-    return models.build_chexnet(study.weights, input_shape=(*study.image_size, 3))
+    return models.build_chexnet(study.weights, input_shape=(*study.image_size, 3),
+                                backbone=study.backbone)
 
 
 def chexnet_loader(study: Study):
@@ -126,7 +188,7 @@ def chexnet_loader(study: Study):
 
 def features_for(study: Study, split: str, table: pd.DataFrame | None = None,
                  model=None, progress: bool = True) -> np.ndarray:
-    """A split's 1024-d CheXNet features, from its store (extracted once, then reused).
+    """A split's CheXNet features (1024-d), from its store (extracted once, then reused).
 
     The store is keyed by the weights' sha256, the preprocessing and the rows, so a
     change of any of them recomputes it (see :mod:`tchexnet_lib.features`). ``model``:
@@ -150,8 +212,14 @@ def all_features(study: Study, progress: bool = True, chexnet=None) -> tuple[dic
 
 
 def target_labels(table: pd.DataFrame) -> np.ndarray:
-    """The Pneumothorax column as 0/1 (the recipe already mapped −1 and blanks to 0)."""
+    """The Pneumothorax column as 0/1 (the recipe already applied the uncertainty policy)."""
     return data.check_binary_labels(table[labels.TARGET].to_numpy(), labels.TARGET)
+
+
+def _labelled(split_features: np.ndarray, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Features and 0/1 targets of the rows whose label the policy kept (U-Ignore drops some)."""
+    kept = (table[labels.TARGET] != data.IGNORED_LABEL).to_numpy()
+    return split_features[kept], target_labels(table[kept])
 
 
 def train_transfer_head(study: Study, features: dict | None = None, tables: dict | None = None,
@@ -163,15 +231,15 @@ def train_transfer_head(study: Study, features: dict | None = None, tables: dict
     """
     if features is None or tables is None:
         features, tables = all_features(study, progress)
-    return training.train_head(
-        features["train"], target_labels(tables["train"]), features["val"],
-        target_labels(tables["val"]), study.out_dir / "head", study.head)
+    return training.train_head(*_labelled(features["train"], tables["train"]),
+                               *_labelled(features["val"], tables["val"]),
+                               study.out_dir / "head", study.head)
 
 
 def best_head(study: Study, result=None):
     """The trained head with its best checkpoint loaded (trains it first if needed)."""
     result = result or train_transfer_head(study)
-    head = training.build_head(config=study.head)
+    head = training.build_head(backbones.get(study.backbone).feature_width, study.head)
     head.load_weights(result.best_checkpoint)
     return head
 
@@ -201,6 +269,22 @@ def test_predictions(study: Study, progress: bool = True) -> pd.DataFrame:
     return test
 
 
+def score_images(study: Study, table: pd.DataFrame, store_dir: Path, progress: bool = True
+                 ) -> pd.DataFrame:
+    """Any table of images (``image_path``) scored by the study's CheXNet and trained tCheXNet.
+
+    Its features go to a store in ``store_dir`` (reused when current); the head is the
+    study's best (trained first if needed). The demo's ablation scores its redrawn test
+    images this way.
+    """
+    chexnet = chexnet_loader(study)
+    store = features.extract_features(chexnet, table["image_path"].tolist(), store_dir,
+                                      study.preprocess, weights_sha256=study.weights_sha256,
+                                      progress=progress)
+    head = best_head(study, train_transfer_head(study, progress=progress))
+    return with_scores(table, store.load(), chexnet, head)
+
+
 def with_scores(table: pd.DataFrame, feature_rows: np.ndarray, chexnet, head) -> pd.DataFrame:
     """``table`` plus CheXNet's zero-shot (``CheXNet``) and tCheXNet's (``tCheXNet``) Pneumothorax scores.
 
@@ -221,12 +305,21 @@ def save_predictions(test: pd.DataFrame, path: Path) -> Path:
 
 
 def load_predictions(study: Study) -> pd.DataFrame:
-    """Predictions written by :func:`test_predictions`, or computed now (with a message)."""
+    """Predictions written by :func:`test_predictions` for this test split, else computed now.
+
+    Computed (with a message) when ``predictions.csv`` is absent or holds other rows (e.g.
+    written with another ``limit``).
+    """
     path = study.out_dir / "predictions.csv"
-    if path.is_file():
-        return pd.read_csv(path)
-    print(f"{path} not found: computing the test predictions now")
-    return test_predictions(study)
+    if not path.is_file():
+        print(f"{path} not found: computing the test predictions now")
+        return test_predictions(study)
+    predictions = pd.read_csv(path)
+    if predictions["Path"].tolist() != split_tables(study)["test"]["Path"].tolist():
+        print(f"{path} holds other rows than this test split (another LIMIT?): "
+              "computing the test predictions again")
+        return test_predictions(study)
+    return predictions
 
 
 def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> Path:
@@ -245,10 +338,8 @@ def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> 
     path = training.save_tchexnet(model, path)
     base_note = models.read_metadata(study.weights).get("description")
     description = f"tCheXNet trained here on {study.dataset} data, base from {study.weights.name}"
-    metadata = {"image_size": list(study.image_size), "architecture": "tchexnet",
-                "description": description + (f" ({base_note})" if base_note else ""),
-                **sources, "sha256": files.sha256_file(path)}
-    files.save_json(metadata, models.metadata_path(path))
+    models.save_metadata(path, model, description + (f" ({base_note})" if base_note else ""),
+                         **sources)
     return path
 
 

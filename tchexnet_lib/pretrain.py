@@ -282,7 +282,7 @@ def pretrain(cfg: PretrainConfig = PretrainConfig(), out: str | Path | None = No
     final = source_aucs(model, val_paths, y_val, cfg.eval_size)
     manifest = _manifest(cfg, path, source, (len(train_paths), len(val_paths)), history, final,
                          start, command)
-    files.save_json(manifest, models.metadata_path(path))
+    models.save_metadata(path, model, **manifest)
     shutil.rmtree(work_dir, ignore_errors=True)  # the run is complete: checkpoints and caches go
     return path
 
@@ -331,7 +331,7 @@ def _host_speed(history: list[dict]) -> float | None:
 def _manifest(cfg: PretrainConfig, path: Path, source: dict, counts: tuple[int, int],
               history: list[dict], final: dict, start: float, command: str | None) -> dict:
     return {
-        "description": "demo weights trained on synthetic data", "architecture": "chexnet",
+        "description": "demo weights trained on synthetic data",
         "image_size": [cfg.eval_size, cfg.eval_size], "key": cfg.key(),
         "generator": synthetic.GENERATOR_VERSION, "config": cfg.to_dict(),
         "command": command or shlex.join(["tchexnet", *sys.argv[1:]]),
@@ -341,5 +341,5 @@ def _manifest(cfg: PretrainConfig, path: Path, source: dict, counts: tuple[int, 
         "source_images": {"train": counts[0], "val": counts[1],
                           "drawing_seconds": source.get("seconds")},
         "val_auc": final, "val_mean_auc": _mean_auc(final), "history": history,
-        "sha256": files.sha256_file(path), "size_bytes": path.stat().st_size,
+        "size_bytes": path.stat().st_size,
     }

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import data, evaluation, features, files, images, models
+from tchexnet_lib import backbones, data, evaluation, features, files, images, models
 from tchexnet_lib.config import PreprocessConfig, set_seed
 
 if TYPE_CHECKING:
@@ -146,10 +146,10 @@ def class_weights(labels: Any, mode: str = "balanced") -> dict[int, float]:
     raise ValueError(f"class weight mode {mode!r}: use one of {CLASS_WEIGHTS}")
 
 
-def build_head(
-    n_features: int = models.N_FEATURES, config: HeadConfig = HeadConfig()
-) -> keras.Model:
+def build_head(n_features: int | None = None, config: HeadConfig = HeadConfig()) -> keras.Model:
     """The head alone: Input(n_features) → Dense(hidden, relu) → Dense(1, sigmoid).
+
+    ``n_features``: the backbone's feature width (default DenseNet-121's, 1024).
 
     Layer names are :data:`models.TCHEXNET_HIDDEN` and :data:`models.TCHEXNET_OUTPUT`, as in
     :func:`models.attach_tchexnet_head`, so :func:`attach_head` copies it by name. The head is
@@ -158,7 +158,7 @@ def build_head(
     """
     import keras
 
-    inputs = keras.Input((n_features,), name="features")
+    inputs = keras.Input((n_features or backbones.get().feature_width,), name="features")
     hidden = keras.layers.Dense(config.hidden, activation="relu", name=models.TCHEXNET_HIDDEN,
                                 dtype="float32")(inputs)
     output = keras.layers.Dense(1, activation="sigmoid", name=models.TCHEXNET_OUTPUT,
@@ -595,7 +595,7 @@ def _head_epoch(step, x, y, w, order, batch_size, epoch, callbacks) -> float:
 def attach_head(
     chexnet_model_or_weights: keras.Model | PathLike,
     head_weights: keras.Model | PathLike,
-    input_shape: tuple[int, int, int] = (224, 224, 3),
+    input_shape: tuple[int, int, int] | None = None,
 ) -> keras.Model:
     """tCheXNet from a CheXNet and a trained head: predictions equal "features → head".
 
@@ -604,7 +604,7 @@ def attach_head(
             weight file.
         head_weights: a head from :func:`build_head` / :func:`train_head`, or its
             ``.weights.h5`` file (e.g. ``head_best.weights.h5``).
-        input_shape: used when building CheXNet from a file.
+        input_shape: used when building CheXNet from a file (default: its sidecar's size).
 
     Returns:
         The tCheXNet ``keras.Model`` (frozen base + Dense 512 relu + Dense 1 sigmoid).
@@ -612,11 +612,13 @@ def attach_head(
     import keras
 
     chexnet = (chexnet_model_or_weights if isinstance(chexnet_model_or_weights, keras.Model)
-               else models.build_chexnet(chexnet_model_or_weights, input_shape=input_shape))
+               else models.build_chexnet(chexnet_model_or_weights, input_shape=input_shape
+                                         or models.input_shape_for(chexnet_model_or_weights),
+                                         backbone=models.backbone_for(chexnet_model_or_weights)))
     if isinstance(head_weights, keras.Model):
         head = head_weights
     else:
-        head = build_head()
+        head = build_head(models.feature_extractor(chexnet).output.shape[-1])
         models.load_weights(head, head_weights)
     model = models.attach_tchexnet_head(chexnet)
     for name in (models.TCHEXNET_HIDDEN, models.TCHEXNET_OUTPUT):
@@ -637,9 +639,7 @@ def save_tchexnet(model: keras.Model, path: PathLike) -> Path:
     path = Path(path)
     if path.name.endswith(".weights.h5"):
         models.save_weights_atomic(model, path)
-        files.save_json({"image_size": list(model.input.shape[1:3]),
-                   "description": "tCheXNet saved by training.save_tchexnet"},
-                  models.metadata_path(path))
+        models.save_metadata(path, model, "tCheXNet saved by training.save_tchexnet")
         return path
     if path.suffix != ".keras":
         raise ValueError(f"{path}: save a tCheXNet as .weights.h5 or .keras")
@@ -648,8 +648,10 @@ def save_tchexnet(model: keras.Model, path: PathLike) -> Path:
     return path
 
 
-def set_fine_tune_trainable(model: keras.Model, unfreeze_prefix: str = "conv5_") -> list[str]:
+def set_fine_tune_trainable(model: keras.Model, unfreeze_prefix: str | None = None) -> list[str]:
     """Unfreeze the layers named ``unfreeze_prefix*`` and the head; keep BatchNorm frozen.
+
+    ``unfreeze_prefix``: default the backbone's ``fine_tune_prefix`` (DenseNet-121: ``"conv5_"``).
 
     A frozen BatchNormalization runs in inference mode in Keras 3: its statistics stay
     CheXNet's, which small fine-tuning batches could not estimate well.
@@ -659,10 +661,11 @@ def set_fine_tune_trainable(model: keras.Model, unfreeze_prefix: str = "conv5_")
     """
     import keras
 
+    prefix = unfreeze_prefix or backbones.of_model(model).fine_tune_prefix
     head = {models.TCHEXNET_HIDDEN, models.TCHEXNET_OUTPUT}
     for layer in model.layers:
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
-        in_block = layer.name.startswith(unfreeze_prefix) and not is_bn
+        in_block = layer.name.startswith(prefix) and not is_bn
         layer.trainable = layer.name in head or in_block
     return [layer.name for layer in model.layers if layer.trainable and layer.weights]
 
@@ -724,7 +727,7 @@ def fine_tune(
     val_paths: Sequence[PathLike],
     val_labels: Any,
     out_dir: PathLike,
-    unfreeze: str = "conv5_",
+    unfreeze: str | None = None,
     lr: float = 1e-5,
     epochs: int = 1,
     batch_size: int = 16,
@@ -748,8 +751,8 @@ def fine_tune(
         train_paths, train_labels: images and their 0/1 labels.
         val_paths, val_labels: validation images and labels.
         out_dir: the run folder.
-        unfreeze: layers whose name starts with this are trained ("conv5_": the last dense
-            block), besides the head.
+        unfreeze: layers whose name starts with this are trained, besides the head; default
+            the backbone's ``fine_tune_prefix`` (DenseNet-121: ``"conv5_"``, the last dense block).
         lr: Adam's learning rate (small: the base is already trained).
         epochs, batch_size, class_weight, select_on, seed: as in :class:`HeadConfig`.
         preprocess: image preprocessing.
@@ -769,6 +772,7 @@ def fine_tune(
     images.preflight(train_paths + val_paths, preprocess, on_error="raise", progress=False)
     weights = _sample_weights(y_train, class_weight)
     set_seed(seed)
+    unfreeze = unfreeze or backbones.of_model(model).fine_tune_prefix
     settings = {"unfreeze": unfreeze, "lr": lr, "batch_size": batch_size,
                 "class_weight": class_weight, "seed": seed, "augment": augment,
                 "preprocess": preprocess.to_dict(),

@@ -323,7 +323,7 @@ def test_to_targets_single_class_and_column(valid_csv: Path) -> None:
 
 
 def test_to_targets_refuses_bad_policy_and_labels() -> None:
-    with pytest.raises(ValueError, match="'ignore', 'zeros', 'ones'"):
+    with pytest.raises(ValueError, match=r"'ignore' \(U-Ignore\), 'zeros' \(U-Zeros\), 'ones' \(U-Ones\)"):
         data.to_targets(LABELS, ["Edema"], uncertain="U-Ones")
     with pytest.raises(ValueError, match="blank='nan'"):
         data.to_targets(LABELS, ["Edema"], blank="nan")
@@ -391,6 +391,30 @@ def test_paper_split_by_hand(tmp_path: Path) -> None:
     assert all(train[c].dtype == np.int64 for c in PAPER_CLASSES)
     assert val.loc[0, "AP/PA"] == "PA" and val.loc[0, "patient_id"] == "patient00011"
     assert isinstance(val.index, pd.RangeIndex) and val.index[0] == 0
+
+
+def test_a_policy_is_one_row_of_the_table(monkeypatch, valid_csv: Path) -> None:
+    """Adding a row to data.POLICIES is all it takes: to_targets, its message and the recipe."""
+    monkeypatch.setitem(data.POLICIES, "positive", data.UncertaintyPolicy(
+        "positive", "U-Positive", 1.0, "counted as positive (a renamed U-Ones)"))
+    labels = data.read_labels(valid_csv)
+    renamed = data.to_targets(labels, "Pneumothorax", uncertain="positive")
+    ones = data.to_targets(labels, "Pneumothorax", uncertain="ones")
+    np.testing.assert_array_equal(renamed.values, ones.values)
+    with pytest.raises(ValueError, match=r"'positive' \(U-Positive\)"):
+        data.to_targets(labels, "Pneumothorax", uncertain="maybe")
+
+
+def test_paper_recipe_applies_the_policy_to_uncertain_labels(tmp_path: Path) -> None:
+    df = data.read_labels(write_csv(tmp_path / "CheXpert-v1.0-small" / "train.csv", paper_rows()))
+    raw = data.paper_select(df.assign(csv_line=df["csv_line"]))  # U-Zeros, the paper's
+    kept = df.set_index("csv_line").loc[raw["csv_line"], list(PAPER_CLASSES)].to_numpy()
+    uncertain = kept == -1.0
+    assert uncertain.any(), "the hand-made rows must hold a -1 among the kept ones"
+    for policy, expected in (("zeros", 0), ("ones", 1), ("ignore", data.IGNORED_LABEL)):
+        labels = data.paper_select(df, uncertain=policy)[list(PAPER_CLASSES)].to_numpy()
+        assert (labels[uncertain] == expected).all(), policy
+        np.testing.assert_array_equal(labels[~uncertain], raw[list(PAPER_CLASSES)].to_numpy()[~uncertain])
 
 
 def original_scripts_08_to_11(csv_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

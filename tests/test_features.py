@@ -313,7 +313,7 @@ import sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from tchexnet_lib import features, models
+from tchexnet_lib import features, files, models
 from tchexnet_lib.config import PreprocessConfig
 
 weights, out, paths_file = sys.argv[1:4]

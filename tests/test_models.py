@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from tchexnet_lib import errors, files, labels, models
+from tchexnet_lib import backbones, errors, files, labels, models
 from tests.conftest import KERAS2_HEAD
 from tests.keras2_h5 import write_keras2_weights
 
@@ -81,7 +81,7 @@ def test_models_are_flat_with_keras_layer_names():
     assert not any(isinstance(layer, keras.Model) for layer in model.layers)
     assert model.layers[-1].name == "predictions" and model.output.shape[-1] == 14
     assert models.output_names(model) == labels.CHEXNET_CLASSES
-    assert models.feature_extractor(model).output.shape[-1] == models.N_FEATURES
+    assert models.feature_extractor(model).output.shape[-1] == backbones.get().feature_width == 1024
 
 
 def test_bad_input_shape_says_how_to_fix():
