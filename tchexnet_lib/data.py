@@ -935,3 +935,35 @@ def label_summary(df: pd.DataFrame, classes: Sequence[str] | None = None) -> pd.
     summary["total"] = len(raw)
     summary["prevalence"] = summary["positive"] / summary["total"] if len(raw) else np.nan
     return summary
+
+
+# ------------------------------------------------------------ other tables
+
+
+def read_table(csv_path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV that is not CheXpert-shaped (e.g. ChestX-ray14's ``labels.csv``) as text.
+
+    The file gets :func:`read_labels`'s checks of the file itself (UTF-8, a header
+    without duplicate names, every record with the header's number of fields); no
+    column is required, parsed or resolved.
+
+    Args:
+        csv_path: the CSV file.
+
+    Returns:
+        One row per CSV record, in file order, RangeIndex, every cell as str.
+        ``attrs["source"]`` is ``str(csv_path)``.
+
+    Raises:
+        DataError: the file is missing, not UTF-8 or malformed, has duplicate
+            column names or a record with the wrong number of fields; the message
+            names the file and the line.
+    """
+    csv_path = Path(csv_path)
+    name = csv_path.name
+    header, records, lines = _read_records(csv_path, name)
+    _check_header(header, name)
+    _check_field_counts(header, records, lines, name)
+    df = pd.DataFrame(records, columns=header, dtype=str)
+    df.attrs["source"] = str(csv_path)
+    return df

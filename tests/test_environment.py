@@ -57,24 +57,35 @@ def test_importing_the_library_has_no_side_effects():
     """No TensorFlow, seeds or styles on import: a fresh interpreter proves it."""
     code = (
         "import sys, tchexnet_lib.config, tchexnet_lib.labels, tchexnet_lib.data, "
-        "tchexnet_lib.images, tchexnet_lib.models, tchexnet_lib.evaluation, tchexnet_lib.cli\n"
+        "tchexnet_lib.images, tchexnet_lib.models, tchexnet_lib.evaluation, "
+        "tchexnet_lib.synthetic, tchexnet_lib.cli\n"
         "print('tensorflow' in sys.modules, 'matplotlib.pyplot' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
 
 
-def _module_imports(path: Path) -> set[str]:
-    """The tchexnet_lib modules a module imports at its top level."""
+def _module_name(path: Path, package: Path) -> str:
+    """Dotted name below the package: ``synthetic/canvas.py`` → ``synthetic.canvas``.
+
+    A package's ``__init__.py`` is the package: ``synthetic/__init__.py`` → ``synthetic``.
+    """
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_imports(path: Path, modules: set[str]) -> set[str]:
+    """The tchexnet_lib modules (dotted, below the package) a module imports at its top level."""
     import ast
 
     found = set()
     for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.ImportFrom) and node.module == "tchexnet_lib":
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tchexnet_lib."):
-            found.add(node.module.split(".")[1])
-    return found
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tchexnet_lib":
+            base = node.module.removeprefix("tchexnet_lib").lstrip(".")
+            for alias in node.names:
+                name = f"{base}.{alias.name}" if base else alias.name
+                found.add(name if name in modules else base)
+    return found - {""}
 
 
 def test_library_modules_import_each_other_without_a_cycle():
@@ -82,6 +93,8 @@ def test_library_modules_import_each_other_without_a_cycle():
     import graphlib
 
     package = ROOT / "tchexnet_lib"
-    graph = {path.stem: _module_imports(path) for path in package.glob("*.py")}
+    paths = {_module_name(path, package): path for path in package.rglob("*.py")}
+    graph = {name: _module_imports(path, set(paths)) for name, path in paths.items()}
+    assert "synthetic.canvas" in graph["synthetic.anatomy"]
     assert "demo" not in graph["pipeline"] and "pipeline" in graph["demo"]
     list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a cycle

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from scipy import ndimage
 from tchexnet_lib import data, synthetic
 from tchexnet_lib.config import CHEXPERT_SMALL
 from tchexnet_lib.labels import CHEXNET_CLASSES, CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
+from tchexnet_lib.synthetic import devices, findings
 
 TINY = synthetic.SyntheticSpec(
     n_patients_train=24, n_patients_valid=14, seed=5, lateral_fraction=0.3,
@@ -116,6 +119,8 @@ def test_source_domain_has_the_chexnet_columns(source):
     assert sorted(listed) == sorted(Path(row["Path"]).name for row in rows)
     with Image.open(folder / rows[0]["Path"]) as image:
         assert image.mode == "L" and image.size == (390, 320) and image.format == "JPEG"
+    table = data.read_table(folder / "labels.csv")
+    assert list(table.columns) == header and table.to_dict("records") == rows
 
 
 # ------------------------------------------------------------------ determinism, masks
@@ -180,7 +185,8 @@ def test_ablation_keeps_every_label_but_draws_no_pneumothorax(target, tmp_path):
     assert spec.chest_tube_with_pneumothorax == spec.chest_tube_without_pneumothorax
     with_tubes = demo.ablated_spec(TINY, keep_chest_tubes=True)
     assert with_tubes.chest_tube_with_pneumothorax == 0.4 and not with_tubes.draw_pneumothorax
-    assert synthetic._plan(with_tubes)["train"].rows == synthetic._plan(TINY)["train"].rows
+    plans = (synthetic.plan_dataset(with_tubes), synthetic.plan_dataset(TINY))
+    assert plans[0]["train"].rows == plans[1]["train"].rows
     ablated = synthetic.generate_dataset(tmp_path, spec, progress=False, workers=1)
     intact_dir, ablated_dir = Path(target["dataset_dir"]), Path(ablated["dataset_dir"])
     for name in ("train.csv", "valid.csv"):
@@ -196,7 +202,7 @@ def test_ablation_keeps_every_label_but_draws_no_pneumothorax(target, tmp_path):
 
 
 def test_chest_tubes_are_a_confounder_of_pneumothorax():
-    plans = synthetic._plan(synthetic.SyntheticSpec())
+    plans = synthetic.plan_dataset(synthetic.SyntheticSpec())
     cases = [c for c in plans["train"].cases if c.view == "frontal"]
     with_ptx = [("chest_tube" in c.signs) for c in cases if "pneumothorax" in c.signs]
     without = [("chest_tube" in c.signs) for c in cases if "pneumothorax" not in c.signs]
@@ -204,7 +210,7 @@ def test_chest_tubes_are_a_confounder_of_pneumothorax():
 
 
 def test_default_spec_prevalences():
-    plans = synthetic._plan(synthetic.SyntheticSpec())
+    plans = synthetic.plan_dataset(synthetic.SyntheticSpec())
     frontal = [r for r in plans["train"].rows if r["Frontal/Lateral"] == "Frontal"]
     assert 0.06 < np.mean([r["Pneumothorax"] == "1.0" for r in frontal]) < 0.14
     valid = [r for r in plans["valid"].rows if r["Frontal/Lateral"] == "Frontal"]
@@ -265,6 +271,19 @@ def test_render_case_is_a_pure_function_of_its_generator():
     assert lateral.shape == (200, 160) and none == {}
 
 
+def test_importing_the_package_leaves_pandas_and_matplotlib_out():
+    """Spawned worker processes import the package: it must stay light (data, plotting: lazily)."""
+    code = ("import sys, tchexnet_lib.synthetic\n"
+            "print(sorted(m for m in ('pandas', 'matplotlib', 'tensorflow') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_every_sign_has_one_drawer():
+    drawers = [*findings.FINDING_DRAWERS, *devices.DEVICE_DRAWERS]
+    assert sorted(drawers) == sorted(synthetic.SIGNS)
+
+
 def test_render_case_rejects_bad_arguments():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="unknown finding 'Pneumonitis'"):
@@ -309,6 +328,15 @@ def test_contact_sheet_returns_a_figure_and_saves_a_png(target, tmp_path):
         assert image.format == "PNG" and image.size[0] > 300
     rows = data.read_labels(Path(target["dataset_dir"]) / "valid.csv")
     assert isinstance(synthetic.contact_sheet(rows, n=4, other_masks=True), Figure)
+    with pytest.raises(ValueError, match="suffix"):
+        synthetic.save_contact_sheet(fig, tmp_path / "sheet")
+
+
+def test_contact_sheet_of_a_source_set(source):
+    fig = synthetic.contact_sheet(source["root"], n=4, columns=2, finding="Effusion")
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert len(titles) == 4
+    assert {t.split("\n")[1] for t in titles} <= {"Effusion 0", "Effusion 1"}
 
 
 def test_a_valid_only_set_has_the_full_sets_rows_and_pixels(target, tmp_path):
