@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tchexnet_lib import config, data, errors, evaluation, files, images, models, synthetic
+from tchexnet_lib import config, data, errors, evaluation, files, images, models, splits, synthetic
 
 EXIT_ERROR = 2
 
@@ -115,9 +115,9 @@ def cmd_split(args: argparse.Namespace) -> None:
     """Write train/validation CSVs by the paper's recipe or by patient."""
     table = data.read_labels(args.csv)
     if args.recipe == "paper":
-        train, val = data.paper_split(table)
+        train, val = splits.paper_split(table)
     else:
-        train, val = data.patient_split(
+        train, val = splits.patient_split(
             data.frontal(table), val_fraction=args.val_fraction, seed=args.seed,
             stratify_on=args.stratify,
         )
@@ -259,7 +259,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         x, y, x_val, y_val = x[labelled], y[labelled], x_val[val_labelled], y_val[val_labelled]
     else:
         x, y = x[labelled], y[labelled]
-        n_train, _ = data.paper_split_sizes(len(x))
+        n_train, _ = splits.paper_split_sizes(len(x))
         _note(f"validation: the last {len(x) - n_train} of {len(x)} rows (the paper's 80/20 by "
               "row order; give --val-features/--val-labels for a patient-level split)")
         x, y, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]

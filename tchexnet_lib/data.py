@@ -1,4 +1,4 @@
-"""CheXpert labels: reading, checking, uncertainty policy, view filters and splits.
+"""CheXpert labels: reading, checking, uncertainty policies, view filters, writing.
 
 Every domain rule about CheXpert's CSVs lives here once:
 
@@ -9,8 +9,7 @@ Every domain rule about CheXpert's CSVs lives here once:
 * :func:`to_targets` applies an uncertainty policy (U-Ignore, U-Zeros, U-Ones),
   so a ``-1`` never reaches a loss or a metric.
 * :func:`frontal`, :func:`lateral` and :func:`select_views` filter views.
-* :func:`paper_split` is the paper's recipe, defects included;
-  :func:`patient_split` is the leakage-free split to use instead.
+* the splits (the paper's recipe, the patient split) are in :mod:`tchexnet_lib.splits`.
 
 Nothing happens on import.
 """
@@ -28,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from tchexnet_lib import errors, files
-from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS, PAPER_CLASSES
+from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
 
 
 
@@ -66,8 +64,6 @@ UNCERTAINTY_POLICIES: tuple[str, ...] = tuple(POLICIES)
 PAPER_POLICY = "zeros"
 #: How :func:`paper_select` stores a label its policy leaves out.
 IGNORED_LABEL = -1
-#: The paper's share of rows for training (script 11: ``round(len(df) * 0.8)``).
-PAPER_TRAIN_FRACTION = 0.8
 #: Columns :func:`read_labels` requires unless told otherwise (``Path`` is always required).
 DEFAULT_REQUIRED: tuple[str, ...] = ("Path", "Frontal/Lateral")
 #: Columns :func:`read_labels` adds; :func:`write_split_csv` leaves them out.
@@ -86,7 +82,8 @@ _INDEX_HEADERS = ("", "Unnamed: 0")
 _PATH_PREFIXES = ("CheXpert-v1.0-small", "CheXpert-v1.0")  # one is stripped from a Path
 _PATIENT_STUDY = re.compile(r"(?:^|/)(patient\d+)/(study\d+)/")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
-_SHOW = 3  # offending rows an error names before it gives the count
+#: Offending rows (or patients) an error names before it gives the count.
+SHOWN_IN_ERRORS = 3
 _ILLEGAL = object()  # what a cell parser returns for text it does not accept
 
 
@@ -108,8 +105,8 @@ def _bad_rows(
     (line, shown), rest = found[0], found[1:]
     message = f"{where} {unit} {line}{col}: {problem} {shown}" + (f" ({hint})" if hint else "")
     if rest:
-        listed = ", ".join(f"{unit} {n} ({s})" for n, s in rest[:_SHOW])
-        more = f" and {len(rest) - _SHOW} more" if len(rest) > _SHOW else ""
+        listed = ", ".join(f"{unit} {n} ({s})" for n, s in rest[:SHOWN_IN_ERRORS])
+        more = f" and {len(rest) - SHOWN_IN_ERRORS} more" if len(rest) > SHOWN_IN_ERRORS else ""
         message += f"; also {listed}{more}: {len(found)} bad rows in all"
     return errors.DataError(message)
 
@@ -118,8 +115,8 @@ def _more_lines(lines: Sequence[int]) -> str:
     """``"; also lines 7, 9, 12 and 4 more: 8 bad rows in all"`` after a first error, or ``""``."""
     if not lines:
         return ""
-    listed = ", ".join(str(n) for n in lines[:_SHOW])
-    more = f" and {len(lines) - _SHOW} more" if len(lines) > _SHOW else ""
+    listed = ", ".join(str(n) for n in lines[:SHOWN_IN_ERRORS])
+    more = f" and {len(lines) - SHOWN_IN_ERRORS} more" if len(lines) > SHOWN_IN_ERRORS else ""
     return f"; also line{'s' if len(lines) > 1 else ''} {listed}{more}: {len(lines) + 1} bad rows in all"
 
 
@@ -128,18 +125,18 @@ def _cells(df: pd.DataFrame, bad: np.ndarray, column: str) -> list[tuple[int, st
     return list(zip(df["csv_line"][bad], df[column][bad].map(repr)))
 
 
-def _label_error(
+def label_error(
     df: pd.DataFrame, raw: np.ndarray, bad: np.ndarray, classes: Sequence[str], problem: str, hint: str
 ) -> errors.DataError:
-    """:func:`_bad_rows` for the first class column of ``raw`` with a ``bad`` entry."""
+    """A DataError naming the rows of the first class column of ``raw`` with a ``bad`` entry."""
     rows, cols = np.nonzero(bad)
     j = cols[0]
     numbers, unit = _row_numbers(df)
     found = [(numbers[i], f"{raw[i, j]:g}") for i in rows[cols == j]]
-    return _bad_rows(_frame_name(df), classes[j], found, problem, hint, unit)
+    return _bad_rows(frame_name(df), classes[j], found, problem, hint, unit)
 
 
-def _frame_name(df: pd.DataFrame) -> str:
+def frame_name(df: pd.DataFrame) -> str:
     """The file a frame came from (``attrs["source"]``), for messages."""
     source = df.attrs.get("source")
     return Path(source).name if source else "labels"
@@ -152,17 +149,17 @@ def _row_numbers(df: pd.DataFrame) -> tuple[np.ndarray, str]:
     return np.arange(len(df)), "row"
 
 
-def _require_columns(df: pd.DataFrame, columns: Iterable[str], needed_by: str) -> None:
+def require_columns(df: pd.DataFrame, columns: Iterable[str], needed_by: str) -> None:
     """Raise errors.DataError naming every column of ``columns`` that ``df`` lacks."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise errors.DataError(
-            f"{_frame_name(df)}: missing column(s) {', '.join(map(repr, missing))} "
+            f"{frame_name(df)}: missing column(s) {', '.join(map(repr, missing))} "
             f"needed by {needed_by}"
         )
 
 
-def _subset(
+def subset_rows(
     df: pd.DataFrame, keep: np.ndarray | pd.Series, columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """Rows where ``keep`` (and ``columns``), as a copy with a fresh RangeIndex and df's attrs."""
@@ -487,9 +484,9 @@ def select_views(
         if value is None:
             continue
         wanted = _as_choices(value, column)
-        _require_columns(df, [column], "select_views")
+        require_columns(df, [column], "select_views")
         keep &= df[column].isin(wanted).to_numpy()
-    return _subset(df, keep)
+    return subset_rows(df, keep)
 
 
 def frontal(df: pd.DataFrame) -> pd.DataFrame:
@@ -542,19 +539,19 @@ def uncertainty_policy(name: str, argument: str = "policy") -> UncertaintyPolicy
                          ) from None
 
 
-def _label_matrix(df: pd.DataFrame, classes: Sequence[str], needed_by: str) -> np.ndarray:
+def label_matrix(df: pd.DataFrame, classes: Sequence[str], needed_by: str) -> np.ndarray:
     """The label columns as a float array, checked to hold only 1, 0, -1 or NaN."""
-    _require_columns(df, classes, needed_by)
+    require_columns(df, classes, needed_by)
     try:
         raw = df[list(classes)].to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
         raise errors.DataError(
-            f"{_frame_name(df)}: label column(s) {list(classes)} are not numeric; "
+            f"{frame_name(df)}: label column(s) {list(classes)} are not numeric; "
             "read the CSV with data.read_labels"
         ) from None
     bad = ~(np.isnan(raw) | np.isin(raw, (1.0, 0.0, -1.0)))
     if bad.any():
-        raise _label_error(df, raw, bad, classes, "illegal label", _LABEL_ALLOWED)
+        raise label_error(df, raw, bad, classes, "illegal label", _LABEL_ALLOWED)
     return raw
 
 
@@ -598,7 +595,7 @@ def to_targets(
     """
     policies = uncertainty_policy(uncertain, "uncertain"), uncertainty_policy(blank, "blank")
     classes = (classes,) if isinstance(classes, str) else tuple(classes)
-    raw = _label_matrix(df, classes, "to_targets")
+    raw = label_matrix(df, classes, "to_targets")
     values = (raw == 1.0).astype(np.float32)
     mask = np.ones(raw.shape, dtype=bool)
     for where, policy in zip((raw == -1.0, np.isnan(raw)), policies):
@@ -633,7 +630,7 @@ def check_binary_labels(y: Iterable[float] | np.ndarray, where: str = "labels") 
         raise errors.DataError(f"{where}: labels are not numeric (dtype {array.dtype})") from None
     bad = ~np.isin(numeric, (0.0, 1.0))
     if bad.any():
-        positions = np.argwhere(bad)[:_SHOW]
+        positions = np.argwhere(bad)[:SHOWN_IN_ERRORS]
         shown = ", ".join(
             f"{numeric[tuple(p)]:g} at position {p[0] if len(p) == 1 else tuple(int(i) for i in p)}"
             for p in positions
@@ -643,218 +640,6 @@ def check_binary_labels(y: Iterable[float] | np.ndarray, where: str = "labels") 
             "map uncertain (-1) and blank labels with data.to_targets first"
         )
     return numeric.astype(np.int64)
-
-
-# ---------------------------------------------------------- paper's recipe
-
-_PAPER_COLUMNS = CHEXPERT_META_COLUMNS + PAPER_CLASSES
-
-
-def _paper_columns(df: pd.DataFrame) -> list[str]:
-    """Script 08's eleven columns, then whichever of our added columns are present."""
-    return list(_PAPER_COLUMNS) + [c for c in ADDED_COLUMNS if c in df.columns]
-
-
-def paper_split_sizes(n: int) -> tuple[int, int]:
-    """Train and validation sizes of script 11: ``round(n * 0.8)`` and the rest.
-
-    Python's ``round`` rounds halves to even, but ``0.8 * n`` never ends in .5
-    for an integer n (its fraction is a multiple of 0.2), so that never matters.
-    On the real train.csv, n = 118,102 gives 94,482 / 23,620.
-    """
-    n_train = round(n * PAPER_TRAIN_FRACTION)
-    return n_train, n - n_train
-
-
-def paper_select(df: pd.DataFrame, uncertain: str = PAPER_POLICY) -> pd.DataFrame:
-    """Scripts 08 and 10 of the paper: the rows it trains on, labels as int 0/1.
-
-    Step 08 keeps the columns Path, Sex, Age, Frontal/Lateral, AP/PA and the six
-    :data:`labels.PAPER_CLASSES`, keeps the frontal rows, then for each class
-    keeps the rows whose value ``!= 0``. Since NaN != 0, blank and -1 rows stay:
-    only rows with an explicit 0 in any of the six go. Step 10 maps -1 to 0 and
-    blank to 0 (U-Zeros) and stores the labels as ints.
-
-    The original's step 10 also filled blank Sex / AP/PA cells with 0; here
-    they stay blank (the written CSV stays valid CheXpert). Its leftover index
-    column held the train.csv row; ``csv_line`` (= that row + 2) replaces it.
-
-    Args:
-        df: labels from :func:`read_labels` (normally train.csv).
-        uncertain: the policy for -1 labels (:data:`POLICIES`; the paper's U-Zeros). Blank
-            stays 0 as in the paper; with ``"ignore"`` the -1 entries are stored as
-            :data:`IGNORED_LABEL` (-1), which the study leaves out of training.
-
-    Returns:
-        The kept rows in file order, fresh index.
-
-    Raises:
-        DataError: a needed column is missing or a label is not 1, 0, -1 or blank.
-    """
-    raw = _label_matrix(df, PAPER_CLASSES, "the paper's recipe")
-    _require_columns(df, CHEXPERT_META_COLUMNS, "the paper's recipe")
-    keep = (df["Frontal/Lateral"] == "Frontal").to_numpy() & (raw != 0.0).all(axis=1)
-    out = _subset(df, keep, _paper_columns(df))
-    targets = to_targets(out, PAPER_CLASSES, uncertain=uncertain, blank=PAPER_POLICY)
-    labels = np.where(targets.mask, targets.values, IGNORED_LABEL).astype(np.int64)
-    out[list(PAPER_CLASSES)] = labels
-    return out
-
-
-def paper_split(df: pd.DataFrame, uncertain: str = PAPER_POLICY
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The paper's train/validation split of train.csv, exactly as its scripts 08-11.
-
-    Steps 08 and 10 are :func:`paper_select` (frontal rows with no explicit 0
-    in Cardiomegaly, Edema, Consolidation, Pneumonia, Atelectasis, Pneumothorax;
-    then -1 → 0, blank → 0). Step 11 takes the first ``round(0.8 * n)`` rows for
-    training and the rest for validation (:func:`paper_split_sizes`). On the
-    real train.csv: 94,482 / 23,620 rows.
-
-    The split is by row order, not by patient: train.csv is sorted by patient,
-    so one patient's studies mostly land on one side, except around the cut, and
-    nothing prevents a patient from being in both. That is a leakage defect of
-    the original, reproduced here on purpose; use :func:`patient_split` instead.
-
-    Args:
-        df: labels from :func:`read_labels` (normally train.csv).
-        uncertain: the policy for -1 labels (:func:`paper_select`; the paper's U-Zeros).
-
-    Returns:
-        ``(train, val)``: the meta columns, the six classes as int 0/1, plus
-        ``image_path``, ``patient_id``, ``study_id``, ``csv_line``; file order.
-
-    Raises:
-        DataError: a needed column is missing, a label is illegal, or no row
-            survives the filter.
-    """
-    selected = paper_select(df, uncertain)
-    if selected.empty:
-        raise errors.DataError(
-            f"{_frame_name(df)}: no row left by the paper's filter (every frontal row has an "
-            f"explicit 0 in one of {', '.join(PAPER_CLASSES)})"
-        )
-    n_train, _ = paper_split_sizes(len(selected))
-    in_train = np.arange(len(selected)) < n_train
-    return _subset(selected, in_train), _subset(selected, ~in_train)
-
-
-def paper_test_set(df: pd.DataFrame) -> pd.DataFrame:
-    """Script 09 of the paper: the frontal rows of valid.csv, six classes as int.
-
-    valid.csv was labelled by radiologists, so its labels are 0 or 1; the
-    original cast them with ``astype('int32')``, which would fail on a blank and
-    keep a -1, so here either raises instead.
-
-    Args:
-        df: labels from :func:`read_labels` (normally valid.csv).
-
-    Returns:
-        The frontal rows (202 on the real valid.csv), fresh index.
-
-    Raises:
-        DataError: a needed column is missing or a label is not 0 or 1.
-    """
-    raw = _label_matrix(df, PAPER_CLASSES, "the paper's test set")
-    _require_columns(df, CHEXPERT_META_COLUMNS, "the paper's test set")
-    keep = (df["Frontal/Lateral"] == "Frontal").to_numpy()
-    bad = keep[:, None] & ~np.isin(raw, (0.0, 1.0))
-    if bad.any():
-        raise _label_error(df, raw, bad, PAPER_CLASSES, "label", "the test set needs 0 or 1")
-    out = _subset(df, keep, _paper_columns(df))
-    out[list(PAPER_CLASSES)] = raw[keep].astype(np.int64)
-    return out
-
-
-# ------------------------------------------------------------ patient split
-
-
-def _patient_strata(df: pd.DataFrame, stratify_on: str | None) -> pd.Series:
-    """Per patient (first-appearance order): has any positive of ``stratify_on``."""
-    if stratify_on is None:
-        return pd.Series(False, index=pd.unique(df["patient_id"]))
-    raw = _label_matrix(df, [stratify_on], "patient_split(stratify_on=...)")[:, 0]
-    return pd.Series(raw == 1.0).groupby(df["patient_id"].to_numpy(), sort=False).any()
-
-
-def patient_split(
-    df: pd.DataFrame, val_fraction: float = 0.2, seed: int = 0, stratify_on: str | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split by patient: every image of a patient lands on the same side.
-
-    Unique patients (in order of first appearance) go through scikit-learn's
-    ``train_test_split`` with ``random_state=seed``, so a seed gives the same
-    split every time. With ``stratify_on`` set to a class name, patients are
-    stratified on "has any positive (== 1) of that class", so a rare target keeps
-    positives in both splits. Rows keep their file order within each split.
-
-    Args:
-        df: labels with ``patient_id`` (from :func:`read_labels` or a split).
-        val_fraction: share of patients (not rows) for validation, in (0, 1).
-        seed: random state of the shuffle.
-        stratify_on: a class column, or None for no stratification.
-
-    Returns:
-        ``(train, val)`` with fresh indexes.
-
-    Raises:
-        ValueError: ``val_fraction`` not in (0, 1).
-        DataError: no ``patient_id`` column, too few patients, or a stratum
-            too small to be split.
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction={val_fraction!r} must be between 0 and 1 (exclusive)")
-    _require_columns(df, ["patient_id"], "patient_split")
-    strata = _patient_strata(df, stratify_on)
-    try:
-        _, val_patients = train_test_split(
-            strata.index.to_numpy(), test_size=val_fraction, random_state=seed,
-            stratify=strata.to_numpy() if stratify_on else None,
-        )
-    except ValueError as err:
-        counts = f"{len(strata)} patient(s)"
-        if stratify_on:
-            positives = int(strata.sum())
-            counts += f" ({positives} with a positive {stratify_on!r}, {len(strata) - positives} without)"
-        raise errors.DataError(
-            f"{_frame_name(df)}: cannot split {counts} with val_fraction={val_fraction} ({err}); "
-            "add data, change val_fraction or use stratify_on=None"
-        ) from None
-    in_val = df["patient_id"].isin(set(val_patients)).to_numpy()
-    train, val = _subset(df, ~in_val), _subset(df, in_val)
-    check_no_patient_leakage(train, val)
-    return train, val
-
-
-def check_no_patient_leakage(
-    *splits: pd.DataFrame, names: Sequence[str] = ("train", "val", "test")
-) -> None:
-    """Raise if any patient appears in more than one split.
-
-    Args:
-        *splits: frames with a ``patient_id`` column.
-        names: one name per split, for the message (``split N`` beyond these).
-
-    Raises:
-        DataError: naming each pair of splits that shares patients, the first
-            few shared patients and how many; or a split without ``patient_id``.
-    """
-    labels = [names[i] if i < len(names) else f"split {i}" for i in range(len(splits))]
-    patients = []
-    for label, split in zip(labels, splits):
-        if "patient_id" not in split.columns:
-            raise errors.DataError(f"split {label!r} has no 'patient_id' column (read it with data.read_labels)")
-        patients.append(set(split["patient_id"]))
-    problems = []
-    for i in range(len(splits)):
-        for j in range(i + 1, len(splits)):
-            shared = sorted(patients[i] & patients[j])
-            if shared:
-                listed = ", ".join(shared[:_SHOW])
-                listed += f" and {len(shared) - _SHOW} more" if len(shared) > _SHOW else ""
-                problems.append(f"{len(shared)} patient(s) in both {labels[i]!r} and {labels[j]!r}: {listed}")
-    if problems:
-        raise errors.DataError("patient leakage: " + "; ".join(problems))
 
 
 # ------------------------------------------------------------ writing, summary
@@ -893,10 +678,10 @@ def write_split_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
             created or written (the message names the folder).
     """
     path = Path(path)
-    _require_columns(df, ["Path"], "write_split_csv")
+    require_columns(df, ["Path"], "write_split_csv")
     columns = [c for c in CHEXPERT_META_COLUMNS + CHEXPERT_OBSERVATIONS if c in df.columns]
     # A label outside 1/0/-1/blank would be written as blank: refuse it instead.
-    _label_matrix(df, [c for c in CHEXPERT_OBSERVATIONS if c in df.columns], "write_split_csv")
+    label_matrix(df, [c for c in CHEXPERT_OBSERVATIONS if c in df.columns], "write_split_csv")
     try:
         files.save_table(_as_csv_text(df[columns]), path)
     except OSError as err:
@@ -924,7 +709,7 @@ def label_summary(df: pd.DataFrame, classes: Sequence[str] | None = None) -> pd.
         DataError: a class column is missing or holds an illegal label.
     """
     classes = [c for c in CHEXPERT_OBSERVATIONS if c in df.columns] if classes is None else list(classes)
-    raw = _label_matrix(df, classes, "label_summary")
+    raw = label_matrix(df, classes, "label_summary")
     counts = {
         "positive": (raw == 1.0).sum(axis=0),
         "negative": (raw == 0.0).sum(axis=0),

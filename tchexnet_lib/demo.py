@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (config, data, files, gradcam, labels, models, pipeline,
-                          plotting, pretrain, synthetic, training)
+from tchexnet_lib import (config, data, files, gradcam, labels, models, pipeline, plotting,
+                          pretrain, splits, synthetic, training)
 
 #: The synthetic CheXpert-like set (:data:`synthetic.DEMO_TARGET`).
 DEMO_TARGET = synthetic.DEMO_TARGET
@@ -287,7 +287,7 @@ def run_ablation(cfg: DemoConfig = DemoConfig(), keep_chest_tubes: bool = False,
     folder = Path(synthetic.generate_dataset(config.data_dir() / name, spec, progress=progress,
                                              splits=("valid",))["dataset_dir"])
     out = Path(out_dir) if out_dir else config.output_dir(name)
-    table = data.paper_test_set(data.read_labels(folder / "valid.csv"))
+    table = splits.paper_test_set(data.read_labels(folder / "valid.csv"))
     test = pipeline.score_images(study, table, out / "features" / "test", progress)
     pipeline.save_predictions(test, out / "predictions.csv")
     removed = "the pneumothorax sign" + ("" if keep_chest_tubes else " and the chest-tube confounder")

@@ -52,9 +52,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tchexnet_lib.config import PreprocessConfig
-
 from tchexnet_lib import errors
+from tchexnet_lib.config import PreprocessConfig
 
 if TYPE_CHECKING:
     import tensorflow as tf

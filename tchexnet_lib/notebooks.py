@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tchexnet_lib import (config, data, errors, evaluation, files, gradcam, labels, models,
-                          pipeline, synthetic)
+                          pipeline, splits, synthetic)
 from tchexnet_lib.pipeline import Study
 
 #: The series, in run order (file names without ``.ipynb``).
@@ -308,7 +308,7 @@ def load_paper_scores(folder: str | os.PathLike | None) -> PaperScores | None:
         return None
     table = data.read_labels(label_csv, image_root=folder)
     if label_csv.name == "valid.csv":
-        table = data.paper_test_set(table)
+        table = splits.paper_test_set(table)
     if "Support Devices" not in table.columns and (folder / "valid.csv").is_file():
         devices = data.read_labels(folder / "valid.csv", image_root=folder)
         table = table.merge(devices[["Path", "Support Devices"]], on="Path", how="left",

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tchexnet_lib import (backbones, config, data, errors, evaluation, features, files, labels,
-                          models, pretrain, synthetic, training)
+                          models, pretrain, splits, synthetic, training)
 
 __all__ = [
     "SPLITS", "STUDY_FILE", "Study", "all_features", "best_head", "chexnet_loader",
@@ -162,8 +162,8 @@ def load_study(out_dir: str | Path) -> Study:
 
 def split_tables(study: Study) -> dict[str, pd.DataFrame]:
     """The paper's recipe: train/val from train.csv (80/20 by row order), test = frontal valid.csv."""
-    train, val = data.paper_split(data.read_labels(study.dataset_dir / "train.csv"), study.policy)
-    test = data.paper_test_set(data.read_labels(study.dataset_dir / "valid.csv"))
+    train, val = splits.paper_split(data.read_labels(study.dataset_dir / "train.csv"), study.policy)
+    test = splits.paper_test_set(data.read_labels(study.dataset_dir / "valid.csv"))
     tables = {"train": train, "val": val, "test": test}
     if study.limit:
         tables = {name: table.iloc[: study.limit].reset_index(drop=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tchexnet_lib import data, errors
+from tchexnet_lib import data, errors, splits
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS, PAPER_CLASSES
 
 HEADER = list(CHEXPERT_META_COLUMNS + CHEXPERT_OBSERVATIONS)
@@ -373,7 +373,7 @@ def paper_rows() -> list[dict[str, str]]:
 
 def test_paper_split_by_hand(tmp_path: Path) -> None:
     df = data.read_labels(write_csv(tmp_path / "CheXpert-v1.0-small" / "train.csv", paper_rows()))
-    train, val = data.paper_split(df)
+    train, val = splits.paper_split(df)
     # 7 rows kept: round(7 * 0.8) = round(5.6) = 6 for training, 1 for validation.
     assert train["csv_line"].tolist() == [2, 3, 6, 8, 9, 10]
     assert val["csv_line"].tolist() == [12]
@@ -407,12 +407,12 @@ def test_a_policy_is_one_row_of_the_table(monkeypatch, valid_csv: Path) -> None:
 
 def test_paper_recipe_applies_the_policy_to_uncertain_labels(tmp_path: Path) -> None:
     df = data.read_labels(write_csv(tmp_path / "CheXpert-v1.0-small" / "train.csv", paper_rows()))
-    raw = data.paper_select(df.assign(csv_line=df["csv_line"]))  # U-Zeros, the paper's
+    raw = splits.paper_select(df.assign(csv_line=df["csv_line"]))  # U-Zeros, the paper's
     kept = df.set_index("csv_line").loc[raw["csv_line"], list(PAPER_CLASSES)].to_numpy()
     uncertain = kept == -1.0
     assert uncertain.any(), "the hand-made rows must hold a -1 among the kept ones"
     for policy, expected in (("zeros", 0), ("ones", 1), ("ignore", data.IGNORED_LABEL)):
-        labels = data.paper_select(df, uncertain=policy)[list(PAPER_CLASSES)].to_numpy()
+        labels = splits.paper_select(df, uncertain=policy)[list(PAPER_CLASSES)].to_numpy()
         assert (labels[uncertain] == expected).all(), policy
         np.testing.assert_array_equal(labels[~uncertain], raw[list(PAPER_CLASSES)].to_numpy()[~uncertain])
 
@@ -439,7 +439,7 @@ def test_paper_split_matches_original_scripts_on_random_labels(tmp_path: Path) -
         for i in range(300)
     ]
     csv_path = write_csv(tmp_path / "train.csv", rows)
-    ours = data.paper_split(data.read_labels(csv_path))
+    ours = splits.paper_split(data.read_labels(csv_path))
     theirs = original_scripts_08_to_11(csv_path)
     for mine, original in zip(ours, theirs):
         assert len(mine) > 10
@@ -449,32 +449,32 @@ def test_paper_split_matches_original_scripts_on_random_labels(tmp_path: Path) -
 
 
 def test_paper_split_sizes() -> None:
-    assert data.paper_split_sizes(118_102) == (94_482, 23_620)
-    assert [data.paper_split_sizes(n) for n in (0, 1, 2, 3, 5, 7)] == [
+    assert splits.paper_split_sizes(118_102) == (94_482, 23_620)
+    assert [splits.paper_split_sizes(n) for n in (0, 1, 2, 3, 5, 7)] == [
         (0, 0), (1, 0), (2, 0), (2, 1), (4, 1), (6, 1)
     ]
     for n in range(5000):
         # 0.8 n never ends in .5, so Python's round-half-to-even never decides a size.
-        assert abs(n * data.PAPER_TRAIN_FRACTION % 1 - 0.5) > 0.09
-        assert sum(data.paper_split_sizes(n)) == n
+        assert abs(n * splits.PAPER_TRAIN_FRACTION % 1 - 0.5) > 0.09
+        assert sum(splits.paper_split_sizes(n)) == n
 
 
 def test_paper_split_errors(valid_csv: Path) -> None:
     df = data.read_labels(valid_csv)
     with pytest.raises(errors.DataError, match=r"missing column\(s\) 'Age' needed by the paper's recipe"):
-        data.paper_split(df.drop(columns="Age"))
+        splits.paper_split(df.drop(columns="Age"))
     with pytest.raises(errors.DataError, match="no row left by the paper's filter"):
-        data.paper_split(df.assign(Edema=0.0))
+        splits.paper_split(df.assign(Edema=0.0))
 
 
 def test_paper_test_set(valid_csv: Path) -> None:
     df = data.read_labels(valid_csv)
     clean = df.assign(**{c: df[c].fillna(0.0).clip(lower=0.0) for c in PAPER_CLASSES})
-    test = data.paper_test_set(clean)
+    test = splits.paper_test_set(clean)
     assert test["csv_line"].tolist() == [2, 4, 5, 7, 8, 9]
     assert test["Pneumothorax"].tolist() == [1, 0, 0, 0, 0, 1]
     with pytest.raises(errors.DataError, match=r"valid\.csv line 2, column 'Cardiomegaly': label -1"):
-        data.paper_test_set(df)
+        splits.paper_test_set(df)
 
 
 # ----------------------------------------------------------- patient split
@@ -504,26 +504,26 @@ def many_patients(tmp_path: Path) -> pd.DataFrame:
 
 
 def test_patient_split_no_leakage_and_file_order(many_patients: pd.DataFrame) -> None:
-    train, val = data.patient_split(many_patients, val_fraction=0.25, seed=0)
+    train, val = splits.patient_split(many_patients, val_fraction=0.25, seed=0)
     assert not set(train["patient_id"]) & set(val["patient_id"])
     assert len(train) + len(val) == len(many_patients)
     assert val["patient_id"].nunique() == 10  # 25% of 40 patients
     for split in (train, val):
         assert split["csv_line"].is_monotonic_increasing
         assert isinstance(split.index, pd.RangeIndex)
-    data.check_no_patient_leakage(train, val)
+    splits.check_no_patient_leakage(train, val)
 
 
 def test_patient_split_seeded(many_patients: pd.DataFrame) -> None:
-    first = data.patient_split(many_patients, seed=3)[1]["patient_id"].unique().tolist()
-    again = data.patient_split(many_patients, seed=3)[1]["patient_id"].unique().tolist()
-    other = data.patient_split(many_patients, seed=4)[1]["patient_id"].unique().tolist()
+    first = splits.patient_split(many_patients, seed=3)[1]["patient_id"].unique().tolist()
+    again = splits.patient_split(many_patients, seed=3)[1]["patient_id"].unique().tolist()
+    other = splits.patient_split(many_patients, seed=4)[1]["patient_id"].unique().tolist()
     assert first == again and first != other
 
 
 def test_patient_split_stratified_keeps_positives_in_both(many_patients: pd.DataFrame) -> None:
     for seed in range(5):
-        train, val = data.patient_split(many_patients, val_fraction=0.2, seed=seed, stratify_on="Pneumothorax")
+        train, val = splits.patient_split(many_patients, val_fraction=0.2, seed=seed, stratify_on="Pneumothorax")
         train_pos = set(train.loc[train["Pneumothorax"] == 1.0, "patient_id"])
         val_pos = set(val.loc[val["Pneumothorax"] == 1.0, "patient_id"])
         assert len(val_pos) >= 1 and len(train_pos) >= 4
@@ -534,29 +534,29 @@ def test_patient_split_too_small_stratum(tmp_path: Path) -> None:
     df = data.read_labels(write_csv(tmp_path / "train.csv", many_patients_rows(positives=(5,))))
     df = df.assign(Pneumothorax=df["Pneumothorax"].where(df["patient_id"] == "patient00005", 0.0))
     with pytest.raises(errors.DataError, match=r"cannot split 40 patient\(s\) \(1 with a positive 'Pneumothorax', 39 without\)"):
-        data.patient_split(df, stratify_on="Pneumothorax")
+        splits.patient_split(df, stratify_on="Pneumothorax")
     with pytest.raises(ValueError, match="val_fraction=1.0 must be between 0 and 1"):
-        data.patient_split(df, val_fraction=1.0)
+        splits.patient_split(df, val_fraction=1.0)
 
 
 def test_fault_16_patient_leakage_names_patients(many_patients: pd.DataFrame) -> None:
     # Cutting by row order, as the paper does, puts patient00002's studies on both sides.
     cut = int(many_patients.index[many_patients["study_id"] == "patient00002/study2"][0])
     with pytest.raises(errors.DataError) as err:
-        data.check_no_patient_leakage(many_patients.iloc[:cut], many_patients.iloc[cut:])
+        splits.check_no_patient_leakage(many_patients.iloc[:cut], many_patients.iloc[cut:])
     assert str(err.value) == "patient leakage: 1 patient(s) in both 'train' and 'val': patient00002"
     a, b, c = (many_patients[many_patients["patient_id"].isin(p)] for p in (
         ["patient00001", "patient00002", "patient00003", "patient00004", "patient00005"],
         ["patient00001", "patient00002", "patient00003", "patient00004", "patient00005"],
         ["patient00009"]))
     with pytest.raises(errors.DataError) as err:
-        data.check_no_patient_leakage(c, a, b, names=("test", "train"))
+        splits.check_no_patient_leakage(c, a, b, names=("test", "train"))
     assert str(err.value) == (
         "patient leakage: 5 patient(s) in both 'train' and 'split 2': "
         "patient00001, patient00002, patient00003 and 2 more"
     )
     with pytest.raises(errors.DataError, match="split 'val' has no 'patient_id' column"):
-        data.check_no_patient_leakage(a, b.drop(columns="patient_id"))
+        splits.check_no_patient_leakage(a, b.drop(columns="patient_id"))
 
 
 # ----------------------------------------------------- writing and summary
@@ -574,7 +574,7 @@ def test_write_read_round_trip(tmp_path: Path, valid_csv: Path) -> None:
 
 
 def test_write_read_round_trip_paper_split(tmp_path: Path) -> None:
-    train, _ = data.paper_split(data.read_labels(write_csv(tmp_path / "train.csv", paper_rows())))
+    train, _ = splits.paper_split(data.read_labels(write_csv(tmp_path / "train.csv", paper_rows())))
     out = data.write_split_csv(train, tmp_path / "split" / "train.csv")
     assert out.read_text().splitlines()[0] == ",".join(CHEXPERT_META_COLUMNS + PAPER_CLASSES)
     assert out.read_text().splitlines()[2].endswith(",0,0,0,0,0,1")
@@ -619,7 +619,7 @@ def test_fault_17_valid_csv_has_202_frontal_rows() -> None:
     assert len(valid) == 234 and len(front) == 202
     assert int((front["Pneumothorax"] == 1.0).sum()) == 7
     expected = data.read_labels(REFERENCE / "valid_frontal_6_classes.csv", image_root=root)
-    test = data.paper_test_set(valid)
+    test = splits.paper_test_set(valid)
     assert test["Path"].tolist() == expected["Path"].tolist() == front["Path"].tolist()
     np.testing.assert_array_equal(test[list(PAPER_CLASSES)].to_numpy(), expected[list(PAPER_CLASSES)].to_numpy())
     np.testing.assert_array_equal(front[list(PAPER_CLASSES)].to_numpy(), expected[list(PAPER_CLASSES)].to_numpy())

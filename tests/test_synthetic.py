@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from tchexnet_lib import data, synthetic
+from tchexnet_lib import data, splits, synthetic
 from tchexnet_lib.config import CHEXPERT_SMALL
 from tchexnet_lib.labels import CHEXNET_CLASSES, CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
 from tchexnet_lib.synthetic import devices, findings
@@ -66,10 +66,10 @@ def test_target_csvs_pass_the_real_reader_and_the_paper_recipe(target):
     train = data.read_labels(folder / "train.csv")
     valid = data.read_labels(folder / "valid.csv")
     assert train["image_path"].map(lambda p: Path(p).is_file()).all()
-    paper_train, paper_val = data.paper_split(train)
+    paper_train, paper_val = splits.paper_split(train)
     assert len(paper_train) > 0 and len(paper_val) > 0
     assert paper_train["Pneumothorax"].sum() > 0
-    test = data.paper_test_set(valid)  # refuses anything but 0/1 on frontal rows
+    test = splits.paper_test_set(valid)  # refuses anything but 0/1 on frontal rows
     assert len(test) == TINY.n_patients_valid and 0 < test["Pneumothorax"].sum() < len(test)
     recipe = target["paper_recipe"]
     assert recipe["kept"] == len(paper_train) + len(paper_val)
@@ -103,7 +103,7 @@ def test_patients_studies_and_views(target):
     assert len(laterals) > 0 and (laterals["AP/PA"] == "").all()
     assert set(data.frontal(train)["AP/PA"]) <= {"AP", "PA"} and "AP" in set(train["AP/PA"])
     assert valid.groupby("patient_id")["study_id"].nunique().max() == 1
-    data.check_no_patient_leakage(train, valid)
+    splits.check_no_patient_leakage(train, valid)
     assert target["counts"]["train"]["lateral"] == len(laterals)
 
 

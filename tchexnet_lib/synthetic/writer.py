@@ -152,11 +152,11 @@ def _label_counts(plan: SplitPlan) -> dict[str, dict]:
 
 
 def _paper_recipe_counts(train_csv: Path) -> dict[str, int]:
-    """What the paper's filter (:func:`tchexnet_lib.data.paper_select`) keeps of train.csv."""
-    from tchexnet_lib import data  # pandas and scikit-learn: only here, not in every worker
+    """What the paper's filter (:func:`tchexnet_lib.splits.paper_select`) keeps of train.csv."""
+    from tchexnet_lib import data, splits  # pandas, scikit-learn: here, not in every worker
 
     table = data.read_labels(train_csv)
-    frontal, kept = data.frontal(table), data.paper_select(table)
+    frontal, kept = data.frontal(table), splits.paper_select(table)
     return {"frontal": len(frontal), "kept": len(kept),
             "pneumothorax_positive": int((frontal["Pneumothorax"] == 1.0).sum()),
             "pneumothorax_positive_kept": int((kept["Pneumothorax"] == 1).sum())}
