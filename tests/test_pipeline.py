@@ -7,6 +7,7 @@ cache (tests/tiny_demo.py).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -59,3 +60,35 @@ def test_saved_tchexnet_is_reused_until_its_head_changes(study):
     pipeline.save_tchexnet_model(study, result=result)
     assert os.stat(path).st_mtime_ns != stamp
     assert models.read_metadata(path)["head_sha256"] == files.sha256_file(other)
+
+
+def test_study_json_round_trips(study):
+    saved = pipeline.load_study(study.out_dir)
+    assert saved == study
+    assert saved.backbone == "densenet121" and saved.policy == "zeros"
+
+
+def test_the_study_runs_on_a_second_backbone(study, tmp_path):
+    """split → features → head → compare on MobileNetV2 (random weights, 64 px, 1280-d features).
+
+    Nothing in the steps names DenseNet: the backbone comes from the weight file's sidecar,
+    and the store records the width it found. U-Ignore leaves uncertain training labels out.
+    """
+    chexnet = models.build_chexnet(input_shape=(64, 64, 3), backbone="mobilenet_v2")
+    weights = models.save_weights_atomic(chexnet, tmp_path / "mobilenet_chexnet.weights.h5")
+    models.save_metadata(weights, chexnet, "random MobileNetV2 CheXNet for the test")
+    other = pipeline.make_study("demo", weights, limit=40, out_dir=tmp_path / "study",
+                                head=training.HeadConfig(epochs=1, seed=0), policy="ignore")
+    assert (other.backbone, other.image_size, other.preprocess.normalisation) == (
+        "mobilenet_v2", (64, 64), "tf")
+    split_features, tables = pipeline.all_features(other, progress=False)
+    assert {split_features[name].shape[1] for name in pipeline.SPLITS} == {1280}
+    manifest = files.read_json(other.out_dir / "features" / "train" / "manifest.json")
+    assert manifest["n_features"] == 1280
+    test = pipeline.test_predictions(other, progress=False)
+    summary = pipeline.summary_json(test, other, seconds=0.0)
+    assert set(summary["models"]) == {"CheXNet", "tCheXNet"} and summary["n_test"] == len(test)
+    assert pipeline.best_head(other).input.shape[-1] == 1280
+    assert pipeline.load_study(other.out_dir).policy == "ignore"
+    with pytest.raises(ValueError, match="unknown backbone 'resnet'.*densenet121"):
+        dataclasses.replace(other, backbone="resnet")
