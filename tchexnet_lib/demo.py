@@ -231,12 +231,13 @@ def _write_outputs(out: Path, test: pd.DataFrame, summary: dict, target_dir: Pat
 
 
 def summary_table(summary: dict) -> str:
-    """The short table ``make demo`` prints."""
+    """The short table ``make demo`` prints (AUCs worded by :func:`evaluation.format_auc`)."""
+    from tchexnet_lib import evaluation
+
     lines = [f"Demo ({summary['note']}): Pneumothorax on {summary['n_test']} synthetic test "
              f"images, {summary['positives']} positive, {summary['seconds']:.0f} s"]
     for name, model in summary["models"].items():
-        lo, hi = model["ci95"]
-        lines.append(f"  {name:<9} AUC {model['auc']:.3f}  (95% CI {lo:.3f}–{hi:.3f})")
+        lines.append(f"  {name:<9} AUC {evaluation.format_auc(model)}")
     lines.append(f"  paired DeLong: z = {summary['delong']['z']:.2f}, p = {summary['delong']['p']:.3g}")
     cam = summary.get("gradcam")
     if cam and cam["n"]:
