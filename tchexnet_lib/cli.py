@@ -1,24 +1,33 @@
-"""The ``tchexnet`` command: predict, features, split, compare.
+"""The ``tchexnet`` command: predict, features, split, compare, gradcam, extract, train, demo.
 
 Text output for people (the original repository's hello-world format), ``--json``
 for machines. Errors are one line on stderr and a non-zero exit; ``--debug``
 shows the traceback. Progress and "which weights" notes go to stderr, so stdout
-holds only the result.
+holds only the result. An option whose choices or default the library defines reads them
+there (:class:`training.HeadConfig`, :data:`images.INTERPOLATIONS`, the default of the
+parameter the option feeds) rather than restating them.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from tchexnet_lib import config, data, errors, evaluation, files, images, models, splits, synthetic
+from tchexnet_lib import (config, data, errors, evaluation, features, files, images, labels, models,
+                          pretrain, splits, synthetic, training)
+
+__all__ = [
+    "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_extract",
+    "cmd_features", "cmd_gradcam", "cmd_predict", "cmd_split", "cmd_train", "main",
+]
 
 EXIT_ERROR = 2
 
@@ -49,10 +58,17 @@ def _note(message: str) -> None:
     print(f"tchexnet: {message}", file=sys.stderr)
 
 
+def _default(function: Callable, parameter: str) -> object:
+    """The library's default of ``function``'s ``parameter``, for the option that feeds it."""
+    return inspect.signature(function).parameters[parameter].default
+
+
 def _preprocess_config(args: argparse.Namespace, model=None) -> config.PreprocessConfig:
     """The command's preprocessing, at the model's input size when a model is given."""
     size = tuple(model.input.shape[1:3]) if model is not None else config.IMAGE_SIZE
-    return config.PreprocessConfig(size=size, interpolation=getattr(args, "interpolation", "bilinear"))
+    interpolation = getattr(args, "interpolation", None)  # extract has no --interpolation
+    options = {} if interpolation is None else {"interpolation": interpolation}
+    return config.PreprocessConfig(size=size, **options)
 
 
 def _kept_images(args: argparse.Namespace) -> images.PreflightReport:
@@ -168,11 +184,16 @@ def cmd_compare(args: argparse.Namespace) -> None:
         return
     print(f"{args.target}: n={result['n']}, {result['positives']} positive")
     for name, model in result["models"].items():
-        auc = "undefined" if model["auc"] is None else f"{model['auc']:.3f}"
-        ci = "" if model["ci95"] is None else " (95% CI {:.3f}–{:.3f})".format(*model["ci95"])
-        print(f"  {name:<12} AUC {auc}{ci}")
+        print(f"  {name:<12} AUC {evaluation.format_auc(model)}")
     for test in result["delong"]:
-        print(f"  DeLong {test['a']} vs {test['b']}: z = {test['z']:.3f}, p = {test['p']:.3f}")
+        print(f"  DeLong {test['a']} vs {test['b']}: {_delong_text(test)}")
+
+
+def _delong_text(test: dict) -> str:
+    """``z = 0.538, p = 0.591`` of one pair of the compare JSON, or why there is none."""
+    if test["z"] is None:
+        return "z, p undefined (a class with fewer than 2 cases, or zero variance)"
+    return f"z = {test['z']:.3f}, p = {test['p']:.3f}"
 
 
 def cmd_gradcam(args: argparse.Namespace) -> None:
@@ -203,8 +224,6 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
 
 def cmd_extract(args: argparse.Namespace) -> None:
     """CheXNet features of a labels CSV's images into a resumable, sharded feature store."""
-    from tchexnet_lib import features
-
     table = data.read_labels(args.csv)
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit {args.limit}: must be ≥ 1")
@@ -247,8 +266,6 @@ def _store_labels(
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train the tCheXNet head on a feature store (the paper's transfer step), resumably."""
-    from tchexnet_lib import features, training
-
     x, manifest = features.load_features(args.features)
     y, labelled = _store_labels(args.labels, manifest, args)
     if args.val_features:
@@ -260,8 +277,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         x, y = x[labelled], y[labelled]
         n_train, _ = splits.paper_split_sizes(len(x))
-        _note(f"validation: the last {len(x) - n_train} of {len(x)} rows (the paper's 80/20 by "
-              "row order; give --val-features/--val-labels for a patient-level split)")
+        val_percent = _paper_val_percent()
+        _note(f"validation: the last {len(x) - n_train} of {len(x)} rows (the paper's "
+              f"{100 - val_percent}/{val_percent} by row order; give --val-features/--val-labels "
+              "for a patient-level split)")
         x, y, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
     head_config = training.HeadConfig(
         epochs=args.epochs, class_weight=args.class_weight, batch_size=args.batch_size,
@@ -284,6 +303,11 @@ def cmd_train(args: argparse.Namespace) -> None:
               f"{result.best_checkpoint}")
 
 
+def _paper_val_percent() -> int:
+    """The paper's validation share of the rows, in percent (the last rows: 20)."""
+    return 100 - round(100 * splits.PAPER_TRAIN_FRACTION)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """The whole study offline: synthetic data, demo CheXNet, transfer, comparison."""
     if args.action == "pretrain":
@@ -296,7 +320,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     ablation = demo.run_ablation(cfg, progress=not args.json) if args.ablation else None
     _demo_notebooks(args, result)
     if args.json:
-        print(json.dumps({**result.summary, **({"ablation": ablation} if ablation else {})}, indent=2))
+        extra = {"ablation": ablation} if ablation else {}
+        print(json.dumps({**result.summary, **extra}, indent=2))
         return
     for name, path in result.paths.items():
         print(f"{name}: {path}")
@@ -332,18 +357,20 @@ def cmd_demo_pretrain(args: argparse.Namespace) -> None:
         print(json.dumps({"weights": str(path), **manifest}, indent=2))
         return
     aucs = ", ".join(f"{k} {v:.3f}" for k, v in manifest["val_auc"].items() if v is not None)
-    print(f"demo CheXNet: {path} ({manifest['seconds']:.0f} s, sha256 {manifest['sha256'][:12]}…)\n"
-          f"source validation AUC at {cfg.eval_size} px: mean {manifest['val_mean_auc']:.3f}; {aucs}")
+    print(f"demo CheXNet: {path} ({manifest['seconds']:.0f} s, "
+          f"sha256 {manifest['sha256'][:12]}…)\nsource validation AUC at {cfg.eval_size} px: "
+          f"mean {manifest['val_mean_auc']:.3f}; {aucs}")
 
 
 def _demo_config(args: argparse.Namespace):
-    """The demo's settings from the command line (seeds)."""
+    """The demo's settings from the command line (seeds; the demo's own where not given)."""
     import dataclasses
 
     from tchexnet_lib import demo
 
     target = dataclasses.replace(demo.DEMO_TARGET, seed=args.target_seed)
-    return demo.DemoConfig(seed=args.seed, target=target)
+    seed = {} if args.seed is None else {"seed": args.seed}
+    return demo.DemoConfig(target=target, **seed)
 
 
 def _demo_notebooks(args: argparse.Namespace, result) -> None:
@@ -353,7 +380,7 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
     from tchexnet_lib import demo, notebooks
 
     cfg = _demo_config(args)
-    parameters = {"DATASET": "demo", "SEED": args.seed}
+    parameters = {"DATASET": "demo", "SEED": cfg.seed}
     if demo.demo_weights_path(cfg) is not None:  # the weights run_demo used, not a retrain
         parameters["WEIGHTS"] = str(demo.demo_weights_path(cfg))
     inputs = None if args.rerun_notebooks else _notebook_inputs(cfg, result)
@@ -373,19 +400,24 @@ def _notebook_inputs(cfg, result) -> dict:
     return {"target": cfg.target.to_dict(), "summary_weights": result.summary.get("weights_sha256"),
             "predictions": files.sha256_file(result.paths["predictions"]),
             "tchexnet": files.sha256_file(result.paths["tchexnet_weights"]),
-            "folders": [str(config.data_dir()), str(config.weights_dir()), str(config.output_dir())]}
+            "folders": [str(config.data_dir()), str(config.weights_dir()),
+                        str(config.output_dir())]}
 
 
 def _image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG chest X-rays")
     parser.add_argument("--weights", help="weight file (default: the registry's, under weights/)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+    parser.add_argument("--on-error", choices=images.ON_ERROR,
+                        default=_default(images.preflight, "on_error"),
                         help="a bad image stops the run (default) or is skipped and reported")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--interpolation", choices=("bilinear", "nearest"), default="bilinear",
-                        help="resize to 224×224: antialiased bilinear (default) or nearest "
-                             "(the original hello scripts)")
+    parser.add_argument("--batch-size", type=int,
+                        default=_default(images.make_dataset, "batch_size"))
+    height, width = config.IMAGE_SIZE
+    parser.add_argument("--interpolation", choices=images.INTERPOLATIONS,
+                        default=config.PreprocessConfig().interpolation,
+                        help=f"resize to {height}×{width}: antialiased bilinear (default) or "
+                             "nearest (the original hello scripts)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -400,29 +432,33 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", choices=models.ARCHITECTURES, default="chexnet")
     predict.set_defaults(run=cmd_predict)
 
-    features = commands.add_parser("features", help="1024-d CheXNet features per image")
-    _image_arguments(features)
-    features.set_defaults(run=cmd_features)
+    features_parser = commands.add_parser("features", help="1024-d CheXNet features per image")
+    _image_arguments(features_parser)
+    features_parser.set_defaults(run=cmd_features)
 
     split = commands.add_parser("split", help="train/validation CSVs from a CheXpert train.csv")
     split.add_argument("--csv", required=True, help="CheXpert train.csv")
     split.add_argument("--recipe", choices=("paper", "patient"), default="paper")
     split.add_argument("--out", help="folder for train.csv and val.csv (default outputs/split/)")
-    split.add_argument("--val-fraction", type=float, default=0.2, help="patient recipe only")
-    split.add_argument("--seed", type=int, default=0, help="patient recipe only")
+    split.add_argument("--val-fraction", type=float,
+                       default=_default(splits.patient_split, "val_fraction"),
+                       help="patient recipe only")
+    split.add_argument("--seed", type=int, default=_default(splits.patient_split, "seed"),
+                       help="patient recipe only")
     split.add_argument("--stratify", metavar="CLASS", help="patient recipe: stratify on CLASS")
     split.add_argument("--json", action="store_true")
     split.set_defaults(run=cmd_split)
 
     compare = commands.add_parser("compare", help="ROC AUC with 95%% CIs and DeLong tests")
     compare.add_argument("--labels", required=True, help="CheXpert-style CSV")
-    compare.add_argument("--target", default="Pneumothorax")
+    compare.add_argument("--target", default=labels.TARGET)
     compare.add_argument("--scores", nargs="+", required=True, metavar="NAME=FILE",
                          help="one score per line aligned with the label rows, or a CSV with "
                               "Path and score columns")
     compare.add_argument("--view", choices=("all", "frontal"), default="all",
                          help="use all label rows (default) or frontal ones only")
-    compare.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES, default="zeros")
+    compare.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES,
+                         default=_default(data.to_targets, "uncertain"))
     compare.add_argument("--out", help="folder for metrics.json")
     compare.add_argument("--json", action="store_true")
     compare.set_defaults(run=cmd_compare)
@@ -432,12 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--model", choices=models.ARCHITECTURES, default="chexnet")
     cam.add_argument("--weights", help="weight file (default: the registry's, under weights/)")
     cam.add_argument("--output", metavar="CLASS", default=None,
-                     help="output class, ChestX-ray14 or CheXpert name (default Pneumothorax)")
+                     help=f"output class, ChestX-ray14 or CheXpert name (default {labels.TARGET})")
     cam.add_argument("--layer", default=None, help="feature-map layer (default: relu, the "
                                                    "last DenseNet-121 activation)")
     cam.add_argument("--mask", help="ground-truth mask image: drawn and scored (hit, IoU, "
                                     "mass inside)")
-    cam.add_argument("--interpolation", choices=("bilinear", "nearest"), default="bilinear")
+    cam.add_argument("--interpolation", choices=images.INTERPOLATIONS,
+                     default=config.PreprocessConfig().interpolation)
     cam.add_argument("--out", metavar="PNG", help="figure file (default outputs/gradcam/)")
     cam.add_argument("--json", action="store_true")
     cam.set_defaults(run=cmd_gradcam)
@@ -449,30 +486,38 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--limit", type=int, help="only the first N rows")
     extract.add_argument("--shard", metavar="i/N", help="this machine's share: shard blocks "
                                                         "k with k %% N == i (i from 0)")
-    extract.add_argument("--on-error", choices=("raise", "skip"), default="raise")
-    extract.add_argument("--batch-size", type=int, default=32)
-    extract.add_argument("--shard-size", type=int, default=1024)
-    extract.add_argument("--dtype", choices=("float32", "float16"), default="float32")
+    extract.add_argument("--on-error", choices=images.ON_ERROR,
+                         default=_default(features.extract_features, "on_error"))
+    extract.add_argument("--batch-size", type=int,
+                         default=_default(features.extract_features, "batch_size"))
+    extract.add_argument("--shard-size", type=int,
+                         default=_default(features.extract_features, "shard_size"))
+    extract.add_argument("--dtype", choices=features.DTYPES,
+                         default=_default(features.extract_features, "dtype"))
     extract.add_argument("--json", action="store_true")
     extract.set_defaults(run=cmd_extract)
 
+    head = training.HeadConfig()  # the paper's recipe: the defaults of the options below
     train = commands.add_parser("train", help="train the tCheXNet head on a feature store")
     train.add_argument("--features", required=True, help="feature store of the training rows")
     train.add_argument("--labels", required=True, help="the CSV the store was extracted from")
     train.add_argument("--out", required=True, help="run folder (checkpoints, history, state)")
-    train.add_argument("--val-features", help="feature store of the validation rows "
-                                              "(default: the last 20%% of --features' rows)")
+    train.add_argument("--val-features", help="feature store of the validation rows (default: "
+                                              f"the last {_paper_val_percent()}%% of --features' "
+                                              "rows)")
     train.add_argument("--val-labels", help="the CSV --val-features was extracted from")
-    train.add_argument("--target", default="Pneumothorax")
-    train.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES, default="zeros")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--class-weight", choices=("balanced", "paper", "none"), default="balanced",
+    train.add_argument("--target", default=labels.TARGET)
+    train.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES,
+                       default=_default(data.to_targets, "uncertain"))
+    train.add_argument("--epochs", type=int, default=head.epochs)
+    train.add_argument("--class-weight", choices=training.CLASS_WEIGHTS, default=head.class_weight,
                        help="'paper': the original's inverted weights (positives down-weighted)")
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--select-on", choices=("val_loss", "val_auc"), default="val_loss")
-    train.add_argument("--patience", type=int, help="early stopping patience (default: none)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--batch-size", type=int, default=head.batch_size)
+    train.add_argument("--lr", type=float, default=head.learning_rate)
+    train.add_argument("--select-on", choices=training.SELECT_ON, default=head.select_on)
+    train.add_argument("--patience", type=int, default=head.early_stopping_patience,
+                       help="early stopping patience (default: none)")
+    train.add_argument("--seed", type=int, default=head.seed)
     train.add_argument("--no-resume", action="store_true", help="start afresh (the folder's "
                                                                 "best is still kept)")
     train.add_argument("--json", action="store_true")
@@ -484,9 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("action", nargs="?", choices=("run", "pretrain"), default="run",
                              help="run: the study (default); pretrain: the demo CheXNet")
     demo_parser.add_argument("--out", help="results folder (default outputs/demo/)")
-    demo_parser.add_argument("--seed", type=int, default=0, help="seeds the head and the splits")
+    demo_parser.add_argument("--seed", type=int, help="seeds the head and the splits (default: "
+                                                      "the demo's)")
     demo_parser.add_argument("--target-seed", type=int, default=synthetic.DEMO_TARGET.seed,
-                             help="seed of the synthetic target set's drawing (default: the demo's)")
+                             help="seed of the synthetic target set's drawing "
+                                  "(default: the demo's)")
     demo_parser.add_argument("--json", action="store_true")
     demo_parser.add_argument("--no-notebooks", action="store_true",
                              help="skip running the tutorial notebooks on the demo afterwards")
@@ -497,13 +544,17 @@ def build_parser() -> argparse.ArgumentParser:
                              help="also run the control: the same models on the test images drawn "
                                   "without the pneumothorax sign (labels kept); AUCs at chance")
     pretrain_options = demo_parser.add_argument_group("demo pretrain")
+    shipped = pretrain.PretrainConfig()
+    stages = " ".join(f"{s.size}:{s.epochs}:{s.learning_rate:g}" for s in shipped.stages)
     pretrain_options.add_argument("--stages", nargs="+", metavar="SIZE:EPOCHS:LR",
-                                  help="progressive-resizing schedule (default: the shipped one, "
-                                       "128:6:1e-3 128:2:3e-4 224:2:1e-4)")
+                                  help=f"progressive-resizing schedule (default: the shipped one, "
+                                       f"{stages})")
     pretrain_options.add_argument("--source-patients", type=int,
-                                  help="patients in the synthetic source set (default 1000)")
+                                  help="patients in the synthetic source set (default "
+                                       f"{shipped.source.n_patients_train})")
     pretrain_options.add_argument("--weights-out", help="weight file to write (default: the "
-                                                        "shipped weights/demo/chexnet_demo.weights.h5 "
+                                                        "shipped weights/"
+                                                        f"{models.DEMO_FILES['chexnet']} "
                                                         "for the shipped recipe, else "
                                                         "demo/chexnet_demo_custom.weights.h5)")
     pretrain_options.add_argument("--work-dir", help="checkpoints; a rerun resumes from here "
@@ -522,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in {"split", "compare"} and not args.debug:
             _import_tensorflow_quietly()
         args.run(args)
-    except (ValueError, OSError) as error:  # errors.DataError, errors.ImageError, errors.WeightsError are ValueErrors
+    except (ValueError, OSError) as error:  # errors.DataError, ImageError, WeightsError included
         if args.debug:
             raise
         message = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (config, data, files, gradcam, labels, models, pipeline, plotting,
-                          pretrain, splits, synthetic, training)
+from tchexnet_lib import (config, data, evaluation, files, gradcam, labels, models, pipeline,
+                          plotting, pretrain, splits, synthetic, training)
 
 #: The synthetic CheXpert-like set (:data:`synthetic.DEMO_TARGET`).
 DEMO_TARGET = synthetic.DEMO_TARGET
@@ -231,12 +231,11 @@ def _write_outputs(out: Path, test: pd.DataFrame, summary: dict, target_dir: Pat
 
 
 def summary_table(summary: dict) -> str:
-    """The short table ``make demo`` prints."""
+    """The short table ``make demo`` prints (AUCs worded by :func:`evaluation.format_auc`)."""
     lines = [f"Demo ({summary['note']}): Pneumothorax on {summary['n_test']} synthetic test "
              f"images, {summary['positives']} positive, {summary['seconds']:.0f} s"]
     for name, model in summary["models"].items():
-        lo, hi = model["ci95"]
-        lines.append(f"  {name:<9} AUC {model['auc']:.3f}  (95% CI {lo:.3f}–{hi:.3f})")
+        lines.append(f"  {name:<9} AUC {evaluation.format_auc(model)}")
     lines.append(f"  paired DeLong: z = {summary['delong']['z']:.2f}, p = {summary['delong']['p']:.3g}")
     cam = summary.get("gradcam")
     if cam and cam["n"]:

@@ -24,20 +24,30 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn import metrics
 
+__all__ = [
+    "AucResult", "BootstrapDiff", "BootstrapMethod", "Calibration", "CiMethod", "DelongResult",
+    "FEW_POSITIVES", "PrCurve", "calibration", "checked_labels_and_scores", "compare_models",
+    "delong_covariance", "delong_test", "format_auc", "mann_whitney_auc", "operating_point",
+    "paired_bootstrap_diff", "pr_curve", "read_scores", "read_scores_any", "read_scores_csv",
+    "roc_auc", "subgroup_aucs", "threshold_for_sensitivity", "threshold_table", "youden_threshold",
+]
+
 CiMethod = Literal["delong", "bootstrap"]
 BootstrapMethod = Literal["percentile", "bca"]
 
 #: Upper bound on values held by one vectorised bootstrap batch (resamples x cases).
 _BOOTSTRAP_BATCH_VALUES = 20_000_000
+#: ``format_auc(..., warn=True)`` flags an AUC resting on fewer positives than this.
+FEW_POSITIVES = 10
 
 
 # --------------------------------------------------------------------------- validation
@@ -112,9 +122,50 @@ def _validate_pair(
     return labels, _validate_scores(scores, labels.size, where)
 
 
+def checked_labels_and_scores(
+    y: object, scores: Mapping[str, object]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Validate labels and several models' scores on them, once, before any metric.
+
+    The entry check of :func:`compare_models`, the figures of :mod:`tchexnet_lib.plotting` and
+    the ROC explorer: every later step can trust the arrays it returns.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: model name -> scores of shape (n,), in the order to report.
+
+    Returns:
+        (labels as int8, {name: float64 scores}) in the order of ``scores``.
+
+    Raises:
+        ValueError: labels not all 0/1, no model, or a model's scores of another length or not
+            finite (the message names the model).
+    """
+    labels = _validate_labels(y)
+    if not scores:
+        raise ValueError("scores is empty: give at least one {model name: scores}")
+    arrays = {name: _validate_scores(s, labels.size, f"scores[{name!r}]")
+              for name, s in scores.items()}
+    return labels, arrays
+
+
+def _check_ci(ci: object) -> None:
+    """Raise unless ``ci`` names an interval method (or is None)."""
+    if ci not in ("delong", "bootstrap", None):
+        raise ValueError(f"ci must be 'delong', 'bootstrap' or None, got {ci!r}")
+
+
 def _counts_text(n_pos: int, n_neg: int) -> str:
     """Name the empty class of a one-class set, e.g. ``"n_pos=0"``."""
     return f"n_pos={n_pos}" if n_pos == 0 else f"n_neg={n_neg}"
+
+
+def _require_two_per_class(labels: np.ndarray, what: str) -> tuple[int, int]:
+    """(n_pos, n_neg) of validated labels; ``ValueError`` when a class has fewer than 2 cases."""
+    n_pos, n_neg = _class_counts(labels)
+    if n_pos < 2 or n_neg < 2:
+        raise ValueError(f"{what} needs >= 2 cases per class (n_pos={n_pos}, n_neg={n_neg})")
+    return n_pos, n_neg
 
 
 # --------------------------------------------------------------------------- AUC
@@ -144,13 +195,103 @@ class AucResult:
     level: float = 0.95
 
     def __str__(self) -> str:
-        if not self.defined:
-            return f"undefined (n_pos={self.n_pos}, n_neg={self.n_neg})"
-        counts = f"n={self.n}, {self.n_pos} positive"
-        if self.ci95 is None:
-            return f"{self.auc:.3f} ({counts}; no CI)"
-        lo, hi = self.ci95
-        return f"{self.auc:.3f} ({self.level * 100:g}% CI {lo:.2f}\u2013{hi:.2f}, {counts})"
+        """:func:`format_auc` with the counts.
+
+        For example ``0.642 (95% CI 0.374–0.910, n=202, 7 positive)``.
+        """
+        return format_auc(self, counts=True)
+
+
+class _AucFacts(NamedTuple):
+    """What :func:`format_auc` reads, from an :class:`AucResult` or its JSON form."""
+
+    auc: float | None
+    ci95: tuple[float, float] | None
+    level: float
+    n: int | None
+    n_pos: int | None
+    n_neg: int | None
+    ci_asked: bool
+    undefined: str | None  # why there is no AUC ("n_pos=0, n_neg=202"); None when defined
+
+
+def _auc_facts(result: AucResult | Mapping[str, Any]) -> _AucFacts:
+    """Read an :class:`AucResult` or a ``{"auc": ..., "ci95": ...}`` mapping alike."""
+    fields = asdict(result) if isinstance(result, AucResult) else result
+    if not isinstance(fields, Mapping):
+        raise TypeError(f"format_auc: expected an AucResult or a mapping, got {type(result)}")
+    auc, ci95 = fields.get("auc"), fields.get("ci95")
+    n_pos, n_neg = fields.get("n_pos"), fields.get("n_neg")
+    undefined = None
+    if auc is None:
+        both = n_pos is not None and n_neg is not None
+        undefined = f"n_pos={n_pos}, n_neg={n_neg}" if both else fields.get("undefined") or ""
+    return _AucFacts(
+        auc=None if auc is None else float(auc),
+        ci95=None if ci95 is None else (float(ci95[0]), float(ci95[1])),
+        level=float(fields.get("level", 0.95)),
+        n=fields.get("n"), n_pos=n_pos, n_neg=n_neg,
+        ci_asked=fields.get("method") != "none", undefined=undefined,
+    )
+
+
+def _auc_warnings(facts: _AucFacts) -> list[str]:
+    """Why a defined AUC deserves caution: degenerate, or resting on few positives."""
+    notes = []
+    if facts.auc in (0.0, 1.0):
+        notes.append(f"degenerate: AUC {facts.auc:.1f}, zero variance")
+    if facts.n_pos is not None and facts.n_pos < FEW_POSITIVES:
+        notes.append(f"only {facts.n_pos} positive{'' if facts.n_pos == 1 else 's'}")
+    return notes
+
+
+def format_auc(
+    result: AucResult | Mapping[str, Any],
+    *,
+    digits: int = 3,
+    counts: bool = False,
+    warn: bool = False,
+) -> str:
+    """The one text of an AUC and its interval (printouts, legends, the CLI, the demo).
+
+    Args:
+        result: an :class:`AucResult`, or the JSON form of a model in :func:`compare_models`:
+            ``{"auc": float | None, "ci95": [lo, hi] | None}`` with an optional ``"undefined"``
+            reason (``"n_pos=0"``); optional keys named as :class:`AucResult`'s attributes
+            (``n``, ``n_pos``, ``n_neg``, ``level``, ``method``) add what they add there
+            (without ``"level"`` the interval is a 95% one).
+        digits: decimals of the AUC and of both interval bounds.
+        counts: add ``n=202, 7 positive`` (where the counts are known).
+        warn: append `` ⚠ ...`` for a degenerate AUC (exactly 0 or 1) or one resting on fewer
+            than :data:`FEW_POSITIVES` positives (where the count is known).
+
+    Returns:
+        For example (``counts=True`` in brackets)::
+
+            0.642 (95% CI 0.374–0.910)          [0.642 (95% CI 0.374–0.910, n=202, 7 positive)]
+            0.667 (no CI)                       [0.667 (n=4, 1 positive; no CI)]
+            0.642                               an interval not asked for (method "none")
+            undefined (n_pos=0, n_neg=202)      one class only; "undefined (n_pos=0)" from JSON
+            1.000 (95% CI 1.000–1.000) ⚠ degenerate: AUC 1.0, zero variance; only 7 positives
+
+        "no CI" means an interval was asked for but cannot be computed (fewer than 2 cases in
+        a class).
+    """
+    facts = _auc_facts(result)
+    if facts.undefined is not None:
+        return f"undefined ({facts.undefined})" if facts.undefined else "undefined"
+    inside = []
+    if facts.ci95 is not None:
+        lo, hi = facts.ci95
+        inside.append(f"{facts.level * 100:g}% CI {lo:.{digits}f}\u2013{hi:.{digits}f}")
+    if counts and facts.n is not None and facts.n_pos is not None:
+        inside.append(f"n={facts.n}, {facts.n_pos} positive")
+    text = ", ".join(inside)
+    if facts.ci95 is None and facts.ci_asked:
+        text = f"{text}; no CI" if text else "no CI"
+    out = f"{facts.auc:.{digits}f}" + (f" ({text})" if text else "")
+    notes = _auc_warnings(facts) if warn else []
+    return out + (" \u26a0 " + "; ".join(notes) if notes else "")
 
 
 def mann_whitney_auc(pos: np.ndarray, neg: np.ndarray, axis: int = -1) -> np.ndarray | float:
@@ -245,19 +386,31 @@ def roc_auc(
     Returns:
         An :class:`AucResult`; ``defined`` is False (AUC None) when a class is absent.
     """
+    _check_ci(ci)
     labels, s = _validate_pair(y, scores)
+    return _roc_auc(labels, s, ci, alpha, n_resamples, seed, bootstrap_method)
+
+
+def _roc_auc(
+    labels: np.ndarray,
+    s: np.ndarray,
+    ci: CiMethod | None = "delong",
+    alpha: float = 0.05,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    bootstrap_method: BootstrapMethod = "percentile",
+) -> AucResult:
+    """:func:`roc_auc` on validated labels and scores (and a valid ``ci``)."""
     n_pos, n_neg = _class_counts(labels)
     level = 1 - alpha
     if n_pos == 0 or n_neg == 0:
         return AucResult(None, None, labels.size, n_pos, n_neg, "none", False, level)
     pos, neg = s[labels == 1], s[labels == 0]
     auc = float(mann_whitney_auc(pos, neg))
-    if ci not in ("delong", "bootstrap", None):
-        raise ValueError(f"ci must be 'delong', 'bootstrap' or None, got {ci!r}")
     method = {"delong": "delong", "bootstrap": f"bootstrap-{bootstrap_method}", None: "none"}[ci]
     interval = None
     if ci == "delong" and n_pos >= 2 and n_neg >= 2:
-        _, cov = delong_covariance(labels, s)
+        _, cov = _delong_covariance(labels, s[np.newaxis])
         interval = _delong_ci(auc, float(cov[0, 0]), alpha)
     elif ci == "bootstrap" and n_pos >= 2 and n_neg >= 2:
         interval = _bootstrap_ci((pos, neg), mann_whitney_auc, alpha, n_resamples, seed,
@@ -317,11 +470,13 @@ def delong_covariance(y: object, scores_matrix: object) -> tuple[np.ndarray, np.
         raise ValueError(f"scores_matrix must be (k, n_cases), got shape {mat.shape}")
     for i, row in enumerate(mat):
         _validate_scores(row, labels.size, f"scores_matrix[{i}]")
+    _require_two_per_class(labels, "DeLong variance")
+    return _delong_covariance(labels, mat)
+
+
+def _delong_covariance(labels: np.ndarray, mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`delong_covariance` on validated labels (>= 2 per class) and a (k, n) matrix."""
     n_pos, n_neg = _class_counts(labels)
-    if n_pos < 2 or n_neg < 2:
-        raise ValueError(
-            f"DeLong variance needs >= 2 cases per class (n_pos={n_pos}, n_neg={n_neg})"
-        )
     pos, neg = mat[:, labels == 1], mat[:, labels == 0]
     z = _midranks(np.concatenate([pos, neg], axis=1))
     v10 = (z[:, :n_pos] - _midranks(pos)) / n_neg
@@ -350,7 +505,15 @@ def delong_test(
     labels = _validate_labels(y)
     a = _validate_scores(scores_a, labels.size, "scores_a")
     b = _validate_scores(scores_b, labels.size, "scores_b")
-    aucs, cov = delong_covariance(labels, np.vstack([a, b]))
+    _require_two_per_class(labels, "DeLong variance")
+    return _delong_test(labels, a, b, alpha)
+
+
+def _delong_test(
+    labels: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float = 0.05
+) -> DelongResult:
+    """:func:`delong_test` on validated labels (>= 2 per class) and scores."""
+    aucs, cov = _delong_covariance(labels, np.vstack([a, b]))
     diff = float(aucs[0] - aucs[1])
     var = max(float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]), 0.0)
     half = stats.norm.ppf(1 - alpha / 2) * math.sqrt(var)
@@ -413,11 +576,7 @@ def paired_bootstrap_diff(
     labels = _validate_labels(y)
     sa = _validate_scores(a, labels.size, "a")
     sb = _validate_scores(b, labels.size, "b")
-    n_pos, n_neg = _class_counts(labels)
-    if n_pos < 2 or n_neg < 2:
-        raise ValueError(
-            f"the bootstrap needs >= 2 cases per class (n_pos={n_pos}, n_neg={n_neg})"
-        )
+    _require_two_per_class(labels, "the bootstrap")
     pos_idx, neg_idx = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
 
     def statistic(pi: np.ndarray, ni: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -442,13 +601,17 @@ def _json_model(result: AucResult) -> dict:
     return {"auc": float(result.auc), "ci95": ci95}
 
 
-def _json_delong(y: np.ndarray, name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> dict:
-    """One pair's entry of the ``compare`` JSON contract; z and p None where undefined."""
-    n_pos, n_neg = _class_counts(y)
-    if n_pos < 2 or n_neg < 2:
-        return {"a": name_a, "b": name_b, "z": None, "p": None}
-    res = delong_test(y, a, b)
-    return {"a": name_a, "b": name_b, "z": res.z, "p": res.p}
+def _json_delong(labels: np.ndarray, arrays: Mapping[str, np.ndarray]) -> list[dict]:
+    """The pairs of the ``compare`` JSON contract; z and p None where undefined."""
+    n_pos, n_neg = _class_counts(labels)
+    pairs = []
+    for name_a, name_b in itertools.combinations(arrays, 2):
+        z = p = None
+        if n_pos >= 2 and n_neg >= 2:
+            res = _delong_test(labels, arrays[name_a], arrays[name_b])
+            z, p = res.z, res.p
+        pairs.append({"a": name_a, "b": name_b, "z": z, "p": p})
+    return pairs
 
 
 def compare_models(
@@ -475,20 +638,20 @@ def compare_models(
 
         Pairs in insertion order (itertools.combinations). An undefined AUC reads
         ``{"auc": None, "ci95": None, "undefined": "n_pos=0"}`` and its pairs have z, p None.
+
+    Raises:
+        ValueError: labels not all 0/1, no model, or scores that do not line up or are not
+            finite (see :func:`checked_labels_and_scores`); an unknown ``ci``.
     """
-    labels = _validate_labels(y)
-    arrays = {
-        name: _validate_scores(s, labels.size, f"scores[{name!r}]") for name, s in scores.items()
-    }
-    results = {name: roc_auc(labels, s, ci=ci, n_resamples=n_resamples, seed=seed)
+    _check_ci(ci)
+    labels, arrays = checked_labels_and_scores(y, scores)
+    results = {name: _roc_auc(labels, s, ci=ci, n_resamples=n_resamples, seed=seed)
                for name, s in arrays.items()}
-    pairs = [_json_delong(labels, na, arrays[na], nb, arrays[nb])
-             for na, nb in itertools.combinations(arrays, 2)]
     return {
         "n": int(labels.size),
         "positives": int(labels.sum()),
         "models": {name: _json_model(r) for name, r in results.items()},
-        "delong": pairs,
+        "delong": _json_delong(labels, arrays),
     }
 
 
@@ -523,12 +686,13 @@ def subgroup_aucs(
         DataFrame with columns subgroup, value, n, n_pos, auc, ci_lo, ci_hi, defined;
         auc/ci_lo/ci_hi are nullable floats (<NA> where undefined).
     """
+    _check_ci(ci)
     labels, s = _validate_pair(df[y_col], df[score_col], score_col)
     rows = []
     for name, grouping in by.items():
         keys = _grouping_keys(df, name, grouping)
         for value, idx in keys.groupby(keys, dropna=False, sort=True).indices.items():
-            r = roc_auc(labels[idx], s[idx], ci=ci)
+            r = _roc_auc(labels[idx], s[idx], ci=ci)
             lo, hi = r.ci95 if r.ci95 is not None else (None, None)
             rows.append({"subgroup": name, "value": value, "n": r.n, "n_pos": r.n_pos,
                          "auc": r.auc, "ci_lo": lo, "ci_hi": hi, "defined": r.defined})
@@ -558,6 +722,11 @@ def operating_point(y: object, scores: object, threshold: float) -> dict:
         (floats, or None where the denominator is 0).
     """
     labels, s = _validate_pair(y, scores)
+    return _operating_point(labels, s, threshold)
+
+
+def _operating_point(labels: np.ndarray, s: np.ndarray, threshold: float) -> dict:
+    """:func:`operating_point` on validated labels and scores."""
     pred = s >= threshold
     tp = int(np.sum(pred & (labels == 1)))
     fp = int(np.sum(pred & (labels == 0)))
@@ -572,7 +741,11 @@ def operating_point(y: object, scores: object, threshold: float) -> dict:
 
 
 def _roc_points(y: object, scores: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fpr, tpr, thresholds) at every distinct score, thresholds decreasing (rule ``>=``)."""
+    """(fpr, tpr, thresholds) at every distinct score, thresholds decreasing (rule ``>=``).
+
+    The entry check of :func:`youden_threshold` and :func:`threshold_for_sensitivity`: it
+    validates ``y`` and ``scores`` and needs both classes.
+    """
     labels, s = _validate_pair(y, scores)
     n_pos, n_neg = _class_counts(labels)
     if n_pos == 0 or n_neg == 0:
@@ -628,7 +801,7 @@ def threshold_table(
     """
     labels, s = _validate_pair(y, scores)
     grid = np.unique(s) if thresholds is None else np.sort(np.asarray(thresholds, dtype=float))
-    table = pd.DataFrame([operating_point(labels, s, t) for t in grid])
+    table = pd.DataFrame([_operating_point(labels, s, t) for t in grid])
     rates = ["sensitivity", "specificity", "ppv", "npv", "f1"]
     return table.astype({c: "Float64" for c in rates})
 

@@ -58,7 +58,19 @@ from tchexnet_lib.config import PreprocessConfig
 if TYPE_CHECKING:
     import tensorflow as tf
 
+__all__ = [
+    "IMAGENET_MEAN", "IMAGENET_STD", "INTERPOLATIONS", "MODEL_INPUT_RANGE", "ON_ERROR", "PathLike",
+    "PreflightReport", "check_image_file", "check_model_input", "image_info", "load_image",
+    "make_dataset", "paper_training_input", "preflight", "read_grayscale", "resize_gray",
+    "to_model_input",
+]
+
 PathLike = str | os.PathLike
+
+#: Names of ``PreprocessConfig.interpolation``: antialiased bilinear, or nearest neighbour.
+INTERPOLATIONS: tuple[str, ...] = ("bilinear", "nearest")
+#: What :func:`preflight` does with a bad file: stop the run ("raise") or report it ("skip").
+ON_ERROR: tuple[str, ...] = ("raise", "skip")
 
 #: ImageNet statistics used by ``keras.applications.densenet.preprocess_input`` (RGB order).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -27,6 +27,12 @@ from sklearn import metrics
 
 from tchexnet_lib import evaluation, files
 
+__all__ = [
+    "OperatingPoints", "TABLE_COLUMNS", "auc_label", "calibration_figure", "image_grid",
+    "label_summary_figure", "learning_curves_figure", "pr_figure", "roc_figure", "save_figure",
+    "set_style", "style_threshold_table", "threshold_table_figure",
+]
+
 #: Marker shapes for operating points, in the order the points are given.
 _POINT_MARKERS = ("o", "s", "^", "D", "v", "P")
 #: Columns of :func:`evaluation.threshold_table` shown by default.
@@ -55,27 +61,14 @@ def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Fig
     return fig, fig.add_subplot()
 
 
-def _labels(y: object) -> np.ndarray:
-    """Validated 0/1 labels (ValueError otherwise), via :func:`evaluation.operating_point`."""
-    y_arr = np.asarray(y)
-    evaluation.operating_point(y_arr, np.zeros(len(y_arr)), 0.5)  # validates the labels
-    return y_arr.astype(float).astype(np.int8)
-
-
 def auc_label(name: str, result: evaluation.AucResult) -> str:
-    """Legend text of one model, e.g. ``"CheXNet AUC 0.642 (95% CI 0.37–0.91)"``.
+    """Legend text of one model, e.g. ``"CheXNet AUC 0.642 (95% CI 0.374–0.910)"``.
 
     Args:
         name: the model's name.
-        result: its :func:`evaluation.roc_auc` result.
+        result: its :func:`evaluation.roc_auc` result, worded by :func:`evaluation.format_auc`.
     """
-    if not result.defined:
-        return f"{name} AUC undefined (n_pos={result.n_pos}, n_neg={result.n_neg})"
-    text = f"{name} AUC {result.auc:.3f}"
-    if result.ci95 is not None:
-        lo, hi = result.ci95
-        text += f" ({result.level * 100:g}% CI {lo:.2f}\u2013{hi:.2f})"
-    return text
+    return f"{name} AUC {evaluation.format_auc(result)}"
 
 
 def _point_thresholds(
@@ -127,17 +120,6 @@ def _mark_points(ax: Axes, points: list, colors: dict[str, str], x_key: str, y_k
                       f"(sens {_rate(op['sensitivity'])}, spec {_rate(op['specificity'])})")
 
 
-def _as_score_arrays(y: np.ndarray, scores: Mapping[str, object]) -> dict[str, np.ndarray]:
-    if not scores:
-        raise ValueError("scores is empty: give at least one {model name: scores}")
-    out = {}
-    for name, s in scores.items():
-        arr = np.asarray(s, dtype=float)
-        evaluation.operating_point(y, arr, 0.5)  # validates length and finiteness
-        out[name] = arr
-    return out
-
-
 def _model_colors(names: Sequence[str]) -> dict[str, str]:
     """One colour per model from the current property cycle ("C0", "C1", ...)."""
     return {name: f"C{i % 10}" for i, name in enumerate(names)}
@@ -167,8 +149,7 @@ def roc_figure(
         The figure (``ax``'s figure when given). A model whose AUC is undefined (one class) is
         listed in the legend as undefined and has no curve.
     """
-    labels = _labels(y)
-    arrays = _as_score_arrays(labels, scores)
+    labels, arrays = evaluation.checked_labels_and_scores(y, scores)
     fig, ax = _figure_and_axes(ax, (5.5, 5.0))
     colors = _model_colors(list(arrays))
     for name, s in arrays.items():
@@ -211,8 +192,7 @@ def pr_figure(
     Returns:
         The figure. Without positives the curves are undefined: the legend says so.
     """
-    labels = _labels(y)
-    arrays = _as_score_arrays(labels, scores)
+    labels, arrays = evaluation.checked_labels_and_scores(y, scores)
     fig, ax = _figure_and_axes(ax, (5.5, 5.0))
     colors = _model_colors(list(arrays))
     n_pos, n = int(labels.sum()), labels.size
@@ -250,8 +230,7 @@ def calibration_figure(
         Figure with the reliability diagram above and the score histogram below. Empty bins
         are not drawn; with few positives most bins hold none, so read it with the counts.
     """
-    labels = _labels(y)
-    arrays = _as_score_arrays(labels, scores)
+    labels, arrays = evaluation.checked_labels_and_scores(y, scores)
     fig = Figure(figsize=(5.5, 6.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     colors = _model_colors(list(arrays))
@@ -474,7 +453,8 @@ def learning_curves_figure(history: pd.DataFrame, title: str | None = None) -> F
     loss_ax.plot(epochs, history["loss"], marker="o", label="train loss (class-weighted)")
     loss_ax.plot(epochs, history["val_loss"], marker="s", label="validation loss")
     best = int(epochs[int(np.nanargmin(history["val_loss"].to_numpy(dtype=float)))])
-    loss_ax.axvline(best, color="grey", linestyle="--", lw=1, label=f"lowest val loss: epoch {best}")
+    loss_ax.axvline(best, color="grey", linestyle="--", lw=1,
+                    label=f"lowest val loss: epoch {best}")
     loss_ax.set(xlabel="epoch", ylabel="binary cross-entropy", title="Loss")
     loss_ax.legend(fontsize="small")
     auc = history["val_auc"].to_numpy(dtype=float) if "val_auc" in history else np.array([np.nan])

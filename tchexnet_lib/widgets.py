@@ -52,6 +52,11 @@ from matplotlib.figure import Figure
 
 from tchexnet_lib import evaluation, plotting
 
+__all__ = [
+    "LOG_SCALE_BELOW", "MODES", "RocExplorer", "SCALES", "metrics_lines", "roc_explorer",
+    "static_explorer_figure",
+]
+
 MODES: tuple[str, ...] = ("fix threshold", "fix sensitivity")
 SCALES: tuple[str, ...] = ("auto", "linear", "log", "quantile")
 #: Below this maximum score (all scores positive) ``scale="auto"`` chooses the log scale.
@@ -63,18 +68,13 @@ _STEPS = 1000
 
 
 def _check_inputs(y_true: object, scores: Mapping[str, object]) -> tuple[np.ndarray, dict]:
-    """Validated labels (both classes present) and float score arrays."""
-    if not scores:
-        raise ValueError("scores is empty: give at least one {model name: scores}")
-    y_arr = np.asarray(y_true)
-    arrays = {}
-    for name, s in scores.items():
-        result = evaluation.roc_auc(y_arr, s, ci=None)  # validates labels and scores
-        if not result.defined:
-            raise ValueError(f"the ROC explorer needs both classes; labels have "
-                             f"n_pos={result.n_pos}, n_neg={result.n_neg}")
-        arrays[str(name)] = np.asarray(s, dtype=float)
-    return y_arr.astype(float).astype(np.int8), arrays
+    """Validated labels (both classes present) and float score arrays, names as text."""
+    labels, arrays = evaluation.checked_labels_and_scores(y_true, scores)
+    n_pos = int(labels.sum())
+    if n_pos in (0, labels.size):
+        raise ValueError(f"the ROC explorer needs both classes; labels have "
+                         f"n_pos={n_pos}, n_neg={labels.size - n_pos}")
+    return labels, {str(name): s for name, s in arrays.items()}
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import subprocess
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tchexnet_lib import cli, labels
+from tchexnet_lib import cli, config, evaluation, features, images, labels, training
 
 CHEXPERT_HEADER = list(labels.CHEXPERT_META_COLUMNS + labels.CHEXPERT_OBSERVATIONS)
 
@@ -185,3 +186,73 @@ def test_compare_on_valid_csv_with_frontal_filter(capsys, reference):
         capsys, "compare", "--labels", reference / "valid.csv", "--view", "frontal",
         "--scores", f"tCheXNet={reference / 'tchexnet_valid_frontal_pneumothorax_scores.csv'}")
     assert code == 0 and "n=202, 7 positive" in out and "AUC 0.708" in out
+
+
+def test_docstring_names_every_command():
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    first_line = cli.__doc__.splitlines()[0]
+    assert [c for c in sub.choices if c not in first_line] == []
+
+
+def _options(command: str) -> dict[str, argparse.Action]:
+    """The options of one sub-command, by destination."""
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {a.dest: a for a in sub.choices[command]._actions}
+
+
+def test_choices_and_defaults_come_from_the_library():
+    head, preprocess = training.HeadConfig(), config.PreprocessConfig()
+    train = _options("train")
+    assert {k: train[k].default for k in ("epochs", "batch_size", "lr", "class_weight",
+                                          "select_on", "seed", "patience")} == {
+        "epochs": head.epochs, "batch_size": head.batch_size, "lr": head.learning_rate,
+        "class_weight": head.class_weight, "select_on": head.select_on, "seed": head.seed,
+        "patience": head.early_stopping_patience}
+    assert tuple(train["class_weight"].choices) == training.CLASS_WEIGHTS
+    assert tuple(train["select_on"].choices) == training.SELECT_ON
+    extract = _options("extract")
+    assert tuple(extract["dtype"].choices) == features.DTYPES
+    assert tuple(extract["on_error"].choices) == images.ON_ERROR
+    for command in ("predict", "features", "gradcam"):
+        interpolation = _options(command)["interpolation"]
+        assert tuple(interpolation.choices) == images.INTERPOLATIONS
+        assert interpolation.default == preprocess.interpolation
+    split = _options("split")
+    assert (split["val_fraction"].default, split["seed"].default) == (0.2, 0)
+    assert _options("compare")["target"].default == labels.TARGET
+    assert "(default 1000)" in _options("demo")["source_patients"].help
+
+
+def write_labels_csv(path: Path, y: np.ndarray) -> None:
+    """A CheXpert-style validation CSV whose Pneumothorax column is ``y``."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CHEXPERT_HEADER)
+        for i, label in enumerate(y):
+            values = [""] * len(labels.CHEXPERT_OBSERVATIONS)
+            values[labels.CHEXPERT_OBSERVATIONS.index(labels.TARGET)] = f"{float(label):.1f}"
+            writer.writerow([f"CheXpert-v1.0-small/valid/patient{i:05d}/study1/view1_frontal.jpg",
+                             "Male", 60, "Frontal", "AP", *values])
+
+
+@pytest.mark.parametrize("positives", [3, 0])
+def test_compare_text_uses_the_library_auc_wording(capsys, tmp_path, positives):
+    y = np.r_[np.ones(positives), np.zeros(12 - positives)]
+    rng = np.random.default_rng(1)
+    scores = {"A": 0.3 * y + rng.uniform(0, 1, 12), "B": rng.uniform(0, 1, 12)}
+    write_labels_csv(tmp_path / "valid.csv", y)
+    argv = ["compare", "--labels", tmp_path / "valid.csv", "--scores"]
+    for name, s in scores.items():
+        (tmp_path / f"{name}.txt").write_text("\n".join(map(str, s)) + "\n")
+        argv.append(f"{name}={tmp_path / f'{name}.txt'}")
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"Pneumothorax: n=12, {positives} positive"
+    models = evaluation.compare_models(y, scores)["models"]
+    for line, (name, model) in zip(lines[1:3], models.items()):
+        assert line == f"  {name:<12} AUC {evaluation.format_auc(model)}"
+    if positives == 0:
+        assert lines[1].endswith("AUC undefined (n_pos=0)") and "z, p undefined" in lines[3]
+    else:
+        assert "(95% CI " in lines[1] and lines[3].startswith("  DeLong A vs B: z = ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import math
 from pathlib import Path
@@ -119,7 +121,8 @@ def test_paper_published_scores():
     assert a.auc == pytest.approx(0.6418, abs=5e-4) and b.auc == pytest.approx(0.7084, abs=5e-4)
     assert a.ci95 == pytest.approx((0.37, 0.91), abs=0.02)
     assert b.ci95 == pytest.approx((0.53, 0.88), abs=0.02)
-    assert str(a) == "0.642 (95% CI 0.37\u20130.91, n=202, 7 positive)"
+    assert str(a) == "0.642 (95% CI 0.374\u20130.910, n=202, 7 positive)"
+    assert ev.format_auc(a, warn=True) == "0.642 (95% CI 0.374\u20130.910) \u26a0 only 7 positives"
     test = ev.delong_test(y, tchexnet, chexnet)
     assert test.z == pytest.approx(0.538, abs=0.01) and test.p == pytest.approx(0.591, abs=0.01)
     out = ev.compare_models(y, {"chexnet": chexnet, "tchexnet": tchexnet})
@@ -156,6 +159,111 @@ def test_fault_11_minus_one_reaching_a_metric_raises(labels, bad):
     with pytest.raises(ValueError, match="not 0/1") as info:
         ev.roc_auc(labels, [0.1, 0.2, 0.3, 0.4, 0.5])
     assert bad in str(info.value) and "never a silent AUC" in str(info.value)
+
+
+# --------------------------------------------------------------------------- format_auc
+
+
+def test_format_auc_every_case_from_a_result():
+    ci = ev.roc_auc([0, 0, 0, 1, 1, 1], [0.1, 0.5, 0.3, 0.4, 0.8, 0.9])
+    assert ev.format_auc(ci) == "0.889 (95% CI 0.581\u20131.000)"
+    assert ev.format_auc(ci, counts=True) == "0.889 (95% CI 0.581\u20131.000, n=6, 3 positive)"
+    ninety = ev.roc_auc([0, 0, 0, 1, 1, 1], [0.1, 0.5, 0.3, 0.4, 0.8, 0.9], alpha=0.1)
+    assert ev.format_auc(ninety, digits=2) == "0.89 (90% CI 0.63\u20131.00)"
+    one_positive = ev.roc_auc([0, 0, 0, 1], [0.1, 0.4, 0.3, 0.35])
+    assert ev.format_auc(one_positive) == "0.667 (no CI)"  # asked for, not computable
+    assert str(one_positive) == "0.667 (n=4, 1 positive; no CI)"
+    not_asked = ev.roc_auc([0, 0, 0, 1], [0.1, 0.4, 0.3, 0.35], ci=None)
+    assert ev.format_auc(not_asked) == "0.667" and str(not_asked) == "0.667 (n=4, 1 positive)"
+    undefined = ev.roc_auc(np.zeros(5), np.arange(5))
+    assert ev.format_auc(undefined, warn=True) == "undefined (n_pos=0, n_neg=5)"
+
+
+def test_format_auc_reads_the_compare_json_alike():
+    y = [0, 0, 0, 1, 1, 1]
+    scores = {"m": [0.1, 0.5, 0.3, 0.4, 0.8, 0.9]}
+    model = ev.compare_models(y, scores)["models"]["m"]
+    assert ev.format_auc(model) == ev.format_auc(ev.roc_auc(y, scores["m"]))
+    assert ev.format_auc({"auc": 0.5, "ci95": None}) == "0.500 (no CI)"
+    assert ev.format_auc({"auc": None, "ci95": None, "undefined": "n_pos=0"}) == (
+        "undefined (n_pos=0)")
+    assert ev.format_auc({"auc": None, "ci95": None}) == "undefined"
+    with pytest.raises(TypeError, match="AucResult or a mapping"):
+        ev.format_auc(0.5)
+
+
+def test_format_auc_warnings_only_when_asked():
+    perfect = ev.roc_auc([0, 0, 0, 1, 1], [0.1, 0.2, 0.3, 0.8, 0.9])
+    assert ev.format_auc(perfect) == "1.000 (95% CI 1.000\u20131.000)"
+    warned = "1.000 (95% CI 1.000\u20131.000) \u26a0 degenerate: AUC 1.0, zero variance"
+    assert ev.format_auc(perfect, warn=True) == warned + "; only 2 positives"
+    inverted = {"auc": 0.0, "ci95": [0.0, 0.0]}  # no counts: only the degenerate AUC is known
+    assert ev.format_auc(inverted, warn=True).endswith("\u26a0 degenerate: AUC 0.0, zero variance")
+    y = np.r_[np.ones(ev.FEW_POSITIVES), np.zeros(20)]
+    enough = ev.roc_auc(y, np.r_[np.linspace(0.2, 0.9, ev.FEW_POSITIVES), np.linspace(0, 0.8, 20)])
+    assert "\u26a0" not in ev.format_auc(enough, warn=True)
+    assert ev.format_auc({"auc": 0.7, "ci95": None, "n_pos": 1}, warn=True).endswith(
+        "\u26a0 only 1 positive")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.fixture
+def count_validations(monkeypatch) -> dict[str, int]:
+    """Count calls of the label and score validators during a test."""
+    calls = {"labels": 0, "scores": 0}
+    real_labels, real_scores = ev._validate_labels, ev._validate_scores
+
+    def labels(*args, **kwargs):
+        calls["labels"] += 1
+        return real_labels(*args, **kwargs)
+
+    def scores(*args, **kwargs):
+        calls["scores"] += 1
+        return real_scores(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "_validate_labels", labels)
+    monkeypatch.setattr(ev, "_validate_scores", scores)
+    return calls
+
+
+@pytest.mark.parametrize("call, n_scores", [
+    (lambda y, a, b: ev.roc_auc(y, a), 1),
+    (lambda y, a, b: ev.roc_auc(y, a, ci="bootstrap", n_resamples=50), 1),
+    (lambda y, a, b: ev.delong_test(y, a, b), 2),
+    (lambda y, a, b: ev.delong_covariance(y, np.vstack([a, b])), 2),
+    (lambda y, a, b: ev.compare_models(y, {"a": a, "b": b, "c": a + b}), 3),
+    (lambda y, a, b: ev.threshold_table(y, a), 1),
+    (lambda y, a, b: ev.subgroup_aucs(pd.DataFrame({"y": y, "s": a}), "y", "s",
+                                      {"half": lambda d: d.index % 2}), 1),
+])
+def test_each_public_call_validates_its_inputs_once(count_validations, call, n_scores):
+    y, a, b = _random_case(6)
+    call(y, a, b)
+    assert count_validations == {"labels": 1, "scores": n_scores}
+
+
+def test_checked_labels_and_scores_names_the_model():
+    labels, arrays = ev.checked_labels_and_scores([0, 1.0, True], {"m": [1, 2, 3]})
+    assert labels.dtype == np.int8 and arrays["m"].dtype == np.float64
+    with pytest.raises(ValueError, match=r"scores\['k'\]: 2 scores but 3 labels"):
+        ev.checked_labels_and_scores([0, 1, 0], {"m": [1, 2, 3], "k": [1, 2]})
+    with pytest.raises(ValueError, match="scores is empty"):
+        ev.checked_labels_and_scores([0, 1, 0], {})
+    with pytest.raises(ValueError, match="ci must be"):  # checked before any data
+        ev.compare_models(np.zeros(3), {"m": [1, 2, 3]}, ci="wald")
+
+
+@pytest.mark.parametrize("name", ["evaluation", "plotting", "cli", "widgets", "images"])
+def test_module_all_is_sorted_and_names_every_public_definition(name):
+    module = importlib.import_module(f"tchexnet_lib.{name}")
+    assert module.__all__ == sorted(module.__all__)
+    assert [n for n in module.__all__ if not hasattr(module, n)] == []
+    defined = {n for n, obj in vars(module).items()
+               if not n.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
+               and obj.__module__ == module.__name__}
+    assert defined <= set(module.__all__)
 
 
 def test_uncertain_label_count_in_message():

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from tchexnet_lib import cli, evaluation, labels, plotting
 
-CI_LEGEND = re.compile(r"^(\S+) AUC (\d\.\d{3}) \(95% CI (\d\.\d\d)\u2013(\d\.\d\d)\)$")
+CI_LEGEND = re.compile(r"^(\S+) AUC (\d\.\d{3}) \(95% CI (\d\.\d{3})\u2013(\d\.\d{3})\)$")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,8 @@ def test_roc_legend_states_auc_and_delong_interval(toy):
         match = CI_LEGEND.match(line)
         assert match, line
         assert float(match[2]) == pytest.approx(result.auc, abs=5e-4)
-        assert (float(match[3]), float(match[4])) == pytest.approx(result.ci95, abs=5e-3)
+        assert (float(match[3]), float(match[4])) == pytest.approx(result.ci95, abs=5e-4)
+        assert line == f"{name} AUC {evaluation.format_auc(result)}"
     assert "chance (AUC 0.5)" in texts
     # one curve per model plus the diagonal
     assert len(fig.axes[0].get_lines()) == 3
@@ -81,6 +82,20 @@ def test_roc_bad_operating_point_and_bad_labels_are_errors(toy):
         plotting.roc_figure(y, scores, operating_points={"x": "best"})
     with pytest.raises(ValueError, match="not 0/1"):
         plotting.roc_figure(np.r_[y[:-1], -1], scores)
+    with pytest.raises(ValueError, match=r"scores\['A'\]: 39 scores but 40 labels"):
+        plotting.pr_figure(y, {**scores, "A": scores["A"][1:]})
+    with pytest.raises(ValueError, match="scores is empty"):
+        plotting.calibration_figure(y, {})
+
+
+def test_figures_validate_without_dummy_metrics(toy, monkeypatch):
+    def no_dummy(*args, **kwargs):
+        raise AssertionError("an operating point was computed though none was asked for")
+
+    monkeypatch.setattr(evaluation, "operating_point", no_dummy)
+    y, scores = toy
+    for figure in (plotting.roc_figure, plotting.pr_figure, plotting.calibration_figure):
+        assert isinstance(figure(y, scores), Figure)
 
 
 def test_one_class_set_is_labelled_undefined_not_drawn():
@@ -185,8 +200,9 @@ def test_paper_scores_legend_reproduces_the_published_intervals(reference):
                                                        "pneumothorax_scores.csv", len(y))
               for name in ("CheXNet", "tCheXNet")}
     texts = legend_texts(plotting.roc_figure(y, scores).axes[0])
-    assert "CheXNet AUC 0.642 (95% CI 0.37\u20130.91)" in texts
-    assert "tCheXNet AUC 0.708 (95% CI 0.53\u20130.88)" in texts
+    # the paper's 0.37-0.91 and 0.53-0.88, one more digit
+    assert "CheXNet AUC 0.642 (95% CI 0.374\u20130.910)" in texts
+    assert "tCheXNet AUC 0.708 (95% CI 0.534\u20130.883)" in texts
 
 
 def test_compare_command_writes_roc_and_pr_figures(tmp_path, capsys, toy):

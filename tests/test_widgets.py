@@ -141,9 +141,24 @@ def test_bad_arguments_are_clear_errors(toy):
         widgets.RocExplorer(y, scores, scale="sqrt", render=False)
     with pytest.raises(ValueError, match="not 0/1"):
         widgets.RocExplorer(np.r_[y[:-1], -1], scores, render=False)
+    with pytest.raises(ValueError, match=r"scores\['poor'\]: 29 scores but 30 labels"):
+        widgets.RocExplorer(y, {**scores, "poor": scores["poor"][1:]}, render=False)
+    with pytest.raises(ValueError, match="scores is empty"):
+        widgets.RocExplorer(y, {}, render=False)
     explorer = widgets.RocExplorer(y, scores, render=False)
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         explorer.set_sensitivity(0)
+
+
+def test_inputs_are_checked_without_computing_an_auc(toy, monkeypatch):
+    def no_auc(*args, **kwargs):
+        raise AssertionError("an AUC was computed only to check the inputs")
+
+    monkeypatch.setattr(evaluation, "roc_auc", no_auc)
+    y, scores = toy
+    explorer = widgets.RocExplorer(y, {1: scores["good"], "poor": scores["poor"]}, render=False)
+    assert list(explorer.scores) == ["1", "poor"]  # model names as text, for the picker
+    assert explorer.y.dtype == np.int8
 
 
 def test_static_figure_shows_the_same_counts(toy):
