@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tchexnet_lib import (config, data, errors, evaluation, features, files, images, labels, models,
-                          pretrain, splits, synthetic, training)
+from tchexnet_lib import (config, data, errors, evaluation, features, files, images, labels,
+                          models, pretrain, score_files, splits, synthetic, training)
 
 __all__ = [
     "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_extract",
@@ -169,7 +169,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     y = targets.values[keep, 0]
     paths = table["Path"].tolist()
     scores = {
-        name: np.asarray(evaluation.read_scores_any(path, paths))[keep]
+        name: np.asarray(score_files.read_scores_any(path, paths))[keep]
         for name, path in _parse_named_scores(args.scores).items()
     }
     result = evaluation.compare_models(y, scores)

@@ -1,4 +1,4 @@
-"""Honest statistics for a binary finding: ROC AUC with intervals, DeLong, operating points.
+"""Honest statistics for a binary finding: ROC AUC with intervals, DeLong, model comparisons.
 
 The paper's test set has 202 images and only 7 Pneumothorax positives, so every AUC here
 comes with an interval and every comparison with a paired test. Three rules hold throughout:
@@ -23,22 +23,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn import metrics
 
 __all__ = [
-    "AucResult", "BootstrapDiff", "BootstrapMethod", "Calibration", "CiMethod", "DelongResult",
-    "FEW_POSITIVES", "PrCurve", "calibration", "checked_labels_and_scores", "compare_models",
-    "delong_covariance", "delong_test", "format_auc", "mann_whitney_auc", "operating_point",
-    "paired_bootstrap_diff", "pr_curve", "read_scores", "read_scores_any", "read_scores_csv",
-    "roc_auc", "subgroup_aucs", "threshold_for_sensitivity", "threshold_table", "youden_threshold",
+    "AucResult", "BootstrapDiff", "BootstrapMethod", "CiMethod", "DelongResult", "FEW_POSITIVES",
+    "checked_labels_and_scores", "checked_pair", "compare_models", "delong_covariance",
+    "delong_test", "format_auc", "mann_whitney_auc", "paired_bootstrap_diff", "roc_auc",
+    "subgroup_aucs",
 ]
 
 CiMethod = Literal["delong", "bootstrap"]
@@ -114,10 +111,14 @@ def _validate_scores(scores: object, n: int, where: str = "scores") -> np.ndarra
     return arr
 
 
-def _validate_pair(
+def checked_pair(
     y: object, scores: object, where: str = "scores"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate labels and one score vector together; see the two validators."""
+    """Labels (int8, 0/1) and one model's scores (float64, finite, as many), validated once.
+
+    Raises:
+        ValueError: labels not all 0/1, or scores of another length or not finite.
+    """
     labels = _validate_labels(y)
     return labels, _validate_scores(scores, labels.size, where)
 
@@ -387,7 +388,7 @@ def roc_auc(
         An :class:`AucResult`; ``defined`` is False (AUC None) when a class is absent.
     """
     _check_ci(ci)
-    labels, s = _validate_pair(y, scores)
+    labels, s = checked_pair(y, scores)
     return _roc_auc(labels, s, ci, alpha, n_resamples, seed, bootstrap_method)
 
 
@@ -687,7 +688,7 @@ def subgroup_aucs(
         auc/ci_lo/ci_hi are nullable floats (<NA> where undefined).
     """
     _check_ci(ci)
-    labels, s = _validate_pair(df[y_col], df[score_col], score_col)
+    labels, s = checked_pair(df[y_col], df[score_col], score_col)
     rows = []
     for name, grouping in by.items():
         keys = _grouping_keys(df, name, grouping)
@@ -699,300 +700,3 @@ def subgroup_aucs(
     columns = ["subgroup", "value", "n", "n_pos", "auc", "ci_lo", "ci_hi", "defined"]
     out = pd.DataFrame(rows, columns=columns)
     return out.astype({"auc": "Float64", "ci_lo": "Float64", "ci_hi": "Float64"})
-
-
-# --------------------------------------------------------------------------- operating points
-
-
-def _ratio(num: int, den: int) -> float | None:
-    """num / den, or None when den is 0 (an undefined ratio is not NaN)."""
-    return num / den if den else None
-
-
-def operating_point(y: object, scores: object, threshold: float) -> dict:
-    """Confusion counts and rates at one threshold; positive means ``score >= threshold``.
-
-    Args:
-        y: labels 0/1, shape (n,).
-        scores: finite scores, shape (n,).
-        threshold: decision threshold.
-
-    Returns:
-        dict with threshold, tp, fp, tn, fn (ints) and sensitivity, specificity, ppv, npv, f1
-        (floats, or None where the denominator is 0).
-    """
-    labels, s = _validate_pair(y, scores)
-    return _operating_point(labels, s, threshold)
-
-
-def _operating_point(labels: np.ndarray, s: np.ndarray, threshold: float) -> dict:
-    """:func:`operating_point` on validated labels and scores."""
-    pred = s >= threshold
-    tp = int(np.sum(pred & (labels == 1)))
-    fp = int(np.sum(pred & (labels == 0)))
-    fn = int(np.sum(~pred & (labels == 1)))
-    tn = int(np.sum(~pred & (labels == 0)))
-    return {
-        "threshold": float(threshold), "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-        "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
-        "ppv": _ratio(tp, tp + fp), "npv": _ratio(tn, tn + fn),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-    }
-
-
-def _roc_points(y: object, scores: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fpr, tpr, thresholds) at every distinct score, thresholds decreasing (rule ``>=``).
-
-    The entry check of :func:`youden_threshold` and :func:`threshold_for_sensitivity`: it
-    validates ``y`` and ``scores`` and needs both classes.
-    """
-    labels, s = _validate_pair(y, scores)
-    n_pos, n_neg = _class_counts(labels)
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError(f"ROC curve undefined: {_counts_text(n_pos, n_neg)}")
-    return metrics.roc_curve(labels, s, drop_intermediate=False)
-
-
-def youden_threshold(y: object, scores: object) -> float:
-    """Threshold maximising Youden's J = sensitivity + specificity - 1 (highest on ties).
-
-    Args:
-        y: labels 0/1 with both classes present.
-        scores: finite scores, shape (n,).
-
-    Returns:
-        A threshold for the rule ``score >= threshold`` (one of the observed scores).
-    """
-    fpr, tpr, thr = _roc_points(y, scores)
-    j = (tpr - fpr)[1:]  # the first point is sklearn's +inf threshold (nothing positive)
-    return float(thr[1:][int(np.argmax(j))])
-
-
-def threshold_for_sensitivity(y: object, scores: object, target: float = 0.9) -> float:
-    """The highest threshold whose sensitivity is at least ``target``.
-
-    Args:
-        y: labels 0/1 with both classes present.
-        scores: finite scores, shape (n,).
-        target: required sensitivity in (0, 1].
-
-    Returns:
-        A threshold for the rule ``score >= threshold`` (one of the observed scores).
-    """
-    if not 0 < target <= 1:
-        raise ValueError(f"target sensitivity must be in (0, 1], got {target}")
-    _, tpr, thr = _roc_points(y, scores)
-    return float(thr[int(np.argmax(tpr >= target - 1e-12))])
-
-
-def threshold_table(
-    y: object, scores: object, thresholds: Sequence[float] | None = None
-) -> pd.DataFrame:
-    """:func:`operating_point` at each threshold, one row each, thresholds ascending.
-
-    Args:
-        y: labels 0/1, shape (n,).
-        scores: finite scores, shape (n,).
-        thresholds: thresholds to tabulate; default every distinct score.
-
-    Returns:
-        DataFrame with the keys of :func:`operating_point` as columns; rates are nullable
-        floats (<NA> where undefined).
-    """
-    labels, s = _validate_pair(y, scores)
-    grid = np.unique(s) if thresholds is None else np.sort(np.asarray(thresholds, dtype=float))
-    table = pd.DataFrame([_operating_point(labels, s, t) for t in grid])
-    rates = ["sensitivity", "specificity", "ppv", "npv", "f1"]
-    return table.astype({c: "Float64" for c in rates})
-
-
-class PrCurve(NamedTuple):
-    """Precision-recall curve (scikit-learn's ``precision_recall_curve`` order) and AP."""
-
-    precision: np.ndarray
-    recall: np.ndarray
-    thresholds: np.ndarray
-    average_precision: float
-
-
-def pr_curve(y: object, scores: object) -> PrCurve:
-    """Precision-recall curve and average precision (scikit-learn).
-
-    With 7 positives in 202 the chance level of AP is the prevalence (about 0.035), not 0.5.
-
-    Args:
-        y: labels 0/1 with at least one positive.
-        scores: finite scores, shape (n,).
-
-    Returns:
-        :class:`PrCurve`.
-    """
-    labels, s = _validate_pair(y, scores)
-    n_pos, n_neg = _class_counts(labels)
-    if n_pos == 0:
-        raise ValueError(f"precision-recall undefined: n_pos=0 (n_neg={n_neg})")
-    precision, recall, thr = metrics.precision_recall_curve(labels, s)
-    return PrCurve(precision, recall, thr, float(metrics.average_precision_score(labels, s)))
-
-
-class Calibration(NamedTuple):
-    """Reliability table and Brier score."""
-
-    table: pd.DataFrame
-    brier_score: float
-
-
-def calibration(y: object, scores: object, n_bins: int = 10) -> Calibration:
-    """Reliability table on ``n_bins`` equal-width bins of [0, 1], and the Brier score.
-
-    Args:
-        y: labels 0/1, shape (n,).
-        scores: probabilities in [0, 1], shape (n,).
-        n_bins: number of bins; a score equal to 1 falls in the last bin.
-
-    Returns:
-        :class:`Calibration`; the table has columns bin_lo, bin_hi, n, n_pos, mean_score,
-        observed_rate, one row per bin (empty bins kept, their means <NA>).
-    """
-    labels, s = _validate_pair(y, scores)
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    if s.size and (s.min() < 0 or s.max() > 1):
-        raise ValueError(
-            f"calibration needs probabilities in [0, 1]; scores span {s.min()}..{s.max()}"
-        )
-    edges = np.arange(n_bins + 1) / n_bins  # exact 0.6 etc., unlike linspace's 0.6000000000000001
-    which = np.clip(np.digitize(s, edges[1:-1], right=False), 0, n_bins - 1)
-    rows = []
-    for b in range(n_bins):
-        in_bin = which == b
-        n = int(in_bin.sum())
-        rows.append({"bin_lo": edges[b], "bin_hi": edges[b + 1], "n": n,
-                     "n_pos": int(labels[in_bin].sum()),
-                     "mean_score": s[in_bin].mean() if n else None,
-                     "observed_rate": labels[in_bin].mean() if n else None})
-    table = pd.DataFrame(rows).astype({"mean_score": "Float64", "observed_rate": "Float64"})
-    return Calibration(table, float(np.mean((s - labels) ** 2)))
-
-
-# --------------------------------------------------------------------------- score files
-
-
-def read_scores(path: str | Path, n_expected: int | None = None) -> np.ndarray:
-    """Read the original repository's score format: one float per line, in label-row order.
-
-    Trailing blank lines are ignored; any other blank or non-numeric line is an error.
-
-    Args:
-        path: text file.
-        n_expected: number of labelled rows the scores must line up with (None: unchecked).
-
-    Returns:
-        float64 array of shape (n,).
-
-    Raises:
-        ValueError: naming the file and line of a non-number or non-finite value, or both
-            counts on a length mismatch.
-    """
-    path = Path(path)
-    lines = path.read_text().splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    values = []
-    for lineno, line in enumerate(lines, start=1):
-        try:
-            value = float(line)
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: not a number: {line.strip()[:60]!r}") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{path}:{lineno}: score is not finite: {line.strip()!r}")
-        values.append(value)
-    if n_expected is not None and len(values) != n_expected:
-        raise ValueError(f"{path}: {len(values)} scores but {n_expected} labelled rows; "
-                         "one score per label row is required")
-    return np.asarray(values, dtype=float)
-
-
-def _score_column(frame: pd.DataFrame, path: Path) -> str:
-    """The score column of a Path/score CSV: "score", else the single non-Path column."""
-    if "Path" not in frame.columns:
-        raise ValueError(f"{path}: no 'Path' column (columns: {list(frame.columns)})")
-    if "score" in frame.columns:
-        return "score"
-    others = [c for c in frame.columns if c != "Path"]
-    if len(others) != 1:
-        raise ValueError(f"{path}: expected a 'score' column or exactly one column beside 'Path', "
-                         f"got {others}")
-    return others[0]
-
-
-def _few(items: Sequence[str], k: int = 3) -> str:
-    """The first ``k`` items for an error message, with a count of the rest."""
-    head = ", ".join(map(repr, items[:k]))
-    return head + (f" and {len(items) - k} more" if len(items) > k else "")
-
-
-def read_scores_csv(path: str | Path, paths: Sequence[str]) -> np.ndarray:
-    """Read a CSV with columns Path and score, aligned to ``paths`` by joining on Path.
-
-    Rows whose Path is not in ``paths`` are ignored (a score file may cover more images,
-    e.g. lateral views, than the labels); every label Path must have exactly one score.
-
-    Args:
-        path: CSV file with a Path column and a "score" column (or one other column).
-        paths: the labels' Path values, in label-row order.
-
-    Returns:
-        float64 array of shape (len(paths),), in the order of ``paths``.
-
-    Raises:
-        ValueError: naming the file and the missing or duplicated Paths, or the CSV row of a
-            non-numeric score.
-    """
-    path = Path(path)
-    frame = pd.read_csv(path, dtype={"Path": str})
-    col = _score_column(frame, path)
-    values = pd.to_numeric(frame[col], errors="coerce")
-    bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{path}: line {row + 2}: {col!r} is not a finite number: {frame[col].iloc[row]!r}"
-        )
-    wanted = pd.Index(list(paths))
-    if wanted.has_duplicates:
-        dup = list(wanted[wanted.duplicated()].unique())
-        raise ValueError(f"label Paths are duplicated: {_few(dup)}")
-    dup = frame["Path"][frame["Path"].duplicated()].unique().tolist()
-    if dup:
-        raise ValueError(f"{path}: {len(dup)} Paths appear more than once: {_few(dup)}")
-    lookup = pd.Series(values.to_numpy(dtype=float), index=frame["Path"])
-    missing = wanted.difference(lookup.index, sort=False).tolist()
-    if missing:
-        raise ValueError(
-            f"{path}: no score for {len(missing)} of {len(wanted)} label Paths: {_few(missing)}"
-        )
-    return lookup.loc[wanted].to_numpy(dtype=float)
-
-
-def read_scores_any(path: str | Path, paths: Sequence[str]) -> np.ndarray:
-    """Read scores in either format, aligned to ``paths``.
-
-    A file whose first line is a header naming a Path column (``Path,...``) is read with
-    :func:`read_scores_csv`; anything else with :func:`read_scores`, which then must hold
-    exactly ``len(paths)`` scores in label-row order.
-
-    Args:
-        path: score file.
-        paths: the labels' Path values, in label-row order.
-
-    Returns:
-        float64 array of shape (len(paths),).
-    """
-    path = Path(path)
-    with path.open() as fh:
-        first = fh.readline()
-    header = [c.strip().strip('"') for c in first.split(",")]
-    if "," in first and "Path" in header:
-        return read_scores_csv(path, paths)
-    return read_scores(path, n_expected=len(paths))

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (config, data, errors, evaluation, files, gradcam, labels, models,
-                          pipeline, splits, synthetic)
+from tchexnet_lib import (config, data, errors, files, gradcam, labels, models, pipeline,
+                          score_files, splits, synthetic)
 from tchexnet_lib.pipeline import Study
 
 #: The series, in run order (file names without ``.ipynb``).
@@ -313,7 +313,7 @@ def load_paper_scores(folder: str | os.PathLike | None) -> PaperScores | None:
         devices = data.read_labels(folder / "valid.csv", image_root=folder)
         table = table.merge(devices[["Path", "Support Devices"]], on="Path", how="left",
                             validate="1:1")
-    scores = {name: evaluation.read_scores(folder / file, n_expected=len(table))
+    scores = {name: score_files.read_scores(folder / file, n_expected=len(table))
               for name, file in PAPER_SCORE_FILES.items()}
     return PaperScores(table, scores, folder)
 

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
-from tchexnet_lib import evaluation, files
+from tchexnet_lib import evaluation, files, operating
 
 __all__ = [
     "OperatingPoints", "TABLE_COLUMNS", "auc_label", "calibration_figure", "image_grid",
@@ -35,7 +35,7 @@ __all__ = [
 
 #: Marker shapes for operating points, in the order the points are given.
 _POINT_MARKERS = ("o", "s", "^", "D", "v", "P")
-#: Columns of :func:`evaluation.threshold_table` shown by default.
+#: Columns of :func:`operating.threshold_table` shown by default.
 TABLE_COLUMNS = ("threshold", "tp", "fp", "fn", "tn", "sensitivity", "specificity", "ppv", "npv")
 
 OperatingPoints = Mapping[str, "float | str | Mapping[str, float]"]
@@ -85,18 +85,18 @@ def _point_thresholds(
         if spec != "youden":
             raise ValueError(f"operating point {spec!r}: give a threshold, 'youden' or "
                              "a {model: threshold} mapping")
-        return {name: evaluation.youden_threshold(y, s) for name, s in scores.items()}
+        return {name: operating.youden_threshold(y, s) for name, s in scores.items()}
     return {name: float(spec) for name in scores}
 
 
 def _resolve_points(
     operating_points: OperatingPoints | None, y: np.ndarray, scores: Mapping[str, np.ndarray]
 ) -> list[tuple[str, str, dict]]:
-    """(point label, model, :func:`evaluation.operating_point` dict) for every point to mark."""
+    """(point label, model, :func:`operating.operating_point` dict) for every point to mark."""
     resolved = []
     for label, spec in (operating_points or {}).items():
         for name, threshold in _point_thresholds(spec, y, scores).items():
-            resolved.append((label, name, evaluation.operating_point(y, scores[name], threshold)))
+            resolved.append((label, name, operating.operating_point(y, scores[name], threshold)))
     return resolved
 
 
@@ -200,7 +200,7 @@ def pr_figure(
         if n_pos == 0:
             ax.plot([], [], color=colors[name], label=f"{name} AP undefined (n_pos=0)")
             continue
-        curve = evaluation.pr_curve(labels, s)
+        curve = operating.pr_curve(labels, s)
         ax.step(curve.recall, curve.precision, where="post", color=colors[name], lw=2,
                 label=f"{name} AP {curve.average_precision:.3f}")
     prevalence = n_pos / n if n else 0.0
@@ -223,7 +223,7 @@ def calibration_figure(
     Args:
         y: labels 0/1, shape (n,).
         scores: model name -> probabilities in [0, 1], shape (n,).
-        n_bins: equal-width bins of [0, 1] (:func:`evaluation.calibration`).
+        n_bins: equal-width bins of [0, 1] (:func:`operating.calibration`).
         title: title of the upper panel.
 
     Returns:
@@ -236,7 +236,7 @@ def calibration_figure(
     colors = _model_colors(list(arrays))
     bins = np.arange(n_bins + 1) / n_bins
     for name, s in arrays.items():
-        cal = evaluation.calibration(labels, s, n_bins=n_bins)
+        cal = operating.calibration(labels, s, n_bins=n_bins)
         rows = cal.table[cal.table["n"] > 0]
         top.plot(rows["mean_score"].astype(float), rows["observed_rate"].astype(float),
                  marker="o", color=colors[name], label=f"{name} Brier {cal.brier_score:.4f}")
@@ -273,7 +273,7 @@ def threshold_table_figure(
     max_rows: int = 20,
     title: str | None = None,
 ) -> Figure:
-    """A threshold table (:func:`evaluation.threshold_table`) drawn as a figure.
+    """A threshold table (:func:`operating.threshold_table`) drawn as a figure.
 
     Args:
         table: one row per threshold.
@@ -304,7 +304,7 @@ def style_threshold_table(table: pd.DataFrame, columns: Sequence[str] = TABLE_CO
     """A pandas ``Styler`` of a threshold table for notebooks: rates to 3 decimals, "—" for <NA>.
 
     Args:
-        table: :func:`evaluation.threshold_table` output.
+        table: :func:`operating.threshold_table` output.
         columns: columns to show.
 
     Returns:

@@ -9,7 +9,7 @@ Controls: a model picker (``Dropdown``), ``ToggleButtons`` "fix threshold" / "fi
 sensitivity", a **threshold** slider and a **sensitivity** slider. In "fix threshold" mode the
 threshold slider sets the threshold and the sensitivity slider (disabled) shows the sensitivity
 reached; in "fix sensitivity" mode the sensitivity slider sets a target and the threshold is
-derived with :func:`evaluation.threshold_for_sensitivity` (the highest threshold reaching it),
+derived with :func:`operating.threshold_for_sensitivity` (the highest threshold reaching it),
 shown on the disabled threshold slider. So each slider always means what its label says. The
 current point is marked on ROC and PR curves (a PNG rendered with matplotlib's Agg canvas into an
 ``ipywidgets.Image``: it needs no matplotlib backend and renders the same headless and in a
@@ -50,7 +50,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from tchexnet_lib import evaluation, plotting
+from tchexnet_lib import evaluation, operating, plotting
 
 __all__ = [
     "LOG_SCALE_BELOW", "MODES", "RocExplorer", "SCALES", "metrics_lines", "roc_explorer",
@@ -134,8 +134,8 @@ def _operating_state(y: np.ndarray, scores: np.ndarray, model: str, mode: str,
                      threshold: float, target: float | None) -> dict:
     """The state dict of :class:`RocExplorer`: counts, rates, threshold, mode, model."""
     if mode == "fix sensitivity":
-        threshold = evaluation.threshold_for_sensitivity(y, scores, target)
-    op = evaluation.operating_point(y, scores, threshold)
+        threshold = operating.threshold_for_sensitivity(y, scores, target)
+    op = operating.operating_point(y, scores, threshold)
     n_pos = int(y.sum())
     return {"model": model, "mode": mode,
             "target_sensitivity": target if mode == "fix sensitivity" else None,

@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from tchexnet_lib import evaluation as ev
+from tchexnet_lib import operating, score_files
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "tchexnet-paper"
 
@@ -114,8 +115,8 @@ def test_paper_published_scores():
     if not REFERENCE.is_dir():
         pytest.skip("needs ../shared/reference (not shipped: CheXpert terms)")
     y = pd.read_csv(REFERENCE / "valid_frontal_6_classes.csv")["Pneumothorax"]
-    chexnet = ev.read_scores(REFERENCE / "chexnet_valid_frontal_pneumothorax_scores.csv", len(y))
-    tchexnet = ev.read_scores(REFERENCE / "tchexnet_valid_frontal_pneumothorax_scores.csv", len(y))
+    chexnet = score_files.read_scores(REFERENCE / "chexnet_valid_frontal_pneumothorax_scores.csv", len(y))
+    tchexnet = score_files.read_scores(REFERENCE / "tchexnet_valid_frontal_pneumothorax_scores.csv", len(y))
     a, b = ev.roc_auc(y, chexnet), ev.roc_auc(y, tchexnet)
     assert (a.n, a.n_pos, a.n_neg) == (202, 7, 195)
     assert a.auc == pytest.approx(0.6418, abs=5e-4) and b.auc == pytest.approx(0.7084, abs=5e-4)
@@ -234,7 +235,7 @@ def count_validations(monkeypatch) -> dict[str, int]:
     (lambda y, a, b: ev.delong_test(y, a, b), 2),
     (lambda y, a, b: ev.delong_covariance(y, np.vstack([a, b])), 2),
     (lambda y, a, b: ev.compare_models(y, {"a": a, "b": b, "c": a + b}), 3),
-    (lambda y, a, b: ev.threshold_table(y, a), 1),
+    (lambda y, a, b: operating.threshold_table(y, a), 1),
     (lambda y, a, b: ev.subgroup_aucs(pd.DataFrame({"y": y, "s": a}), "y", "s",
                                       {"half": lambda d: d.index % 2}), 1),
 ])
@@ -336,48 +337,48 @@ S = np.array([0.9, 0.6, 0.3, 0.7, 0.4, 0.2, 0.1, 0.05])
 
 
 def test_operating_point_hand_computed():
-    op = ev.operating_point(Y, S, 0.6)  # predicted positive: 0.9, 0.6 (pos) and 0.7 (neg)
+    op = operating.operating_point(Y, S, 0.6)  # predicted positive: 0.9, 0.6 (pos) and 0.7 (neg)
     assert {k: op[k] for k in ("tp", "fp", "tn", "fn")} == {"tp": 2, "fp": 1, "tn": 4, "fn": 1}
     assert op["sensitivity"] == pytest.approx(2 / 3) and op["specificity"] == pytest.approx(4 / 5)
     assert op["ppv"] == pytest.approx(2 / 3) and op["npv"] == pytest.approx(4 / 5)
     assert op["f1"] == pytest.approx(2 / 3) and op["threshold"] == 0.6
-    none = ev.operating_point(Y, S, 2.0)
+    none = operating.operating_point(Y, S, 2.0)
     assert none["ppv"] is None and none["f1"] == 0.0 and none["sensitivity"] == 0.0
-    assert ev.operating_point(np.zeros(3), [0.1, 0.2, 0.3], 0.5)["sensitivity"] is None
+    assert operating.operating_point(np.zeros(3), [0.1, 0.2, 0.3], 0.5)["sensitivity"] is None
 
 
 def test_youden_and_target_sensitivity():
     # J at 0.9: 1/3; 0.7: 1/3 - 1/5; 0.6: 2/3 - 1/5; 0.4: 2/3 - 2/5; 0.3: 1 - 2/5 = 0.6 (max)
-    assert ev.youden_threshold(Y, S) == 0.3
-    assert ev.threshold_for_sensitivity(Y, S, 0.5) == 0.6
-    assert ev.threshold_for_sensitivity(Y, S, 2 / 3) == 0.6
-    assert ev.threshold_for_sensitivity(Y, S, 0.9) == 0.3
+    assert operating.youden_threshold(Y, S) == 0.3
+    assert operating.threshold_for_sensitivity(Y, S, 0.5) == 0.6
+    assert operating.threshold_for_sensitivity(Y, S, 2 / 3) == 0.6
+    assert operating.threshold_for_sensitivity(Y, S, 0.9) == 0.3
     with pytest.raises(ValueError, match="n_pos=0"):
-        ev.youden_threshold(np.zeros(3), [0.1, 0.2, 0.3])
+        operating.youden_threshold(np.zeros(3), [0.1, 0.2, 0.3])
 
 
 def test_threshold_table_monotonic():
     y, a, _ = _random_case(2, n=60)
-    table = ev.threshold_table(y, a)
+    table = operating.threshold_table(y, a)
     assert list(table["threshold"]) == sorted(np.unique(a))
     assert table["sensitivity"].is_monotonic_decreasing
     assert table["specificity"].is_monotonic_increasing
     assert (table[["tp", "fp", "tn", "fn"]].sum(axis=1) == 60).all()
-    assert list(ev.threshold_table(Y, S, [0.6, 0.3])["tp"]) == [3, 2]
+    assert list(operating.threshold_table(Y, S, [0.6, 0.3])["tp"]) == [3, 2]
 
 
 def test_pr_curve_and_calibration():
-    pr = ev.pr_curve(Y, S)
+    pr = operating.pr_curve(Y, S)
     assert pr.recall[0] == 1.0 and pr.precision[-1] == 1.0 and 0 < pr.average_precision <= 1
-    cal = ev.calibration(Y, S, n_bins=5)  # 0.6 sits on an edge: it belongs to [0.6, 0.8)
+    cal = operating.calibration(Y, S, n_bins=5)  # 0.6 sits on an edge: it belongs to [0.6, 0.8)
     assert list(cal.table["n"]) == [2, 2, 1, 2, 1]
     assert list(cal.table["observed_rate"]) == [0.0, 0.5, 0.0, 0.5, 1.0]
-    ten = ev.calibration(Y, S, n_bins=10).table
+    ten = operating.calibration(Y, S, n_bins=10).table
     assert list(ten["n"]) == [1, 1, 1, 1, 1, 0, 1, 1, 0, 1]
     assert list(ten.index[ten["mean_score"].isna()]) == [5, 8]
     assert cal.brier_score == pytest.approx(np.mean((S - Y) ** 2))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        ev.calibration(Y, S * 3)
+        operating.calibration(Y, S * 3)
 
 
 def test_subgroup_aucs_keeps_undefined_groups():
@@ -415,35 +416,35 @@ def test_compare_models_json_contract():
 def test_read_scores(tmp_path):
     good = tmp_path / "s.csv"
     good.write_text("0.1\n2e-3\n0.7\n\n")
-    np.testing.assert_array_equal(ev.read_scores(good, 3), [0.1, 0.002, 0.7])
+    np.testing.assert_array_equal(score_files.read_scores(good, 3), [0.1, 0.002, 0.7])
     bad = tmp_path / "bad.csv"
     bad.write_text("0.1\nabc\n0.3\n")
     with pytest.raises(ValueError, match=r"bad\.csv:2: not a number: 'abc'"):
-        ev.read_scores(bad)
+        score_files.read_scores(bad)
     with pytest.raises(ValueError, match="3 scores but 202 labelled rows"):
-        ev.read_scores(good, 202)
+        score_files.read_scores(good, 202)
     (tmp_path / "nan.csv").write_text("0.1\nnan\n")
     with pytest.raises(ValueError, match=r"nan\.csv:2: score is not finite"):
-        ev.read_scores(tmp_path / "nan.csv")
+        score_files.read_scores(tmp_path / "nan.csv")
 
 
 def test_read_scores_csv_joins_on_path(tmp_path):
     f = tmp_path / "scores.csv"
     f.write_text("Path,score\nc.jpg,0.3\na.jpg,0.1\nb.jpg,0.2\nlateral.jpg,0.9\n")
-    aligned = ev.read_scores_csv(f, ["a.jpg", "b.jpg", "c.jpg"])
+    aligned = score_files.read_scores_csv(f, ["a.jpg", "b.jpg", "c.jpg"])
     np.testing.assert_array_equal(aligned, [0.1, 0.2, 0.3])
-    np.testing.assert_array_equal(ev.read_scores_any(f, ["c.jpg", "a.jpg"]), [0.3, 0.1])
+    np.testing.assert_array_equal(score_files.read_scores_any(f, ["c.jpg", "a.jpg"]), [0.3, 0.1])
     with pytest.raises(ValueError, match=r"no score for 1 of 2 label Paths: 'z.jpg'"):
-        ev.read_scores_csv(f, ["a.jpg", "z.jpg"])
+        score_files.read_scores_csv(f, ["a.jpg", "z.jpg"])
     other = tmp_path / "other.csv"
     other.write_text("Path,prob\na.jpg,0.5\na.jpg,0.6\n")
     with pytest.raises(ValueError, match=r"1 Paths appear more than once: 'a.jpg'"):
-        ev.read_scores_csv(other, ["a.jpg"])
+        score_files.read_scores_csv(other, ["a.jpg"])
     other.write_text("Path,prob\na.jpg,x\n")
     with pytest.raises(ValueError, match=r"line 2: 'prob' is not a finite number"):
-        ev.read_scores_csv(other, ["a.jpg"])
+        score_files.read_scores_csv(other, ["a.jpg"])
     plain = tmp_path / "plain.txt"
     plain.write_text("0.5\n0.25\n")
-    np.testing.assert_array_equal(ev.read_scores_any(plain, ["a.jpg", "b.jpg"]), [0.5, 0.25])
+    np.testing.assert_array_equal(score_files.read_scores_any(plain, ["a.jpg", "b.jpg"]), [0.5, 0.25])
     with pytest.raises(ValueError, match="2 scores but 3 labelled rows"):
-        ev.read_scores_any(plain, ["a", "b", "c"])
+        score_files.read_scores_any(plain, ["a", "b", "c"])

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from tchexnet_lib import cli, evaluation, labels, plotting
+from tchexnet_lib import cli, evaluation, labels, operating, plotting, score_files
 
 CI_LEGEND = re.compile(r"^(\S+) AUC (\d\.\d{3}) \(95% CI (\d\.\d{3})\u2013(\d\.\d{3})\)$")
 
@@ -65,12 +65,12 @@ def test_roc_operating_points_are_on_the_curves(toy):
     texts = legend_texts(fig.axes[0])
     point_labels = [t for t in texts if ":" in t]
     assert len(point_labels) == 2 + 2 + 1
-    op = evaluation.operating_point(y, scores["B"], 0.7)
+    op = operating.operating_point(y, scores["B"], 0.7)
     marker = next(line for line in fig.axes[0].get_lines()
                   if line.get_label().startswith("chosen: B"))
     assert marker.get_xdata()[0] == pytest.approx(1 - op["specificity"])
     assert marker.get_ydata()[0] == pytest.approx(op["sensitivity"])
-    youden = evaluation.youden_threshold(y, scores["A"])
+    youden = operating.youden_threshold(y, scores["A"])
     assert any(t.startswith(f"Youden: A t={youden:.3g}") for t in point_labels)
 
 
@@ -92,7 +92,7 @@ def test_figures_validate_without_dummy_metrics(toy, monkeypatch):
     def no_dummy(*args, **kwargs):
         raise AssertionError("an operating point was computed though none was asked for")
 
-    monkeypatch.setattr(evaluation, "operating_point", no_dummy)
+    monkeypatch.setattr(operating, "operating_point", no_dummy)
     y, scores = toy
     for figure in (plotting.roc_figure, plotting.pr_figure, plotting.calibration_figure):
         assert isinstance(figure(y, scores), Figure)
@@ -110,7 +110,7 @@ def test_pr_legend_has_average_precision_and_prevalence(toy):
     y, scores = toy
     fig = plotting.pr_figure(y, scores, operating_points={"t": 0.5})
     texts = legend_texts(fig.axes[0])
-    ap = evaluation.pr_curve(y, scores["A"]).average_precision
+    ap = operating.pr_curve(y, scores["A"]).average_precision
     assert f"A AP {ap:.3f}" in texts
     assert "prevalence 0.200 (chance AP)" in texts
 
@@ -119,7 +119,7 @@ def test_calibration_figure_reports_brier(toy):
     y, scores = toy
     fig = plotting.calibration_figure(y, scores)
     assert len(fig.axes) == 2
-    brier = evaluation.calibration(y, scores["B"]).brier_score
+    brier = operating.calibration(y, scores["B"]).brier_score
     assert f"B Brier {brier:.4f}" in legend_texts(fig.axes[0])
     with pytest.raises(ValueError, match="probabilities"):
         plotting.calibration_figure(y, {"logits": scores["A"] * 10 - 5})
@@ -127,7 +127,7 @@ def test_calibration_figure_reports_brier(toy):
 
 def test_threshold_table_figure_and_styler(toy):
     y, scores = toy
-    table = evaluation.threshold_table(y, scores["A"])
+    table = operating.threshold_table(y, scores["A"])
     fig = plotting.threshold_table_figure(table, max_rows=10)
     assert isinstance(fig, Figure)
     assert f"(10 of {len(table)} rows" in fig.axes[0].get_title()
@@ -196,7 +196,7 @@ def test_set_style_changes_rcparams_only_when_called():
 def test_paper_scores_legend_reproduces_the_published_intervals(reference):
     table = pd.read_csv(reference / "valid_frontal_6_classes.csv")
     y = table[labels.TARGET].to_numpy()
-    scores = {name: evaluation.read_scores(reference / f"{name.lower()}_valid_frontal_"
+    scores = {name: score_files.read_scores(reference / f"{name.lower()}_valid_frontal_"
                                                        "pneumothorax_scores.csv", len(y))
               for name in ("CheXNet", "tCheXNet")}
     texts = legend_texts(plotting.roc_figure(y, scores).axes[0])

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from tchexnet_lib import evaluation, labels, widgets
+from tchexnet_lib import evaluation, labels, operating, score_files, widgets
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_moving_the_threshold_slider_updates_counts_html_and_plot(toy):
     low = explorer.state
     assert low["threshold"] == pytest.approx(0.2)
     assert low["tp"] + low["fp"] > high["tp"] + high["fp"]
-    assert low == {**low, **{k: v for k, v in evaluation.operating_point(
+    assert low == {**low, **{k: v for k, v in operating.operating_point(
         y, scores["good"], 0.2).items() if k != "threshold"}}
     assert_reconciles(low)
     assert_html_shows(explorer)
@@ -78,7 +78,7 @@ def test_fix_sensitivity_mode_derives_the_threshold(toy):
     s = explorer.state
     assert s["mode"] == "fix sensitivity" and s["target_sensitivity"] == 0.9
     assert s["sensitivity"] >= 0.9
-    assert s["threshold"] == evaluation.threshold_for_sensitivity(y, scores["good"], 0.9)
+    assert s["threshold"] == operating.threshold_for_sensitivity(y, scores["good"], 0.9)
     assert explorer.threshold_slider.disabled and not explorer.sensitivity_slider.disabled
     assert explorer.threshold_slider.value == pytest.approx(s["threshold"], abs=1e-3)
     assert_reconciles(s)
@@ -99,13 +99,13 @@ def test_switching_models_updates_the_state(toy):
     explorer.model_picker.value = "poor"
     s = explorer.state
     assert s["model"] == "poor" and s["threshold"] == 0.5
-    expected = evaluation.operating_point(y, scores["poor"], 0.5)
+    expected = operating.operating_point(y, scores["poor"], 0.5)
     counts = ("tp", "fp", "fn", "tn")
     assert tuple(s[k] for k in counts) == tuple(expected[k] for k in counts)
     assert "<b>poor</b>" in explorer.html.value
     explorer.set_sensitivity(0.5)
     explorer.select("good")
-    assert explorer.state["threshold"] == evaluation.threshold_for_sensitivity(
+    assert explorer.state["threshold"] == operating.threshold_for_sensitivity(
         y, scores["good"], 0.5)
     assert_reconciles(explorer.state)
 
@@ -165,7 +165,7 @@ def test_static_figure_shows_the_same_counts(toy):
     y, scores = toy
     fig = widgets.static_explorer_figure(y, scores, threshold=0.4, model="poor")
     assert isinstance(fig, Figure) and len(fig.axes) == 3
-    op = evaluation.operating_point(y, scores["poor"], 0.4)
+    op = operating.operating_point(y, scores["poor"], 0.4)
     texts = [t.get_text() for t in fig.axes[2].texts]
     table = [c.get_text().get_text() for c in fig.axes[2].tables[0].get_celld().values()]
     assert f"TP {op['tp']}" in table and f"TN {op['tn']}" in table
@@ -176,7 +176,7 @@ def test_static_figure_shows_the_same_counts(toy):
 
 def test_tiny_scores_get_a_log_slider_that_reaches_every_operating_point(reference):
     y = pd.read_csv(reference / "valid_frontal_6_classes.csv")[labels.TARGET].to_numpy()
-    scores = {name: evaluation.read_scores(
+    scores = {name: score_files.read_scores(
         reference / f"{name.lower()}_valid_frontal_pneumothorax_scores.csv", len(y))
         for name in ("CheXNet", "tCheXNet")}
     explorer = widgets.RocExplorer(y, scores, render=False)

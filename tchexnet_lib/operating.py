@@ -1,0 +1,198 @@
+"""Operating points: thresholds, sensitivity and specificity, PR curves, calibration.
+
+The AUC says how well a model ranks; a clinic uses it at one threshold. Here are the
+confusion counts and rates at a threshold (:func:`operating_point`), two ways to choose
+one (:func:`youden_threshold`, :func:`threshold_for_sensitivity`), all of them in a table
+(:func:`threshold_table`), the precision-recall curve and the calibration curve. Inputs
+are validated once per call (:func:`tchexnet_lib.evaluation.checked_pair`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+
+from tchexnet_lib import evaluation
+
+__all__ = [
+    "Calibration", "PrCurve", "calibration", "operating_point", "pr_curve",
+    "threshold_for_sensitivity", "threshold_table", "youden_threshold",
+]
+
+def _ratio(num: int, den: int) -> float | None:
+    """num / den, or None when den is 0 (an undefined ratio is not NaN)."""
+    return num / den if den else None
+
+
+def operating_point(y: object, scores: object, threshold: float) -> dict:
+    """Confusion counts and rates at one threshold; positive means ``score >= threshold``.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: finite scores, shape (n,).
+        threshold: decision threshold.
+
+    Returns:
+        dict with threshold, tp, fp, tn, fn (ints) and sensitivity, specificity, ppv, npv, f1
+        (floats, or None where the denominator is 0).
+    """
+    labels, s = evaluation.checked_pair(y, scores)
+    return _operating_point(labels, s, threshold)
+
+
+def _operating_point(labels: np.ndarray, s: np.ndarray, threshold: float) -> dict:
+    """:func:`operating_point` on validated labels and scores."""
+    pred = s >= threshold
+    tp = int(np.sum(pred & (labels == 1)))
+    fp = int(np.sum(pred & (labels == 0)))
+    fn = int(np.sum(~pred & (labels == 1)))
+    tn = int(np.sum(~pred & (labels == 0)))
+    return {
+        "threshold": float(threshold), "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+        "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
+        "ppv": _ratio(tp, tp + fp), "npv": _ratio(tn, tn + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+    }
+
+
+def _roc_points(y: object, scores: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) at every distinct score, thresholds decreasing (rule ``>=``).
+
+    The entry check of :func:`youden_threshold` and :func:`threshold_for_sensitivity`: it
+    validates ``y`` and ``scores`` and needs both classes.
+    """
+    labels, s = evaluation.checked_pair(y, scores)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"ROC curve undefined: n_pos={n_pos}, n_neg={n_neg}")
+    return metrics.roc_curve(labels, s, drop_intermediate=False)
+
+
+def youden_threshold(y: object, scores: object) -> float:
+    """Threshold maximising Youden's J = sensitivity + specificity - 1 (highest on ties).
+
+    Args:
+        y: labels 0/1 with both classes present.
+        scores: finite scores, shape (n,).
+
+    Returns:
+        A threshold for the rule ``score >= threshold`` (one of the observed scores).
+    """
+    fpr, tpr, thr = _roc_points(y, scores)
+    j = (tpr - fpr)[1:]  # the first point is sklearn's +inf threshold (nothing positive)
+    return float(thr[1:][int(np.argmax(j))])
+
+
+def threshold_for_sensitivity(y: object, scores: object, target: float = 0.9) -> float:
+    """The highest threshold whose sensitivity is at least ``target``.
+
+    Args:
+        y: labels 0/1 with both classes present.
+        scores: finite scores, shape (n,).
+        target: required sensitivity in (0, 1].
+
+    Returns:
+        A threshold for the rule ``score >= threshold`` (one of the observed scores).
+    """
+    if not 0 < target <= 1:
+        raise ValueError(f"target sensitivity must be in (0, 1], got {target}")
+    _, tpr, thr = _roc_points(y, scores)
+    return float(thr[int(np.argmax(tpr >= target - 1e-12))])
+
+
+def threshold_table(
+    y: object, scores: object, thresholds: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """:func:`operating_point` at each threshold, one row each, thresholds ascending.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: finite scores, shape (n,).
+        thresholds: thresholds to tabulate; default every distinct score.
+
+    Returns:
+        DataFrame with the keys of :func:`operating_point` as columns; rates are nullable
+        floats (<NA> where undefined).
+    """
+    labels, s = evaluation.checked_pair(y, scores)
+    grid = np.unique(s) if thresholds is None else np.sort(np.asarray(thresholds, dtype=float))
+    table = pd.DataFrame([_operating_point(labels, s, t) for t in grid])
+    rates = ["sensitivity", "specificity", "ppv", "npv", "f1"]
+    return table.astype({c: "Float64" for c in rates})
+
+
+class PrCurve(NamedTuple):
+    """Precision-recall curve (scikit-learn's ``precision_recall_curve`` order) and AP."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    thresholds: np.ndarray
+    average_precision: float
+
+
+def pr_curve(y: object, scores: object) -> PrCurve:
+    """Precision-recall curve and average precision (scikit-learn).
+
+    With 7 positives in 202 the chance level of AP is the prevalence (about 0.035), not 0.5.
+
+    Args:
+        y: labels 0/1 with at least one positive.
+        scores: finite scores, shape (n,).
+
+    Returns:
+        :class:`PrCurve`.
+    """
+    labels, s = evaluation.checked_pair(y, scores)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0:
+        raise ValueError(f"precision-recall undefined: n_pos=0 (n_neg={n_neg})")
+    precision, recall, thr = metrics.precision_recall_curve(labels, s)
+    return PrCurve(precision, recall, thr, float(metrics.average_precision_score(labels, s)))
+
+
+class Calibration(NamedTuple):
+    """Reliability table and Brier score."""
+
+    table: pd.DataFrame
+    brier_score: float
+
+
+def calibration(y: object, scores: object, n_bins: int = 10) -> Calibration:
+    """Reliability table on ``n_bins`` equal-width bins of [0, 1], and the Brier score.
+
+    Args:
+        y: labels 0/1, shape (n,).
+        scores: probabilities in [0, 1], shape (n,).
+        n_bins: number of bins; a score equal to 1 falls in the last bin.
+
+    Returns:
+        :class:`Calibration`; the table has columns bin_lo, bin_hi, n, n_pos, mean_score,
+        observed_rate, one row per bin (empty bins kept, their means <NA>).
+    """
+    labels, s = evaluation.checked_pair(y, scores)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if s.size and (s.min() < 0 or s.max() > 1):
+        raise ValueError(
+            f"calibration needs probabilities in [0, 1]; scores span {s.min()}..{s.max()}"
+        )
+    edges = np.arange(n_bins + 1) / n_bins  # exact 0.6 etc., unlike linspace's 0.6000000000000001
+    which = np.clip(np.digitize(s, edges[1:-1], right=False), 0, n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        in_bin = which == b
+        n = int(in_bin.sum())
+        rows.append({"bin_lo": edges[b], "bin_hi": edges[b + 1], "n": n,
+                     "n_pos": int(labels[in_bin].sum()),
+                     "mean_score": s[in_bin].mean() if n else None,
+                     "observed_rate": labels[in_bin].mean() if n else None})
+    table = pd.DataFrame(rows).astype({"mean_score": "Float64", "observed_rate": "Float64"})
+    return Calibration(table, float(np.mean((s - labels) ** 2)))
+
+
