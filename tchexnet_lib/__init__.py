@@ -1,9 +1,32 @@
 """tchexnet_lib: the library behind the tCheXNet tutorial series.
 
-Modules follow the pipeline, one stage each (see the README):
-``config`` → ``labels`` → ``data`` → ``images`` → ``models`` → ``cli``.
-Importing the package has no side effects: TensorFlow is only imported by the
-modules that need it, seeds and styles are set by explicit calls.
+The map of its rooms, one stage per numbered line. A module imports only modules of the
+lines above its own (``tests/test_environment.py`` keeps this map true, and every module
+lists its public names in ``__all__``):
+
+0. ``errors``, ``files``, ``labels``, ``backbones``, ``evaluation``, ``score_files``: every
+   error about the user's files; atomic writes and sha256 digests; CheXpert's and
+   ChestX-ray14's label names; the backbone table (everything that depends on the network);
+   AUC, DeLong and model comparisons on arrays; reading score files.
+1. ``config``, ``machine``, ``operating``: data, weights and output folders, seeds and the
+   preprocessing settings; what host this is and its model-bound img/s; operating points,
+   thresholds, PR and calibration curves.
+2. ``data``: CheXpert's CSVs read and checked, uncertainty policies, view filters, writing.
+3. ``splits``, ``images``: the paper's recipe and the patient split; image files checked,
+   decoded and preprocessed, and streamed as batches.
+4. ``models``: CheXNet and tCheXNet as flat Keras models, and their weight files.
+5. ``features``, ``gradcam``: the feature store (extract once, resume, shard); Grad-CAM and
+   its localisation scores.
+6. ``training``, ``plotting``: the head on cached features (and the fine-tune); the figures.
+7. ``synthetic``, ``widgets``: the synthetic CheXpert-shaped demo data (a subpackage with
+   its own map); the ROC explorer.
+8. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.
+9. ``pipeline``: the study (``Study``, saved as ``study.json``) and its steps.
+10. ``demo``, ``notebooks``: the whole study on the demo data; running the notebooks.
+11. ``cli``: the ``tchexnet`` command.
+
+Importing the package has no side effects: TensorFlow is imported only by the functions
+that need it, seeds and styles are set by explicit calls.
 """
 
 __version__ = "0.1.0"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["BACKBONES", "DEFAULT", "NORMALISATIONS", "Backbone", "get", "names", "of_model"]
+__all__ = ["BACKBONES", "Backbone", "DEFAULT", "NORMALISATIONS", "get", "names", "of_model"]
 
 #: How a backbone wants its [0, 255] RGB inputs scaled (``keras.applications.imagenet_utils``
 #: modes): ``"torch"``: /255, minus ImageNet mean, over its std; ``"tf"``: to [-1, 1].

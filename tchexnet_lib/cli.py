@@ -198,7 +198,7 @@ def _delong_text(test: dict) -> str:
 
 def cmd_gradcam(args: argparse.Namespace) -> None:
     """Grad-CAM heat map of one output for one image, saved as a PNG figure."""
-    from tchexnet_lib import gradcam, plotting
+    from tchexnet_lib import gradcam, plotting  # matplotlib: only for this command
 
     model = _load_model(args.model, args.weights)
     result = gradcam.cam_for_image(args.image, model, output=args.output,
@@ -313,7 +313,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if args.action == "pretrain":
         cmd_demo_pretrain(args)
         return
-    from tchexnet_lib import demo
+    from tchexnet_lib import demo  # matplotlib and the notebooks' kernel: only for demo
 
     cfg = _demo_config(args)
     result = demo.run_demo(cfg, args.out, progress=not args.json)
@@ -334,8 +334,6 @@ def cmd_demo_pretrain(args: argparse.Namespace) -> None:
     """Pretrain the demo CheXNet (the project ships the result; see ``pretrain``)."""
     import dataclasses
 
-    from tchexnet_lib import pretrain
-
     cfg = pretrain.PretrainConfig()
     if args.stages:
         cfg = dataclasses.replace(cfg, stages=tuple(pretrain.Stage.parse(s) for s in args.stages),
@@ -348,7 +346,7 @@ def cmd_demo_pretrain(args: argparse.Namespace) -> None:
         shutil.rmtree(args.work_dir or config.output_dir("pretrain"), ignore_errors=True)
     out = args.weights_out
     if out is None and cfg != pretrain.PretrainConfig():  # never over the shipped file
-        from tchexnet_lib import demo
+        from tchexnet_lib import demo  # matplotlib and the notebooks' kernel: only for demo
 
         out = config.weights_dir() / demo.CUSTOM_CHEXNET
     path = pretrain.pretrain(cfg, out, args.work_dir, progress=not args.json)
@@ -366,7 +364,7 @@ def _demo_config(args: argparse.Namespace):
     """The demo's settings from the command line (seeds; the demo's own where not given)."""
     import dataclasses
 
-    from tchexnet_lib import demo
+    from tchexnet_lib import demo  # matplotlib and the notebooks' kernel: only for demo
 
     target = dataclasses.replace(demo.DEMO_TARGET, seed=args.target_seed)
     seed = {} if args.seed is None else {"seed": args.seed}
@@ -377,7 +375,7 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
     """Run the tutorial series on the demo just computed (it reuses its data, weights, head)."""
     if args.no_notebooks:
         return
-    from tchexnet_lib import demo, notebooks
+    from tchexnet_lib import demo, notebooks  # matplotlib, papermill: only for demo
 
     cfg = _demo_config(args)
     parameters = {"DATASET": "demo", "SEED": cfg.seed}

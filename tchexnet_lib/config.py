@@ -15,6 +15,13 @@ import numpy as np
 
 from tchexnet_lib import errors
 
+__all__ = [
+    "CHEXPERT_SMALL", "DATASETS", "IMAGE_SIZE", "PreprocessConfig", "chexpert_dir", "data_dir",
+    "dataset_dir", "default_dataset", "output_dir", "project_root", "require_dataset", "set_seed",
+    "weights_dir",
+]
+
+
 #: Folder inside the data directory that holds CheXpert-v1.0-small's CSVs and images.
 CHEXPERT_SMALL = "CheXpert-v1.0-small"
 #: Input size of CheXNet and tCheXNet (height, width).

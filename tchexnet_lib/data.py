@@ -31,6 +31,15 @@ import pandas as pd
 from tchexnet_lib import errors, files
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
 
+__all__ = [
+    "ADDED_COLUMNS", "DEFAULT_REQUIRED", "IGNORED_LABEL", "PAPER_POLICY", "POLICIES",
+    "SHOWN_IN_ERRORS", "Targets", "UNCERTAINTY_POLICIES", "UncertaintyPolicy",
+    "check_binary_labels", "frame_name", "frontal", "label_error", "label_matrix", "label_summary",
+    "lateral", "read_labels", "read_table", "require_columns", "resolve_image_path",
+    "select_views", "subset_rows", "to_targets", "uncertainty_policy", "write_split_csv",
+]
+
+
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,14 @@ import pandas as pd
 from tchexnet_lib import (config, data, evaluation, files, gradcam, labels, models, pipeline,
                           plotting, pretrain, splits, synthetic, training)
 
+__all__ = [
+    "ABLATION_NAME", "CUSTOM_CHEXNET", "DEMO_TARGET", "DEMO_WEIGHTS_NOTE", "DemoConfig",
+    "DemoResult", "GRADCAM_LAYER", "ablated_spec", "demo_data_root", "demo_study",
+    "demo_weights_path", "detected_with_masks", "ensure_demo_data", "ensure_demo_weights",
+    "gradcam_check", "head_config", "run_ablation", "run_demo", "summary_table",
+]
+
+
 #: The synthetic CheXpert-like set (:data:`synthetic.DEMO_TARGET`).
 DEMO_TARGET = synthetic.DEMO_TARGET
 #: Said wherever demo weights are used.

@@ -55,6 +55,12 @@ if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
+__all__ = [
+    "DTYPES", "FORMAT", "FeatureStore", "MANIFEST", "assigned_shards", "extract_features",
+    "load_features", "merge", "parse_shard", "strategy_for_devices", "without_autotune",
+]
+
+
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike

@@ -45,6 +45,15 @@ from tchexnet_lib import backbones, config, images, labels, models
 if TYPE_CHECKING:
     import keras
 
+__all__ = [
+    "CamResult", "POINTING_TOLERANCE_PX", "cam_figure", "cam_for_image", "cam_iou",
+    "cams_for_images", "default_layer", "grad_cam", "grad_cam_with_probabilities",
+    "gradcam_figure", "load_mask", "localisation_scores", "localisation_summary",
+    "localisation_table", "mass_inside", "mass_ratio", "overlay", "pointing_game", "resize_mask",
+    "resolve_output",
+]
+
+
 #: The pointing game's tolerance (Zhang et al. 2016): a peak within 15 pixels of the region hits.
 POINTING_TOLERANCE_PX = 15.0
 

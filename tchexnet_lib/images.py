@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "INTERPOLATIONS", "MODEL_INPUT_RANGE", "ON_ERROR", "PathLike",
+    "IMAGENET_MEAN", "IMAGENET_STD", "INTERPOLATIONS", "MODEL_INPUT_RANGE", "ON_ERROR",
     "PreflightReport", "check_image_file", "check_model_input", "image_info", "load_image",
     "make_dataset", "paper_training_input", "preflight", "read_grayscale", "resize_gray",
     "to_model_input",

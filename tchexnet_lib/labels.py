@@ -7,6 +7,12 @@ same finding; the others are never compared.
 
 from __future__ import annotations
 
+__all__ = [
+    "CHEXNET_CLASSES", "CHEXNET_TO_CHEXPERT", "CHEXPERT_META_COLUMNS", "CHEXPERT_OBSERVATIONS",
+    "CHEXPERT_TO_CHEXNET", "PAPER_CLASSES", "TARGET", "chexnet_index",
+]
+
+
 #: CheXNet's 14 outputs, in the order of its final Dense layer.
 CHEXNET_CLASSES: tuple[str, ...] = (
     "Atelectasis",

@@ -38,6 +38,18 @@ from tchexnet_lib import backbones, config, errors, files, labels
 if TYPE_CHECKING:
     import keras
 
+__all__ = [
+    "ARCHITECTURES", "Architecture", "CHEXNET_HEAD", "DEFAULT_WEIGHTS", "DEMO_FILES",
+    "HIDDEN_UNITS", "REGISTRY", "SavedLayer", "TCHEXNET_HIDDEN", "TCHEXNET_OUTPUT", "WeightsSpec",
+    "attach_tchexnet_head", "backbone_for", "build_base", "build_chexnet", "build_model",
+    "build_tchexnet", "describe_weights", "expected_layers", "feature_extractor",
+    "input_shape_for", "load_model_file", "load_weights", "metadata_path", "missing_file_message",
+    "output_names", "predict", "read_metadata", "read_saved_layers", "registry_path",
+    "resolve_weights", "save_metadata", "save_weights_atomic", "spec_for", "verify_file",
+    "weights_digest",
+]
+
+
 Architecture = Literal["chexnet", "tchexnet"]
 ARCHITECTURES: tuple[str, ...] = ("chexnet", "tchexnet")
 

@@ -26,6 +26,14 @@ from tchexnet_lib import (config, data, errors, files, gradcam, labels, models, 
                           score_files, splits, synthetic)
 from tchexnet_lib.pipeline import Study
 
+__all__ = [
+    "KERNEL", "PAPER_LABEL_FILES", "PAPER_SCORE_FILES", "PaperScores", "SERIES",
+    "cam_mass_by_sign", "error_outputs", "execute", "execute_series", "executed_key",
+    "load_paper_scores", "notebook_dir", "notebook_path", "run_key", "scored_test_table",
+    "setup_report",
+]
+
+
 #: The series, in run order (file names without ``.ipynb``).
 SERIES: tuple[str, ...] = (
     "01_data_exploration",

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
-from tchexnet_lib import evaluation, files, operating
+from tchexnet_lib import evaluation, files, images, operating
 
 __all__ = [
     "OperatingPoints", "TABLE_COLUMNS", "auc_label", "calibration_figure", "image_grid",
@@ -376,8 +376,6 @@ def label_summary_figure(summary: pd.DataFrame, title: str | None = None) -> Fig
 def _grid_image(item: object) -> tuple[np.ndarray, dict]:
     """An image file or array, ready for ``imshow``, with its display options."""
     if isinstance(item, (str, os.PathLike)):
-        from tchexnet_lib import images
-
         return images.read_grayscale(item), {"cmap": "gray", "vmin": 0, "vmax": 255}
     array = np.asarray(item, dtype=np.float32)
     if array.ndim == 2:

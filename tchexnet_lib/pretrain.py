@@ -38,9 +38,8 @@ from tchexnet_lib import (config, data, errors, evaluation, files, images, label
                           synthetic)
 
 __all__ = [
-    "DEMO_SOURCE", "MANIFEST_COMMAND", "PretrainConfig", "Stage", 
-    "pretrain", "read_source_labels", "save_model_weights", "shipped_weights", "shipped_weights_path",
-    "source_aucs",
+    "DEMO_SOURCE", "MANIFEST_COMMAND", "PretrainConfig", "Stage", "pretrain", "read_source_labels",
+    "save_model_weights", "shipped_weights", "shipped_weights_path", "source_aucs",
 ]
 
 #: The synthetic ChestX-ray14-like pretraining set (~1,600 train, ~320 validation images):

@@ -22,6 +22,12 @@ from sklearn.model_selection import train_test_split
 from tchexnet_lib import data, errors
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, PAPER_CLASSES
 
+__all__ = [
+    "PAPER_TRAIN_FRACTION", "check_no_patient_leakage", "paper_select", "paper_split",
+    "paper_split_sizes", "paper_test_set", "patient_split",
+]
+
+
 #: The paper's share of rows for training (script 11: ``round(len(df) * 0.8)``).
 PAPER_TRAIN_FRACTION = 0.8
 

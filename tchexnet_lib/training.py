@@ -54,6 +54,13 @@ if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
+__all__ = [
+    "CHECKPOINTS", "CLASS_WEIGHTS", "HISTORY", "HeadConfig", "SELECT_ON", "STATE", "TrainResult",
+    "attach_head", "build_head", "class_weights", "fine_tune", "save_tchexnet",
+    "set_fine_tune_trainable", "train_head",
+]
+
+
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike

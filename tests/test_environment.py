@@ -63,38 +63,3 @@ def test_importing_the_library_has_no_side_effects():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
-
-
-def _module_name(path: Path, package: Path) -> str:
-    """Dotted name below the package: ``synthetic/canvas.py`` → ``synthetic.canvas``.
-
-    A package's ``__init__.py`` is the package: ``synthetic/__init__.py`` → ``synthetic``.
-    """
-    parts = path.relative_to(package).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _module_imports(path: Path, modules: set[str]) -> set[str]:
-    """The tchexnet_lib modules (dotted, below the package) a module imports at its top level."""
-    import ast
-
-    found = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tchexnet_lib":
-            base = node.module.removeprefix("tchexnet_lib").lstrip(".")
-            for alias in node.names:
-                name = f"{base}.{alias.name}" if base else alias.name
-                found.add(name if name in modules else base)
-    return found - {""}
-
-
-def test_library_modules_import_each_other_without_a_cycle():
-    """The study's steps (pipeline) never import the demo that supplies their data and weights."""
-    import graphlib
-
-    package = ROOT / "tchexnet_lib"
-    paths = {_module_name(path, package): path for path in package.rglob("*.py")}
-    graph = {name: _module_imports(path, set(paths)) for name, path in paths.items()}
-    assert "synthetic.canvas" in graph["synthetic.anatomy"]
-    assert "demo" not in graph["pipeline"] and "pipeline" in graph["demo"]
-    list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a cycle

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import math
 from pathlib import Path
@@ -254,17 +252,6 @@ def test_checked_labels_and_scores_names_the_model():
         ev.checked_labels_and_scores([0, 1, 0], {})
     with pytest.raises(ValueError, match="ci must be"):  # checked before any data
         ev.compare_models(np.zeros(3), {"m": [1, 2, 3]}, ci="wald")
-
-
-@pytest.mark.parametrize("name", ["evaluation", "plotting", "cli", "widgets", "images"])
-def test_module_all_is_sorted_and_names_every_public_definition(name):
-    module = importlib.import_module(f"tchexnet_lib.{name}")
-    assert module.__all__ == sorted(module.__all__)
-    assert [n for n in module.__all__ if not hasattr(module, n)] == []
-    defined = {n for n, obj in vars(module).items()
-               if not n.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
-               and obj.__module__ == module.__name__}
-    assert defined <= set(module.__all__)
 
 
 def test_uncertain_label_count_in_message():
