@@ -398,6 +398,14 @@ def _check_duplicates(df: pd.DataFrame, name: str) -> None:
         raise _bad_rows(name, "Path", found, "duplicate image path")
 
 
+def _text_frame(csv_path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """A CSV's records as a frame of str cells, checked as a file, and each record's line."""
+    header, records, lines = _read_records(csv_path, csv_path.name)
+    _check_header(header, csv_path.name)
+    _check_field_counts(header, records, lines, csv_path.name)
+    return pd.DataFrame(records, columns=header, dtype=str), lines
+
+
 def read_labels(
     csv_path: str | os.PathLike,
     image_root: str | os.PathLike | None = None,
@@ -440,10 +448,8 @@ def read_labels(
     """
     csv_path = Path(csv_path)
     name = csv_path.name
-    header, records, lines = _read_records(csv_path, name)
-    _check_header(header, name)
-    _check_field_counts(header, records, lines, name)
-    df = pd.DataFrame(records, columns=header, dtype=str)
+    df, lines = _text_frame(csv_path)
+    header = list(df.columns)
     if header and header[0] in _INDEX_HEADERS:
         df = df.drop(columns=header[0])
     _check_required(list(df.columns), require, name)
@@ -753,11 +759,6 @@ def read_table(csv_path: str | os.PathLike) -> pd.DataFrame:
             column names or a record with the wrong number of fields; the message
             names the file and the line.
     """
-    csv_path = Path(csv_path)
-    name = csv_path.name
-    header, records, lines = _read_records(csv_path, name)
-    _check_header(header, name)
-    _check_field_counts(header, records, lines, name)
-    df = pd.DataFrame(records, columns=header, dtype=str)
+    df, _ = _text_frame(Path(csv_path))
     df.attrs["source"] = str(csv_path)
     return df

@@ -34,13 +34,13 @@ Reliability:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
 import os
 import socket
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,23 +297,22 @@ def strategy_for_devices(devices: Sequence[str] | None = None) -> tf.distribute.
         found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         devices = [d.name for d in found]
     if len(devices) > 1:
-        return tf.distribute.MirroredStrategy(devices=list(devices))
+        return _mirrored(tuple(devices))
     return tf.distribute.get_strategy()
 
 
-# Compiled forwards per model and strategy: tracing DenseNet-121 takes seconds, and a notebook
-# extracts several row sets (train, validation, test) with one model.
-_FORWARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+@functools.cache
+def _mirrored(devices: tuple[str, ...]) -> tf.distribute.Strategy:
+    """One ``MirroredStrategy`` per device set, so compiled forwards keyed by it are reused."""
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(devices=list(devices))
 
 
 def _cached_forward(model: keras.Model, strategy: tf.distribute.Strategy):
     """:func:`_make_forward` of ``model``'s feature extractor, built once per (model, strategy)."""
-    per_model = _FORWARDS.setdefault(model, {})
-    if id(strategy) not in per_model:
-        per_model.clear()  # one strategy at a time; keeps the cache from holding old ones
-        forward = _make_forward(models.feature_extractor(model), strategy)
-        per_model[id(strategy)] = (strategy, forward)  # the strategy is kept alive with its id
-    return per_model[id(strategy)][1]
+    return models.compiled(model, ("features", strategy),
+                           lambda: _make_forward(models.feature_extractor(model), strategy))
 
 
 def _make_forward(extractor: keras.Model, strategy: tf.distribute.Strategy):

@@ -28,7 +28,6 @@ TensorFlow and Keras are imported inside the functions that need them.
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -175,16 +174,10 @@ def _cam_function(grad_model, head, index: int):
     return tf.function(cams, reduce_retracing=True)
 
 
-_CAM_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _compiled_cams(model: keras.Model, layer_name: str, index: int):
     """The compiled Grad-CAM of ``model`` at ``layer_name`` for output ``index``, built once."""
-    per_model = _CAM_FUNCTIONS.setdefault(model, {})
-    if (layer_name, index) not in per_model:
-        grad_model, head = _gradient_model(model, layer_name)
-        per_model[(layer_name, index)] = _cam_function(grad_model, head, index)
-    return per_model[(layer_name, index)]
+    return models.compiled(model, ("gradcam", layer_name, index),
+                           lambda: _cam_function(*_gradient_model(model, layer_name), index))
 
 
 def _cams_in_batches(function, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ import warnings
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Literal
 
 import h5py
@@ -42,7 +43,7 @@ __all__ = [
     "ARCHITECTURES", "Architecture", "CHEXNET_HEAD", "DEFAULT_WEIGHTS", "DEMO_FILES",
     "HIDDEN_UNITS", "REGISTRY", "SavedLayer", "TCHEXNET_HIDDEN", "TCHEXNET_OUTPUT", "WeightsSpec",
     "attach_tchexnet_head", "backbone_for", "build_base", "build_chexnet", "build_model",
-    "build_tchexnet", "describe_weights", "expected_layers", "feature_extractor",
+    "build_tchexnet", "compiled", "describe_weights", "expected_layers", "feature_extractor",
     "input_shape_for", "load_model_file", "load_weights", "metadata_path", "missing_file_message",
     "output_names", "predict", "read_metadata", "read_saved_layers", "registry_path",
     "resolve_weights", "save_metadata", "save_weights_atomic", "spec_for", "verify_file",
@@ -605,16 +606,31 @@ def describe_weights(path: str | os.PathLike) -> str:
     return f"weights: {path} ({origin})"
 
 
-_FORWARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Traced functions per model: tracing DenseNet-121 takes seconds, and a notebook runs one model
+# on several row sets. Weakly keyed, so they go with their model.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def compiled(model: keras.Model, key: Hashable, build: Callable[[], object]) -> object:
+    """``build()`` once per (``model``, ``key``), then the same object while the model lives.
+
+    The cache for every traced ``tf.function`` of the library (inference, feature extraction,
+    Grad-CAM), so none is retraced. ``build`` must not capture ``model`` itself (use
+    :func:`weakref.ref`), or the entry would keep its own key alive.
+    """
+    per_model = _COMPILED.setdefault(model, {})
+    if key not in per_model:
+        per_model[key] = build()
+    return per_model[key]
 
 
 def _compiled_forward(model: keras.Model):
     """One traced inference function per model, reused across calls (no retracing)."""
     import tensorflow as tf
 
-    if model not in _FORWARDS:
-        _FORWARDS[model] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return _FORWARDS[model]
+    ref = weakref.ref(model)
+    return compiled(model, "predict", lambda: tf.function(lambda x: ref()(x, training=False),
+                                                          reduce_retracing=True))
 
 
 def predict(model: keras.Model, batches) -> np.ndarray:

@@ -234,3 +234,19 @@ def test_fault_03_keras3_file_missing_a_layer(tmp_path):
     path = models.save_weights_atomic(models.build_chexnet(input_shape=SHAPE), tmp_path / "c.weights.h5")
     with pytest.raises(errors.WeightsError, match="'tchexnet_dense_512' is missing"):
         models.build_tchexnet(path, input_shape=SHAPE)
+
+
+def test_compiled_functions_are_reused_and_go_with_their_model():
+    import gc
+    import weakref
+
+    model = models.build_chexnet(input_shape=(32, 32, 3))
+    batch = np.zeros((2, 32, 32, 3), np.float32)
+    first = models.predict(model, [batch])
+    assert models._compiled_forward(model) is models._compiled_forward(model)
+    np.testing.assert_array_equal(models.predict(model, [batch]), first)
+    assert model in models._COMPILED
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None  # the cache held no strong reference to its key
