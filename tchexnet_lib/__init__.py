@@ -26,7 +26,9 @@ lists its public names in ``__all__``):
 11. ``cli``: the ``tchexnet`` command.
 
 Importing the package has no side effects: TensorFlow is imported only by the functions
-that need it, seeds and styles are set by explicit calls.
+that need it, seeds and styles are set by explicit calls. What a learner must see (progress
+of long steps, a recomputation, a skipped input) is printed, behind ``progress=`` where it
+is progress; diagnostics for whoever debugs go to :mod:`logging`.
 """
 
 __version__ = "0.1.0"
