@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import machine_info, save  # noqa: E402  (the same machine record as make bench)
+from tchexnet_lib import evaluation  # noqa: E402  (no TensorFlow: AUC text only)
 
 BUDGET_S = {"first_run": 360.0, "rerun": 150.0}
 #: The slow host's model-bound speed the budgets are set for (img/s).
@@ -86,8 +87,7 @@ def table(results: dict) -> str:
             lines.append(f"{name} notebooks: " + ", ".join(
                 f"{k[:2]} {v:.0f} s" if isinstance(v, float) else f"{k[:2]} {v}" for k, v in notebooks.items()))
     models = results["first_run"]["summary"]["models"]
-    lines.append("AUC " + ", ".join(f"{name} {m['auc']:.3f} ({m['ci95'][0]:.3f}–{m['ci95'][1]:.3f})"
-                                    for name, m in models.items()))
+    lines.append("AUC " + ", ".join(f"{name} {evaluation.format_auc(m)}" for name, m in models.items()))
     cam = results["first_run"]["summary"].get("gradcam") or {}
     if cam.get("n"):
         lines.append(f"Grad-CAM {cam['layer']} {cam['map_size']}: pointing {cam['pointing_hit_rate']:.2f}, "

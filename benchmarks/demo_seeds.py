@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import machine_info, save  # noqa: E402  (the same machine record as make bench)
+from tchexnet_lib import evaluation  # noqa: E402  (no TensorFlow: AUC text only)
 
 #: What a run must print to be read (``tchexnet demo --json``).
 _COMMAND = [sys.executable, "-m", "tchexnet_lib.cli", "demo", "--no-notebooks", "--json"]
@@ -45,8 +46,7 @@ def row(seed: int, isa: str | None, summary: dict) -> str:
     """One line of the table."""
     models, cam = summary["models"], summary["gradcam"]
     return (f"{seed:>4} {isa or 'native':>7} {summary['positives']:>4} "
-            f"{models['CheXNet']['auc']:.3f} {models['tCheXNet']['auc']:.3f} "
-            f"({models['tCheXNet']['ci95'][0]:.3f}–{models['tCheXNet']['ci95'][1]:.3f}) "
+            f"{evaluation.format_auc(models['CheXNet'])} {evaluation.format_auc(models['tCheXNet'])} "
             f"{summary['delong']['p']:>9.2g} {cam['n']:>4} {cam['pointing_hit_rate']:.2f} "
             f"{cam['mass_ratio_median']:.2f}")
 

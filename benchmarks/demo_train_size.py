@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import machine_info, save  # noqa: E402  (the same machine record as make bench)
+from tchexnet_lib import evaluation  # noqa: E402  (no TensorFlow: AUC text only)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -30,7 +31,7 @@ def head_auc(study, features: dict, tables: dict, n_patients: int, out: Path) ->
     import numpy as np
     import pandas as pd
 
-    from tchexnet_lib import evaluation, pipeline, training
+    from tchexnet_lib import pipeline, training
 
     rows = pd.concat([tables["train"], tables["val"]], ignore_index=True)
     x = np.concatenate([features["train"], features["val"]])
@@ -67,8 +68,8 @@ def main(argv=None) -> int:
             run = head_auc(study, features, tables, size, base / "heads" / str(size))
             results["runs"].append(run)
             print(f"{run['patients']:>5} patients: {run['images']:>5} train+val images, "
-                  f"{run['positives']:>4} positive → tCheXNet AUC {run['auc']:.3f} "
-                  f"({run['ci95'][0]:.3f}–{run['ci95'][1]:.3f})", flush=True)
+                  f"{run['positives']:>4} positive → tCheXNet AUC {evaluation.format_auc(run)}",
+                  flush=True)
             save(results, args.json_out)
     finally:
         shutil.rmtree(base, ignore_errors=True)

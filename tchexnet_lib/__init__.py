@@ -1,16 +1,16 @@
 """tchexnet_lib: the library behind the tCheXNet tutorial series.
 
 The map of its rooms, one stage per numbered line. A module imports only modules of the
-lines above its own (``tests/test_environment.py`` keeps this map true, and every module
+lines above its own (``tests/test_layout.py`` keeps this map true, and every module
 lists its public names in ``__all__``):
 
-0. ``errors``, ``files``, ``labels``, ``backbones``, ``evaluation``, ``score_files``: every
-   error about the user's files; atomic writes and sha256 digests; CheXpert's and
-   ChestX-ray14's label names; the backbone table (everything that depends on the network);
-   AUC, DeLong and model comparisons on arrays; reading score files.
-1. ``config``, ``machine``, ``operating``: data, weights and output folders, seeds and the
-   preprocessing settings; what host this is and its model-bound img/s; operating points,
-   thresholds, PR and calibration curves.
+0. ``errors``, ``files``, ``labels``, ``backbones``, ``evaluation``: every error about the
+   user's files; atomic writes and sha256 digests; CheXpert's and ChestX-ray14's label
+   names; the backbone table (everything that depends on the network); AUC, DeLong and
+   model comparisons on arrays.
+1. ``config``, ``machine``, ``operating``, ``score_files``: data, weights and output
+   folders, seeds and the preprocessing settings; what host this is and its model-bound
+   img/s; operating points, thresholds, PR and calibration curves; reading score files.
 2. ``data``: CheXpert's CSVs read and checked, uncertainty policies, view filters, writing.
 3. ``splits``, ``images``: the paper's recipe and the patient split; image files checked,
    decoded and preprocessed, and streamed as batches.

@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["BACKBONES", "Backbone", "DEFAULT", "NORMALISATIONS", "get", "names", "of_model"]
+__all__ = [
+    "BACKBONES", "Backbone", "DEFAULT", "NORMALISATIONS", "check_normalisation", "get", "names",
+    "of_model",
+]
 
 #: How a backbone wants its [0, 255] RGB inputs scaled (``keras.applications.imagenet_utils``
 #: modes): ``"torch"``: /255, minus ImageNet mean, over its std; ``"tf"``: to [-1, 1].
@@ -133,3 +136,16 @@ def of_model(model: keras.Model) -> Backbone:
                 return backbone
     raise ValueError(f"model {model.name!r} is built on none of the backbones {names()} "
                      "(no layer pair and feature width of theirs matches)")
+
+
+def check_normalisation(model: keras.Model, normalisation: str) -> None:
+    """Raise ValueError unless inputs scaled by ``normalisation`` are what ``model`` expects.
+
+    A MobileNetV2 fed DenseNet-scaled images (or the reverse) would run and give features
+    of nothing; this stops it before any image is read.
+    """
+    expected = of_model(model).normalisation
+    if normalisation != expected:
+        raise ValueError(f"preprocessing normalisation {normalisation!r} does not fit the model's "
+                         f"backbone {of_model(model).name} ({expected!r}): use "
+                         f"PreprocessConfig(normalisation={expected!r})")

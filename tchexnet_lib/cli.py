@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tchexnet_lib import (config, data, errors, evaluation, features, files, images, labels,
-                          models, pretrain, score_files, splits, synthetic, training)
+from tchexnet_lib import (backbones, config, data, errors, evaluation, features, files, images,
+                          labels, models, pretrain, score_files, splits, synthetic, training)
 
 __all__ = [
     "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_extract",
@@ -64,11 +64,13 @@ def _default(function: Callable, parameter: str) -> object:
 
 
 def _preprocess_config(args: argparse.Namespace, model=None) -> config.PreprocessConfig:
-    """The command's preprocessing, at the model's input size when a model is given."""
-    size = tuple(model.input.shape[1:3]) if model is not None else config.IMAGE_SIZE
+    """The command's preprocessing, at the model's input size and scaling when a model is given."""
     interpolation = getattr(args, "interpolation", None)  # extract has no --interpolation
     options = {} if interpolation is None else {"interpolation": interpolation}
-    return config.PreprocessConfig(size=size, **options)
+    if model is not None:
+        options.update(size=tuple(model.input.shape[1:3]),
+                       normalisation=backbones.of_model(model).normalisation)
+    return config.PreprocessConfig(**options)
 
 
 def _kept_images(args: argparse.Namespace) -> images.PreflightReport:
@@ -114,7 +116,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_features(args: argparse.Namespace) -> None:
-    """The 1024-d pooled DenseNet-121 features of CheXNet's base, per image."""
+    """The pooled features of CheXNet's base, per image (1024-d for DenseNet-121)."""
     report = _kept_images(args)
     extractor = models.feature_extractor(_load_model("chexnet", args.weights))
     features = _run_on_images(extractor, report, args)
@@ -164,7 +166,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     table = data.read_labels(args.labels, require=("Path", args.target))
     if args.view == "frontal":
         table = data.frontal(table)
-    targets = data.to_targets(table, [args.target], uncertain=args.uncertain, blank="zeros")
+    targets = data.to_targets(table, [args.target], uncertain=args.uncertain, blank=data.PAPER_POLICY)
     keep = targets.mask[:, 0]
     y = targets.values[keep, 0]
     paths = table["Path"].tolist()
@@ -430,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", choices=models.ARCHITECTURES, default="chexnet")
     predict.set_defaults(run=cmd_predict)
 
-    features_parser = commands.add_parser("features", help="1024-d CheXNet features per image")
+    features_parser = commands.add_parser("features", help="CheXNet features per image (1024-d)")
     _image_arguments(features_parser)
     features_parser.set_defaults(run=cmd_features)
 
@@ -467,8 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--weights", help="weight file (default: the registry's, under weights/)")
     cam.add_argument("--output", metavar="CLASS", default=None,
                      help=f"output class, ChestX-ray14 or CheXpert name (default {labels.TARGET})")
-    cam.add_argument("--layer", default=None, help="feature-map layer (default: relu, the "
-                                                   "last DenseNet-121 activation)")
+    cam.add_argument("--layer", default=None, help="feature-map layer (default: the backbone's, "
+                                                   "relu for DenseNet-121: its last activation)")
     cam.add_argument("--mask", help="ground-truth mask image: drawn and scored (hit, IoU, "
                                     "mass inside)")
     cam.add_argument("--interpolation", choices=images.INTERPOLATIONS,

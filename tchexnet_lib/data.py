@@ -71,7 +71,7 @@ POLICIES: dict[str, UncertaintyPolicy] = {policy.name: policy for policy in (
 UNCERTAINTY_POLICIES: tuple[str, ...] = tuple(POLICIES)
 #: The paper's policy for both uncertain and blank labels.
 PAPER_POLICY = "zeros"
-#: How :func:`paper_select` stores a label its policy leaves out.
+#: How :func:`tchexnet_lib.splits.paper_select` stores a label its policy leaves out.
 IGNORED_LABEL = -1
 #: Columns :func:`read_labels` requires unless told otherwise (``Path`` is always required).
 DEFAULT_REQUIRED: tuple[str, ...] = ("Path", "Frontal/Lateral")

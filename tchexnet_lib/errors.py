@@ -2,7 +2,7 @@
 
 Every one is a :class:`OneLineError`: its message is one line naming the file (and the row,
 column or layer) and the cause. In Jupyter it shows as that line instead of a traceback, and
-the ``tchexnet`` command prints it as ``tchexnet: error: <message>`` with exit status 1.
+the ``tchexnet`` command prints it as ``tchexnet: error: <message>`` with exit status 2.
 Each also derives from the built-in error it refines (``ValueError``, ``FileNotFoundError``,
 ``RuntimeError``), so ``except ValueError`` still catches it.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 __all__ = [
-    "DataError", "FeatureStoreError", "ImageError", "MissingInputError", "NotebookError",
-    "OneLineError", "ShippedWeightsError", "WeightsError",
+    "CheckpointError", "DataError", "FeatureStoreError", "ImageError", "MissingInputError",
+    "NotebookError", "OneLineError", "ShippedWeightsError", "WeightsError",
 ]
 
 
@@ -69,6 +69,10 @@ class WeightsError(OneLineError, ValueError):
 
 class FeatureStoreError(OneLineError, ValueError):
     """A feature store that cannot be used as asked (incomplete, corrupt, not a store)."""
+
+
+class CheckpointError(OneLineError, ValueError):
+    """A training run's folder that cannot be resumed (its state or a checkpoint is unreadable)."""
 
 
 class NotebookError(OneLineError, RuntimeError):

@@ -1,14 +1,14 @@
-"""The feature store: CheXNet's 1024-d pooled features, computed once per image, on disk.
+"""The feature store: CheXNet's pooled features (1024-d), computed once per image, on disk.
 
 With a frozen base, Keras 3 runs BatchNormalization in inference mode, so "frozen base + head"
-is exactly "cached 1024-d features + head": the base runs once per image here and the head trains
+is exactly "cached features + head": the base runs once per image here and the head trains
 on the store (:mod:`tchexnet_lib.training`) in seconds per epoch instead of minutes.
 
 Layout of a store folder::
 
     manifest.json            the key (weights, preprocessing, dtype, rows), the preflight report,
                              the shard plan; once complete, every shard's sha256
-    features-00000.npy       rows [0, shard_size) of the kept images, (n, 1024), allow_pickle=False
+    features-00000.npy       rows [0, shard_size) of the kept images, (n, width), allow_pickle=False
     done-00000.json          written after its shard: the shard's sha256 and the store key's hash
     ...
 
@@ -144,7 +144,7 @@ class FeatureStore:
                 if not _shard_is_valid(self.path, self.manifest, k)]
 
     def load(self) -> np.ndarray:
-        """The features, (n_kept, 1024), in the store's dtype (see :func:`load_features`)."""
+        """The features, (n_kept, width), in the store's dtype (see :func:`load_features`)."""
         return load_features(self.path)[0]
 
 
@@ -316,7 +316,7 @@ def _cached_forward(model: keras.Model, strategy: tf.distribute.Strategy):
 
 
 def _make_forward(extractor: keras.Model, strategy: tf.distribute.Strategy):
-    """A compiled forward ``batch → float32 (n, 1024)`` and how to feed it a dataset."""
+    """A compiled forward ``batch → float32 (n, width)`` and how to feed it a dataset."""
     import keras
     import tensorflow as tf
 
@@ -450,7 +450,7 @@ def extract_features(
     strategy: tf.distribute.Strategy | None = None,
     num_parallel_calls: int | None = None,
 ) -> FeatureStore:
-    """Compute (or resume, or reuse) the 1024-d features of ``paths`` into a store folder.
+    """Compute (or resume, or reuse) the features of ``paths`` into a store folder.
 
     Args:
         model_or_extractor: CheXNet, tCheXNet or a :func:`models.feature_extractor`; its
@@ -496,7 +496,7 @@ def extract_features(
         log.warning("feature store: %s", report.summary())
     build = None if isinstance(model_or_extractor, keras.Model) else model_or_extractor
     if build is None:
-        backbones.of_model(model_or_extractor)  # ValueError now if no backbone matches
+        backbones.check_normalisation(model_or_extractor, config.normalisation)  # before any work
     elif not weights_sha256:
         raise ValueError("extract_features: a model-building function needs weights_sha256 "
                          "(the store's key cannot be computed without the model)")
@@ -518,7 +518,7 @@ def extract_features(
         log.info("feature store %s: computing %d of %d shard(s)", folder, len(pending), len(mine))
         if build is not None:
             model_or_extractor = build()
-            backbones.of_model(model_or_extractor)
+            backbones.check_normalisation(model_or_extractor, config.normalisation)
         _compute_shards(folder, manifest, report.kept_paths, pending, model_or_extractor, config,
                         batch_size, strategy or strategy_for_devices(), progress,
                         num_parallel_calls)
@@ -573,7 +573,8 @@ def load_features(out_dir: PathLike, verify: bool = True) -> tuple[np.ndarray, d
         verify: check every shard's sha256 first.
 
     Returns:
-        ``(features, manifest)``: features of shape (n_kept, 1024) in the store's dtype, row
+        ``(features, manifest)``: features of shape (n_kept, the width found: 1024 for
+        DenseNet-121) in the store's dtype, row
         ``j`` for input row ``manifest["preflight"]["kept_indices"][j]``.
 
     Raises:
@@ -584,6 +585,9 @@ def load_features(out_dir: PathLike, verify: bool = True) -> tuple[np.ndarray, d
     manifest = _read_manifest(folder)
     if verify:
         _verify(folder, manifest)
+    if "n_features" not in manifest:
+        raise errors.FeatureStoreError(f"{folder}: incomplete store (shards still missing); "
+                                       "finish it with features.extract_features")
     n_kept = manifest["preflight"]["n_kept"]
     out = np.empty((n_kept, manifest["n_features"]), dtype=manifest["dtype"])
     for plan in manifest["shards"]:

@@ -29,7 +29,8 @@ Policies:
 - **Resizing.** Pillow's bilinear filter on float data; it antialiases when shrinking, like the
   ``skimage.transform.resize`` of the original training generator. ``interpolation="nearest"``
   reproduces the original hello-world scripts (Keras ``load_img(target_size=...)``).
-- **Normalisation.** Gray is replicated to 3 channels, then exactly
+- **Normalisation.** Gray is replicated to 3 channels, then scaled as the backbone expects
+  (``PreprocessConfig.normalisation``): for DenseNet-121 exactly
   ``keras.applications.densenet.preprocess_input`` ("torch" mode: /255, ImageNet mean and std).
 
 Importing this module is cheap: TensorFlow, Keras, scikit-image and tqdm are imported inside the

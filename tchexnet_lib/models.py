@@ -15,9 +15,10 @@ and a by-name load silently leaves them random. Instead every file is read and
 compared with the model first (layer count, order, shapes); any mismatch is one
 :class:`errors.WeightsError` naming the file and the first difference.
 
-Inputs are prepared by :func:`tchexnet_lib.images.load_image` (Keras'
-``densenet.preprocess_input``, 'torch' mode); :data:`preprocess_input` is
-re-exported here beside the models that need it.
+Inputs are prepared by :func:`tchexnet_lib.images.load_image` (for DenseNet-121 Keras'
+``densenet.preprocess_input``, 'torch' mode). The base is a row of
+:data:`tchexnet_lib.backbones.BACKBONES` (DenseNet-121 unless a weight file's sidecar names
+another); its feature width is the row's (1024 for DenseNet-121).
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ def build_chexnet(
             ``.weights.h5`` or ``.keras``); ``None`` leaves the model untrained.
         input_shape: (height, width, 3).
         imagenet: initialise the base from ImageNet (ignored when ``weights`` is given).
-        backbone: another base than DenseNet-121 (:mod:`tchexnet_lib.backbones`).
+        backbone: the base (:mod:`tchexnet_lib.backbones`); default the weight file's
+            (its sidecar's ``backbone``), DenseNet-121 without one.
 
     Returns:
         Model from (n, h, w, 3) preprocessed images to (n, 14) probabilities in
@@ -146,7 +148,8 @@ def build_chexnet(
     """
     import keras
 
-    base = build_base(input_shape, imagenet=imagenet and weights is None, backbone=backbone)
+    base = build_base(input_shape, imagenet=imagenet and weights is None,
+                      backbone=backbone or backbone_for(weights))
     outputs = keras.layers.Dense(
         len(labels.CHEXNET_CLASSES), activation="sigmoid", name=CHEXNET_HEAD
     )(base.output)
@@ -183,6 +186,7 @@ def build_tchexnet(
     weights: str | os.PathLike | None = None,
     chexnet_weights: str | os.PathLike | None = None,
     input_shape: tuple[int, int, int] = (*config.IMAGE_SIZE, 3),
+    backbone: str | None = None,
 ) -> keras.Model:
     """tCheXNet: CheXNet's frozen base + ``Dense(512, relu)`` + ``Dense(1, sigmoid)``.
 
@@ -192,11 +196,14 @@ def build_tchexnet(
         chexnet_weights: a CheXNet file to initialise the base from before
             training a new head (the paper's transfer step).
         input_shape: (height, width, 3).
+        backbone: the base; default the weight file's (its sidecar), DenseNet-121 without one.
 
     Returns:
         Model from (n, h, w, 3) preprocessed images to (n, 1) Pneumothorax probabilities.
     """
-    chexnet = build_chexnet(weights=None if weights else chexnet_weights, input_shape=input_shape)
+    backbone = backbone or backbone_for(weights or chexnet_weights)
+    chexnet = build_chexnet(weights=None if weights else chexnet_weights, input_shape=input_shape,
+                            backbone=backbone)
     model = attach_tchexnet_head(chexnet)
     if weights is not None:
         load_weights(model, weights)
@@ -207,12 +214,16 @@ def build_model(
     architecture: Architecture,
     weights: str | os.PathLike | None = None,
     input_shape: tuple[int, int, int] = (*config.IMAGE_SIZE, 3),
+    backbone: str | None = None,
 ) -> keras.Model:
-    """Build ``"chexnet"`` or ``"tchexnet"`` and load ``weights`` into it."""
+    """Build ``"chexnet"`` or ``"tchexnet"`` and load ``weights`` into it.
+
+    ``backbone``: default the weight file's (its sidecar's), DenseNet-121 without one.
+    """
     if architecture == "chexnet":
-        return build_chexnet(weights, input_shape=input_shape)
+        return build_chexnet(weights, input_shape=input_shape, backbone=backbone)
     if architecture == "tchexnet":
-        return build_tchexnet(weights, input_shape=input_shape)
+        return build_tchexnet(weights, input_shape=input_shape, backbone=backbone)
     raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
 
 
@@ -576,9 +587,10 @@ def backbone_for(path: str | os.PathLike | None) -> str:
 
 
 def input_shape_for(path: str | os.PathLike | None) -> tuple[int, int, int]:
-    """The input shape a weight file was trained at (its sidecar's ``image_size``, else 224)."""
+    """The input shape a weight file was trained at: its sidecar's ``image_size``, else its
+    backbone's native size (224 for DenseNet-121)."""
     size = read_metadata(path).get("image_size") if path else None
-    return (*(tuple(size) if size else config.IMAGE_SIZE), 3)
+    return (*(tuple(size) if size else backbones.get(backbone_for(path)).native_size), 3)
 
 
 def resolve_weights(

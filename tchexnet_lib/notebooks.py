@@ -6,8 +6,8 @@
 :class:`errors.NotebookError`: one line naming the notebook, the cell and its error, and the executed
 copy to open.
 
-The helpers below the runner are what notebooks 04-06 share: an atomic CSV writer, the test split
-with both models' scores, and the paper's published scores. Nothing happens on import; papermill
+The helpers below the runner are what notebooks 04-06 share: the test split with both
+models' scores, and the paper's published scores. Nothing happens on import; papermill
 and nbformat are imported by the functions that need them.
 """
 
@@ -65,7 +65,7 @@ def notebook_path(name: str) -> Path:
 
 
 def _error_line(error: Exception) -> str:
-    """``cell 12: errors.MissingInputError: ...`` from papermill's error (its first line otherwise)."""
+    """``cell 12: MissingInputError: ...`` from papermill's error (its first line otherwise)."""
     ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
     if ename is None:
         lines = str(error).strip().splitlines() or [type(error).__name__]

@@ -32,16 +32,18 @@ from tchexnet_lib import (backbones, config, data, errors, evaluation, features,
                           models, pretrain, splits, synthetic, training)
 
 __all__ = [
-    "SPLITS", "STUDY_FILE", "Study", "all_features", "best_head", "chexnet_loader",
-    "chexnet_scores_from_features", "features_for", "load_chexnet", "load_predictions",
-    "load_study", "make_study", "read_json", "save_predictions", "save_tchexnet_model",
-    "score_images", "split_tables", "summary_json", "target_labels", "test_predictions",
-    "train_transfer_head", "with_scores",
+    "PREDICTIONS_KEY", "SPLITS", "STUDY_FILE", "Study", "all_features", "best_head",
+    "chexnet_loader", "chexnet_scores_from_features", "default_out_dir", "features_for",
+    "labelled_rows", "load_chexnet", "load_predictions", "load_study", "make_study", "read_json",
+    "save_predictions", "save_tchexnet_model", "score_images", "split_tables", "summary_json",
+    "target_labels", "test_predictions", "train_transfer_head", "with_scores",
 ]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: The study's settings, written beside its outputs.
 STUDY_FILE = "study.json"
+#: What ``predictions.csv`` was computed for (:func:`load_predictions` compares it).
+PREDICTIONS_KEY = "predictions.key.json"
 
 
 @dataclass(frozen=True)
@@ -139,10 +141,17 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
     if not path.is_file():
         raise errors.MissingInputError(models.missing_file_message(path))
     study = Study(dataset, folder, path, models.input_shape_for(path)[:2],
-                  Path(out_dir) if out_dir else config.output_dir(dataset),
+                  Path(out_dir) if out_dir else default_out_dir(dataset, policy),
                   head or training.HeadConfig(), limit, models.backbone_for(path), policy)
     study.save()
     return study
+
+
+def default_out_dir(dataset: str, policy: str = data.PAPER_POLICY) -> Path:
+    """``outputs/<dataset>/``; ``outputs/<dataset>-<policy>/`` under another uncertainty policy
+    (its labels, hence its head and predictions, differ from the paper's)."""
+    suffix = "" if policy == data.PAPER_POLICY else f"-{policy}"
+    return config.output_dir(dataset + suffix)
 
 
 def load_study(out_dir: str | Path) -> Study:
@@ -216,7 +225,8 @@ def target_labels(table: pd.DataFrame) -> np.ndarray:
     return data.check_binary_labels(table[labels.TARGET].to_numpy(), labels.TARGET)
 
 
-def _labelled(split_features: np.ndarray, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def labelled_rows(split_features: np.ndarray, table: pd.DataFrame
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Features and 0/1 targets of the rows whose label the policy kept (U-Ignore drops some)."""
     kept = (table[labels.TARGET] != data.IGNORED_LABEL).to_numpy()
     return split_features[kept], target_labels(table[kept])
@@ -231,8 +241,8 @@ def train_transfer_head(study: Study, features: dict | None = None, tables: dict
     """
     if features is None or tables is None:
         features, tables = all_features(study, progress)
-    return training.train_head(*_labelled(features["train"], tables["train"]),
-                               *_labelled(features["val"], tables["val"]),
+    return training.train_head(*labelled_rows(features["train"], tables["train"]),
+                               *labelled_rows(features["val"], tables["val"]),
                                study.out_dir / "head", study.head)
 
 
@@ -245,7 +255,7 @@ def best_head(study: Study, result=None):
 
 
 def chexnet_scores_from_features(chexnet, feature_rows: np.ndarray, finding: str) -> np.ndarray:
-    """CheXNet's output for ``finding``, computed from its own 1024-d features.
+    """CheXNet's output for ``finding``, computed from its own cached features.
 
     CheXNet is base → ``predictions``, so applying that layer to cached features equals
     running the whole model on the images (tested).
@@ -266,6 +276,7 @@ def test_predictions(study: Study, progress: bool = True) -> pd.DataFrame:
     head = best_head(study, train_transfer_head(study, split_features, tables, progress))
     test = with_scores(tables["test"], split_features["test"], chexnet, head)
     save_predictions(test, study.out_dir / "predictions.csv")
+    files.save_json({"key": _predictions_key(study, test)}, study.out_dir / PREDICTIONS_KEY)
     return test
 
 
@@ -290,7 +301,7 @@ def with_scores(table: pd.DataFrame, feature_rows: np.ndarray, chexnet, head) ->
 
     Args:
         table: rows aligned with ``feature_rows``.
-        feature_rows: (n, 1024) CheXNet features of those rows.
+        feature_rows: (n, width) CheXNet features of those rows.
         chexnet: a :func:`chexnet_loader` (or a function returning CheXNet).
         head: the trained tCheXNet head (:func:`best_head`).
     """
@@ -304,22 +315,28 @@ def save_predictions(test: pd.DataFrame, path: Path) -> Path:
     return files.save_table(test[["Path", labels.TARGET, "CheXNet", "tCheXNet"]], path)
 
 
-def load_predictions(study: Study) -> pd.DataFrame:
-    """Predictions written by :func:`test_predictions` for this test split, else computed now.
+def _predictions_key(study: Study, test: pd.DataFrame) -> str:
+    """What test predictions depend on: the study (weights' content included) and the rows."""
+    return files.sha256_json({"study": study.to_dict(), "weights_sha256": study.weights_sha256,
+                              "rows": files.sha256_lines(test["Path"])})
 
-    Computed (with a message) when ``predictions.csv`` is absent or holds other rows (e.g.
-    written with another ``limit``).
+
+def load_predictions(study: Study) -> pd.DataFrame:
+    """Predictions written by :func:`test_predictions` for this study, else computed now.
+
+    Computed (with a message) when ``predictions.csv`` is absent, or was written for other
+    rows (another ``limit``), other weights, head settings or uncertainty policy.
     """
     path = study.out_dir / "predictions.csv"
+    saved = files.read_json(study.out_dir / PREDICTIONS_KEY) or {}
     if not path.is_file():
         print(f"{path} not found: computing the test predictions now")
-        return test_predictions(study)
-    predictions = pd.read_csv(path)
-    if predictions["Path"].tolist() != split_tables(study)["test"]["Path"].tolist():
-        print(f"{path} holds other rows than this test split (another LIMIT?): "
+    elif saved.get("key") != _predictions_key(study, split_tables(study)["test"]):
+        print(f"{path} was computed for another study (other rows, weights, head or policy): "
               "computing the test predictions again")
-        return test_predictions(study)
-    return predictions
+    else:
+        return pd.read_csv(path)
+    return test_predictions(study)
 
 
 def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> Path:

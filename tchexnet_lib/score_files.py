@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tchexnet_lib import errors
+
 __all__ = ["read_scores", "read_scores_any", "read_scores_csv"]
 
 def read_scores(path: str | Path, n_expected: int | None = None) -> np.ndarray:
@@ -41,12 +43,12 @@ def read_scores(path: str | Path, n_expected: int | None = None) -> np.ndarray:
         try:
             value = float(line)
         except ValueError:
-            raise ValueError(f"{path}:{lineno}: not a number: {line.strip()[:60]!r}") from None
+            raise errors.DataError(f"{path}:{lineno}: not a number: {line.strip()[:60]!r}") from None
         if not math.isfinite(value):
-            raise ValueError(f"{path}:{lineno}: score is not finite: {line.strip()!r}")
+            raise errors.DataError(f"{path}:{lineno}: score is not finite: {line.strip()!r}")
         values.append(value)
     if n_expected is not None and len(values) != n_expected:
-        raise ValueError(f"{path}: {len(values)} scores but {n_expected} labelled rows; "
+        raise errors.DataError(f"{path}: {len(values)} scores but {n_expected} labelled rows; "
                          "one score per label row is required")
     return np.asarray(values, dtype=float)
 
@@ -54,12 +56,12 @@ def read_scores(path: str | Path, n_expected: int | None = None) -> np.ndarray:
 def _score_column(frame: pd.DataFrame, path: Path) -> str:
     """The score column of a Path/score CSV: "score", else the single non-Path column."""
     if "Path" not in frame.columns:
-        raise ValueError(f"{path}: no 'Path' column (columns: {list(frame.columns)})")
+        raise errors.DataError(f"{path}: no 'Path' column (columns: {list(frame.columns)})")
     if "score" in frame.columns:
         return "score"
     others = [c for c in frame.columns if c != "Path"]
     if len(others) != 1:
-        raise ValueError(f"{path}: expected a 'score' column or exactly one column beside 'Path', "
+        raise errors.DataError(f"{path}: expected a 'score' column or exactly one column beside 'Path', "
                          f"got {others}")
     return others[0]
 
@@ -94,20 +96,20 @@ def read_scores_csv(path: str | Path, paths: Sequence[str]) -> np.ndarray:
     bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
+        raise errors.DataError(
             f"{path}: line {row + 2}: {col!r} is not a finite number: {frame[col].iloc[row]!r}"
         )
     wanted = pd.Index(list(paths))
     if wanted.has_duplicates:
         dup = list(wanted[wanted.duplicated()].unique())
-        raise ValueError(f"label Paths are duplicated: {_few(dup)}")
+        raise errors.DataError(f"label Paths are duplicated: {_few(dup)}")
     dup = frame["Path"][frame["Path"].duplicated()].unique().tolist()
     if dup:
-        raise ValueError(f"{path}: {len(dup)} Paths appear more than once: {_few(dup)}")
+        raise errors.DataError(f"{path}: {len(dup)} Paths appear more than once: {_few(dup)}")
     lookup = pd.Series(values.to_numpy(dtype=float), index=frame["Path"])
     missing = wanted.difference(lookup.index, sort=False).tolist()
     if missing:
-        raise ValueError(
+        raise errors.DataError(
             f"{path}: no score for {len(missing)} of {len(wanted)} label Paths: {_few(missing)}"
         )
     return lookup.loc[wanted].to_numpy(dtype=float)

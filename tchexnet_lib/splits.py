@@ -54,7 +54,7 @@ def paper_split_sizes(n: int) -> tuple[int, int]:
 
 
 def paper_select(df: pd.DataFrame, uncertain: str = data.PAPER_POLICY) -> pd.DataFrame:
-    """Scripts 08 and 10 of the paper: the rows it trains on, labels as int 0/1.
+    """Scripts 08 and 10 of the paper: the rows it trains on, labels as ints (0/1 under U-Zeros).
 
     Step 08 keeps the columns Path, Sex, Age, Frontal/Lateral, AP/PA and the six
     :data:`labels.PAPER_CLASSES`, keeps the frontal rows, then for each class
@@ -67,8 +67,8 @@ def paper_select(df: pd.DataFrame, uncertain: str = data.PAPER_POLICY) -> pd.Dat
     column held the train.csv row; ``csv_line`` (= that row + 2) replaces it.
 
     Args:
-        df: labels from :func:`read_labels` (normally train.csv).
-        uncertain: the policy for -1 labels (:data:`POLICIES`; the paper's U-Zeros). Blank
+        df: labels from :func:`data.read_labels` (normally train.csv).
+        uncertain: the policy for -1 labels (:data:`data.POLICIES`; the paper's U-Zeros). Blank
             stays 0 as in the paper; with ``"ignore"`` the -1 entries are stored as
             :data:`data.IGNORED_LABEL` (-1), which the study leaves out of training.
 
@@ -104,7 +104,7 @@ def paper_split(df: pd.DataFrame, uncertain: str = data.PAPER_POLICY
     the original, reproduced here on purpose; use :func:`patient_split` instead.
 
     Args:
-        df: labels from :func:`read_labels` (normally train.csv).
+        df: labels from :func:`data.read_labels` (normally train.csv).
         uncertain: the policy for -1 labels (:func:`paper_select`; the paper's U-Zeros).
 
     Returns:
@@ -134,7 +134,7 @@ def paper_test_set(df: pd.DataFrame) -> pd.DataFrame:
     keep a -1, so here either raises instead.
 
     Args:
-        df: labels from :func:`read_labels` (normally valid.csv).
+        df: labels from :func:`data.read_labels` (normally valid.csv).
 
     Returns:
         The frontal rows (202 on the real valid.csv), fresh index.
@@ -176,7 +176,7 @@ def patient_split(
     positives in both splits. Rows keep their file order within each split.
 
     Args:
-        df: labels with ``patient_id`` (from :func:`read_labels` or a split).
+        df: labels with ``patient_id`` (from :func:`data.read_labels` or a split).
         val_fraction: share of patients (not rows) for validation, in (0, 1).
         seed: random state of the shuffle.
         stratify_on: a class column, or None for no stratification.

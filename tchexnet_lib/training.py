@@ -1,6 +1,6 @@
 """Training: the tCheXNet head on cached features (the paper's transfer step), and fine-tuning.
 
-With the base frozen, tCheXNet is "1024-d features → Dense 512 relu → Dense 1 sigmoid"; the
+With the base frozen, tCheXNet is "features (1024-d) → Dense 512 relu → Dense 1 sigmoid"; the
 features come from the store (:mod:`tchexnet_lib.features`), so ten epochs of the paper take
 seconds instead of re-running DenseNet-121 on every image every epoch.
 
@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import backbones, data, evaluation, features, files, images, models
+from tchexnet_lib import backbones, data, errors, evaluation, features, files, images, models
 from tchexnet_lib.config import PreprocessConfig, set_seed
 
 if TYPE_CHECKING:
@@ -204,15 +204,15 @@ def _save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
 def _load_optimizer(optimizer: keras.optimizers.Optimizer, path: Path, sha256: str) -> None:
     """Restore Adam's variables; ValueError naming the file if it does not fit."""
     if not path.is_file() or files.sha256_file(path) != sha256:
-        raise ValueError(f"{path}: optimizer state missing or corrupt (sha256 mismatch)")
+        raise errors.CheckpointError(f"{path}: optimizer state missing or corrupt (sha256 mismatch)")
     try:
         with np.load(path, allow_pickle=False) as stored:
             values = [stored[f"v{i}"] for i in range(len(optimizer.variables))]
     except (OSError, KeyError, ValueError) as error:
-        raise ValueError(f"{path}: unreadable optimizer state ({error})") from error
+        raise errors.CheckpointError(f"{path}: unreadable optimizer state ({error})") from error
     for variable, value in zip(optimizer.variables, values):
         if tuple(variable.shape) != value.shape:
-            raise ValueError(f"{path}: optimizer variable {variable.path} has shape "
+            raise errors.CheckpointError(f"{path}: optimizer variable {variable.path} has shape "
                              f"{value.shape}, expected {tuple(variable.shape)}")
         variable.assign(value)
 
@@ -315,7 +315,7 @@ def _open_state(run: _Run, resume: bool) -> tuple[dict, bool]:
     try:
         old = json.loads(path.read_text())
     except ValueError as error:
-        raise ValueError(f"{path}: unreadable ({error}); move the folder away or use another "
+        raise errors.CheckpointError(f"{path}: unreadable ({error}); move the folder away or use another "
                          "out_dir") from error
     if old.get("val_key") != run.val_key or old.get("select_on") != run.select_on:
         raise ValueError(
@@ -403,7 +403,7 @@ def _should_stop(run: _Run, state: dict) -> bool:
 def _remove_temporaries(run: _Run) -> None:
     """Delete temporary files a killed run left (one run per folder at a time)."""
     for folder in (run.out_dir, run.out_dir / CHECKPOINTS):
-        for stray in [*folder.glob(".tmp-*"), *folder.glob(".*.tmp-*")]:
+        for stray in folder.glob(f"{files.TEMPORARY_PREFIX}*"):
             log.info("removing leftover temporary file %s", stray)
             stray.unlink(missing_ok=True)
 
@@ -495,9 +495,9 @@ def train_head(
     """Train the tCheXNet head on cached features, resumably, keeping the best checkpoint.
 
     Args:
-        train_features: (n, 1024) features (float16 stores are cast to float32).
+        train_features: (n, width) features (float16 stores are cast to float32).
         train_labels: (n,) labels 0/1; a -1 or NaN raises (never reaches the loss).
-        val_features: (m, 1024).
+        val_features: (m, width).
         val_labels: (m,) labels 0/1.
         out_dir: the run folder (see the module docstring).
         config: see :class:`HeadConfig`.
@@ -776,6 +776,7 @@ def fine_tune(
                batch_size=batch_size, learning_rate=lr)  # validates the arguments
     train_paths, y_train = _checked_images(train_paths, train_labels, "train")
     val_paths, y_val = _checked_images(val_paths, val_labels, "validation")
+    backbones.check_normalisation(model, preprocess.normalisation)
     images.preflight(train_paths + val_paths, preprocess, on_error="raise", progress=False)
     weights = _sample_weights(y_train, class_weight)
     set_seed(seed)

@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-from tchexnet_lib import files, models, pipeline, training
+from tchexnet_lib import backbones, features, files, models, pipeline, training
+from tchexnet_lib.config import PreprocessConfig
 from tests import tiny_demo
 
 pytestmark = pytest.mark.slow
@@ -90,5 +91,12 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
     assert set(summary["models"]) == {"CheXNet", "tCheXNet"} and summary["n_test"] == len(test)
     assert pipeline.best_head(other).input.shape[-1] == 1280
     assert pipeline.load_study(other.out_dir).policy == "ignore"
+    assert pipeline.default_out_dir("demo", "ignore").name == "demo-ignore"
+    saved = pipeline.save_tchexnet_model(other)  # its sidecar names the backbone: it reloads
+    reloaded = models.build_model("tchexnet", saved, input_shape=models.input_shape_for(saved))
+    assert backbones.of_model(reloaded).name == "mobilenet_v2"
+    image = tables["test"]["image_path"].tolist()[:2]
+    with pytest.raises(ValueError, match="normalisation 'torch' does not fit .* mobilenet_v2"):
+        features.extract_features(chexnet, image, tmp_path / "wrong", PreprocessConfig(size=(64, 64)))
     with pytest.raises(ValueError, match="unknown backbone 'resnet'.*densenet121"):
         dataclasses.replace(other, backbone="resnet")
