@@ -133,7 +133,7 @@ def cmd_split(args: argparse.Namespace) -> None:
     """Write train/validation CSVs by the paper's recipe or by patient."""
     table = data.read_labels(args.csv)
     if args.recipe == "paper":
-        train, val = splits.paper_split(table)
+        train, val = splits.paper_split(table, args.uncertain)
     else:
         train, val = splits.patient_split(
             data.frontal(table), val_fraction=args.val_fraction, seed=args.seed,
@@ -446,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--seed", type=int, default=_default(splits.patient_split, "seed"),
                        help="patient recipe only")
     split.add_argument("--stratify", metavar="CLASS", help="patient recipe: stratify on CLASS")
+    split.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES, default=data.PAPER_POLICY,
+                       help="paper recipe: what uncertain (-1) labels become (default: zeros, "
+                            "the paper's U-Zeros; ignore keeps them -1)")
     split.add_argument("--json", action="store_true")
     split.set_defaults(run=cmd_split)
 

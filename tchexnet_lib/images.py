@@ -365,6 +365,8 @@ def _as_batch(batch: Any, where: str) -> np.ndarray:
 def check_model_input(batch: Any, where: str = "model input") -> None:
     """Check that images look like :func:`to_model_input` output; catch scaling mistakes.
 
+    For DenseNet-121's ``"torch"`` normalisation (CheXNet's), the one the lessons teach.
+
     Checks, in order: every value within :data:`MODEL_INPUT_RANGE` (±1e-3), which catches
     0..255 data; the three channels are not identical, which catches replicated gray that was
     never normalised (e.g. 0..1 data: normalisation shifts each channel differently, so it

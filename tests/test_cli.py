@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -157,6 +158,23 @@ def test_split_writes_csvs_and_counts(capsys, tmp_path, recipe):
     for part in ("train", "val"):
         with open(result[f"{part}_csv"]) as handle:
             assert sum(1 for _ in handle) - 1 == result[part] > 0
+
+
+def test_split_applies_the_uncertainty_policy(capsys, tmp_path):
+    train_csv = tmp_path / "CheXpert-v1.0-small" / "train.csv"
+    train_csv.parent.mkdir()
+    write_train_csv(train_csv)
+    written = {}
+    for policy in ("zeros", "ones", "ignore"):
+        code, out, err = run(capsys, "split", "--csv", train_csv, "--uncertain", policy,
+                             "--out", tmp_path / policy, "--json")
+        assert code == 0, err
+        written[policy] = pd.read_csv(json.loads(out)["train_csv"])[list(labels.PAPER_CLASSES)]
+    uncertain = written["ignore"] == -1  # U-Ignore keeps them uncertain, as CheXpert spells it
+    assert uncertain.to_numpy().any()
+    assert (written["ones"][uncertain] == 1).sum().sum() == uncertain.sum().sum()
+    assert (written["zeros"][uncertain] == 0).sum().sum() == uncertain.sum().sum()
+    assert written["zeros"][~uncertain].equals(written["ones"][~uncertain])
 
 
 def test_split_bad_csv_names_the_row(capsys, tmp_path):
