@@ -150,6 +150,15 @@ def checked_labels_and_scores(
     return labels, arrays
 
 
+def _checked_paired(y: object, a: object, b: object, names: tuple[str, str], what: str
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels and two models' scores for a paired comparison, >= 2 cases per class."""
+    labels = _validate_labels(y)
+    first, second = (_validate_scores(s, labels.size, name) for s, name in zip((a, b), names))
+    _require_two_per_class(labels, what)
+    return labels, first, second
+
+
 def _check_ci(ci: object) -> None:
     """Raise unless ``ci`` names an interval method (or is None)."""
     if ci not in ("delong", "bootstrap", None):
@@ -503,10 +512,8 @@ def delong_test(
     Raises:
         ValueError: bad inputs, or fewer than 2 cases in a class.
     """
-    labels = _validate_labels(y)
-    a = _validate_scores(scores_a, labels.size, "scores_a")
-    b = _validate_scores(scores_b, labels.size, "scores_b")
-    _require_two_per_class(labels, "DeLong variance")
+    labels, a, b = _checked_paired(y, scores_a, scores_b, ("scores_a", "scores_b"),
+                                   "DeLong variance")
     return _delong_test(labels, a, b, alpha)
 
 
@@ -574,10 +581,7 @@ def paired_bootstrap_diff(
     Raises:
         ValueError: bad inputs, or fewer than 2 cases in a class.
     """
-    labels = _validate_labels(y)
-    sa = _validate_scores(a, labels.size, "a")
-    sb = _validate_scores(b, labels.size, "b")
-    _require_two_per_class(labels, "the bootstrap")
+    labels, sa, sb = _checked_paired(y, a, b, ("a", "b"), "the bootstrap")
     pos_idx, neg_idx = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
 
     def statistic(pi: np.ndarray, ni: np.ndarray, axis: int = -1) -> np.ndarray:
