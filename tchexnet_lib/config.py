@@ -17,8 +17,8 @@ from tchexnet_lib import errors
 
 __all__ = [
     "CHEXPERT_SMALL", "DATASETS", "IMAGE_SIZE", "PreprocessConfig", "chexpert_dir", "data_dir",
-    "dataset_dir", "default_dataset", "output_dir", "project_root", "require_dataset", "set_seed",
-    "weights_dir",
+    "dataset_dir", "default_dataset", "demo_data_dir", "output_dir", "project_root",
+    "require_dataset", "set_seed", "weights_dir",
 ]
 
 
@@ -56,11 +56,17 @@ def chexpert_dir() -> Path:
 DATASETS: tuple[str, ...] = ("demo", "chexpert")
 
 
+def demo_data_dir() -> Path:
+    """Where the synthetic sets are drawn: ``<data dir>/demo/`` (the demo's CheXpert-v1.0-small
+    folder and the ChestX-ray14-shaped source set of its pretraining)."""
+    return data_dir() / "demo"
+
+
 def dataset_dir(dataset: str) -> Path:
     """The CheXpert-v1.0-small folder of ``"chexpert"`` (real) or ``"demo"`` (synthetic)."""
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    return chexpert_dir() if dataset == "chexpert" else data_dir() / "demo" / CHEXPERT_SMALL
+    return chexpert_dir() if dataset == "chexpert" else demo_data_dir() / CHEXPERT_SMALL
 
 
 def default_dataset() -> str:

@@ -38,9 +38,9 @@ from tchexnet_lib import (config, data, evaluation, files, gradcam, labels, mode
 
 __all__ = [
     "ABLATION_NAME", "CUSTOM_CHEXNET", "DEMO_TARGET", "DEMO_WEIGHTS_NOTE", "DemoConfig",
-    "DemoResult", "GRADCAM_LAYER", "ablated_spec", "demo_data_root", "demo_study",
-    "demo_weights_path", "detected_with_masks", "ensure_demo_data", "ensure_demo_weights",
-    "gradcam_check", "head_config", "run_ablation", "run_demo", "summary_table",
+    "DemoResult", "GRADCAM_LAYER", "ablated_spec", "demo_study", "demo_weights_path",
+    "detected_with_masks", "ensure_demo_data", "ensure_demo_weights", "gradcam_check",
+    "head_config", "run_ablation", "run_demo", "summary_table",
 ]
 
 
@@ -93,14 +93,9 @@ class DemoConfig:
         return json.loads(json.dumps(asdict(self)))
 
 
-def demo_data_root() -> Path:
-    """Where the synthetic sets live: ``<data dir>/demo/``."""
-    return config.data_dir() / "demo"
-
-
 def ensure_demo_data(cfg: DemoConfig = DemoConfig(), progress: bool = True) -> dict:
     """Draw (or reuse) the target set; returns its manifest."""
-    return synthetic.generate_dataset(demo_data_root(), cfg.target, progress=progress)
+    return synthetic.generate_dataset(config.demo_data_dir(), cfg.target, progress=progress)
 
 
 def demo_weights_path(cfg: DemoConfig = DemoConfig()) -> Path | None:

@@ -134,7 +134,7 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
     """
     dataset = dataset or config.default_dataset()
     if dataset == "demo" and weights is None:
-        synthetic.generate_dataset(config.data_dir() / "demo", synthetic.DEMO_TARGET)
+        synthetic.generate_dataset(config.demo_data_dir(), synthetic.DEMO_TARGET)
         weights = pretrain.shipped_weights()
     folder = config.require_dataset(dataset)
     path = models.resolve_weights("chexnet", weights)

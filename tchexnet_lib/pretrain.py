@@ -269,7 +269,7 @@ def pretrain(cfg: PretrainConfig = PretrainConfig(), out: str | Path | None = No
     out = Path(out) if out else shipped_weights_path()
     work_dir = Path(work_dir) if work_dir else config.output_dir("pretrain")
     work_dir.mkdir(parents=True, exist_ok=True)
-    source = synthetic.generate_dataset(config.data_dir() / "demo", cfg.source, progress=progress)
+    source = synthetic.generate_dataset(config.demo_data_dir(), cfg.source, progress=progress)
     train_paths, y_train, val_paths, y_val = read_source_labels(source["dataset_dir"])
     model, history = _resume(work_dir, cfg, progress)
     stream = _StreamCache(train_paths, y_train, work_dir)
