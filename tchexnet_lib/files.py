@@ -131,6 +131,6 @@ def sha256_arrays(*arrays: np.ndarray) -> str:
     digest = hashlib.sha256()
     for array in arrays:
         array = np.ascontiguousarray(array)
-        digest.update(f"{array.shape}:{array.dtype}".encode())
+        digest.update(f"{array.shape}{array.dtype}".encode())  # as runs before files.py keyed it
         digest.update(array.tobytes())
     return digest.hexdigest()

@@ -152,3 +152,23 @@ def test_the_roc_explorer_is_the_last_widget_of_notebook_05():
     sources = [c.source for c in code_cells(read("05_roc_comparison"))]
     index = max(k for k, s in enumerate(sources) if "roc_explorer(" in s)
     assert not any("widgets." in s or "ipywidgets" in s for s in sources[index + 1:])
+
+
+#: The notebooks whose key step is done by hand beside the library call ("open the hood").
+HOOD = ("01_data_exploration", "04_transfer_training", "05_roc_comparison",
+        "06_where_the_model_looks")
+
+
+@pytest.mark.parametrize("name", HOOD)
+def test_the_hood_is_opened_and_checked_against_the_library(name):
+    """A cell computes the key step by hand; the cell tagged open-the-hood asserts it equals
+    the library's result (the executed series proves the asserts hold)."""
+    nb = read(name)
+    tagged = [i for i, c in enumerate(nb.cells) if "open-the-hood" in c.metadata.get("tags", [])]
+    assert tagged, f"{name}: no cell tagged open-the-hood"
+    for i in tagged:
+        check, by_hand, text = nb.cells[i], nb.cells[i - 1], nb.cells[i - 2]
+        assert check.cell_type == by_hand.cell_type == "code" and text.cell_type == "markdown"
+        assert text.source.startswith("### Under the hood")
+        assert re.search(r"^assert ", check.source, re.MULTILINE), check.source
+        assert re.search(r"\b(evaluation|training|gradcam|splits|pipeline)\.", check.source)
