@@ -152,11 +152,14 @@ def cmd_split(args: argparse.Namespace) -> None:
 
 
 def _parse_named_scores(items: Sequence[str]) -> dict[str, str]:
+    """``NAME=FILE`` items (from one or several ``--scores``) → {name: file}, names unique."""
     named = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise ValueError(f"--scores {item!r}: expected NAME=FILE, e.g. CheXNet=chexnet.csv")
+        if name in named:
+            raise ValueError(f"--scores: model {name!r} given twice ({named[name]} and {path})")
         named[name] = path
     return named
 
@@ -186,7 +189,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
         return
     print(f"{args.target}: n={result['n']}, {result['positives']} positive")
     for name, model in result["models"].items():
-        print(f"  {name:<12} AUC {evaluation.format_auc(model)}")
+        counted = {**model, "n_pos": result["positives"]}  # for the few-positives warning
+        print(f"  {name:<12} AUC {evaluation.format_auc(counted, warn=True)}")
     for test in result["delong"]:
         print(f"  DeLong {test['a']} vs {test['b']}: {_delong_text(test)}")
 
@@ -455,9 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="ROC AUC with 95%% CIs and DeLong tests")
     compare.add_argument("--labels", required=True, help="CheXpert-style CSV")
     compare.add_argument("--target", default=labels.TARGET)
-    compare.add_argument("--scores", nargs="+", required=True, metavar="NAME=FILE",
+    compare.add_argument("--scores", nargs="+", action="extend", required=True,
+                         metavar="NAME=FILE",
                          help="one score per line aligned with the label rows, or a CSV with "
-                              "Path and score columns")
+                              "Path and score columns; repeat the flag or list several")
     compare.add_argument("--view", choices=("all", "frontal"), default="all",
                          help="use all label rows (default) or frontal ones only")
     compare.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES,

@@ -33,9 +33,9 @@ from scipy import stats
 
 __all__ = [
     "AucResult", "BootstrapDiff", "BootstrapMethod", "CiMethod", "DelongResult", "FEW_POSITIVES",
-    "checked_labels_and_scores", "checked_pair", "compare_models", "delong_covariance",
-    "delong_test", "format_auc", "mann_whitney_auc", "paired_bootstrap_diff", "roc_auc",
-    "subgroup_aucs",
+    "auc_warnings", "checked_labels_and_scores", "checked_pair", "compare_models",
+    "delong_covariance", "delong_test", "format_auc", "mann_whitney_auc", "paired_bootstrap_diff",
+    "roc_auc", "subgroup_aucs",
 ]
 
 CiMethod = Literal["delong", "bootstrap"]
@@ -253,6 +253,14 @@ def _auc_warnings(facts: _AucFacts) -> list[str]:
     if facts.n_pos is not None and facts.n_pos < FEW_POSITIVES:
         notes.append(f"only {facts.n_pos} positive{'' if facts.n_pos == 1 else 's'}")
     return notes
+
+
+def auc_warnings(result: AucResult | Mapping[str, Any]) -> list[str]:
+    """Why an AUC deserves caution, one phrase each: ``"degenerate: AUC 1.0, zero variance"``
+    (exactly 0 or 1: DeLong's interval collapses to a point), ``"only 7 positives"`` (fewer than
+    :data:`FEW_POSITIVES`, where the count is known). Empty for an undefined AUC."""
+    facts = _auc_facts(result)
+    return [] if facts.undefined is not None else _auc_warnings(facts)
 
 
 def format_auc(
@@ -603,7 +611,8 @@ def _json_model(result: AucResult) -> dict:
     if not result.defined:
         return {"auc": None, "ci95": None, "undefined": _counts_text(result.n_pos, result.n_neg)}
     ci95 = None if result.ci95 is None else [float(result.ci95[0]), float(result.ci95[1])]
-    return {"auc": float(result.auc), "ci95": ci95}
+    notes = auc_warnings(result)
+    return {"auc": float(result.auc), "ci95": ci95, **({"warnings": notes} if notes else {})}
 
 
 def _json_delong(labels: np.ndarray, arrays: Mapping[str, np.ndarray]) -> list[dict]:
@@ -638,11 +647,13 @@ def compare_models(
         The ``tchexnet compare --json`` contract, plain Python types only::
 
             {"n": int, "positives": int,
-             "models": {NAME: {"auc": float, "ci95": [lo, hi]}},
+             "models": {NAME: {"auc": float, "ci95": [lo, hi]}},  # + "warnings": [...]
              "delong": [{"a": NAME, "b": NAME, "z": float, "p": float}, ...]}
 
         Pairs in insertion order (itertools.combinations). An undefined AUC reads
         ``{"auc": None, "ci95": None, "undefined": "n_pos=0"}`` and its pairs have z, p None.
+        A model whose AUC deserves caution (:func:`auc_warnings`: exactly 0 or 1, or fewer than
+        :data:`FEW_POSITIVES` positives) also has ``"warnings": ["only 7 positives", ...]``.
 
     Raises:
         ValueError: labels not all 0/1, no model, or scores that do not line up or are not

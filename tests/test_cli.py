@@ -269,8 +269,32 @@ def test_compare_text_uses_the_library_auc_wording(capsys, tmp_path, positives):
     assert lines[0] == f"Pneumothorax: n=12, {positives} positive"
     models = evaluation.compare_models(y, scores)["models"]
     for line, (name, model) in zip(lines[1:3], models.items()):
-        assert line == f"  {name:<12} AUC {evaluation.format_auc(model)}"
+        counted = {**model, "n_pos": positives}
+        assert line == f"  {name:<12} AUC {evaluation.format_auc(counted, warn=True)}"
     if positives == 0:
         assert lines[1].endswith("AUC undefined (n_pos=0)") and "z, p undefined" in lines[3]
     else:
         assert "(95% CI " in lines[1] and lines[3].startswith("  DeLong A vs B: z = ")
+
+
+def test_compare_takes_repeated_flags_refuses_a_repeated_name_and_warns(capsys, tmp_path):
+    """Seven positives, one model perfect: both warnings, in the JSON and beside the text."""
+    y = np.r_[np.ones(7), np.zeros(40)]
+    rng = np.random.default_rng(0)
+    write_labels_csv(tmp_path / "valid.csv", y)
+    for name, s in {"perfect": y + 0.1 * rng.random(47), "noisy": rng.random(47)}.items():
+        (tmp_path / f"{name}.txt").write_text("\n".join(map(str, s)) + "\n")
+    flags = ["--scores", f"perfect={tmp_path / 'perfect.txt'}",
+             "--scores", f"noisy={tmp_path / 'noisy.txt'}"]
+    code, out, err = run(capsys, "compare", "--labels", tmp_path / "valid.csv", *flags, "--json")
+    assert code == 0, err
+    models = json.loads(out)["models"]
+    assert list(models) == ["perfect", "noisy"]  # both flags kept, in order
+    assert models["perfect"]["warnings"] == ["degenerate: AUC 1.0, zero variance",
+                                             "only 7 positives"]
+    assert models["noisy"]["warnings"] == ["only 7 positives"]
+    code, out, _ = run(capsys, "compare", "--labels", tmp_path / "valid.csv", *flags)
+    assert "1.000 (95% CI 1.000–1.000) ⚠ degenerate: AUC 1.0, zero variance; only 7 positives" in out
+    code, _, err = run(capsys, "compare", "--labels", tmp_path / "valid.csv", *flags,
+                       "--scores", f"noisy={tmp_path / 'perfect.txt'}")
+    assert code == 2 and "model 'noisy' given twice" in err
