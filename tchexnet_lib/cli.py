@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 EXIT_ERROR = 2
+#: Help of ``--data-dir`` (extract, train).
+DATA_DIR_HELP = ("folder holding CheXpert-v1.0-small/, the images' root (default: the root a "
+                 "`tchexnet split` CSV recorded, else the CSV's own folder)")
 
 
 def _import_tensorflow_quietly() -> None:
@@ -228,9 +231,15 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
     print(f"Grad-CAM: {out}")
 
 
+def _image_root(args: argparse.Namespace) -> Path | None:
+    """``--data-dir``'s CheXpert-v1.0-small folder; None: the CSV's recorded root (its split's)
+    or its own folder (:func:`data.recorded_image_root`)."""
+    return Path(args.data_dir) / config.CHEXPERT_SMALL if args.data_dir else None
+
+
 def cmd_extract(args: argparse.Namespace) -> None:
     """CheXNet features of a labels CSV's images into a resumable, sharded feature store."""
-    table = data.read_labels(args.csv)
+    table = data.read_labels(args.csv, image_root=_image_root(args))
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit {args.limit}: must be ≥ 1")
     paths = table["image_path"].tolist()[: args.limit]
@@ -257,7 +266,7 @@ def _store_labels(
     csv_path: str, manifest: dict, args: argparse.Namespace
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels aligned with a store's kept rows, and which of those rows have a label."""
-    table = data.read_labels(csv_path, require=("Path", args.target))
+    table = data.read_labels(csv_path, image_root=_image_root(args), require=("Path", args.target))
     n_rows, rows = manifest["key"]["n_rows"], table["image_path"].tolist()
     if len(rows) < n_rows or files.sha256_lines(rows[:n_rows]) != manifest["key"]["rows_sha256"]:
         raise errors.DataError(
@@ -489,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     extract = commands.add_parser("extract", help="CheXNet features of a CSV's images, to a store")
     extract.add_argument("--csv", required=True, help="CheXpert-style CSV (its Path column)")
+    extract.add_argument("--data-dir", help=DATA_DIR_HELP)
     extract.add_argument("--weights", help="CheXNet weight file (default: the registry's)")
     extract.add_argument("--out", required=True, help="feature store folder")
     extract.add_argument("--limit", type=int, help="only the first N rows")
@@ -509,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the tCheXNet head on a feature store")
     train.add_argument("--features", required=True, help="feature store of the training rows")
     train.add_argument("--labels", required=True, help="the CSV the store was extracted from")
+    train.add_argument("--data-dir", help=DATA_DIR_HELP)
     train.add_argument("--out", required=True, help="run folder (checkpoints, history, state)")
     train.add_argument("--val-features", help="feature store of the validation rows (default: "
                                               f"the last {_paper_val_percent()}%% of --features' "

@@ -34,9 +34,10 @@ from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
 __all__ = [
     "ADDED_COLUMNS", "DEFAULT_REQUIRED", "IGNORED_LABEL", "PAPER_POLICY", "POLICIES",
     "SHOWN_IN_ERRORS", "Targets", "UNCERTAINTY_POLICIES", "UncertaintyPolicy",
-    "check_binary_labels", "frame_name", "frontal", "label_error", "label_matrix", "label_summary",
-    "lateral", "read_labels", "read_table", "require_columns", "resolve_image_path",
-    "select_views", "subset_rows", "to_targets", "uncertainty_policy", "write_split_csv",
+    "check_binary_labels", "frame_name", "frontal", "image_root_record", "label_error",
+    "label_matrix", "label_summary", "lateral", "read_labels", "read_table", "recorded_image_root",
+    "require_columns", "resolve_image_path", "select_views", "subset_rows", "to_targets",
+    "uncertainty_policy", "write_split_csv",
 ]
 
 
@@ -429,8 +430,9 @@ def read_labels(
     Args:
         csv_path: the CSV file.
         image_root: folder the ``Path`` cells are relative to (after stripping the
-            ``CheXpert-v1.0-small/`` prefix); default: the CSV's folder, which
-            is right for ``train.csv`` and ``valid.csv`` inside
+            ``CheXpert-v1.0-small/`` prefix); default :func:`recorded_image_root`: the
+            root a split CSV recorded when it was written (wherever it now sits), else
+            the CSV's folder, which is right for ``train.csv`` and ``valid.csv`` inside
             ``CheXpert-v1.0-small/``.
         require: columns that must be present besides ``Path``.
 
@@ -439,7 +441,8 @@ def read_labels(
         (labels as float, Age as Int64, others as str) plus ``image_path``
         (absolute, str), ``patient_id`` (``patient00001``), ``study_id``
         (``patient00001/study1``) and ``csv_line`` (the record's line in the
-        file; the header is line 1). ``attrs["source"]`` is ``str(csv_path)``.
+        file; the header is line 1). ``attrs["source"]`` is ``str(csv_path)``,
+        ``attrs["image_root"]`` the folder the paths were resolved against.
 
     Raises:
         DataError: the file is missing, unreadable or malformed, a required
@@ -455,11 +458,31 @@ def read_labels(
     _check_required(list(df.columns), require, name)
     df["csv_line"] = np.asarray(lines, dtype=np.int64)
     _parse_columns(df, name)
-    _add_paths(df, Path(image_root) if image_root is not None else csv_path.parent, name)
+    root = Path(image_root) if image_root is not None else recorded_image_root(csv_path)
+    _add_paths(df, root, name)
     _check_duplicates(df, name)
     df = df[[c for c in df.columns if c not in ADDED_COLUMNS] + list(ADDED_COLUMNS)]
     df.attrs["source"] = str(csv_path)
+    df.attrs["image_root"] = str(root)
     return df
+
+
+def image_root_record(csv_path: str | os.PathLike) -> Path:
+    """The sidecar in which a written split CSV records its image root: ``<csv>.json``."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.name + ".json")
+
+
+def recorded_image_root(csv_path: str | os.PathLike) -> Path:
+    """The folder a CSV's ``Path`` cells are relative to, when none is given.
+
+    A CSV written by :func:`write_split_csv` recorded the root its rows were read against
+    (``<csv>.json``), so a split written to ``outputs/split/`` still finds its images in
+    the data folder. Any other CSV: its own folder (CheXpert's ``train.csv`` and
+    ``valid.csv`` sit in ``CheXpert-v1.0-small/`` beside ``train/`` and ``valid/``).
+    """
+    record = files.read_json(image_root_record(csv_path)) or {}
+    return Path(record["image_root"]) if record.get("image_root") else Path(csv_path).parent
 
 
 # -------------------------------------------------------------------- views
@@ -678,8 +701,10 @@ def write_split_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     (``Path``, ``Sex``, ``Age``, ``Frontal/Lateral``, ``AP/PA``, observations);
     labels as 1.0 / 0.0 / -1.0 / blank (or ints after the paper's recipe).
     The file is written atomically (:func:`files.save_table`), so a reader never
-    sees half a file. ``Path`` cells are written as read, so
-    read the result back with ``read_labels(path, image_root=<the data root>)``.
+    sees half a file. ``Path`` cells are written as read; the folder they were resolved
+    against (``df.attrs["image_root"]``, set by :func:`read_labels`) is recorded beside
+    the CSV (:func:`image_root_record`), so ``read_labels(path)`` finds the images from
+    wherever the CSV is written.
 
     Args:
         df: labels from :func:`read_labels` or a split.
@@ -699,6 +724,10 @@ def write_split_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     label_matrix(df, [c for c in CHEXPERT_OBSERVATIONS if c in df.columns], "write_split_csv")
     try:
         files.save_table(_as_csv_text(df[columns]), path)
+        if df.attrs.get("image_root"):
+            files.save_json({"image_root": df.attrs["image_root"]}, image_root_record(path))
+        else:
+            image_root_record(path).unlink(missing_ok=True)  # no stale record of another root
     except OSError as err:
         raise errors.DataError(
             f"cannot write {path.name}: folder {str(path.parent)!r} is not a writable folder "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -298,3 +299,36 @@ def test_compare_takes_repeated_flags_refuses_a_repeated_name_and_warns(capsys, 
     code, _, err = run(capsys, "compare", "--labels", tmp_path / "valid.csv", *flags,
                        "--scores", f"noisy={tmp_path / 'perfect.txt'}")
     assert code == 2 and "model 'noisy' given twice" in err
+
+
+@pytest.mark.slow
+def test_split_extract_train_chain_from_any_folder(capsys, tmp_path):
+    """The split's CSVs are written far from the images, and extract and train still find them:
+    the split recorded their root. After the data moves, --data-dir says where it is now."""
+    from tchexnet_lib import models, synthetic
+
+    spec = synthetic.SyntheticSpec(n_patients_train=40, n_patients_valid=6, seed=5,
+                                   pneumothorax_prevalence=0.4)
+    made = synthetic.generate_dataset(tmp_path / "data", spec, progress=False, workers=1)
+    chexnet = models.build_chexnet(input_shape=(64, 64, 3))
+    weights = models.save_weights_atomic(chexnet, tmp_path / "chexnet.weights.h5")
+    models.save_metadata(weights, chexnet, "a random CheXNet at 64 px, for the test")
+    split = tmp_path / "elsewhere" / "split"
+    code, _, err = run(capsys, "split", "--csv", Path(made["dataset_dir"]) / "train.csv",
+                       "--out", split, "--json")
+    assert code == 0, err
+    extract = ["extract", "--csv", split / "train.csv", "--weights", weights, "--batch-size", "8",
+               "--shard-size", "16", "--json"]
+    code, out, err = run(capsys, *extract, "--out", tmp_path / "store")
+    assert code == 0, err
+    assert json.loads(out)["complete"]
+    code, out, err = run(capsys, "train", "--features", tmp_path / "store", "--labels",
+                         split / "train.csv", "--out", tmp_path / "run", "--epochs", "1", "--json")
+    assert code == 0, err
+    assert Path(json.loads(out)["best_checkpoint"]).is_file()
+    shutil.move(tmp_path / "data", tmp_path / "moved")
+    code, _, err = run(capsys, *extract, "--out", tmp_path / "store2")
+    assert code == 2 and "file not found" in err
+    code, out, err = run(capsys, *extract, "--out", tmp_path / "store2",
+                         "--data-dir", tmp_path / "moved")
+    assert code == 0, err

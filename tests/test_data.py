@@ -567,9 +567,12 @@ def test_write_read_round_trip(tmp_path: Path, valid_csv: Path) -> None:
     out = data.write_split_csv(df, tmp_path / "out" / "splits" / "valid.csv")
     assert out == tmp_path / "out" / "splits" / "valid.csv"
     assert out.read_text().splitlines()[0] == ",".join(HEADER)
-    assert [p.name for p in out.parent.iterdir()] == ["valid.csv"]  # no temporary file left
-    back = data.read_labels(out, image_root=valid_csv.parent)
-    pd.testing.assert_frame_equal(back.drop(columns="csv_line"), df.drop(columns="csv_line"), check_like=True)
+    # no temporary file left; the image root recorded beside the CSV
+    assert sorted(p.name for p in out.parent.iterdir()) == ["valid.csv", "valid.csv.json"]
+    back = data.read_labels(out)  # the recorded root: the images are found from anywhere
+    assert back.attrs["image_root"] == df.attrs["image_root"] == str(valid_csv.parent)
+    pd.testing.assert_frame_equal(back.drop(columns="csv_line"), df.drop(columns="csv_line"),
+                                  check_like=True)
     assert out.read_text().splitlines()[1].endswith("AP,0.0,,-1.0,,,,,,,1.0,,,,")
 
 
