@@ -256,7 +256,7 @@ def scored_test_table(study: Study) -> pd.DataFrame:
         ...) plus ``CheXNet``, ``tCheXNet`` and ``Support Devices`` (1.0, 0.0 or blank).
     """
     test = pipeline.split_tables(study)["test"]
-    predictions = pipeline.load_predictions(study)
+    predictions = pipeline.load_predictions(study, test)  # the split read once
     valid = data.read_labels(study.dataset_dir / "valid.csv")[["Path", "Support Devices"]]
     scored = test.merge(predictions[["Path", "CheXNet", "tCheXNet"]], on="Path", validate="1:1")
     return scored.merge(valid, on="Path", how="left", validate="1:1")

@@ -321,17 +321,19 @@ def _predictions_key(study: Study, test: pd.DataFrame) -> str:
                               "rows": files.sha256_lines(test["Path"])})
 
 
-def load_predictions(study: Study) -> pd.DataFrame:
+def load_predictions(study: Study, test: pd.DataFrame | None = None) -> pd.DataFrame:
     """Predictions written by :func:`test_predictions` for this study, else computed now.
 
     Computed (with a message) when ``predictions.csv`` is absent, or was written for other
-    rows (another ``limit``), other weights, head settings or uncertainty policy.
+    rows (another ``limit``), other weights, head settings or uncertainty policy. ``test``:
+    the study's test split when the caller already has it (read from valid.csv otherwise).
     """
     path = study.out_dir / "predictions.csv"
     saved = files.read_json(study.out_dir / PREDICTIONS_KEY) or {}
     if not path.is_file():
         print(f"{path} not found: computing the test predictions now")
-    elif saved.get("key") != _predictions_key(study, split_tables(study)["test"]):
+    elif saved.get("key") != _predictions_key(
+            study, split_tables(study)["test"] if test is None else test):
         print(f"{path} was computed for another study (other rows, weights, head or policy): "
               "computing the test predictions again")
     else:
