@@ -18,8 +18,8 @@ lists its public names in ``__all__``):
 5. ``features``, ``gradcam``: the feature store (extract once, resume, shard); Grad-CAM and
    its localisation scores.
 6. ``training``, ``plotting``: the head on cached features (and the fine-tune); the figures.
-7. ``synthetic``, ``widgets``: the synthetic CheXpert-shaped demo data (a subpackage with
-   its own map); the ROC explorer.
+7. ``synthetic``, ``widgets``, ``check``: the synthetic CheXpert-shaped demo data (a
+   subpackage with its own map); the ROC explorer; feedback on the notebooks' exercises.
 8. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.
 9. ``pipeline``: the study (``Study``, saved as ``study.json``) and its steps.
 10. ``demo``, ``notebooks``: the whole study on the demo data; running the notebooks.
