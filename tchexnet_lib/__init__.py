@@ -8,9 +8,10 @@ lists its public names in ``__all__``):
    user's files; atomic writes and sha256 digests; CheXpert's and ChestX-ray14's label
    names; the backbone table (everything that depends on the network); AUC, DeLong and
    model comparisons on arrays.
-1. ``config``, ``machine``, ``operating``, ``score_files``: data, weights and output
-   folders, seeds and the preprocessing settings; what host this is and its model-bound
-   img/s; operating points, thresholds, PR and calibration curves; reading score files.
+1. ``config``, ``machine``, ``operating``, ``score_files``, ``power``: data, weights and
+   output folders, seeds, the preprocessing settings, paths as shown, progress bars; what host
+   this is and its model-bound img/s; operating points, thresholds, PR and calibration
+   curves; reading score files; what a test set of 7 positives can show (resampling, power).
 2. ``data``: CheXpert's CSVs read and checked, uncertainty policies, view filters, writing.
 3. ``splits``, ``images``: the paper's recipe and the patient split; image files checked,
    decoded and preprocessed, and streamed as batches.

@@ -162,16 +162,17 @@ def exercise_04_1(answer: Any, head, features: np.ndarray, y: np.ndarray,
         return False
     import keras  # the check of one exercise; importing keras costs seconds
 
-    p = head.predict(features, verbose=0)[:, 0]
-    y = np.asarray(y, dtype=np.float32)
-    w = np.where(y == 1, class_weight[1], class_weight[0]).astype(np.float32)
-    loss = keras.losses.BinaryCrossentropy()
+    p = np.asarray(head.predict_on_batch(features))[:, :1]  # (n, 1): one output per row
+    y = np.asarray(y, dtype=np.float32)[:, None]
+    w = np.where(y[:, 0] == 1, class_weight[1], class_weight[0]).astype(np.float32)
+    swapped = np.where(y[:, 0] == 1, class_weight[0], class_weight[1]).astype(np.float32)
+    loss = keras.losses.BinaryCrossentropy()  # mean over rows of weight × row loss
     expected = float(loss(y, p, sample_weight=w))
-    per_row = w * np.asarray(keras.losses.binary_crossentropy(y[:, None], p[:, None]))
+    per_row = w * np.asarray(keras.losses.binary_crossentropy(y, p))
     slips = {"the unweighted loss: multiply each row's loss by its class's weight":
              float(loss(y, p)),
              "computed with the two weights swapped (class_weight[1] belongs to the positives)":
-             float(loss(y, p, sample_weight=np.where(y == 1, class_weight[0], class_weight[1]))),
+             float(loss(y, p, sample_weight=swapped)),
              "divided by the sum of the weights; Keras divides by the number of rows":
              float(per_row.sum() / w.sum())}
     return _diagnose("4.1", value, expected, slips, rtol=1e-3, right=(

@@ -16,9 +16,9 @@ import numpy as np
 from tchexnet_lib import errors
 
 __all__ = [
-    "CHEXPERT_SMALL", "DATASETS", "IMAGE_SIZE", "PreprocessConfig", "chexpert_dir", "data_dir",
-    "dataset_dir", "default_dataset", "demo_data_dir", "output_dir", "project_root",
-    "require_dataset", "set_seed", "weights_dir",
+    "CHEXPERT_SMALL", "DATASETS", "IMAGE_SIZE", "PLAIN_PROGRESS", "PreprocessConfig",
+    "chexpert_dir", "data_dir", "dataset_dir", "default_dataset", "demo_data_dir", "display_path",
+    "output_dir", "progress_bar", "project_root", "require_dataset", "set_seed", "weights_dir",
 ]
 
 
@@ -30,6 +30,9 @@ IMAGE_SIZE = (224, 224)
 _ENV_DATA = "TCHEXNET_DATA_DIR"
 _ENV_WEIGHTS = "TCHEXNET_WEIGHTS_DIR"
 _ENV_OUTPUT = "TCHEXNET_OUTPUT_DIR"
+#: Set (to anything) for text progress bars even in a notebook: an executed copy then keeps
+#: each bar's last state ("100%, 413/413") instead of a widget's first one ("0%").
+PLAIN_PROGRESS = "TCHEXNET_PLAIN_PROGRESS"
 
 
 def project_root() -> Path:
@@ -93,6 +96,41 @@ def require_dataset(dataset: str) -> Path:
 def weights_dir() -> Path:
     """Folder for weight files (``$TCHEXNET_WEIGHTS_DIR`` or ``weights/``)."""
     return _dir_from_env(_ENV_WEIGHTS, "weights")
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as a notebook or a message shows it: never absolute, so an executed notebook
+    reads the same on every machine.
+
+    Under the outputs, data or weights folder: ``outputs/…``, ``chexpert/…``, ``weights/…``
+    (``$TCHEXNET_OUTPUT_DIR/…`` etc. when the variable moved the folder); elsewhere in the
+    project: relative to its root; under the home folder: ``~/…``; anywhere else: ``…/`` and
+    the last two parts.
+    """
+    path = Path(path).expanduser()
+    if not path.is_absolute():
+        return str(path)
+    path = Path(os.path.normpath(path))
+    folders = ((_ENV_OUTPUT, "outputs"), (_ENV_DATA, "chexpert"), (_ENV_WEIGHTS, "weights"))
+    for variable, default_name in folders:
+        root = Path(os.path.normpath(_dir_from_env(variable, default_name)))
+        if path.is_relative_to(root):
+            label = f"${variable}" if os.environ.get(variable) else default_name
+            return str(Path(label) / path.relative_to(root))
+    for root, label in ((project_root(), "."), (Path.home(), "~")):
+        if path.is_relative_to(root) and root != Path("/"):
+            return str(Path(label) / path.relative_to(root))
+    return str(Path("…", *path.parts[-2:]))
+
+
+def progress_bar(iterable=None, **options):
+    """A tqdm progress bar: a widget in an interactive notebook, text elsewhere and wherever
+    ``$TCHEXNET_PLAIN_PROGRESS`` is set (:func:`tchexnet_lib.notebooks.execute` sets it)."""
+    if os.environ.get(PLAIN_PROGRESS):
+        from tqdm.std import tqdm  # imported when a bar is shown, not with the module
+    else:
+        from tqdm.auto import tqdm  # (the same)
+    return tqdm(iterable, **options)
 
 
 def output_dir(*parts: str) -> Path:

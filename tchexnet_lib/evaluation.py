@@ -34,8 +34,8 @@ from scipy import stats
 __all__ = [
     "AucResult", "BootstrapDiff", "BootstrapMethod", "CiMethod", "DelongResult", "FEW_POSITIVES",
     "auc_warnings", "checked_labels_and_scores", "checked_pair", "compare_models",
-    "delong_covariance", "delong_test", "format_auc", "mann_whitney_auc", "paired_bootstrap_diff",
-    "roc_auc", "subgroup_aucs",
+    "delong_covariance", "delong_placements", "delong_test", "format_auc", "mann_whitney_auc",
+    "paired_bootstrap_diff", "roc_auc", "subgroup_aucs",
 ]
 
 CiMethod = Literal["delong", "bootstrap"]
@@ -492,15 +492,40 @@ def delong_covariance(y: object, scores_matrix: object) -> tuple[np.ndarray, np.
     return _delong_covariance(labels, mat)
 
 
-def _delong_covariance(labels: np.ndarray, mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`delong_covariance` on validated labels (>= 2 per class) and a (k, n) matrix."""
+def delong_placements(y: object, scores_matrix: object) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's structural components ("placements") of k models on the same cases.
+
+    ``v10[:, i]``: the share of negatives positive i outscores (ties count one half);
+    ``v01[:, j]``: the share of positives that outscore negative j. Each model's AUC is the
+    mean of either; the AUC's variance is ``var(v10) / m + var(v01) / n``, which is how
+    :mod:`tchexnet_lib.power` scales a test set's variance to other numbers of cases.
+
+    Returns:
+        (v10 of shape (k, m), v01 of shape (k, n)) for m positives and n negatives.
+    """
+    labels = _validate_labels(y)
+    mat = np.atleast_2d(np.asarray(scores_matrix, dtype=float))
+    for i, row in enumerate(mat):
+        _validate_scores(row, labels.size, f"scores_matrix[{i}]")
+    _require_two_per_class(labels, "DeLong placements")
+    return _delong_placements(labels, mat)
+
+
+def _delong_placements(labels: np.ndarray, mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`delong_placements` on validated labels (>= 2 per class) and a (k, n) matrix."""
     n_pos, n_neg = _class_counts(labels)
     pos, neg = mat[:, labels == 1], mat[:, labels == 0]
     z = _midranks(np.concatenate([pos, neg], axis=1))
     v10 = (z[:, :n_pos] - _midranks(pos)) / n_neg
     v01 = 1.0 - (z[:, n_pos:] - _midranks(neg)) / n_pos
+    return v10, v01
+
+
+def _delong_covariance(labels: np.ndarray, mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`delong_covariance` on validated labels (>= 2 per class) and a (k, n) matrix."""
+    v10, v01 = _delong_placements(labels, mat)
     aucs = v10.mean(axis=1)
-    cov = np.atleast_2d(np.cov(v10)) / n_pos + np.atleast_2d(np.cov(v01)) / n_neg
+    cov = np.atleast_2d(np.cov(v10)) / v10.shape[1] + np.atleast_2d(np.cov(v01)) / v01.shape[1]
     return aucs, cov
 
 

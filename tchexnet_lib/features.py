@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tchexnet_lib import backbones, errors, files, images, models
-from tchexnet_lib.config import PreprocessConfig
+from tchexnet_lib.config import PreprocessConfig, progress_bar
 
 if TYPE_CHECKING:
     import keras
@@ -362,8 +362,6 @@ def _compute_shards(
     progress: bool, num_parallel_calls: int | None,
 ) -> None:
     """Stream the pending shards' images through the model; write each shard as it fills."""
-    from tqdm.auto import tqdm
-
     plans = [manifest["shards"][k] for k in pending]
     paths = [p for plan in plans for p in kept_paths[plan["start"]:plan["stop"]]]
     forward, distribute = _cached_forward(model, strategy)
@@ -374,7 +372,7 @@ def _compute_shards(
     dtype = manifest["key"]["dtype"]
     buffer: list[np.ndarray] = []
     filled, todo = 0, list(zip(pending, plans))
-    with tqdm(total=len(paths), desc="features", unit="row", disable=not progress,
+    with progress_bar(total=len(paths), desc="features", unit="row", disable=not progress,
               smoothing=0.1) as bar:
         for batch in dataset:
             out = forward(batch).numpy()

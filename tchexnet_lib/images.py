@@ -54,7 +54,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tchexnet_lib import errors
-from tchexnet_lib.config import PreprocessConfig
+from tchexnet_lib.config import PreprocessConfig, progress_bar
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -523,12 +523,10 @@ def preflight(
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error={on_error!r}: use 'raise' or 'skip'")
-    from tqdm.auto import tqdm
-
     paths = [os.fspath(p) for p in paths]
     kept: list[int] = []
     bad: list[tuple[int, errors.ImageError]] = []
-    bar = tqdm(paths, desc="preflight", unit="file",
+    bar = progress_bar(paths, desc="preflight", unit="file",
                disable=not progress or len(paths) < _PROGRESS_MIN_FILES)
     for index, path in enumerate(bar):
         try:

@@ -615,7 +615,7 @@ def describe_weights(path: str | os.PathLike) -> str:
     spec = spec_for(path)
     note = read_metadata(path).get("description") if Path(path).is_file() else None
     origin = note or (f"registry '{spec.key}': {spec.source.split(':')[0]}" if spec else "user file")
-    return f"weights: {path} ({origin})"
+    return f"weights: {config.display_path(path)} ({origin})"
 
 
 # Traced functions per model: tracing DenseNet-121 takes seconds, and a notebook runs one model

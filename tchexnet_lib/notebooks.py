@@ -13,9 +13,10 @@ and nbformat are imported by the functions that need them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +28,10 @@ from tchexnet_lib import (config, data, errors, files, gradcam, labels, models, 
 from tchexnet_lib.pipeline import Study
 
 __all__ = [
-    "KERNEL", "PAPER_LABEL_FILES", "PAPER_SCORE_FILES", "PaperScores", "SERIES",
-    "cam_mass_by_sign", "error_outputs", "execute", "execute_series", "executed_key",
-    "load_paper_scores", "notebook_dir", "notebook_path", "run_key", "scored_test_table",
-    "setup_report",
+    "KERNEL", "PAPER_LABEL_FILES", "PAPER_SCORES_SOURCE", "PAPER_SCORE_FILES", "PaperScores",
+    "SERIES", "cam_mass_by_sign", "error_outputs", "execute", "execute_series", "executed_key",
+    "load_paper_scores", "notebook_dir", "notebook_path", "paper_scores_dir", "run_key",
+    "scored_test_table", "setup_report",
 ]
 
 
@@ -75,6 +76,20 @@ def _error_line(error: Exception) -> str:
     return f"cell [{where}]: {ename}: {first}" if where else f"{ename}: {first}"
 
 
+@contextlib.contextmanager
+def _plain_progress() -> Iterator[None]:
+    """Text progress bars in the kernels started meanwhile (they inherit the environment)."""
+    before = os.environ.get(config.PLAIN_PROGRESS)
+    os.environ[config.PLAIN_PROGRESS] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[config.PLAIN_PROGRESS]
+        else:
+            os.environ[config.PLAIN_PROGRESS] = before
+
+
 def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.PathLike | None = None,
             timeout: int = 1200) -> Path:
     """Run one notebook top to bottom with papermill, in ``notebooks/``, on the ``python3`` kernel.
@@ -105,7 +120,7 @@ def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.Path
     out.mkdir(parents=True, exist_ok=True)
     target, failed = out / source.name, out / f"{source.stem}.failed.ipynb"
     failed.unlink(missing_ok=True)  # a new run supersedes an old failure
-    with files.atomic_path(target) as tmp:
+    with files.atomic_path(target) as tmp, _plain_progress():
         try:
             papermill.execute_notebook(
                 str(source), str(tmp), parameters=dict(parameters or {}), kernel_name=KERNEL,
@@ -235,9 +250,11 @@ def setup_report() -> str:
     weights = models.registry_path("chexnet")
     return "\n".join([
         " · ".join(versions),
-        f"real CheXpert: {'found' if real else 'NOT found'} in {config.chexpert_dir()}"
+        f"real CheXpert: {'found' if real else 'NOT found'} in "
+        f"{config.display_path(config.chexpert_dir())}"
         + ("" if real else " → DATASET = None uses the synthetic DEMO data"),
-        f"CheXNet weights: {'found' if weights.is_file() else 'NOT found'}: {weights}"
+        f"CheXNet weights: {'found' if weights.is_file() else 'NOT found'}: "
+        f"{config.display_path(weights)}"
         + ("" if weights.is_file() else " → with the demo, WEIGHTS = None uses the demo weights"),
     ])
 
@@ -267,6 +284,12 @@ PAPER_SCORE_FILES: dict[str, str] = {
     "CheXNet": "chexnet_valid_frontal_pneumothorax_scores.csv",
     "tCheXNet": "tchexnet_valid_frontal_pneumothorax_scores.csv",
 }
+#: Where the paper's score files come from, said when they are missing.
+PAPER_SCORES_SOURCE = (
+    "They are in the original repository (github.com/deepMD-io/tCheXNet: the two score files "
+    "and valid_frontal_6_classes.csv); with CheXpert's valid.csv they go in "
+    "chexpert/tchexnet-paper/ (or $TCHEXNET_DATA_DIR/tchexnet-paper/), where "
+    "PAPER_SCORES_DIR = \"auto\" looks.")
 #: Label files the paper's scores line up with, in order of preference.
 PAPER_LABEL_FILES: tuple[str, ...] = ("valid_frontal_6_classes.csv", "valid.csv")
 
@@ -292,10 +315,16 @@ class PaperScores:
         return data.check_binary_labels(self.table[labels.TARGET].to_numpy(), labels.TARGET)
 
 
+def paper_scores_dir() -> Path:
+    """Where ``PAPER_SCORES_DIR = "auto"`` looks: ``<data dir>/tchexnet-paper/``."""
+    return config.data_dir() / "tchexnet-paper"
+
+
 def load_paper_scores(folder: str | os.PathLike | None) -> PaperScores | None:
     """The paper's scores from a folder holding its files, or None (with a message) without them.
 
-    The folder needs the two :data:`PAPER_SCORE_FILES` and one of :data:`PAPER_LABEL_FILES`
+    ``folder="auto"``: :func:`paper_scores_dir`. The folder needs the two
+    :data:`PAPER_SCORE_FILES` and one of :data:`PAPER_LABEL_FILES`
     (the original repository's ``valid_frontal_6_classes.csv``, or CheXpert's ``valid.csv``,
     whose frontal rows are taken as the paper did). Images are not needed.
 
@@ -307,12 +336,13 @@ def load_paper_scores(folder: str | os.PathLike | None) -> PaperScores | None:
         print("PAPER_SCORES_DIR = None: the paper's published scores are skipped (set it to the "
               "folder holding " + ", ".join(PAPER_SCORE_FILES.values()) + " and valid.csv)")
         return None
-    folder = Path(folder).expanduser()
+    folder = paper_scores_dir() if folder == "auto" else Path(folder).expanduser()
     label_csv = next((folder / n for n in PAPER_LABEL_FILES if (folder / n).is_file()), None)
     missing = [n for n in PAPER_SCORE_FILES.values() if not (folder / n).is_file()]
     if label_csv is None or missing:
         lacking = missing + ([] if label_csv else [" or ".join(PAPER_LABEL_FILES)])
-        print(f"{folder} lacks {', '.join(lacking)}: the paper's published scores are skipped")
+        print(f"{config.display_path(folder)} lacks {', '.join(lacking)}: the paper's published "
+              f"scores are skipped. {PAPER_SCORES_SOURCE}")
         return None
     table = data.read_labels(label_csv, image_root=folder)
     if label_csv.name == "valid.csv":

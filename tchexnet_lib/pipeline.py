@@ -105,11 +105,11 @@ class Study:
     def describe(self) -> str:
         """Which data and weights are in use, said loudly (notebooks print it in Setup)."""
         data_note = "DEMO data (synthetic, not radiographs)" if self.is_demo else "real CheXpert"
-        return (f"dataset: {self.dataset} — {data_note}: {self.dataset_dir}\n"
+        return (f"dataset: {self.dataset} — {data_note}: {config.display_path(self.dataset_dir)}\n"
                 f"{models.describe_weights(self.weights)}\n"
                 f"backbone: {self.backbone}; input size: {self.image_size[0]}×{self.image_size[1]}; "
                 f"uncertain training labels: {data.uncertainty_policy(self.policy).label}\n"
-                f"outputs: {self.out_dir}")
+                f"outputs: {config.display_path(self.out_dir)}")
 
 
 def make_study(dataset: str | None = None, weights: str | Path | None = None,

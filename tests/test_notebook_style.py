@@ -172,3 +172,40 @@ def test_the_hood_is_opened_and_checked_against_the_library(name):
         assert text.source.startswith("### Under the hood")
         assert re.search(r"^assert ", check.source, re.MULTILINE), check.source
         assert re.search(r"\b(evaluation|training|gradcam|splits|pipeline)\.", check.source)
+
+
+EXERCISE = re.compile(r"^### Exercise (\d)\.(\d): \S")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_coding_exercises_end_with_their_check(name):
+    """At least one exercise per notebook where the learner writes code: a task ("### Exercise
+    N.k: ..."), a cell tagged ``solution`` that assigns ``answer_0N_k``, then a cell tagged
+    ``exercise-check`` calling ``check.exercise_0N_k(answer_0N_k, ...)``, a function of
+    :mod:`tchexnet_lib.check` (the student edition keeps the check, blanks the solution)."""
+    from tchexnet_lib import check
+
+    nb = read(name)
+    tasks = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+             and EXERCISE.match(c.source)]
+    assert tasks, f"{name}: no coding exercise"
+    for i in tasks:
+        number, k = EXERCISE.match(nb.cells[i].source).groups()
+        assert number == str(int(name[:2])), nb.cells[i].source[:40]
+        answer, function = f"answer_{name[:2]}_{k}", f"exercise_{name[:2]}_{k}"
+        following = nb.cells[i + 1:]
+        solution = next(c for c in following if "solution" in c.metadata.get("tags", []))
+        checking = following[following.index(solution) + 1]
+        assert re.search(rf"^{answer} = ", solution.source, re.MULTILINE), solution.source
+        assert solution.source.startswith("#"), "the solution opens with the task as a comment"
+        assert "exercise-check" in checking.metadata.get("tags", [])
+        assert checking.source.startswith(f"check.{function}({answer}"), checking.source
+        assert callable(getattr(check, function))
+        assert nb.cells.index(solution) < next(j for j, c in enumerate(nb.cells)
+                                               if c.source.startswith("## Next"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_references_before_next(name):
+    found = headings(read(name))
+    assert "## References" in found and found.index("## References") == found.index("## Next") - 1

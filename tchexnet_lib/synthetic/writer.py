@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tchexnet_lib import files
+from tchexnet_lib import config, files
 from tchexnet_lib.synthetic.labelling import (
     DEMO_TARGET, SPLITS, Case, SplitPlan, SyntheticSpec, plan_dataset,
 )
@@ -92,9 +92,7 @@ def _run_cases(cases: list[Case], dataset_dir: Path, workers: int, progress: boo
     """Write every case (in worker processes if ``workers`` > 1); path → signs with a mask."""
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(cases), desc=f"synthetic {dataset_dir.name}", unit="img")
+        bar = config.progress_bar(total=len(cases), desc=f"synthetic {dataset_dir.name}", unit="img")
     results = {}
     if workers <= 1:
         done = (_write_case(case, str(dataset_dir)) for case in cases)

@@ -1,0 +1,139 @@
+"""The exercises' checks (tchexnet_lib.check): each accepts its solution, rejects the usual slips
+with a message naming them, and says "not yet answered" for the student edition's ``...``.
+
+The notebooks' own solution cells run in tests/test_notebooks.py, which asserts every check
+there printed a ✓; here the same solutions run on small arrays, beside wrong answers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tchexnet_lib import check, config, images, operating, training
+
+
+def said(capsys) -> str:
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("function, arguments", [
+    (check.exercise_01_1, (pd.DataFrame({"patient_id": ["a", "a", "b"]}),)),
+    (check.exercise_05_2, (np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.3, 0.2]))),
+])
+def test_the_placeholder_is_not_yet_answered(function, arguments, capsys):
+    assert function(..., *arguments) is False
+    assert "not yet answered" in said(capsys)
+
+
+def test_01_counts_the_cuts_that_split_a_patient(capsys):
+    selected = pd.DataFrame({"patient_id": ["p1", "p1", "p2", "p3", "p3", "p3", "p4"]})
+    patients = selected["patient_id"].to_numpy()
+    assert check.exercise_01_1(int((patients[1:] == patients[:-1]).sum()), selected)
+    assert "3 of the 6 possible cut positions" in said(capsys)
+    assert not check.exercise_01_1(3 - 3 + 2, selected)  # the patients with several rows
+    assert "patients with more than one row" in said(capsys)
+    assert not check.exercise_01_1("three", selected)
+    assert "expected one number" in said(capsys)
+
+
+def test_02_normalisation_by_hand(capsys):
+    resized = np.random.default_rng(0).uniform(0, 255, (8, 6))
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    rgb = np.repeat(resized[..., None], 3, axis=-1) / 255.0
+    assert check.exercise_02_1((rgb - mean) / std, resized)
+    assert not check.exercise_02_1(np.repeat(resized[..., None], 3, axis=-1) - mean, resized)
+    assert not check.exercise_02_1(rgb, resized)
+    assert "ImageNet mean and std are missing" in said(capsys)
+    assert not check.exercise_02_1(rgb[..., 0], resized)
+    assert "shape (8, 6, 3)" in said(capsys)
+
+
+def test_03_features_against_the_store(capsys):
+    stored = np.random.default_rng(1).normal(size=(10, 16)).astype(np.float32)
+    assert check.exercise_03_1(stored[:4] + 1e-6, stored)
+    assert not check.exercise_03_1(stored[4:8], stored)
+    assert "first 4 rows" in said(capsys)
+
+
+def test_04_the_weighted_loss(capsys):
+    config.set_seed(0)
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(120, 8)).astype(np.float32)
+    y = (rng.random(120) < 0.2).astype(np.float32)
+    head = training.build_head(8, training.HeadConfig())
+    weights = training.class_weights(y, "paper")  # unequal, not balanced: every slip differs
+    p = np.clip(head.predict_on_batch(features)[:, 0], 1e-7, 1 - 1e-7)
+    row_loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    row_weight = np.where(y == 1, weights[1], weights[0])
+    assert check.exercise_04_1(float(np.mean(row_weight * row_loss)), head, features, y, weights)
+    assert not check.exercise_04_1(float(np.mean(row_loss)), head, features, y, weights)
+    assert "unweighted" in said(capsys)
+    swapped = np.where(y == 1, weights[0], weights[1])
+    assert not check.exercise_04_1(float(np.mean(swapped * row_loss)), head, features, y, weights)
+    assert "swapped" in said(capsys)
+    by_weights = float((row_weight * row_loss).sum() / row_weight.sum())
+    assert not check.exercise_04_1(by_weights, head, features, y, weights)
+    assert "number of rows" in said(capsys)
+
+
+def test_05_ppv_at_another_prevalence_and_auc_from_u(capsys):
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(30), np.zeros(70)].astype(int)
+    s = rng.normal(size=100) + 1.5 * y
+    point = operating.operating_point(y, s, 0.5)
+    sens, spec, prev = point["sensitivity"], point["specificity"], operating.PAPER_TEST_PREVALENCE
+    assert check.exercise_05_1(sens * prev / (sens * prev + (1 - spec) * (1 - prev)), y, s, 0.5)
+    assert f"at {prev:.1%} prevalence" in said(capsys)
+    assert not check.exercise_05_1(point["ppv"], y, s, 0.5)
+    assert "this test set's own prevalence" in said(capsys)
+    u = stats.mannwhitneyu(s[y == 1], s[y == 0]).statistic
+    assert check.exercise_05_2(u / (30 * 70), y, s)
+    assert not check.exercise_05_2(1 - u / (30 * 70), y, s)
+    assert "1 − AUC" in said(capsys)
+    assert not check.exercise_05_2(u, y, s)
+    assert "divide it by the number" in said(capsys)
+
+
+def test_ppv_at_prevalence_is_bayes_rule():
+    assert operating.ppv_at_prevalence(1.0, 1.0, 0.035) == 1.0
+    assert operating.ppv_at_prevalence(0.9, 0.9, 0.5) == pytest.approx(0.9)
+    assert operating.ppv_at_prevalence(0.9, 0.9, 0.035) == pytest.approx(0.0315 / (0.0315 + 0.0965))
+    with pytest.raises(ValueError, match="prevalence"):
+        operating.ppv_at_prevalence(0.9, 0.9, 3.5)
+
+
+def test_06_gradcam_from_the_tape(tmp_path, capsys):
+    import keras
+    import tensorflow as tf
+
+    from tchexnet_lib import backbones, models
+
+    config.set_seed(0)
+    model = models.build_chexnet(input_shape=(64, 64, 3), backbone="mobilenet_v2")
+    layer = backbones.get("mobilenet_v2").gradcam_layer
+    path = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(4).integers(0, 255, (80, 80), dtype=np.uint8)).save(path)
+    preprocess = config.PreprocessConfig(size=(64, 64), normalisation="tf")
+    x = images.load_image(path, preprocess)[None]
+    last = model.layers[-1]
+    grad_model = keras.Model(model.input, [model.get_layer(layer).output, last.input])
+    for k in range(14):  # the first output whose map is not all zero (random weights)
+        with tf.GradientTape() as tape:
+            maps, hidden = grad_model(x, training=False)
+            logit = tf.matmul(hidden, tf.convert_to_tensor(last.kernel)[:, k:k + 1]) + last.bias[k]
+        weights = tf.reduce_mean(tape.gradient(logit, maps), axis=(1, 2))
+        cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", maps, weights))
+        up = tf.image.resize(cam[..., None], x.shape[1:3], method="bilinear").numpy()[0, ..., 0]
+        answer = np.clip(up, 0, None) / max(up.max(), 1e-12)
+        if answer.max() > 0:
+            break
+    assert check.exercise_06_1(answer, model, path, k, layer), said(capsys)
+    assert not check.exercise_06_1(answer * 2 + 0.1, model, path, k, layer)
+    assert "maximum of 1" in said(capsys)
+    assert not check.exercise_06_1(answer[:16], model, path, k, layer)
+    assert "shape" in said(capsys)
