@@ -34,8 +34,8 @@ from scipy import stats
 __all__ = [
     "AucResult", "BootstrapDiff", "BootstrapMethod", "CiMethod", "DelongResult", "FEW_POSITIVES",
     "auc_warnings", "checked_labels_and_scores", "checked_pair", "compare_models",
-    "delong_covariance", "delong_placements", "delong_test", "format_auc", "mann_whitney_auc",
-    "paired_bootstrap_diff", "roc_auc", "subgroup_aucs",
+    "delong_covariance", "delong_placements", "delong_test", "format_auc", "format_subgroups",
+    "mann_whitney_auc", "paired_bootstrap_diff", "roc_auc", "subgroup_aucs",
 ]
 
 CiMethod = Literal["delong", "bootstrap"]
@@ -246,19 +246,25 @@ def _auc_facts(result: AucResult | Mapping[str, Any]) -> _AucFacts:
 
 
 def _auc_warnings(facts: _AucFacts) -> list[str]:
-    """Why a defined AUC deserves caution: degenerate, or resting on few positives."""
+    """Why a defined AUC deserves caution: degenerate, few positives, an interval at a bound."""
     notes = []
     if facts.auc in (0.0, 1.0):
         notes.append(f"degenerate: AUC {facts.auc:.1f}, zero variance")
     if facts.n_pos is not None and facts.n_pos < FEW_POSITIVES:
         notes.append(f"only {facts.n_pos} positive{'' if facts.n_pos == 1 else 's'}")
+    if facts.ci95 is not None and facts.auc not in (0.0, 1.0):
+        notes += [f"interval clipped at {bound:.1f}" for bound, at in
+                  ((0.0, facts.ci95[0] <= 0.0), (1.0, facts.ci95[1] >= 1.0)) if at]
     return notes
 
 
 def auc_warnings(result: AucResult | Mapping[str, Any]) -> list[str]:
     """Why an AUC deserves caution, one phrase each: ``"degenerate: AUC 1.0, zero variance"``
     (exactly 0 or 1: DeLong's interval collapses to a point), ``"only 7 positives"`` (fewer than
-    :data:`FEW_POSITIVES`, where the count is known). Empty for an undefined AUC."""
+    :data:`FEW_POSITIVES`, where the count is known), ``"interval clipped at 1.0"`` (or 0.0:
+    DeLong's plain-scale interval ran past the bound and was cut there, so its width
+    understates the uncertainty; a bootstrap interval reaching it is flagged alike). Empty
+    for an undefined AUC."""
     facts = _auc_facts(result)
     return [] if facts.undefined is not None else _auc_warnings(facts)
 
@@ -280,8 +286,9 @@ def format_auc(
             (without ``"level"`` the interval is a 95% one).
         digits: decimals of the AUC and of both interval bounds.
         counts: add ``n=202, 7 positive`` (where the counts are known).
-        warn: append `` ⚠ ...`` for a degenerate AUC (exactly 0 or 1) or one resting on fewer
-            than :data:`FEW_POSITIVES` positives (where the count is known).
+        warn: append `` ⚠ ...`` with :func:`auc_warnings`: a degenerate AUC (exactly 0 or 1),
+            one resting on fewer than :data:`FEW_POSITIVES` positives (where the count is
+            known), an interval clipped at 0 or 1.
 
     Returns:
         For example (``counts=True`` in brackets)::
@@ -677,8 +684,9 @@ def compare_models(
 
         Pairs in insertion order (itertools.combinations). An undefined AUC reads
         ``{"auc": None, "ci95": None, "undefined": "n_pos=0"}`` and its pairs have z, p None.
-        A model whose AUC deserves caution (:func:`auc_warnings`: exactly 0 or 1, or fewer than
-        :data:`FEW_POSITIVES` positives) also has ``"warnings": ["only 7 positives", ...]``.
+        A model whose AUC deserves caution (:func:`auc_warnings`: exactly 0 or 1, fewer than
+        :data:`FEW_POSITIVES` positives, an interval clipped at 0 or 1) also has
+        ``"warnings": ["only 7 positives", ...]``.
 
     Raises:
         ValueError: labels not all 0/1, no model, or scores that do not line up or are not
@@ -706,6 +714,11 @@ def _grouping_keys(df: pd.DataFrame, name: str, grouping: object) -> pd.Series:
     return keys
 
 
+#: Columns of :func:`subgroup_aucs`, in order.
+_SUBGROUP_COLUMNS = ["subgroup", "value", "n", "n_pos", "auc", "ci_lo", "ci_hi", "defined",
+                     "warning"]
+
+
 def subgroup_aucs(
     df: pd.DataFrame,
     y_col: str,
@@ -724,8 +737,11 @@ def subgroup_aucs(
         ci: interval method passed to :func:`roc_auc`.
 
     Returns:
-        DataFrame with columns subgroup, value, n, n_pos, auc, ci_lo, ci_hi, defined;
-        auc/ci_lo/ci_hi are nullable floats (<NA> where undefined).
+        DataFrame with columns subgroup, value, n, n_pos, auc, ci_lo, ci_hi, defined,
+        warning; auc/ci_lo/ci_hi are nullable floats (<NA> where undefined); warning is
+        :func:`auc_warnings` joined by "; " ("only 4 positives; interval clipped at 1.0"),
+        "" for a row with none and for an undefined one. :func:`format_subgroups` words the
+        table for display.
     """
     _check_ci(ci)
     labels, s = checked_pair(df[y_col], df[score_col], score_col)
@@ -736,7 +752,45 @@ def subgroup_aucs(
             r = _roc_auc(labels[idx], s[idx], ci=ci)
             lo, hi = r.ci95 if r.ci95 is not None else (None, None)
             rows.append({"subgroup": name, "value": value, "n": r.n, "n_pos": r.n_pos,
-                         "auc": r.auc, "ci_lo": lo, "ci_hi": hi, "defined": r.defined})
-    columns = ["subgroup", "value", "n", "n_pos", "auc", "ci_lo", "ci_hi", "defined"]
-    out = pd.DataFrame(rows, columns=columns)
+                         "auc": r.auc, "ci_lo": lo, "ci_hi": hi, "defined": r.defined,
+                         "warning": "; ".join(auc_warnings(r))})
+    out = pd.DataFrame(rows, columns=_SUBGROUP_COLUMNS)
     return out.astype({"auc": "Float64", "ci_lo": "Float64", "ci_hi": "Float64"})
+
+
+def _subgroup_auc_text(row: pd.Series, digits: int) -> tuple[str, str]:
+    """(AUC, interval) of one :func:`subgroup_aucs` row as text ("undefined", "—" if absent)."""
+    if pd.isna(row["auc"]):
+        return "undefined", "\u2014"
+    if pd.isna(row["ci_lo"]) or pd.isna(row["ci_hi"]):
+        return f"{row['auc']:.{digits}f}", "\u2014"
+    return f"{row['auc']:.{digits}f}", f"{row['ci_lo']:.{digits}f}\u2013{row['ci_hi']:.{digits}f}"
+
+
+def format_subgroups(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """A :func:`subgroup_aucs` table worded for display: text only, no raw floats.
+
+    Args:
+        table: :func:`subgroup_aucs` output, possibly with extra leading columns (e.g. a
+            ``model`` column from ``pd.concat(...).reset_index(level=0)``), kept as text.
+        digits: decimals of the AUC and of the interval's bounds.
+
+    Returns:
+        DataFrame of strings, the same rows and index, columns: the extra ones, subgroup,
+        value ("(missing)" for the group of missing values), n, positives, AUC
+        ("undefined" for one class), "95% CI" ("0.512–0.873", "—" when absent), warning
+        ("⚠ only 4 positives; interval clipped at 1.0" or "").
+    """
+    missing = [c for c in _SUBGROUP_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {missing}; pass evaluation.subgroup_aucs(...)")
+    texts = [_subgroup_auc_text(row, digits) for _, row in table.iterrows()]
+    extra = [c for c in table.columns if c not in _SUBGROUP_COLUMNS]
+    keys = table[extra + ["subgroup", "value"]].astype(object)
+    out = keys.where(keys.notna(), "(missing)").astype(str)
+    out["n"] = table["n"].astype(int).astype(str)
+    out["positives"] = table["n_pos"].astype(int).astype(str)
+    out["AUC"] = [auc for auc, _ in texts]
+    out["95% CI"] = [interval for _, interval in texts]
+    out["warning"] = ["\u26a0 " + w if w else "" for w in table["warning"]]
+    return out

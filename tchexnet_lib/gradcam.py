@@ -10,6 +10,9 @@ final BatchNorm: 7×7×1024 at 224×224 inputs),
 
 then ``L_c`` is upsampled bilinearly to the input size (``tf.image.resize``) and divided by its
 maximum, per image, so it lies in [0, 1]; an all-zero map (no positive evidence) stays zero.
+That maximum, the map's raw **peak**, is kept (:attr:`CamResult.peak`): maps of one model,
+output and layer share its units, so :func:`cam_grid_figure` can draw them on one scale, where
+a weak map (a confident negative) looks weak instead of as hot as a true positive.
 
 ``y_c`` is the output's **logit** when the model ends in a sigmoid ``Dense`` (CheXNet's
 ``predictions``, tCheXNet's head), as the paper uses the score before the softmax. For a
@@ -28,13 +31,15 @@ TensorFlow and Keras are imported inside the functions that need them.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image
 from scipy import ndimage
@@ -45,8 +50,8 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = [
-    "CamResult", "POINTING_TOLERANCE_PX", "cam_figure", "cam_for_image", "cam_iou",
-    "cams_for_images", "default_layer", "grad_cam", "grad_cam_with_probabilities",
+    "CamResult", "POINTING_TOLERANCE_PX", "cam_figure", "cam_for_image", "cam_grid_figure",
+    "cam_iou", "cams_for_images", "default_layer", "grad_cam", "grad_cam_with_probabilities",
     "gradcam_figure", "load_mask", "localisation_scores", "localisation_summary",
     "localisation_table", "mass_inside", "mass_ratio", "overlay", "pointing_game", "resize_mask",
     "resolve_output",
@@ -194,14 +199,33 @@ def _cams_in_batches(function, x: np.ndarray, batch_size: int) -> tuple[np.ndarr
     return np.concatenate(cams), np.concatenate(probabilities)
 
 
-def _upsample_and_normalise(cams: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling to ``size``, then division by each map's maximum; zeros stay zero."""
+def _upsample_and_normalise(cams: np.ndarray, size: tuple[int, int]
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear upsampling to ``size``, then division by each map's maximum; zeros stay zero.
+
+    Returns:
+        ``(maps, peaks)``: (n, h, w) float32 in [0, 1] and each map's maximum before the
+        division, (n,) float32 (0 for an all-zero map).
+    """
     import tensorflow as tf
 
     up = tf.image.resize(cams[..., None], size, method="bilinear").numpy()[..., 0]
     up = np.clip(np.nan_to_num(up, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
     peak = up.max(axis=(1, 2), keepdims=True)
-    return np.divide(up, peak, out=np.zeros_like(up), where=peak > 0).astype(np.float32)
+    maps = np.divide(up, peak, out=np.zeros_like(up), where=peak > 0).astype(np.float32)
+    return maps, peak[:, 0, 0].astype(np.float32)
+
+
+def _grad_cam_parts(model: keras.Model, image_batch: object, output_index: int | str | None,
+                    layer_name: str | None, batch_size: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(normalised maps (n, h, w), probabilities (n,), raw peaks (n,)) of one output."""
+    x = _as_image_batch(image_batch, model)
+    index, _ = resolve_output(model, output_index)
+    function = _compiled_cams(model, layer_name or default_layer(model), index)
+    low, probabilities = _cams_in_batches(function, x, min(batch_size, len(x)))
+    maps, peaks = _upsample_and_normalise(low, x.shape[1:3])
+    return maps, probabilities.astype(np.float32), peaks
 
 
 def grad_cam_with_probabilities(
@@ -216,11 +240,7 @@ def grad_cam_with_probabilities(
     Returns:
         ``(cams, probabilities)``: (n, h, w) float32 in [0, 1] and (n,) float32.
     """
-    x = _as_image_batch(image_batch, model)
-    index, _ = resolve_output(model, output_index)
-    function = _compiled_cams(model, layer_name or default_layer(model), index)
-    low, probabilities = _cams_in_batches(function, x, min(batch_size, len(x)))
-    return _upsample_and_normalise(low, x.shape[1:3]), probabilities.astype(np.float32)
+    return _grad_cam_parts(model, image_batch, output_index, layer_name, batch_size)[:2]
 
 
 def grad_cam(
@@ -260,6 +280,9 @@ class CamResult(NamedTuple):
         probability: the model's probability for ``output``.
         output: the output's class name.
         index: the output's index.
+        peak: the map's maximum before normalisation (``cam * peak`` is the raw map), in
+            units shared by maps of the same model, output and layer; 0 for an all-zero map;
+            None when unknown (a result built by hand).
     """
 
     path: str
@@ -268,6 +291,7 @@ class CamResult(NamedTuple):
     probability: float
     output: str
     index: int
+    peak: float | None = None
 
 
 def cam_for_image(
@@ -316,11 +340,11 @@ def cams_for_images(
     if not grays:
         return []
     index, name = resolve_output(model, output)
-    cams, probabilities = grad_cam_with_probabilities(
-        model, np.stack([images.to_model_input(gray, normalisation) for gray in grays]), index, layer_name,
-        batch_size)
-    return [CamResult(os.fspath(path), gray, cam, float(p), name, index)
-            for path, gray, cam, p in zip(paths, grays, cams, probabilities)]
+    cams, probabilities, peaks = _grad_cam_parts(
+        model, np.stack([images.to_model_input(gray, normalisation) for gray in grays]), index,
+        layer_name, batch_size)
+    return [CamResult(os.fspath(path), gray, cam, float(p), name, index, float(peak))
+            for path, gray, cam, p, peak in zip(paths, grays, cams, probabilities, peaks)]
 
 
 # --------------------------------------------------------------------------- masks and scores
@@ -572,38 +596,129 @@ def overlay(image: object, cam: object, alpha: float = 0.4, cmap: str = "jet") -
     return np.clip((1 - alpha) * img + alpha * colored, 0.0, 1.0)
 
 
+def _bare(ax) -> None:
+    """No ticks or frame (not set_axis_off: constrained layout would then clip titles)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.spines[:].set_visible(False)
+
+
+def _draw_mask(axes: Sequence, mask: PathLike | np.ndarray, cam: np.ndarray) -> str:
+    """Draw the mask's contour on ``axes``; its localisation scores of ``cam`` as text."""
+    m = load_mask(mask, cam.shape)
+    for ax in axes:
+        ax.contour(m.astype(float), levels=[0.5], colors="lime", linewidths=1.5)
+    scores = localisation_scores(cam, m)
+    inside = "—" if scores["mass_inside"] is None else f"{scores['mass_inside']:.2f}"
+    return (f"hit {'yes' if scores['hit'] else 'no'}, IoU {scores['iou']:.2f}, "
+            f"mass inside {inside} (uniform {scores['mask_fraction']:.2f})")
+
+
+def _colorbar(fig: Figure, axes: Sequence, cmap: str, label: str) -> None:
+    """One colorbar of ``cmap`` over [0, 1] beside ``axes``."""
+    mappable = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap)
+    fig.colorbar(mappable, ax=list(axes), label=label, shrink=0.9)
+
+
+def _probability_text(p: float) -> str:
+    """A probability for a title: ``"0.02"``, ``"0.87"``, ``"3.1e-07"``, ``"0.9993"``."""
+    if p < 0.01:
+        return f"{p:.2g}"
+    return f"{p:.2f}" if p < 0.995 else f"{p:.4f}"
+
+
 def cam_figure(result: CamResult, mask: PathLike | np.ndarray | None = None,
-               alpha: float = 0.4) -> Figure:
-    """Image, heat-map overlay and (if given) the ground-truth mask's contour on both.
+               alpha: float = 0.4, cmap: str = "jet") -> Figure:
+    """Image, heat-map overlay with a colorbar and (if given) the mask's contour on both.
 
     Args:
         result: :func:`cam_for_image` output.
         mask: ground-truth mask (array or image file) at any size; drawn as a contour and
             scored with :func:`localisation_scores` in the title.
         alpha: heat-map weight in the overlay.
+        cmap: the heat map's colormap.
 
     Returns:
-        A two-panel figure.
+        A two-panel figure and its colorbar (the map is scaled to its own maximum: compare
+        several maps with :func:`cam_grid_figure`).
     """
-    fig = Figure(figsize=(8.5, 5.0), layout="constrained")
+    fig = Figure(figsize=(9.0, 5.0), layout="constrained")
     left, right = fig.subplots(1, 2)
     left.imshow(result.gray, cmap="gray", vmin=0, vmax=255)
-    right.imshow(overlay(result.gray, result.cam, alpha=alpha))
+    right.imshow(overlay(result.gray, result.cam, alpha=alpha, cmap=cmap))
     left.set_title(Path(result.path).name, fontsize=9)
-    title = f"Grad-CAM {result.output}: p = {result.probability:.3g}"
+    title = f"Grad-CAM {result.output}: p = {_probability_text(result.probability)}"
     if mask is not None:
-        m = load_mask(mask, result.cam.shape)
-        for ax in (left, right):
-            ax.contour(m.astype(float), levels=[0.5], colors="lime", linewidths=1.5)
-        scores = localisation_scores(result.cam, m)
-        inside = "—" if scores["mass_inside"] is None else f"{scores['mass_inside']:.2f}"
-        title += (f"\nhit {'yes' if scores['hit'] else 'no'}, IoU {scores['iou']:.2f}, "
-                  f"mass inside {inside} (uniform {scores['mask_fraction']:.2f})")
+        title += "\n" + _draw_mask((left, right), mask, result.cam)
     right.set_title(title, fontsize=9)
-    for ax in (left, right):  # not set_axis_off: constrained layout would then clip titles
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.spines[:].set_visible(False)
+    for ax in (left, right):
+        _bare(ax)
+    _colorbar(fig, [right], cmap, "Grad-CAM (1 = this map's maximum)")
+    return fig
+
+
+def _grid_maps(results: Mapping[str, CamResult], shared_scale: bool) -> dict[str, np.ndarray]:
+    """Each result's map to draw: on the largest raw peak shown, or on its own maximum."""
+    if not shared_scale:
+        return {kind: r.cam for kind, r in results.items()}
+    unknown = [kind for kind, r in results.items() if r.peak is None]
+    if unknown:
+        raise ValueError(f"{unknown}: no raw peak (a CamResult built by hand); make them with "
+                         "cams_for_images, or pass shared_scale=False")
+    top = max(r.peak for r in results.values())
+    return {kind: r.cam * (r.peak / top if top > 0 else 0.0) for kind, r in results.items()}
+
+
+def cam_grid_figure(
+    results: Mapping[str, CamResult],
+    masks: Mapping[str, PathLike | np.ndarray | None] | None = None,
+    shared_scale: bool = True,
+    alpha: float = 0.4,
+    cmap: str = "jet",
+    title: str | None = None,
+) -> Figure:
+    """Several cases' Grad-CAM maps, one row each (image, overlay), on one colour scale.
+
+    With ``shared_scale`` every map is drawn as ``cam * peak / largest peak`` (the raw maps,
+    divided by the hottest one shown), so a map with half the evidence reads 0.5 at its peak
+    and a confident negative looks cool; compare only maps of one model, output and layer.
+
+    Args:
+        results: case name (e.g. "true positive") -> :func:`cams_for_images` result, in row
+            order.
+        masks: case name -> ground-truth mask (array or file) or None; drawn as a contour and
+            scored (:func:`localisation_scores`, on each map's own normalised form).
+        shared_scale: one scale for all maps (needs every result's ``peak``); False: each
+            map on its own maximum, as :func:`cam_figure`.
+        alpha: heat-map weight in the overlays.
+        cmap: the heat maps' colormap.
+        title: figure title.
+
+    Returns:
+        The figure: row titles "<case>, p = <probability>", one colorbar for every overlay.
+    """
+    if not results:
+        raise ValueError("cam_grid_figure: no results given")
+    maps, masks = _grid_maps(results, shared_scale), masks or {}
+    fig = Figure(figsize=(7.5, 3.4 * len(results) + (0.4 if title else 0.0)),
+                 layout="constrained")
+    axes = fig.subplots(len(results), 2, squeeze=False)
+    for (kind, result), (left, right) in zip(results.items(), axes):
+        left.imshow(result.gray, cmap="gray", vmin=0, vmax=255)
+        right.imshow(overlay(result.gray, maps[kind], alpha=alpha, cmap=cmap))
+        left.set_title(f"{kind}, p = {_probability_text(result.probability)}", fontsize=9)
+        note = (f"peak {float(maps[kind].max()):.2f} of the hottest map" if shared_scale
+                else "scaled to its own maximum")
+        if masks.get(kind) is not None:
+            note += "\n" + _draw_mask((left, right), masks[kind], result.cam)
+        right.set_title(note, fontsize=9)
+        _bare(left)
+        _bare(right)
+    label = ("Grad-CAM, shared scale (1 = the hottest map shown)" if shared_scale
+             else "Grad-CAM (1 = each map's own maximum)")
+    _colorbar(fig, axes[:, 1], cmap, label)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 

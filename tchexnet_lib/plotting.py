@@ -10,6 +10,9 @@ only when called.
 With 7 positives in 202 images every curve is a staircase of 1/7 steps in sensitivity, so the
 ROC legend always carries the AUC's 95% interval, and the PR plot shows the prevalence, the
 chance level of average precision (about 0.035 here, not 0.5).
+
+A legend never covers a curve: :func:`legend_outside` puts it right of the axes or below the x
+label, and a figure made here grows by the legend's size so the axes keep theirs.
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.legend import Legend
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics
 
 from tchexnet_lib import evaluation, files, images, operating
 
 __all__ = [
-    "OperatingPoints", "TABLE_COLUMNS", "auc_label", "calibration_figure", "image_grid",
-    "label_summary_figure", "learning_curves_figure", "pr_figure", "roc_figure", "save_figure",
-    "set_style", "style_threshold_table", "threshold_table_figure",
+    "LEGEND_PLACES", "OperatingPoints", "TABLE_COLUMNS", "auc_label", "best_epoch",
+    "calibration_figure", "image_grid", "label_summary_figure", "learning_curves_figure",
+    "legend_outside", "pr_figure", "roc_figure", "save_figure", "set_style",
+    "style_threshold_table", "threshold_table_figure",
 ]
 
 #: Marker shapes for operating points, in the order the points are given.
@@ -39,6 +45,10 @@ _POINT_MARKERS = ("o", "s", "^", "D", "v", "P")
 TABLE_COLUMNS = ("threshold", "tp", "fp", "fn", "tn", "sensitivity", "specificity", "ppv", "npv")
 
 OperatingPoints = Mapping[str, "float | str | Mapping[str, float]"]
+#: Where :func:`legend_outside` may put a legend.
+LEGEND_PLACES = ("right", "below")
+#: Gap between the axes (or its x label) and a legend outside it, in points.
+_LEGEND_GAP_PT = 6.0
 
 
 def set_style(context: str = "notebook", style: str = "whitegrid") -> None:
@@ -57,8 +67,50 @@ def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Fig
     """A new figure with one axes, or the figure of the ``ax`` given."""
     if ax is not None:
         return ax.get_figure(root=True), ax
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = Figure(figsize=figsize, layout="compressed")
     return fig, fig.add_subplot()
+
+
+def _below_x_axis_points(ax: Axes) -> float:
+    """Height from the axes' bottom edge to the bottom of its tick labels and x label, in points."""
+    fig = ax.get_figure(root=True)
+    axis_box = ax.xaxis.get_tightbbox()  # renderer None: the figure's own (no draw needed)
+    if axis_box is None:  # no ticks and no label
+        return 0.0
+    return max(0.0, ax.get_window_extent().y0 - axis_box.y0) * 72.0 / fig.dpi
+
+
+def legend_outside(ax: Axes, where: str = "right", grow: bool = True, **legend_kwargs) -> Legend:
+    """Draw ``ax``'s legend outside the axes, so that it covers no curve.
+
+    Args:
+        ax: axes whose labelled artists make the legend.
+        where: "right" (top-aligned, right of the axes) or "below" (centred, under the
+            x axis's tick labels and label).
+        grow: widen ("right") or heighten ("below") the figure by the legend's size, so the
+            axes keep their size under ``layout="constrained"`` (which makes room for a
+            legend outside its axes). False for a figure whose size the caller sets.
+        **legend_kwargs: passed to ``Axes.legend`` (default ``fontsize="small"``).
+
+    Returns:
+        The legend.
+    """
+    if where not in LEGEND_PLACES:
+        raise ValueError(f"where={where!r}: use one of {LEGEND_PLACES}")
+    legend_kwargs.setdefault("fontsize", "small")
+    gap = _LEGEND_GAP_PT + (_below_x_axis_points(ax) if where == "below" else 0.0)
+    pad = gap / FontProperties(size=legend_kwargs["fontsize"]).get_size_in_points()
+    anchor = {"right": ("upper left", (1.0, 1.0)), "below": ("upper center", (0.5, 0.0))}[where]
+    legend = ax.legend(loc=anchor[0], bbox_to_anchor=anchor[1], borderaxespad=pad,
+                       **legend_kwargs)
+    if grow:
+        fig = ax.get_figure(root=True)
+        box = legend.get_window_extent()
+        width, height = fig.get_size_inches()
+        extra = (gap / 72.0) + (box.width if where == "right" else box.height) / fig.dpi
+        fig.set_size_inches(width + extra if where == "right" else width,
+                            height + extra if where == "below" else height)
+    return legend
 
 
 def auc_label(name: str, result: evaluation.AucResult) -> str:
@@ -132,6 +184,7 @@ def roc_figure(
     operating_points: OperatingPoints | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    legend: str = "right",
 ) -> Figure:
     """ROC curves of several models on the same cases, AUC and interval in the legend.
 
@@ -142,15 +195,18 @@ def roc_figure(
         operating_points: points to mark, point label -> one of: a threshold applied to every
             model (``{"t = 0.5": 0.5}``), ``"youden"`` (each model's Youden threshold) or
             ``{model: threshold}``. Positive means ``score >= threshold``.
-        ax: draw into this axes instead of a new figure.
+        ax: draw into this axes instead of a new figure (whose size is then the caller's).
         title: axes title (default: the number of cases and positives).
+        legend: "right" of the axes or "below" them (:func:`legend_outside`).
 
     Returns:
-        The figure (``ax``'s figure when given). A model whose AUC is undefined (one class) is
-        listed in the legend as undefined and has no curve.
+        The figure (``ax``'s figure when given), the legend outside the axes; a new figure
+        grows to fit it. A model whose AUC is undefined (one class) is listed in the legend
+        as undefined and has no curve.
     """
     labels, arrays = evaluation.checked_labels_and_scores(y, scores)
-    fig, ax = _figure_and_axes(ax, (5.5, 5.0))
+    own = ax is None
+    fig, ax = _figure_and_axes(ax, (5.0, 5.0))
     colors = _model_colors(list(arrays))
     for name, s in arrays.items():
         result = evaluation.roc_auc(labels, s, ci=ci)
@@ -168,7 +224,7 @@ def roc_figure(
            xlabel="1 − specificity (false-positive rate)",
            ylabel="sensitivity (true-positive rate)",
            title=title or f"ROC, n = {n}, {n_pos} positive")
-    ax.legend(loc="lower right", fontsize="small")
+    legend_outside(ax, legend, grow=own)
     return fig
 
 
@@ -178,6 +234,7 @@ def pr_figure(
     operating_points: OperatingPoints | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    legend: str = "right",
 ) -> Figure:
     """Precision-recall curves with average precision (AP) and the prevalence baseline.
 
@@ -186,14 +243,17 @@ def pr_figure(
         scores: model name -> scores of shape (n,).
         operating_points: as in :func:`roc_figure`; a point with nothing called positive has
             no precision and is not drawn.
-        ax: draw into this axes instead of a new figure.
+        ax: draw into this axes instead of a new figure (whose size is then the caller's).
         title: axes title.
+        legend: "right" of the axes or "below" them (:func:`legend_outside`).
 
     Returns:
-        The figure. Without positives the curves are undefined: the legend says so.
+        The figure, the legend outside the axes (a new figure grows to fit it). Without
+        positives the curves are undefined: the legend says so.
     """
     labels, arrays = evaluation.checked_labels_and_scores(y, scores)
-    fig, ax = _figure_and_axes(ax, (5.5, 5.0))
+    own = ax is None
+    fig, ax = _figure_and_axes(ax, (5.0, 5.0))
     colors = _model_colors(list(arrays))
     n_pos, n = int(labels.sum()), labels.size
     for name, s in arrays.items():
@@ -211,7 +271,7 @@ def pr_figure(
                      "sensitivity", "ppv")
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="recall (sensitivity)",
            ylabel="precision (PPV)", title=title or f"Precision-recall, n = {n}, {n_pos} positive")
-    ax.legend(loc="upper right", fontsize="small")
+    legend_outside(ax, legend, grow=own)
     return fig
 
 
@@ -227,8 +287,9 @@ def calibration_figure(
         title: title of the upper panel.
 
     Returns:
-        Figure with the reliability diagram above and the score histogram below. Empty bins
-        are not drawn; with few positives most bins hold none, so read it with the counts.
+        Figure with the reliability diagram above (legend on its right) and the score
+        histogram below. Empty bins are not drawn; with few positives most bins hold none,
+        so read it with the counts.
     """
     labels, arrays = evaluation.checked_labels_and_scores(y, scores)
     fig = Figure(figsize=(5.5, 6.5), layout="constrained")
@@ -244,7 +305,7 @@ def calibration_figure(
     top.plot([0, 1], [0, 1], linestyle="--", color="grey", lw=1, label="perfectly calibrated")
     top.set(xlim=(0, 1), ylim=(-0.01, 1.01), ylabel="observed positive rate",
             title=title or f"Calibration, n = {labels.size}, {int(labels.sum())} positive")
-    top.legend(loc="upper left", fontsize="small")
+    legend_outside(top, "right")
     bottom.set(xlabel="predicted probability", ylabel="images (log)")
     return fig
 
@@ -369,7 +430,7 @@ def label_summary_figure(summary: pd.DataFrame, title: str | None = None) -> Fig
         left += share.to_numpy()[::-1]
     total = int(summary["total"].iloc[0]) if len(summary) else 0
     ax.set(xlim=(0, 1), xlabel="share of rows", title=title or f"Labels of {total:,} rows")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=4, fontsize="small")
+    legend_outside(ax, "below", ncols=4)
     return fig
 
 
@@ -429,42 +490,99 @@ def image_grid(
     return fig
 
 
-def learning_curves_figure(history: pd.DataFrame, title: str | None = None) -> Figure:
-    """Training and validation loss per epoch, and validation AUC, best epoch marked.
+#: How :func:`learning_curves_figure` words each selection rule of the training stage.
+_SELECTED_ON = {"val_loss": "the lowest validation loss", "val_auc": "the highest validation AUC"}
+
+
+def best_epoch(history: pd.DataFrame, select_on: str = "val_loss") -> int | None:
+    """The epoch training keeps: lowest ``val_loss`` or highest ``val_auc``, first on a tie.
+
+    Args:
+        history: one row per epoch (``history.csv`` of :func:`tchexnet_lib.training.train_head`).
+        select_on: "val_loss" or "val_auc" (``HeadConfig.select_on``).
+
+    Returns:
+        The epoch, or None when the score is undefined (NaN) on every epoch.
+    """
+    if select_on not in _SELECTED_ON:
+        raise ValueError(f"select_on={select_on!r}: use one of {list(_SELECTED_ON)}")
+    values = (history[select_on].to_numpy(dtype=float) if select_on in history
+              else np.full(len(history), np.nan))
+    if not np.isfinite(values).any():
+        return None
+    pick = np.nanargmin if select_on == "val_loss" else np.nanargmax
+    return int(history["epoch"].iloc[int(pick(values))])
+
+
+def _train_loss_words(class_weight: str | None) -> str:
+    """What the training loss is, e.g. "class-weighted, balanced" or "unweighted"."""
+    if class_weight is None:
+        return "class-weighted"
+    return "unweighted" if class_weight == "none" else f"class-weighted, {class_weight}"
+
+
+def learning_curves_figure(
+    history: pd.DataFrame,
+    title: str | None = None,
+    select_on: str = "val_loss",
+    class_weight: str | None = None,
+    best: int | None = None,
+) -> Figure:
+    """Training loss, validation loss and validation AUC per epoch, each on its own axes.
+
+    The training loss is class-weighted (as Keras minimises it) and the validation loss is
+    not, so they are different quantities: one axis would invite comparing them. The epoch
+    training keeps is marked on every panel, and the figure says what it was chosen on.
 
     Args:
         history: one row per epoch with ``epoch``, ``loss``, ``val_loss`` and optionally
             ``val_auc`` (``history.csv`` of :func:`tchexnet_lib.training.train_head`).
-        title: figure title.
+        title: first line of the figure's title.
+        select_on: the selection rule of the run ("val_loss" or "val_auc",
+            ``HeadConfig.select_on``).
+        class_weight: the run's ``HeadConfig.class_weight`` ("balanced", "paper", "none"),
+            named in the training-loss panel; None says only "class-weighted".
+        best: the epoch kept (e.g. ``TrainResult.best_epoch``, which may come from an earlier
+            run in the folder); None: :func:`best_epoch` of ``history``.
 
     Returns:
-        A two-panel figure (the AUC panel says so when the AUC is undefined, e.g. a
+        A three-panel figure (the AUC panel says so when the AUC is undefined, e.g. a
         validation split without positives).
     """
     missing = [c for c in ("epoch", "loss", "val_loss") if c not in history.columns]
     if missing or history.empty:
         raise ValueError(f"history needs rows and the columns epoch, loss, val_loss "
                          f"(missing: {missing})")
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    loss_ax, auc_ax = fig.subplots(1, 2)
+    if select_on not in _SELECTED_ON:
+        raise ValueError(f"select_on={select_on!r}: use one of {list(_SELECTED_ON)}")
+    best = best_epoch(history, select_on) if best is None else int(best)
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    panels = dict(zip(("loss", "val_loss", "val_auc"), fig.subplots(1, 3)))
     epochs = history["epoch"].to_numpy()
-    loss_ax.plot(epochs, history["loss"], marker="o", label="train loss (class-weighted)")
-    loss_ax.plot(epochs, history["val_loss"], marker="s", label="validation loss")
-    best = int(epochs[int(np.nanargmin(history["val_loss"].to_numpy(dtype=float)))])
-    loss_ax.axvline(best, color="grey", linestyle="--", lw=1,
-                    label=f"lowest val loss: epoch {best}")
-    loss_ax.set(xlabel="epoch", ylabel="binary cross-entropy", title="Loss")
-    loss_ax.legend(fontsize="small")
     auc = history["val_auc"].to_numpy(dtype=float) if "val_auc" in history else np.array([np.nan])
-    if np.isfinite(auc).any():
-        auc_ax.plot(epochs, auc, marker="o", color="C2")
-        auc_ax.set(ylim=(0, 1.01), xlabel="epoch", ylabel="ROC AUC", title="Validation AUC")
-    else:
-        auc_ax.set_axis_off()
-        auc_ax.text(0.5, 0.5, "validation AUC undefined\n(one class in the validation split)",
-                    ha="center", va="center", transform=auc_ax.transAxes)
-    for ax in (loss_ax, auc_ax):
+    shown = {"loss": (f"Training loss ({_train_loss_words(class_weight)})", "C0"),
+             "val_loss": ("Validation loss (unweighted)", "C1"),
+             "val_auc": ("Validation AUC", "C2")}
+    for column, (name, color) in shown.items():
+        ax = panels[column]
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if title:
-        fig.suptitle(title)
+        ax.set(xlabel="epoch", title=name, ylabel="ROC AUC" if column == "val_auc"
+               else "binary cross-entropy")
+        if column == "val_auc" and not np.isfinite(auc).any():
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, "validation AUC undefined\n(one class in the validation split)",
+                    ha="center", va="center", transform=ax.transAxes)
+            continue
+        ax.plot(epochs, history[column].to_numpy(dtype=float), marker="o", color=color)
+        if best is not None:
+            ax.axvline(best, color="grey", linestyle="--", lw=1)
+        kept = history.loc[history["epoch"] == best, column]
+        if column == select_on and len(kept):  # the kept epoch may be an earlier run's
+            ax.plot([best], [float(kept.iloc[0])], marker="*", markersize=16, color="gold",
+                    markeredgecolor="black", linestyle="none", zorder=5)
+    if panels["val_auc"].get_lines():
+        panels["val_auc"].set_ylim(0, 1.01)
+    chosen = (f"kept: epoch {best} (★), chosen on {_SELECTED_ON[select_on]}" if best is not None
+              else f"no epoch kept: {select_on} is undefined on every epoch")
+    fig.suptitle(f"{title}\n{chosen}" if title else chosen, fontsize=11)
     return fig

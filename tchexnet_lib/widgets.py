@@ -13,7 +13,8 @@ derived with :func:`operating.threshold_for_sensitivity` (the highest threshold 
 shown on the disabled threshold slider. So each slider always means what its label says. The
 current point is marked on ROC and PR curves (a PNG rendered with matplotlib's Agg canvas into an
 ``ipywidgets.Image``: it needs no matplotlib backend and renders the same headless and in a
-browser) and an ``HTML`` widget shows the confusion matrix and sensitivity, specificity, PPV, NPV.
+browser) and an ``HTML`` widget beside them shows the confusion matrix and sensitivity,
+specificity, PPV, NPV: the one place the widget shows them.
 
 **Slider scale.** The paper's CheXNet scores for Pneumothorax lie between 5e-8 and 3e-6, so a
 linear 0-1 slider cannot reach a single one of its operating points. ``scale`` chooses what the
@@ -34,7 +35,8 @@ class ``tchexnet-roc-metrics``; the sensitivity slider ``tchexnet-roc-sensitivit
 ``tchexnet-roc-plot``.
 
 Per the house style a notebook shows :func:`static_explorer_figure` (same content, a plain
-figure) before the widget, so headless runs and rendered copies still show the result.
+figure: the curves, then the confusion matrix and the rates drawn once, as the ``HTML`` shows
+them) before the widget, so headless runs and rendered copies still show the result.
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def _fraction(num: int, den: int) -> str:
 
 
 def metrics_lines(state: Mapping) -> list[str]:
-    """The explorer's metrics as plain text lines (used by the static figure).
+    """The explorer's metrics as plain text lines, for a printout (the static figure's title is
+    the first).
 
     Args:
         state: :attr:`RocExplorer.state` (or any dict with operating-point keys).
@@ -103,30 +106,44 @@ def metrics_lines(state: Mapping) -> list[str]:
     ]
 
 
-def _draw_text_panel(ax, state: Mapping) -> None:
+def _rate_rows(state: Mapping) -> list[tuple[str, str, str]]:
+    """(rate, value, fraction) rows: sensitivity, specificity, PPV, NPV, as both views show them."""
+    s = state
+    return [(label, _fmt(value), _fraction(num, den)) for label, value, num, den in [
+        ("sensitivity", s["sensitivity"], s["tp"], s["tp"] + s["fn"]),
+        ("specificity", s["specificity"], s["tn"], s["tn"] + s["fp"]),
+        ("PPV", s["ppv"], s["tp"], s["tp"] + s["fp"]),
+        ("NPV", s["npv"], s["tn"], s["tn"] + s["fn"]),
+    ]]
+
+
+def _draw_metrics_panel(ax, state: Mapping) -> None:
+    """The confusion matrix and the rates, once: what the widget's ``HTML`` shows."""
     ax.axis("off")
-    lines = metrics_lines(state)
-    ax.set_title("Confusion matrix (called +: score ≥ t)", fontsize=10)
-    table = ax.table(cellText=[[f"TP {state['tp']}", f"FP {state['fp']}"],
-                               [f"FN {state['fn']}", f"TN {state['tn']}"]],
-                     rowLabels=["called +", "called −"], colLabels=["label +", "label −"],
-                     loc="upper center", cellLoc="center", bbox=[0.25, 0.62, 0.7, 0.3])
-    table.set_fontsize(10)
-    ax.text(0.0, 0.52, "\n".join([lines[0]] + lines[3:]), va="top", ha="left",
-            transform=ax.transAxes, fontsize=9, family="monospace")
+    ax.set_title(metrics_lines(state)[0] + "\ncalled +: score ≥ threshold", fontsize=9)
+    matrix = ax.table(cellText=[[f"TP {state['tp']}", f"FP {state['fp']}"],
+                                [f"FN {state['fn']}", f"TN {state['tn']}"]],
+                      rowLabels=["called +", "called −"], colLabels=["label +", "label −"],
+                      loc="upper center", cellLoc="center", bbox=[0.3, 0.62, 0.65, 0.3])
+    rates = ax.table(cellText=[list(row) for row in _rate_rows(state)], loc="upper center",
+                     cellLoc="center", bbox=[0.05, 0.08, 0.9, 0.42])
+    for table in (matrix, rates):
+        table.auto_set_font_size(False)
+        table.set_fontsize(9)
 
 
-def _explorer_figure(y: np.ndarray, arrays: dict, state: Mapping,
-                     figsize: tuple[float, float] = (13, 6)) -> Figure:
-    """ROC (all models), PR (all models) and the metrics panel, current point marked."""
-    fig = Figure(figsize=figsize, layout="constrained")
-    roc_ax, pr_ax, text_ax = fig.subplots(1, 3, width_ratios=(1, 1, 0.8))
+def _explorer_figure(y: np.ndarray, arrays: dict, state: Mapping, metrics: bool,
+                     figsize: tuple[float, float]) -> Figure:
+    """ROC and PR (all models), current point marked, legends below; the metrics panel if asked."""
+    fig = Figure(figsize=figsize, layout="compressed")
+    axes = fig.subplots(1, 3 if metrics else 2, width_ratios=(1, 1, 0.8) if metrics else None)
     point = {"current": {state["model"]: state["threshold"]}}
-    plotting.roc_figure(y, arrays, operating_points=point, ax=roc_ax)
-    plotting.pr_figure(y, arrays, operating_points=point, ax=pr_ax)
-    for ax in (roc_ax, pr_ax):  # legends below the panels keep the curves visible
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize="x-small")
-    _draw_text_panel(text_ax, state)
+    plotting.roc_figure(y, arrays, operating_points=point, ax=axes[0], legend="below")
+    plotting.pr_figure(y, arrays, operating_points=point, ax=axes[1], legend="below")
+    if metrics:
+        _draw_metrics_panel(axes[2], state)
+    legend = max(ax.get_legend().get_window_extent().height for ax in axes[:2]) / fig.dpi
+    fig.set_size_inches(figsize[0], figsize[1] + legend)  # the legends' room below the curves
     return fig
 
 
@@ -160,7 +177,7 @@ def static_explorer_figure(
             (as in the widget's "fix sensitivity" mode).
 
     Returns:
-        A three-panel figure.
+        A three-panel figure: ROC, PR, and the confusion matrix with the rates (once).
     """
     labels, arrays = _check_inputs(y, scores)
     model = next(iter(arrays)) if model is None else model
@@ -168,7 +185,7 @@ def static_explorer_figure(
         raise ValueError(f"unknown model {model!r}; models: {list(arrays)}")
     mode = "fix threshold" if target_sensitivity is None else "fix sensitivity"
     state = _operating_state(labels, arrays[model], model, mode, threshold, target_sensitivity)
-    return _explorer_figure(labels, arrays, state)
+    return _explorer_figure(labels, arrays, state, metrics=True, figsize=(13, 4.6))
 
 
 # --------------------------------------------------------------------------- slider scale
@@ -427,15 +444,8 @@ class RocExplorer:
         s = self.state
         target = ("" if s["target_sensitivity"] is None
                   else f"; target sensitivity ≥ {s['target_sensitivity']:.2f}")
-        rows = "".join(
-            f"<tr><td>{html.escape(label)}</td><td>{_fmt(value)}</td>"
-            f"<td>{_fraction(num, den)}</td></tr>"
-            for label, value, num, den in [
-                ("sensitivity", s["sensitivity"], s["tp"], s["tp"] + s["fn"]),
-                ("specificity", s["specificity"], s["tn"], s["tn"] + s["fp"]),
-                ("PPV", s["ppv"], s["tp"], s["tp"] + s["fp"]),
-                ("NPV", s["npv"], s["tn"], s["tn"] + s["fn"]),
-            ])
+        rows = "".join(f"<tr><td>{html.escape(label)}</td><td>{value}</td><td>{fraction}</td></tr>"
+                       for label, value, fraction in _rate_rows(s))
         return (
             f"<div><b>{html.escape(s['model'])}</b>, threshold "
             f"<code>{s['threshold']:.4g}</code> ({html.escape(s['mode'])}{target})<br>"
@@ -449,10 +459,15 @@ class RocExplorer:
             f"<table class='tchexnet-rates'>{rows}</table></div>"
         )
 
+    def figure(self) -> Figure:
+        """The plot the widget shows now: ROC and PR curves, the current point marked (the
+        confusion matrix and rates are in :attr:`html`, not repeated in the plot)."""
+        return _explorer_figure(self.y, self.scores, self.state, metrics=False,
+                                figsize=(9, 4.4))
+
     def _render(self) -> None:
-        fig = _explorer_figure(self.y, self.scores, self.state, figsize=(11, 5))
         buffer = io.BytesIO()
-        FigureCanvasAgg(fig).print_png(buffer)
+        FigureCanvasAgg(self.figure()).print_png(buffer)
         self.image.value = buffer.getvalue()
         self.n_renders += 1
 

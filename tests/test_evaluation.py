@@ -205,6 +205,19 @@ def test_format_auc_warnings_only_when_asked():
         "\u26a0 only 1 positive")
 
 
+def test_an_interval_clipped_at_a_bound_is_warned():
+    """Four positives, one out of place: DeLong's plain-scale interval runs past 1.0 and is cut."""
+    y = np.r_[np.ones(4), np.zeros(30)]
+    result = ev.roc_auc(y, np.r_[0.95, 0.9, 0.85, 0.2, np.linspace(0, 0.8, 30)])
+    assert result.auc < 1.0 and result.ci95[1] == 1.0
+    assert ev.auc_warnings(result) == ["only 4 positives", "interval clipped at 1.0"]
+    assert ev.format_auc(result, warn=True).endswith(
+        "\u26a0 only 4 positives; interval clipped at 1.0")
+    assert ev.auc_warnings({"auc": 0.1, "ci95": [0.0, 0.3]}) == ["interval clipped at 0.0"]
+    # a degenerate AUC says so once, not also as a clipped interval
+    assert ev.auc_warnings({"auc": 1.0, "ci95": [1.0, 1.0]}) == ["degenerate: AUC 1.0, zero variance"]
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -371,13 +384,50 @@ def test_pr_curve_and_calibration():
 def test_subgroup_aucs_keeps_undefined_groups():
     df = pd.DataFrame({"y": Y, "s": S, "sex": ["F", "M", "F", "F", "M", "M", "X", "X"]})
     out = ev.subgroup_aucs(df, "y", "s", {"sex": df["sex"], "high": lambda d: d["s"] > 0.5})
-    columns = ["subgroup", "value", "n", "n_pos", "auc", "ci_lo", "ci_hi", "defined"]
+    columns = ["subgroup", "value", "n", "n_pos", "auc", "ci_lo", "ci_hi", "defined", "warning"]
     assert list(out.columns) == columns
     x = out[(out.subgroup == "sex") & (out.value == "X")].iloc[0]
     assert (x.n, x.n_pos, bool(x.defined)) == (2, 0, False) and pd.isna(x.auc)
     f = out[(out.subgroup == "sex") & (out.value == "F")].iloc[0]
     assert f.auc == pytest.approx(_brute_auc(np.array([1, 1, 0]), np.array([0.9, 0.3, 0.7])))
     assert out.groupby("subgroup")["n"].sum().tolist() == [8, 8]
+    assert x.warning == ""  # undefined: the AUC column says so
+    assert f.warning == "; ".join(ev.auc_warnings(ev.roc_auc([1, 1, 0], [0.9, 0.3, 0.7])))
+    assert f.warning.startswith("only 2 positives")
+
+
+def test_subgroup_warnings_mark_the_rows_not_to_trust():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(40), np.zeros(160)].astype(int)
+    df = pd.DataFrame({"y": y, "s": 0.4 * y + rng.uniform(0, 1, 200),
+                       "site": np.where(np.arange(200) % 40 < 3, "small", "large")})
+    out = ev.subgroup_aucs(df, "y", "s", {"site": df["site"]}).set_index("value")
+    assert out.loc["large", "n_pos"] >= ev.FEW_POSITIVES and out.loc["large", "warning"] == ""
+    assert out.loc["small", "n_pos"] < ev.FEW_POSITIVES
+    assert out.loc["small", "warning"].startswith(f"only {out.loc['small', 'n_pos']} positives")
+
+
+def test_format_subgroups_shows_text_not_raw_floats():
+    df = pd.DataFrame({"y": Y, "s": S, "sex": ["F", "M", "F", "F", "M", "M", "X", None]})
+    table = ev.subgroup_aucs(df, "y", "s", {"sex": df["sex"]})
+    both = pd.concat({"A": table, "B": table}, names=["model"]).reset_index(level=0)
+    shown = ev.format_subgroups(both)
+    assert list(shown.columns) == ["model", "subgroup", "value", "n", "positives", "AUC",
+                                   "95% CI", "warning"]
+    assert len(shown) == 2 * len(table) and shown.map(type).eq(str).all().all()
+    female = shown[(shown.model == "A") & (shown.value == "F")].iloc[0]
+    row = table[table.value == "F"].iloc[0]
+    assert female["AUC"] == f"{row.auc:.3f}" and female["n"] == "3" and female["positives"] == "2"
+    assert female["95% CI"] == (f"{row.ci_lo:.3f}\u2013{row.ci_hi:.3f}" if pd.notna(row.ci_lo)
+                                else "\u2014")
+    assert female["warning"] == "\u26a0 " + row.warning
+    x = shown[(shown.model == "B") & (shown.value == "X")].iloc[0]
+    assert (x["AUC"], x["95% CI"], x["warning"]) == ("undefined", "\u2014", "")
+    assert "(missing)" in set(shown.value)
+    assert not any("e-" in cell or len(cell.split(".")[-1]) > 3
+                   for cell in shown[["AUC", "95% CI"]].to_numpy().ravel() if cell[0].isdigit())
+    with pytest.raises(ValueError, match="subgroup_aucs"):
+        ev.format_subgroups(table.drop(columns="warning"))
 
 
 # --------------------------------------------------------------------------- compare_models

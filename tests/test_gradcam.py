@@ -262,9 +262,10 @@ def test_gradcam_figure_from_files_with_mask(chexnet, xray_and_mask):
     mask = gradcam.load_mask(mask_path, result.cam.shape)
     assert mask.shape == SHAPE[:2] and mask.mean() == pytest.approx(1 / 3 * 0.4, abs=0.02)
     fig = gradcam.gradcam_figure(image_path, chexnet, output="Pneumothorax", mask=mask_path)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert isinstance(fig, Figure) and len(fig.axes) == 3  # image, overlay, colorbar
     assert "hit" in fig.axes[1].get_title() and "uniform" in fig.axes[1].get_title()
     assert len(fig.axes[1].collections) >= 1  # the mask contour
+    assert fig.axes[2].get_ylabel() == "Grad-CAM (1 = this map's maximum)"
 
 
 def test_batched_cams_equal_one_call_per_image(chexnet, xray_and_mask, tmp_path):
@@ -278,8 +279,87 @@ def test_batched_cams_equal_one_call_per_image(chexnet, xray_and_mask, tmp_path)
         alone = gradcam.cam_for_image(path, chexnet, "Pneumothorax")
         np.testing.assert_allclose(result.cam, alone.cam, atol=1e-4)
         assert result.probability == pytest.approx(alone.probability, abs=1e-5)
+        assert result.peak == pytest.approx(alone.peak, rel=1e-4)
     assert not np.allclose(batched[0].cam, batched[1].cam)
     assert gradcam.cams_for_images([], chexnet) == []
+
+
+def test_results_keep_the_raw_peak_of_the_map(chexnet, xray_and_mask):
+    """``cam * peak`` is the map before normalisation: CAM of the logit, computed by hand, over
+    the h×w cells (Grad-CAM's channel weight is the gradient's spatial mean, kernel / (h·w))."""
+    image_path, _ = xray_and_mask
+    result = gradcam.cam_for_image(image_path, chexnet, "Pneumothorax")
+    x = images.to_model_input(result.gray)[None]
+    maps = keras.Model(chexnet.input, chexnet.get_layer("relu").output)(x).numpy()
+    kernel = chexnet.get_layer("predictions").get_weights()[0][:, PNEUMOTHORAX]
+    low = np.maximum(np.einsum("nhwc,c->nhw", maps, kernel), 0) / (maps.shape[1] * maps.shape[2])
+    raw = tf.image.resize(low[..., None], SHAPE[:2], method="bilinear").numpy()[0, ..., 0]
+    assert result.peak == pytest.approx(raw.max(), rel=1e-3) and result.peak > 0
+    np.testing.assert_allclose(result.cam * result.peak, raw, atol=2e-4 * raw.max())
+    built = gradcam.CamResult("x.png", result.gray, result.cam, 0.5, "Pneumothorax", 7)
+    assert built.peak is None  # results built by hand still construct
+
+
+def hand_results() -> dict[str, gradcam.CamResult]:
+    """Two maps of one shape, raw peaks 4 and 2: the second has half the evidence."""
+    gray = np.full((48, 48), 90, np.float32)
+    hot, half = np.zeros((48, 48), np.float32), np.zeros((48, 48), np.float32)
+    hot[:16, -16:] = 1.0
+    half[-16:, :16] = 1.0
+    return {"true positive": gradcam.CamResult("tp.png", gray, hot, 0.91, "Pneumothorax", 0, 4.0),
+            "false negative": gradcam.CamResult("fn.png", gray, half, 0.0213, "Pneumothorax", 0,
+                                                2.0)}
+
+
+def test_cam_grid_draws_every_map_on_the_hottest_maps_scale():
+    results = hand_results()
+    mask = np.zeros((48, 48), bool)
+    mask[:16, -16:] = True
+    fig = gradcam.cam_grid_figure(results, masks={"true positive": mask})
+    image_axes = [ax for ax in fig.axes if ax.get_images()]
+    assert len(image_axes) == 4 and len(fig.axes) == 5  # 2 rows × (image, overlay), 1 colorbar
+    colorbar = next(ax for ax in fig.axes if ax not in image_axes)
+    assert colorbar.get_ylabel() == "Grad-CAM, shared scale (1 = the hottest map shown)"
+    titles = [ax.get_title() for ax in image_axes]
+    assert titles[0] == "true positive, p = 0.91" and titles[2] == "false negative, p = 0.02"
+    assert titles[1].startswith("peak 1.00 of the hottest map\nhit yes")
+    assert titles[3] == "peak 0.50 of the hottest map"
+    # the half-peak map is drawn at half intensity: its overlay equals the overlay of cam × 0.5
+    drawn = image_axes[3].get_images()[0].get_array()
+    half = gradcam.overlay(results["false negative"].gray, results["false negative"].cam * 0.5)
+    np.testing.assert_allclose(drawn, half, atol=1e-6)
+    assert not np.allclose(drawn, gradcam.overlay(half[..., 0], results["false negative"].cam))
+
+
+def test_cam_grid_on_own_scales_and_its_errors():
+    results = hand_results()
+    fig = gradcam.cam_grid_figure(results, shared_scale=False, title="each on its own")
+    overlays = [ax for ax in fig.axes if ax.get_images()][1::2]
+    assert all(ax.get_title() == "scaled to its own maximum" for ax in overlays)
+    np.testing.assert_allclose(overlays[1].get_images()[0].get_array(),
+                               gradcam.overlay(results["false negative"].gray,
+                                               results["false negative"].cam), atol=1e-6)
+    assert fig.get_suptitle() == "each on its own"
+    by_hand = {"case": results["true positive"]._replace(peak=None)}
+    with pytest.raises(ValueError, match="no raw peak"):
+        gradcam.cam_grid_figure(by_hand)
+    assert isinstance(gradcam.cam_grid_figure(by_hand, shared_scale=False), Figure)
+    with pytest.raises(ValueError, match="no results"):
+        gradcam.cam_grid_figure({})
+
+
+def test_cam_grid_of_real_maps_from_files(chexnet, xray_and_mask, tmp_path):
+    image_path, mask_path = xray_and_mask
+    flipped = tmp_path / "flipped.png"
+    Image.open(image_path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(flipped)
+    results = dict(zip(("original", "flipped"),
+                       gradcam.cams_for_images([image_path, flipped], chexnet, "Pneumothorax")))
+    fig = gradcam.cam_grid_figure(results, masks={"original": mask_path, "flipped": None})
+    top = max(r.peak for r in results.values())
+    overlays = [ax for ax in fig.axes if ax.get_images()][1::2]
+    for ax, result in zip(overlays, results.values()):
+        assert ax.get_title().startswith(f"peak {result.peak / top:.2f} of the hottest map")
+    assert "hit" in overlays[0].get_title() and "hit" not in overlays[1].get_title()
 
 
 def test_gradcam_command_writes_the_figure(tmp_path, capsys, tchexnet, xray_and_mask):

@@ -354,17 +354,6 @@ def test_label_summary_figure_stacks_shares_to_one():
         plotting.label_summary_figure(summary.drop(columns="blank"))
 
 
-def test_learning_curves_figure_marks_the_best_epoch_and_undefined_auc():
-    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.7, 0.6, 0.5],
-                            "val_loss": [0.65, 0.6, 0.62], "val_auc": [np.nan] * 3})
-    fig = plotting.learning_curves_figure(history)
-    loss_ax, auc_ax = fig.axes
-    assert any("epoch 2" in text.get_text() for text in loss_ax.get_legend().get_texts())
-    assert "undefined" in auc_ax.texts[0].get_text()
-    with pytest.raises(ValueError, match="history needs"):
-        plotting.learning_curves_figure(history.iloc[:0])
-
-
 @pytest.mark.parametrize("flags", [[], ["--no-notebooks"], ["--json"], ["--rerun-notebooks"]])
 def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_path, flags):
     from tchexnet_lib import demo

@@ -11,9 +11,10 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from tchexnet_lib import cli, evaluation, labels, operating, plotting, score_files
+from tchexnet_lib import cli, data, evaluation, labels, operating, plotting, score_files
 
 CI_LEGEND = re.compile(r"^(\S+) AUC (\d\.\d{3}) \(95% CI (\d\.\d{3})\u2013(\d\.\d{3})\)$")
 
@@ -29,6 +30,51 @@ def toy() -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 def legend_texts(ax) -> list[str]:
     return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def drawn_extents(fig: Figure, ax) -> tuple:
+    """(legend, axes, x axis with its labels (None if it has none), figure) after an Agg draw."""
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    return (ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer),
+            ax.xaxis.get_tightbbox(renderer), fig.bbox)
+
+
+def assert_legend_outside(fig: Figure, ax) -> None:
+    """The legend covers neither the axes nor its x label, and lies inside the figure."""
+    legend, axes, x_axis, figure = drawn_extents(fig, ax)
+    assert not legend.overlaps(axes), (legend, axes)
+    assert x_axis is None or not legend.overlaps(x_axis), (legend, x_axis)
+    assert (figure.x0 <= legend.x0 and legend.x1 <= figure.x1 + 0.5
+            and figure.y0 <= legend.y0 and legend.y1 <= figure.y1 + 0.5), (legend, figure)
+
+
+SEVEN_ENTRIES = {"Youden": "youden", "t = 0.5": 0.5}  # 2 models + chance + 2 × 2 points
+
+
+def test_a_seven_entry_legend_never_covers_the_curves(toy):
+    y, scores = toy
+    fig = plotting.roc_figure(y, scores, operating_points=SEVEN_ENTRIES)
+    assert len(legend_texts(fig.axes[0])) == 7
+    assert fig.get_size_inches()[0] > 5.0 + 2  # grown by the legend's width
+    assert_legend_outside(fig, fig.axes[0])
+    below = plotting.roc_figure(y, scores, operating_points=SEVEN_ENTRIES, legend="below")
+    assert below.get_size_inches()[1] > 5.0 + 1  # grown by the legend's height
+    assert_legend_outside(below, below.axes[0])
+    pr = plotting.pr_figure(y, scores, operating_points=SEVEN_ENTRIES)
+    assert_legend_outside(pr, pr.axes[0])
+    calibration = plotting.calibration_figure(y, scores)
+    assert_legend_outside(calibration, calibration.axes[0])
+    with pytest.raises(ValueError, match="where="):
+        plotting.legend_outside(fig.axes[0], "inside")
+
+
+def test_label_summary_legend_sits_below_the_x_label():
+    rows = pd.DataFrame({"Path": ["a", "b", "c"], "Sex": "Male", "Age": 50,
+                         "Frontal/Lateral": "Frontal", "AP/PA": "AP",
+                         **{name: [1.0, -1.0, np.nan] for name in labels.CHEXPERT_OBSERVATIONS}})
+    fig = plotting.label_summary_figure(data.label_summary(rows))
+    assert_legend_outside(fig, fig.axes[0])
 
 
 def test_roc_legend_states_auc_and_delong_interval(toy):
@@ -191,6 +237,48 @@ def test_set_style_changes_rcparams_only_when_called():
         matplotlib.rcParams["axes.grid"] = False
         plotting.set_style()
         assert matplotlib.rcParams["axes.grid"] is True
+
+
+def learning_history() -> pd.DataFrame:
+    """A jumpy validation loss under a steady AUC, as 04 showed."""
+    return pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "loss": [0.9, 0.7, 0.6, 0.5, 0.45],
+                         "val_loss": [1.08, 0.18, 0.59, 0.17, 0.46],
+                         "val_auc": [0.90, 0.93, 0.95, 0.92, 0.94]})
+
+
+def test_learning_curves_put_weighted_and_unweighted_losses_on_separate_axes():
+    fig = plotting.learning_curves_figure(learning_history(), title="head", class_weight="balanced")
+    train, val, auc = fig.axes
+    assert train.get_title() == "Training loss (class-weighted, balanced)"
+    assert val.get_title() == "Validation loss (unweighted)"
+    assert auc.get_title() == "Validation AUC"
+    assert fig.get_suptitle() == "head\nkept: epoch 4 (★), chosen on the lowest validation loss"
+    for ax in (train, val, auc):  # the kept epoch is marked on every panel
+        assert any(list(line.get_xdata()) == [4, 4] for line in ax.get_lines())
+    star = [line for line in val.get_lines() if line.get_marker() == "*"]
+    assert len(star) == 1 and (star[0].get_xdata()[0], star[0].get_ydata()[0]) == (4, 0.17)
+    by_auc = plotting.learning_curves_figure(learning_history(), select_on="val_auc")
+    assert "epoch 3 (★), chosen on the highest validation AUC" in by_auc.get_suptitle()
+    assert [line.get_marker() for line in by_auc.axes[2].get_lines()].count("*") == 1
+    unweighted = plotting.learning_curves_figure(learning_history(), class_weight="none")
+    assert unweighted.axes[0].get_title() == "Training loss (unweighted)"
+    earlier = plotting.learning_curves_figure(learning_history().iloc[2:], best=2)
+    assert "kept: epoch 2" in earlier.get_suptitle()  # kept by an earlier run: no star
+
+
+def test_learning_curves_mark_the_best_epoch_and_an_undefined_auc():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.7, 0.6, 0.5],
+                            "val_loss": [0.65, 0.6, 0.62], "val_auc": [np.nan] * 3})
+    fig = plotting.learning_curves_figure(history)
+    assert "epoch 2" in fig.get_suptitle()
+    assert "undefined" in fig.axes[2].texts[0].get_text()
+    assert plotting.best_epoch(history, "val_auc") is None
+    assert "no epoch kept" in plotting.learning_curves_figure(history, select_on="val_auc"
+                                                              ).get_suptitle()
+    with pytest.raises(ValueError, match="history needs"):
+        plotting.learning_curves_figure(history.iloc[:0])
+    with pytest.raises(ValueError, match="select_on"):
+        plotting.learning_curves_figure(history, select_on="loss")
 
 
 def test_paper_scores_legend_reproduces_the_published_intervals(reference):

@@ -6,7 +6,9 @@ import ipywidgets
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from tchexnet_lib import evaluation, labels, operating, score_files, widgets
 
@@ -161,17 +163,50 @@ def test_inputs_are_checked_without_computing_an_auc(toy, monkeypatch):
     assert explorer.y.dtype == np.int8
 
 
-def test_static_figure_shows_the_same_counts(toy):
+def figure_texts(fig: Figure) -> list[str]:
+    """Every text drawn in a figure: titles, labels, legends, free text and table cells."""
+    cells = [cell.get_text() for ax in fig.axes for table in ax.tables
+             for cell in table.get_celld().values()]
+    return [t.get_text() for t in fig.findobj(Text) + cells]
+
+
+def test_static_figure_shows_the_confusion_matrix_once(toy):
     y, scores = toy
     fig = widgets.static_explorer_figure(y, scores, threshold=0.4, model="poor")
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     op = operating.operating_point(y, scores["poor"], 0.4)
-    texts = [t.get_text() for t in fig.axes[2].texts]
-    table = [c.get_text().get_text() for c in fig.axes[2].tables[0].get_celld().values()]
-    assert f"TP {op['tp']}" in table and f"TN {op['tn']}" in table
-    assert any(f"sensitivity {op['sensitivity']:.3f}" in t for t in texts)
+    panel = fig.axes[2]
+    matrix, rates = ([[c.get_text().get_text() for c in table.get_celld().values()]
+                      for table in panel.tables])
+    assert f"TP {op['tp']}" in matrix and f"TN {op['tn']}" in matrix
+    assert "sensitivity" in rates and f"{op['sensitivity']:.3f}" in rates
+    assert f"{op['tp']}/{op['tp'] + op['fn']}" in rates
+    texts = figure_texts(fig)
+    for count in ("TP", "FP", "FN", "TN"):
+        assert sum(t.startswith(f"{count} ") for t in texts) == 1, count
+    assert texts.count("sensitivity") == 1  # the rates table's row (the ROC axis says more)
+    assert len(panel.texts) == 0  # no second, monospace copy
+    assert "poor, threshold 0.4 (fix threshold)" in panel.get_title()
     fig = widgets.static_explorer_figure(y, scores, target_sensitivity=0.9)
-    assert any("fix sensitivity" in t for t in [t.get_text() for t in fig.axes[2].texts])
+    assert "fix sensitivity" in fig.axes[2].get_title()
+
+
+def test_the_widget_shows_the_confusion_matrix_once_in_its_html(toy):
+    y, scores = toy
+    explorer = widgets.RocExplorer(y, scores, threshold=0.4, render=False)
+    fig = explorer.figure()
+    assert len(fig.axes) == 2 and not any(ax.tables for ax in fig.axes)
+    assert not any(t.startswith(("TP ", "TN ")) or t == "sensitivity" for t in figure_texts(fig))
+    assert explorer.html.value.count("<table class='tchexnet-confusion'>") == 1
+    assert explorer.html.value.count("data-count='tp'") == 1
+    assert explorer.html.value.count("<table class='tchexnet-rates'>") == 1
+    FigureCanvasAgg(fig).draw()  # legends below the curves, not on them
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert not legend.overlaps(ax.get_window_extent(renderer))
+        assert not legend.overlaps(ax.xaxis.get_tightbbox(renderer))
+        assert legend.y0 >= fig.bbox.y0
 
 
 def test_tiny_scores_get_a_log_slider_that_reaches_every_operating_point(reference):
