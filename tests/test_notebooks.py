@@ -194,7 +194,7 @@ def test_05_roc_comparison(tiny):
 def test_06_where_the_model_looks(tiny):
     executed = run(tiny, "06_where_the_model_looks")
     folder = outputs(tiny, "06_where_the_model_looks")
-    assert_files(folder, ["gradcam_true_positive.png", "auc_by_devices.csv", "localisation.csv",
+    assert_files(folder, ["gradcam_cases.png", "auc_by_devices.csv", "localisation.csv",
                           "cam_mass_by_sign.csv"])
     localisation = pd.read_csv(folder / "localisation.csv", index_col=0)
     assert len(localisation) >= 1 and localisation["iou"].between(0, 1).all()
