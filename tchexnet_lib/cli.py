@@ -32,7 +32,8 @@ __all__ = [
 EXIT_ERROR = 2
 #: Help of ``--data-dir`` (extract, train).
 DATA_DIR_HELP = ("folder holding CheXpert-v1.0-small/, the images' root (default: the root a "
-                 "`tchexnet split` CSV recorded, else the CSV's own folder)")
+                 "`tchexnet split` CSV recorded, else $TCHEXNET_DATA_DIR, else chexpert/; "
+                 "CheXpert's own CSVs: their folder)")
 
 
 def _import_tensorflow_quietly() -> None:
@@ -232,9 +233,9 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
 
 
 def _image_root(args: argparse.Namespace) -> Path | None:
-    """``--data-dir``'s CheXpert-v1.0-small folder; None: the CSV's recorded root (its split's)
-    or its own folder (:func:`data.recorded_image_root`)."""
-    return Path(args.data_dir) / config.CHEXPERT_SMALL if args.data_dir else None
+    """``--data-dir``'s CheXpert-v1.0-small folder; None: the CSV's recorded root (its split's),
+    else the data folder's (:func:`data.recorded_image_root`)."""
+    return config.dataset_dir("chexpert", args.data_dir) if args.data_dir else None
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
