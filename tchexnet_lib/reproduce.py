@@ -177,6 +177,8 @@ class ExtractionClock:
 
     def update(self, n: int) -> None:
         """Count a batch of ``n`` images (``features.extract_features``' ``on_batch``)."""
+        from tqdm.auto import tqdm
+
         now = time.perf_counter()
         self.images += n
         if self.started is None:
@@ -186,9 +188,10 @@ class ExtractionClock:
         if not self.said and elapsed >= self.after_seconds:
             rate = (self.images - self.first) / elapsed
             left = max(self.pending - self.images, 0)
-            self.say(f"ETA: {rate:.1f} img/s measured on {self.images - self.first:,} images "
-                     f"after the first batch: about {_duration(left / rate)} for the {left:,} "
-                     "images left")
+            with tqdm.external_write_mode():  # off the progress bar's line, which is redrawn
+                self.say(f"ETA: {rate:.1f} img/s measured on {self.images - self.first:,} "
+                         f"images after the first batch: about {_duration(left / rate)} for "
+                         f"the {left:,} images left")
             self.said = True
 
     def summary(self) -> dict:
@@ -365,9 +368,9 @@ def reproduce(data_dir: str | Path | None = None, weights: str | Path | None = N
 
     Returns:
         The summary (also ``summary.json``): :func:`pipeline.summary_json`'s keys plus
-        ``paper_auc``, ``recipe``, ``limit``, ``run`` (devices, extraction speed) and
-        ``outputs``. With ``shard``: ``{"shard", "out", "stores", "next"}``, what to copy
-        where and the command that finishes.
+        ``paper_auc``, ``recipe``, ``limit``, ``run`` (devices, extraction speed, seconds per
+        step) and ``outputs``. With ``shard``: ``{"shard", "out", "stores", "copy", "next"}``:
+        what this machine holds, what to copy where and the command that finishes.
     """
     start = time.perf_counter()
     shard = features.parse_shard(shard)
@@ -376,20 +379,31 @@ def reproduce(data_dir: str | Path | None = None, weights: str | Path | None = N
     devices = describe_devices()
     say(f"devices: {', '.join(devices['devices'])} ({devices['strategy']}"
         f"{'; ' + ', '.join(devices['gpus']) if devices['gpus'] else ''}; CPU {devices['cpu']})")
-    tables = split_step(study, say)
+    steps: dict[str, float] = {}
+    tables = _timed(steps, "split", split_step, study, say)
     extraction = {k: v for k, v in (("batch_size", batch_size), ("shard_size", shard_size)) if v}
     chexnet = pipeline.chexnet_loader(study)
-    stores, speed = features_step(study, tables, chexnet, shard, progress, say, **extraction)
+    stores, speed = _timed(steps, "features", features_step, study, tables, chexnet, shard,
+                           progress, say, **extraction)
     if shard is not None:
         return _shard_result(study, stores, shard, shard_size)
     split_features = {name: store.load() for name, store in stores.items()}
-    head_step(study, split_features, tables, progress, say)
-    test = predictions_step(study, split_features, tables, chexnet, progress, say)
+    _timed(steps, "head", head_step, study, split_features, tables, progress, say)
+    test = _timed(steps, "predictions", predictions_step, study, split_features, tables, chexnet,
+                  progress, say)
     summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),
                "paper_auc": dict(evaluation.PAPER_AUCS), "recipe": study.recipe,
-               "limit": study.limit, "run": {**devices, "extraction": speed}}
+               "limit": study.limit, "run": {**devices, "extraction": speed, "steps": steps}}
     _write_outputs(study, test, summary)
     return summary
+
+
+def _timed(seconds: dict[str, float], name: str, step: Callable, *args, **kwargs):
+    """``step(*args, **kwargs)``, its wall time recorded in ``seconds[name]``."""
+    began = time.perf_counter()
+    result = step(*args, **kwargs)
+    seconds[name] = round(time.perf_counter() - began, 1)
+    return result
 
 
 def finish_command(study: pipeline.Study, shard_size: int | None = None) -> str:
