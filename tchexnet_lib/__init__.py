@@ -23,7 +23,8 @@ lists its public names in ``__all__``):
    subpackage with its own map); the ROC explorer; feedback on the notebooks' exercises.
 8. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.
 9. ``pipeline``: the study (``Study``, saved as ``study.json``) and its steps.
-10. ``demo``, ``notebooks``: the whole study on the demo data; running the notebooks.
+10. ``demo``, ``notebooks``, ``reproduce``: the whole study on the demo data; running the
+    notebooks; the paper on real CheXpert in one resumable, shardable command.
 11. ``cli``: the ``tchexnet`` command.
 
 Importing the package has no side effects: TensorFlow is imported only by the functions

@@ -1,4 +1,4 @@
-"""The ``tchexnet`` command: predict, features, split, compare, gradcam, extract, train, demo.
+"""The ``tchexnet`` command: predict, features, split, compare, gradcam, extract, train, demo, reproduce.
 
 Text output for people (the original repository's hello-world format), ``--json``
 for machines. Errors are one line on stderr and a non-zero exit; ``--debug``
@@ -26,13 +26,14 @@ from tchexnet_lib import (backbones, config, data, errors, evaluation, features,
 
 __all__ = [
     "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_extract",
-    "cmd_features", "cmd_gradcam", "cmd_predict", "cmd_split", "cmd_train", "main",
+    "cmd_features", "cmd_gradcam", "cmd_predict", "cmd_reproduce", "cmd_split", "cmd_train", "main",
 ]
 
 EXIT_ERROR = 2
 #: Help of ``--data-dir`` (extract, train).
 DATA_DIR_HELP = ("folder holding CheXpert-v1.0-small/, the images' root (default: the root a "
-                 "`tchexnet split` CSV recorded, else the CSV's own folder)")
+                 "`tchexnet split` CSV recorded, else $TCHEXNET_DATA_DIR, else chexpert/; "
+                 "CheXpert's own CSVs: their folder)")
 
 
 def _import_tensorflow_quietly() -> None:
@@ -232,9 +233,9 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
 
 
 def _image_root(args: argparse.Namespace) -> Path | None:
-    """``--data-dir``'s CheXpert-v1.0-small folder; None: the CSV's recorded root (its split's)
-    or its own folder (:func:`data.recorded_image_root`)."""
-    return Path(args.data_dir) / config.CHEXPERT_SMALL if args.data_dir else None
+    """``--data-dir``'s CheXpert-v1.0-small folder; None: the CSV's recorded root (its split's),
+    else the data folder's (:func:`data.recorded_image_root`)."""
+    return config.dataset_dir("chexpert", args.data_dir) if args.data_dir else None
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
@@ -373,6 +374,42 @@ def cmd_demo_pretrain(args: argparse.Namespace) -> None:
     print(f"demo CheXNet: {path} ({manifest['seconds']:.0f} s, "
           f"sha256 {manifest['sha256'][:12]}…)\nsource validation AUC at {cfg.eval_size} px: "
           f"mean {manifest['val_mean_auc']:.3f}; {aucs}")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    """The paper on real CheXpert in one resumable command (split, features, head, comparison)."""
+    from tchexnet_lib import reproduce  # matplotlib: only for this command
+
+    result = reproduce.reproduce(args.data_dir, args.weights, args.out, args.limit, args.shard,
+                                 args.recipe, args.batch_size, args.shard_size,
+                                 progress=not args.json, say=_note)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(reproduce.shard_text(result) if "shard" in result else reproduce.summary_text(result))
+
+
+def _reproduce_parser(commands) -> None:
+    """``tchexnet reproduce``'s options."""
+    rep = commands.add_parser("reproduce", help="the paper on real CheXpert in one resumable "
+                                                "command")
+    rep.add_argument("--data-dir", help="folder holding CheXpert-v1.0-small/ (default: the one "
+                                        "the run folder recorded, else $TCHEXNET_DATA_DIR, else "
+                                        "chexpert/)")
+    rep.add_argument("--weights", help="CheXNet weight file (default: the registry's)")
+    rep.add_argument("--out", help="run folder (default outputs/reproduce[-patient][-limitN]/)")
+    rep.add_argument("--limit", type=int, help="only the first N rows of each split")
+    rep.add_argument("--shard", metavar="i/N", help="this machine's share of the extraction "
+                                                    "(blocks k with k %% N == i), then stop; a "
+                                                    "run without it merges the shards")
+    rep.add_argument("--recipe", choices=splits.RECIPES, default="paper",
+                     help="train/val split: the paper's row order (default) or by patient")
+    rep.add_argument("--batch-size", type=int, help="extraction batch (default "
+                     f"{_default(features.extract_features, 'batch_size')})")
+    rep.add_argument("--shard-size", type=int, help="rows per shard file (default "
+                     f"{_default(features.extract_features, 'shard_size')})")
+    rep.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
+    rep.set_defaults(run=cmd_reproduce)
 
 
 def _demo_config(args: argparse.Namespace):
@@ -581,6 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain_options.add_argument("--fresh", action="store_true",
                                   help="ignore the checkpoints in --work-dir")
     demo_parser.set_defaults(run=cmd_demo)
+    _reproduce_parser(commands)
     return parser
 
 

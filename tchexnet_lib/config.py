@@ -65,11 +65,17 @@ def demo_data_dir() -> Path:
     return data_dir() / "demo"
 
 
-def dataset_dir(dataset: str) -> Path:
-    """The CheXpert-v1.0-small folder of ``"chexpert"`` (real) or ``"demo"`` (synthetic)."""
+def dataset_dir(dataset: str, root: str | os.PathLike | None = None) -> Path:
+    """The CheXpert-v1.0-small folder of ``"chexpert"`` (real) or ``"demo"`` (synthetic).
+
+    ``root``: the folder holding the real ``CheXpert-v1.0-small/`` (a command's
+    ``--data-dir``); default :func:`data_dir`.
+    """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    return chexpert_dir() if dataset == "chexpert" else demo_data_dir() / CHEXPERT_SMALL
+    if dataset == "demo":
+        return demo_data_dir() / CHEXPERT_SMALL
+    return Path(root).expanduser() / CHEXPERT_SMALL if root else chexpert_dir()
 
 
 def default_dataset() -> str:
@@ -78,9 +84,10 @@ def default_dataset() -> str:
     return "chexpert" if (real / "train.csv").is_file() and (real / "valid.csv").is_file() else "demo"
 
 
-def require_dataset(dataset: str) -> Path:
-    """The dataset's folder, or a :class:`errors.MissingInputError` saying where the data goes."""
-    folder = dataset_dir(dataset)
+def require_dataset(dataset: str, root: str | os.PathLike | None = None) -> Path:
+    """The dataset's folder (:func:`dataset_dir`), or a :class:`errors.MissingInputError`
+    saying where the data goes."""
+    folder = dataset_dir(dataset, root)
     missing = [name for name in ("train.csv", "valid.csv") if not (folder / name).is_file()]
     if not missing:
         return folder

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import errors, files
+from tchexnet_lib import config, errors, files
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
 
 __all__ = [
@@ -432,8 +432,8 @@ def read_labels(
         image_root: folder the ``Path`` cells are relative to (after stripping the
             ``CheXpert-v1.0-small/`` prefix); default :func:`recorded_image_root`: the
             root a split CSV recorded when it was written (wherever it now sits), else
-            the CSV's folder, which is right for ``train.csv`` and ``valid.csv`` inside
-            ``CheXpert-v1.0-small/``.
+            the CSV's folder for CheXpert's own CSVs inside ``CheXpert-v1.0-small/``,
+            else the data folder's.
         require: columns that must be present besides ``Path``.
 
     Returns:
@@ -478,11 +478,16 @@ def recorded_image_root(csv_path: str | os.PathLike) -> Path:
 
     A CSV written by :func:`write_split_csv` recorded the root its rows were read against
     (``<csv>.json``), so a split written to ``outputs/split/`` still finds its images in
-    the data folder. Any other CSV: its own folder (CheXpert's ``train.csv`` and
-    ``valid.csv`` sit in ``CheXpert-v1.0-small/`` beside ``train/`` and ``valid/``).
+    the data folder. CheXpert's own CSVs, inside ``CheXpert-v1.0-small/`` (their Paths
+    start with that folder, relative to the data folder): that folder. Any other CSV: the
+    data folder's (:func:`config.chexpert_dir`: ``$TCHEXNET_DATA_DIR`` or ``chexpert/``),
+    never the folder the CSV happens to sit in.
     """
     record = files.read_json(image_root_record(csv_path)) or {}
-    return Path(record["image_root"]) if record.get("image_root") else Path(csv_path).parent
+    if record.get("image_root"):
+        return Path(record["image_root"])
+    folder = Path(csv_path).parent
+    return folder if folder.name == config.CHEXPERT_SMALL else config.chexpert_dir()
 
 
 # -------------------------------------------------------------------- views

@@ -24,7 +24,8 @@ Reliability:
   it is detected, the reason logged, and recomputed; never silently reused.
 - **Sharded across machines.** ``shard=(i, N)`` computes the shard blocks ``k`` with
   ``k % N == i``; :func:`merge` (or :func:`load_features`) refuses a store with missing blocks and
-  names them.
+  names them; so does :func:`extract_features` with ``compute=False``, which also checks that
+  every copied shard was computed for this store's key (weights, preprocessing, rows).
 - **Streaming.** Only the paths and one shard of features are in memory: memory does not grow with
   the number of images.
 - **Batches never straddle shards**, so a resumed or sharded run computes every row in the same
@@ -193,18 +194,49 @@ def _shard_plan(n_kept: int, shard_size: int) -> list[dict]:
              "stop": min((k + 1) * shard_size, n_kept)} for k in range(n_shards)]
 
 
-def _shard_is_valid(folder: Path, manifest: dict, k: int) -> bool:
-    """Shard ``k`` exists, its record matches this store's key, and its sha256 matches."""
+def _shard_problem(folder: Path, manifest: dict, k: int) -> str | None:
+    """Why shard ``k`` cannot be used (missing, of another store, corrupt), or None."""
     record = files.read_json(folder / _RECORD.format(k))
     plan = manifest["shards"][k]
-    if record is None or record.get("key_sha256") != manifest["key_sha256"]:
-        return False
-    if [record.get("start"), record.get("stop")] != [plan["start"], plan["stop"]]:
-        return False
     shard = folder / plan["name"]
-    if not shard.is_file():
-        return False
-    return files.sha256_file(shard) == record.get("sha256")
+    if record is None or not shard.is_file():
+        return "missing"
+    if (record.get("key_sha256") != manifest["key_sha256"]
+            or [record.get("start"), record.get("stop")] != [plan["start"], plan["stop"]]):
+        return "computed for another store (other weights, preprocessing, rows or shard size)"
+    if files.sha256_file(shard) != record.get("sha256"):
+        return "corrupt (its sha256 differs from its record)"
+    return None
+
+
+def _shard_is_valid(folder: Path, manifest: dict, k: int) -> bool:
+    """Shard ``k`` exists, its record matches this store's key, and its sha256 matches."""
+    return _shard_problem(folder, manifest, k) is None
+
+
+def _refuse_unusable(folder: Path, manifest: dict) -> None:
+    """Raise :class:`errors.FeatureStoreError` naming every shard not usable, and why."""
+    bad = [(plan["name"], why) for k, plan in enumerate(manifest["shards"])
+           if (why := _shard_problem(folder, manifest, k))]
+    if bad:
+        shown = "; ".join(f"{name} {why}" for name, why in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise errors.FeatureStoreError(
+            f"feature store {folder}: {len(bad)} of {len(manifest['shards'])} shard(s) not "
+            f"usable: {shown}{more}; copy every machine's shards here, or run the missing "
+            "`--shard i/N` again")
+
+
+def _merged(folder: Path, manifest: dict) -> dict:
+    """The store's manifest once every shard (copied from other machines) checks; else raise.
+
+    The manifest found is used when its key is ``manifest``'s; nothing is deleted.
+    """
+    existing = files.read_json(folder / MANIFEST)
+    if existing is not None and existing.get("key_sha256") == manifest["key_sha256"]:
+        manifest = existing
+    _refuse_unusable(folder, manifest)
+    return _finish_if_complete(folder, manifest)
 
 
 def _remove_shard(folder: Path, k: int) -> None:
@@ -359,7 +391,7 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
 def _compute_shards(
     folder: Path, manifest: dict, kept_paths: Sequence[str], pending: Sequence[int],
     model: keras.Model, config: PreprocessConfig, batch_size: int, strategy,
-    progress: bool, num_parallel_calls: int | None,
+    progress: bool, num_parallel_calls: int | None, on_batch: Callable[[int], None] | None,
 ) -> None:
     """Stream the pending shards' images through the model; write each shard as it fills."""
     plans = [manifest["shards"][k] for k in pending]
@@ -379,6 +411,8 @@ def _compute_shards(
             buffer.append(out)
             filled += len(out)
             bar.update(len(out))
+            if on_batch is not None:
+                on_batch(len(out))
             k, plan = todo[0]
             if filled == plan["stop"] - plan["start"]:
                 _write_shard(folder, manifest, k, np.concatenate(buffer).astype(dtype))
@@ -447,6 +481,8 @@ def extract_features(
     shard: str | tuple[int, int] | None = None,
     strategy: tf.distribute.Strategy | None = None,
     num_parallel_calls: int | None = None,
+    compute: bool = True,
+    on_batch: Callable[[int], None] | None = None,
 ) -> FeatureStore:
     """Compute (or resume, or reuse) the features of ``paths`` into a store folder.
 
@@ -471,6 +507,10 @@ def extract_features(
         strategy: a ``tf.distribute`` strategy; default :func:`strategy_for_devices`. With
             several replicas, a model built outside ``strategy.scope()`` is copied into it once.
         num_parallel_calls: images decoded in parallel; None: ``tf.data.AUTOTUNE``.
+        compute: False: compute nothing, only check that every shard is there (copied from
+            the machines that computed them) and belongs to this key, and finish the store;
+            nothing is deleted.
+        on_batch: called with the number of rows of each batch computed (an ETA's clock).
 
     Returns:
         The :class:`FeatureStore` (``complete`` is False while other machines' shards are
@@ -479,6 +519,8 @@ def extract_features(
     Raises:
         ValueError: bad arguments, or no usable image.
         ImageError: with ``on_error="raise"``, the first unusable file.
+        FeatureStoreError: with ``compute=False``, shards missing, corrupt or of another
+            key (each named).
     """
     import keras
 
@@ -504,6 +546,8 @@ def extract_features(
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = _build_manifest(key, report, batch_size)
+    if not compute:
+        return FeatureStore(folder, _merged(folder, manifest))
     mine = assigned_shards(len(manifest["shards"]), shard)
     manifest = _open_store(folder, manifest, mine)
     _clean_temps(folder, mine)
@@ -519,7 +563,7 @@ def extract_features(
             backbones.check_normalisation(model_or_extractor, config.normalisation)
         _compute_shards(folder, manifest, report.kept_paths, pending, model_or_extractor, config,
                         batch_size, strategy or strategy_for_devices(), progress,
-                        num_parallel_calls)
+                        num_parallel_calls, on_batch)
     return FeatureStore(folder, _finish_if_complete(folder, manifest))
 
 

@@ -5,8 +5,8 @@ The notebooks run these one per lesson; :func:`tchexnet_lib.demo.run_demo` and
 reads the previous step's output through a loader, recomputing it (with a
 message) when it is absent or stale:
 
-``split_tables`` (the paper's recipe) → ``features_for`` (the feature store, one
-per split) → ``train_transfer_head`` (the tCheXNet head on cached features) →
+``split_tables`` (the paper's recipe, or by patient) → ``features_for`` (the feature
+store, one per split, :func:`feature_store`) → ``train_transfer_head`` (the tCheXNet head on cached features) →
 ``test_predictions`` (CheXNet's zero-shot Pneumothorax output and tCheXNet's on
 the test split) → ``summary_json`` (:mod:`tchexnet_lib.evaluation`).
 ``score_images`` scores any other table of images with the trained study (the demo's
@@ -33,10 +33,11 @@ from tchexnet_lib import (backbones, config, data, errors, evaluation, features,
 
 __all__ = [
     "PREDICTIONS_KEY", "SPLITS", "STUDY_FILE", "Study", "all_features", "best_head",
-    "chexnet_loader", "chexnet_scores_from_features", "default_out_dir", "features_for",
-    "labelled_rows", "load_chexnet", "load_predictions", "load_study", "make_study", "read_json",
-    "save_predictions", "save_tchexnet_model", "score_images", "split_tables", "summary_json",
-    "target_labels", "test_predictions", "train_transfer_head", "with_scores",
+    "chexnet_loader", "chexnet_scores_from_features", "default_out_dir", "feature_store",
+    "features_for", "labelled_rows", "load_chexnet", "load_predictions", "load_study",
+    "make_study", "read_json", "save_predictions", "save_tchexnet_model", "saved_predictions",
+    "score_images", "split_tables", "summary_json", "target_labels", "test_predictions",
+    "train_transfer_head", "with_scores",
 ]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -62,6 +63,8 @@ class Study:
             the weight file's, DenseNet-121 for CheXNet.
         policy: what uncertain (-1) training labels become (:data:`data.POLICIES`;
             the paper's ``"zeros"``).
+        recipe: how train.csv becomes train and val (:data:`splits.RECIPES`): the paper's
+            row order (``"paper"``) or :func:`splits.patient_recipe` (``"patient"``).
     """
 
     dataset: str
@@ -73,10 +76,13 @@ class Study:
     limit: int | None = None
     backbone: str = backbones.DEFAULT
     policy: str = data.PAPER_POLICY
+    recipe: str = "paper"
 
     def __post_init__(self) -> None:
         backbones.get(self.backbone)  # ValueErrors name the known ones
         data.uncertainty_policy(self.policy)
+        if self.recipe not in splits.RECIPES:
+            raise ValueError(f"recipe={self.recipe!r}: use one of {splits.RECIPES}")
 
     @property
     def preprocess(self) -> config.PreprocessConfig:
@@ -108,13 +114,16 @@ class Study:
         return (f"dataset: {self.dataset} — {data_note}: {config.display_path(self.dataset_dir)}\n"
                 f"{models.describe_weights(self.weights)}\n"
                 f"backbone: {self.backbone}; input size: {self.image_size[0]}×{self.image_size[1]}; "
-                f"uncertain training labels: {data.uncertainty_policy(self.policy).label}\n"
+                f"uncertain training labels: {data.uncertainty_policy(self.policy).label}; "
+                f"split: {self.recipe} recipe\n"
                 f"outputs: {config.display_path(self.out_dir)}")
 
 
 def make_study(dataset: str | None = None, weights: str | Path | None = None,
                head: training.HeadConfig | None = None, limit: int | None = None,
-               out_dir: str | Path | None = None, policy: str = data.PAPER_POLICY) -> Study:
+               out_dir: str | Path | None = None, policy: str = data.PAPER_POLICY,
+               data_dir: str | Path | None = None, recipe: str = "paper", save: bool = True
+               ) -> Study:
     """Resolve a study's data and weights, failing with one line saying what is missing.
 
     Args:
@@ -125,6 +134,10 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
         limit: first N rows of each split only.
         out_dir: default ``outputs/<dataset>/``.
         policy: the uncertainty policy of the training labels (default U-Zeros, the paper's).
+        data_dir: the folder holding real ``CheXpert-v1.0-small/`` (default
+            :func:`config.data_dir`).
+        recipe: ``"paper"`` or ``"patient"`` (:attr:`Study.recipe`).
+        save: write ``study.json`` (a caller that first compares it with the folder's says no).
 
     The backbone and input size are the weight file's (its sidecar; DenseNet-121 at 224
     without one). The study is saved as ``study.json`` in ``out_dir``.
@@ -136,14 +149,15 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
     if dataset == "demo" and weights is None:
         synthetic.generate_dataset(config.demo_data_dir(), synthetic.DEMO_TARGET)
         weights = pretrain.shipped_weights()
-    folder = config.require_dataset(dataset)
+    folder = config.require_dataset(dataset, data_dir)
     path = models.resolve_weights("chexnet", weights)
     if not path.is_file():
         raise errors.MissingInputError(models.missing_file_message(path))
     study = Study(dataset, folder, path, models.input_shape_for(path)[:2],
                   Path(out_dir) if out_dir else default_out_dir(dataset, policy),
-                  head or training.HeadConfig(), limit, models.backbone_for(path), policy)
-    study.save()
+                  head or training.HeadConfig(), limit, models.backbone_for(path), policy, recipe)
+    if save:
+        study.save()
     return study
 
 
@@ -170,8 +184,13 @@ def load_study(out_dir: str | Path) -> Study:
 
 
 def split_tables(study: Study) -> dict[str, pd.DataFrame]:
-    """The paper's recipe: train/val from train.csv (80/20 by row order), test = frontal valid.csv."""
-    train, val = splits.paper_split(data.read_labels(study.dataset_dir / "train.csv"), study.policy)
+    """Train/val from train.csv by the study's recipe (the paper's: 80/20 by row order; or by
+    patient, seeded by the head's seed), test = the frontal rows of valid.csv."""
+    table = data.read_labels(study.dataset_dir / "train.csv")
+    if study.recipe == "paper":
+        train, val = splits.paper_split(table, study.policy)
+    else:
+        train, val = splits.patient_recipe(table, study.policy, seed=study.head.seed)
     test = splits.paper_test_set(data.read_labels(study.dataset_dir / "valid.csv"))
     tables = {"train": train, "val": val, "test": test}
     if study.limit:
@@ -195,19 +214,26 @@ def chexnet_loader(study: Study):
     return functools.cache(functools.partial(load_chexnet, study))
 
 
-def features_for(study: Study, split: str, table: pd.DataFrame | None = None,
-                 model=None, progress: bool = True) -> np.ndarray:
-    """A split's CheXNet features (1024-d), from its store (extracted once, then reused).
+def feature_store(study: Study, split: str, table: pd.DataFrame | None = None, model=None,
+                  progress: bool = True, **extraction) -> features.FeatureStore:
+    """A split's feature store in ``<out_dir>/features/<split>/``: extracted, resumed or reused.
 
     The store is keyed by the weights' sha256, the preprocessing and the rows, so a
     change of any of them recomputes it (see :mod:`tchexnet_lib.features`). ``model``:
     CheXNet, or a :func:`chexnet_loader` (built only if the store must be computed).
+    ``extraction``: more arguments of :func:`features.extract_features` (``shard``,
+    ``shard_size``, ``batch_size``, ``compute``, ``on_batch``, ``strategy``).
     """
     table = split_tables(study)[split] if table is None else table
-    store = features.extract_features(
+    return features.extract_features(
         model or chexnet_loader(study), table["image_path"].tolist(), study.out_dir / "features" / split,
-        study.preprocess, weights_sha256=study.weights_sha256, progress=progress)
-    return store.load()
+        study.preprocess, weights_sha256=study.weights_sha256, progress=progress, **extraction)
+
+
+def features_for(study: Study, split: str, table: pd.DataFrame | None = None,
+                 model=None, progress: bool = True) -> np.ndarray:
+    """A split's CheXNet features (1024-d), from its store (:func:`feature_store`)."""
+    return feature_store(study, split, table, model, progress).load()
 
 
 def all_features(study: Study, progress: bool = True, chexnet=None) -> tuple[dict, dict]:
@@ -264,15 +290,20 @@ def chexnet_scores_from_features(chexnet, feature_rows: np.ndarray, finding: str
     return np.asarray(head(feature_rows.astype("float32")))[:, labels.chexnet_index(finding)]
 
 
-def test_predictions(study: Study, progress: bool = True) -> pd.DataFrame:
+def test_predictions(study: Study, progress: bool = True, split_features: dict | None = None,
+                     tables: dict | None = None, chexnet=None) -> pd.DataFrame:
     """Test rows with CheXNet's zero-shot and tCheXNet's Pneumothorax scores.
+
+    ``split_features`` and ``tables``: every split's features and rows when the caller has
+    them (:func:`all_features` otherwise); ``chexnet``: a :func:`chexnet_loader` to share.
 
     Returns:
         The test table plus ``CheXNet`` and ``tCheXNet`` columns; also written to
         ``outputs/<dataset>/predictions.csv``.
     """
-    chexnet = chexnet_loader(study)
-    split_features, tables = all_features(study, progress, chexnet)
+    chexnet = chexnet or chexnet_loader(study)
+    if split_features is None or tables is None:
+        split_features, tables = all_features(study, progress, chexnet)
     head = best_head(study, train_transfer_head(study, split_features, tables, progress))
     test = with_scores(tables["test"], split_features["test"], chexnet, head)
     save_predictions(test, study.out_dir / "predictions.csv")
@@ -329,16 +360,25 @@ def load_predictions(study: Study, test: pd.DataFrame | None = None) -> pd.DataF
     the study's test split when the caller already has it (read from valid.csv otherwise).
     """
     path = study.out_dir / "predictions.csv"
-    saved = files.read_json(study.out_dir / PREDICTIONS_KEY) or {}
     if not path.is_file():
         print(f"{path} not found: computing the test predictions now")
-    elif saved.get("key") != _predictions_key(
-            study, split_tables(study)["test"] if test is None else test):
-        print(f"{path} was computed for another study (other rows, weights, head or policy): "
-              "computing the test predictions again")
-    else:
-        return pd.read_csv(path)
+        return test_predictions(study)
+    saved = saved_predictions(study, split_tables(study)["test"] if test is None else test)
+    if saved is not None:
+        return saved
+    print(f"{path} was computed for another study (other rows, weights, head or policy): "
+          "computing the test predictions again")
     return test_predictions(study)
+
+
+def saved_predictions(study: Study, test: pd.DataFrame) -> pd.DataFrame | None:
+    """``predictions.csv`` if :func:`test_predictions` wrote it for this study and these test
+    rows (its key matches), else None."""
+    path = study.out_dir / "predictions.csv"
+    saved = files.read_json(study.out_dir / PREDICTIONS_KEY) or {}
+    if path.is_file() and saved.get("key") == _predictions_key(study, test):
+        return pd.read_csv(path)
+    return None
 
 
 def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> Path:

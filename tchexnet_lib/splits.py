@@ -20,16 +20,18 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tchexnet_lib import data, errors
-from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, PAPER_CLASSES
+from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, PAPER_CLASSES, TARGET
 
 __all__ = [
-    "PAPER_TRAIN_FRACTION", "check_no_patient_leakage", "paper_select", "paper_split",
-    "paper_split_sizes", "paper_test_set", "patient_split",
+    "PAPER_TRAIN_FRACTION", "RECIPES", "check_no_patient_leakage", "paper_select", "paper_split",
+    "paper_split_sizes", "paper_test_set", "patient_recipe", "patient_split",
 ]
 
 
 #: The paper's share of rows for training (script 11: ``round(len(df) * 0.8)``).
 PAPER_TRAIN_FRACTION = 0.8
+#: How train.csv becomes train and validation: the paper's row order, or by patient.
+RECIPES: tuple[str, ...] = ("paper", "patient")
 
 
 # ---------------------------------------------------------- paper's recipe
@@ -211,6 +213,20 @@ def patient_split(
     train, val = data.subset_rows(df, ~in_val), data.subset_rows(df, in_val)
     check_no_patient_leakage(train, val)
     return train, val
+
+
+def patient_recipe(df: pd.DataFrame, uncertain: str = data.PAPER_POLICY, val_fraction: float = 0.2,
+                   seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The paper's rows and labels (:func:`paper_select`), split by patient instead of row order.
+
+    Only the leak is fixed: the same frontal rows and label policy, every patient's images on
+    one side, patients stratified on Pneumothorax so both sides keep positives
+    (:func:`patient_split`).
+
+    Raises:
+        DataError: as :func:`paper_select` and :func:`patient_split`.
+    """
+    return patient_split(paper_select(df, uncertain), val_fraction, seed, stratify_on=TARGET)
 
 
 def check_no_patient_leakage(

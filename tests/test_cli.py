@@ -302,10 +302,13 @@ def test_compare_takes_repeated_flags_refuses_a_repeated_name_and_warns(capsys, 
 
 
 @pytest.mark.slow
-def test_split_extract_train_chain_from_any_folder(capsys, tmp_path):
-    """The split's CSVs are written far from the images, and extract and train still find them:
-    the split recorded their root. After the data moves, --data-dir says where it is now."""
-    from tchexnet_lib import models, synthetic
+def test_split_extract_train_compare_chain_from_any_folder(capsys, tmp_path, monkeypatch):
+    """The split's CSVs are written far from the images, and extract, train, predict and compare
+    still find them: the split recorded their root (not $TCHEXNET_DATA_DIR, which points
+    elsewhere, nor the CSVs' folder). After the data moves, --data-dir says where it is now."""
+    from tchexnet_lib import data, models, synthetic
+
+    monkeypatch.setenv("TCHEXNET_DATA_DIR", str(tmp_path / "no-data-here"))
 
     spec = synthetic.SyntheticSpec(n_patients_train=40, n_patients_valid=6, seed=5,
                                    pneumothorax_prevalence=0.4)
@@ -326,6 +329,16 @@ def test_split_extract_train_chain_from_any_folder(capsys, tmp_path):
                          split / "train.csv", "--out", tmp_path / "run", "--epochs", "1", "--json")
     assert code == 0, err
     assert Path(json.loads(out)["best_checkpoint"]).is_file()
+    val = data.read_labels(split / "val.csv")  # the recorded root: the images are found
+    code, out, err = run(capsys, "predict", *val["image_path"], "--model", "chexnet",
+                         "--weights", weights, "--json")
+    assert code == 0, err
+    scores = [row["probabilities"][labels.TARGET] for row in json.loads(out)]
+    pd.DataFrame({"Path": val["Path"], "score": scores}).to_csv(tmp_path / "scores.csv", index=False)
+    code, out, err = run(capsys, "compare", "--labels", split / "val.csv",
+                         "--scores", f"CheXNet={tmp_path / 'scores.csv'}", "--json")
+    assert code == 0, err
+    assert json.loads(out)["n"] == len(val) and set(json.loads(out)["models"]) == {"CheXNet"}
     shutil.move(tmp_path / "data", tmp_path / "moved")
     code, _, err = run(capsys, *extract, "--out", tmp_path / "store2")
     assert code == 2 and "file not found" in err

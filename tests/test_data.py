@@ -576,6 +576,20 @@ def test_write_read_round_trip(tmp_path: Path, valid_csv: Path) -> None:
     assert out.read_text().splitlines()[1].endswith("AP,0.0,,-1.0,,,,,,,1.0,,,,")
 
 
+def test_image_root_order(tmp_path: Path, valid_csv: Path, monkeypatch) -> None:
+    """Given, else recorded by the split, else CheXpert's own CSV's folder, else the data folder's:
+    never the folder another CSV happens to sit in."""
+    monkeypatch.setenv("TCHEXNET_DATA_DIR", str(tmp_path / "data"))
+    elsewhere = write_csv(tmp_path / "lists" / "valid.csv", valid_like_rows())
+    assert data.read_labels(elsewhere).attrs["image_root"] == str(tmp_path / "data" / "CheXpert-v1.0-small")
+    assert data.read_labels(valid_csv).attrs["image_root"] == str(valid_csv.parent)
+    split = data.write_split_csv(data.read_labels(valid_csv), tmp_path / "split" / "valid.csv")
+    assert data.read_labels(split).attrs["image_root"] == str(valid_csv.parent)
+    given = data.read_labels(split, image_root=tmp_path / "moved")
+    assert given.attrs["image_root"] == str(tmp_path / "moved")
+    assert given.loc[0, "image_path"].startswith(str((tmp_path / "moved").resolve()))
+
+
 def test_write_read_round_trip_paper_split(tmp_path: Path) -> None:
     train, _ = splits.paper_split(data.read_labels(write_csv(tmp_path / "train.csv", paper_rows())))
     out = data.write_split_csv(train, tmp_path / "split" / "train.csv")
