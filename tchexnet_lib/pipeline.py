@@ -338,7 +338,13 @@ def with_scores(table: pd.DataFrame, feature_rows: np.ndarray, chexnet, head) ->
     """
     return table.assign(
         CheXNet=chexnet_scores_from_features(chexnet(), feature_rows, labels.TARGET),
-        tCheXNet=head.predict(feature_rows, verbose=0)[:, 0])
+        tCheXNet=models.predict(head, _row_blocks(feature_rows))[:, 0])
+
+
+def _row_blocks(rows: np.ndarray, size: int = 4096):
+    """``rows`` in blocks of ``size``: a compiled forward over them never builds a tf.data
+    pipeline (Keras's array adapter under op determinism logs an ``E0000`` line)."""
+    return (rows[start:start + size] for start in range(0, len(rows), size))
 
 
 def save_predictions(test: pd.DataFrame, path: Path) -> Path:
