@@ -22,7 +22,8 @@ lists its public names in ``__all__``):
    its own map); the ROC explorer.
 8. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.
 9. ``pipeline``: the study (``Study``, saved as ``study.json``) and its steps.
-10. ``demo``, ``notebooks``: the whole study on the demo data; running the notebooks.
+10. ``demo``, ``notebooks``, ``doctor``: the whole study on the demo data; running the
+    notebooks; checking a setup (software, data, weights, speed, disk) before a long run.
 11. ``cli``: the ``tchexnet`` command.
 
 Importing the package has no side effects: TensorFlow is imported only by the functions
