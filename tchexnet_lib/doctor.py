@@ -14,8 +14,9 @@ print each line as soon as it is known:
    a seeded sample of images spread over each file decoded by :mod:`tchexnet_lib.images`, and
    their bit depth (a 16-bit PNG holding 12-bit values would come out nearly black);
 3. **weights**: the file (:func:`models.verify_file`), its layout (Keras 2 ``save_weights``
-   or Keras 3), the architecture (loaded into DenseNet-121 + 14 outputs by
-   :func:`models.build_chexnet`, checked layer by layer, never by name), and its outputs on
+   or Keras 3; a warning for the demo CheXNet, which is not CheXNet), the architecture
+   (loaded into DenseNet-121 + 14 outputs by :func:`models.build_chexnet`, checked layer by
+   layer, never by name), and its outputs on
    :func:`reference_inputs`: equal to :data:`KNOWN_OUTPUTS` within :data:`TOLERANCE` when the
    file's sha256 is known, otherwise at least not degenerate (untrained or wrongly loaded
    weights give outputs near 0.5 that hardly move between different radiographs);
@@ -46,7 +47,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from tchexnet_lib import (backbones, config, data, errors, features, files, images, labels,
-                          machine, models, splits, synthetic)
+                          machine, models, pretrain, splits, synthetic)
 
 if TYPE_CHECKING:
     import keras
@@ -459,6 +460,7 @@ def check_weights_file(path: Path) -> Check:
         archive = path.suffix == ".keras"
         layout, saved = ("keras archive", []) if archive else models.read_saved_layers(path)
         described = models.describe_weights(path)
+        trained_by = models.read_metadata(path).get("command")
     except errors.WeightsError as error:
         spec = models.spec_for(path)
         if not path.is_file():
@@ -472,8 +474,13 @@ def check_weights_file(path: Path) -> Check:
            "keras3": "Keras 3 layout, loaded by layer name with every shape checked",
            "keras archive": "Keras 3 .keras archive (safe_mode)"}[layout]
     count = f", {len(saved)} layers with weights" if saved else ""
-    return Check("weights.file", "ok", f"{described}; {how}{count}",
-                 data={"layout": layout, "sha256": files.sha256_file(path)})
+    numbers = {"layout": layout, "sha256": files.sha256_file(path), "demo": False}
+    if trained_by == pretrain.MANIFEST_COMMAND:
+        return Check("weights.file", "warn", f"{described}; {how}{count}: the demo CheXNet, "
+                     "pretrained on synthetic images, not CheXNet",
+                     f"for the paper, put CheXNet's {models.REGISTRY['chexnet'].filename} in "
+                     "weights/ (weights/README.md)", data={**numbers, "demo": True})
+    return Check("weights.file", "ok", f"{described}; {how}{count}", data=numbers)
 
 
 def check_architecture(path: Path) -> tuple[Check, keras.Model | None]:

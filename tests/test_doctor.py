@@ -75,11 +75,12 @@ def test_doctor_passes_on_a_sound_setup(capsys, tmp_path, data_dir):
     assert failed(lines) == set() and out.splitlines()[-1].endswith(", 0 failed")
     # (software.gpu warns on a GPU host whose TensorFlow is the CPU build)
     warned = {name for name, line in lines.items() if line.startswith("!")} - {"software.gpu"}
-    assert warned == {"data.folder", "data.train_csv", "data.valid_csv"}  # the demo, not CheXpert
+    # the demo's data and weights, not CheXpert's and CheXNet's
+    assert warned == {"data.folder", "data.train_csv", "data.valid_csv", "weights.file"}
     assert "synthetic demo data" in lines["data.folder"]
     assert "not the paper's 234 / 202 / 7" in lines["data.valid_csv"]
     assert "10 sampled images decode (5 of train.csv and 5 of valid.csv)" in lines["data.images"]
-    assert "Keras 3 layout" in lines["weights.file"] and "demo weights" in lines["weights.file"]
+    assert "Keras 3 layout" in lines["weights.file"] and "not CheXNet" in lines["weights.file"]
     assert "densenet121 + Dense(14, sigmoid), 7,051,854 parameters" in lines["weights.architecture"]
     assert "equal to this file's known outputs" in lines["weights.outputs"]
     folder = small(data_dir)
@@ -204,6 +205,7 @@ def test_random_weights_fail_as_untrained(capsys, keras2_weights):
     """Weights of the right architecture that were never trained: the outputs give them away."""
     code, _, lines = run(capsys, "--weights", keras2_weights["chexnet"], "--only", "weights")
     assert code == 1 and failed(lines) == {"weights.outputs"}
+    assert lines["weights.file"].startswith("✓ weights.file")
     assert "Keras 2 save_weights layout" in lines["weights.file"]
     assert "look untrained or wrongly loaded" in lines["weights.outputs"]
     assert "fix: these are not trained CheXNet weights" in lines["weights.outputs"]
