@@ -614,9 +614,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--weights", help="CheXNet weight file (default: the registry's)")
     check.add_argument("--out", help="output folder (default outputs/)")
     check.add_argument("--seconds", type=float, default=_default(doctor.run_checks, "seconds"),
-                       help="how long to measure the model-bound img/s (0: skip)")
+                       help="how long to measure the model-bound img/s (default %(default)g; "
+                            "0: skip)")
     check.add_argument("--sample", type=int, default=_default(doctor.run_checks, "sample"),
-                       help="images decoded per CSV")
+                       help="images decoded per CSV (default %(default)s)")
     check.add_argument("--seed", type=int, default=_default(doctor.run_checks, "seed"),
                        help="seeds the image sample")
     check.add_argument("--only", nargs="+", action="extend", choices=doctor.SECTIONS,

@@ -36,7 +36,7 @@ import platform
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,7 +136,8 @@ class Check:
 
     def to_dict(self) -> dict:
         """``{"check", "ok", "level", "found", "fix", "data"}``, plain JSON."""
-        return {"ok": self.ok, **asdict(self)}
+        return {"check": self.check, "ok": self.ok, "level": self.level, "found": self.found,
+                "fix": self.fix, "data": self.data}
 
 
 def summary(checks: Sequence[Check]) -> dict:
