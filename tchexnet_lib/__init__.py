@@ -23,8 +23,9 @@ lists its public names in ``__all__``):
    subpackage with its own map); the ROC explorer; feedback on the notebooks' exercises.
 8. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.
 9. ``pipeline``: the study (``Study``, saved as ``study.json``) and its steps.
-10. ``demo``, ``notebooks``, ``reproduce``: the whole study on the demo data; running the
-    notebooks; the paper on real CheXpert in one resumable, shardable command.
+10. ``demo``, ``notebooks``, ``reproduce``, ``doctor``: the whole study on the demo data;
+    running the notebooks; the paper on real CheXpert in one resumable, shardable command;
+    checking a setup (software, data, weights, speed, disk) before a long run.
 11. ``cli``: the ``tchexnet`` command.
 
 Importing the package has no side effects: TensorFlow is imported only by the functions

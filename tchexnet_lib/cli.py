@@ -1,4 +1,4 @@
-"""The ``tchexnet`` command: predict, features, split, compare, gradcam, extract, train, demo, reproduce.
+"""``tchexnet``: predict, features, split, compare, gradcam, extract, train, demo, reproduce, doctor.
 
 Text output for people (the original repository's hello-world format), ``--json``
 for machines. Errors are one line on stderr and a non-zero exit; ``--debug``
@@ -21,12 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tchexnet_lib import (backbones, config, data, errors, evaluation, features, files, images,
-                          labels, models, pretrain, score_files, splits, synthetic, training)
+from tchexnet_lib import (backbones, config, data, doctor, errors, evaluation, features, files,
+                          images, labels, models, pretrain, score_files, splits, synthetic,
+                          training)
 
 __all__ = [
-    "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_extract",
-    "cmd_features", "cmd_gradcam", "cmd_predict", "cmd_reproduce", "cmd_split", "cmd_train", "main",
+    "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_doctor",
+    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_predict", "cmd_reproduce", "cmd_split",
+    "cmd_train", "main",
 ]
 
 EXIT_ERROR = 2
@@ -454,6 +456,30 @@ def _notebook_inputs(cfg, result) -> dict:
                         str(config.output_dir())]}
 
 
+#: How ``doctor`` marks a check of each level.
+DOCTOR_MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the setup before hours of work: one line per check; status 1 if any failed."""
+    checks = []
+    for check in doctor.run_checks(args.data_dir, args.weights, args.out, args.seconds,
+                                   args.sample, args.seed, args.only or doctor.SECTIONS):
+        checks.append(check)
+        if not args.json:
+            label = "fix" if check.level == "fail" else "note"
+            fix = f" — {label}: {check.fix}" if check.fix else ""
+            print(f"{DOCTOR_MARKS[check.level]} {check.check:<21} {check.found}{fix}", flush=True)
+    result = doctor.summary(checks)
+    if args.json:
+        print(json.dumps({"checks": [check.to_dict() for check in checks], "summary": result},
+                         indent=2))
+    else:
+        print(f"{result['passed']} passed, {result['warnings']} warning(s), "
+              f"{result['failed']} failed")
+    return result["exit_status"]
+
+
 def _image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG chest X-rays")
     parser.add_argument("--weights", help="weight file (default: the registry's, under weights/)")
@@ -619,6 +645,24 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="ignore the checkpoints in --work-dir")
     demo_parser.set_defaults(run=cmd_demo)
     _reproduce_parser(commands)
+
+    check = commands.add_parser("doctor", help="check the setup (software, data, weights, speed, "
+                                               "disk) before a long run; exit status 1 on a ✗")
+    check.add_argument("--data-dir", help="folder holding CheXpert-v1.0-small/ (default "
+                                          "$TCHEXNET_DATA_DIR, else chexpert/)")
+    check.add_argument("--weights", help="CheXNet weight file (default: the registry's)")
+    check.add_argument("--out", help="output folder (default outputs/)")
+    check.add_argument("--seconds", type=float, default=_default(doctor.run_checks, "seconds"),
+                       help="how long to measure the model-bound img/s (default %(default)g; "
+                            "0: skip)")
+    check.add_argument("--sample", type=int, default=_default(doctor.run_checks, "sample"),
+                       help="images decoded per CSV (default %(default)s)")
+    check.add_argument("--seed", type=int, default=_default(doctor.run_checks, "seed"),
+                       help="seeds the image sample")
+    check.add_argument("--only", nargs="+", action="extend", choices=doctor.SECTIONS,
+                       metavar="SECTION", help=f"run only these of {', '.join(doctor.SECTIONS)}")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(run=cmd_doctor)
     return parser
 
 
@@ -629,14 +673,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command not in {"split", "compare"} and not args.debug:
             _import_tensorflow_quietly()
-        args.run(args)
+        status = args.run(args)
     except (ValueError, OSError) as error:  # errors.DataError, ImageError, WeightsError included
         if args.debug:
             raise
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"tchexnet: error: {message}", file=sys.stderr)
         return EXIT_ERROR
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":
