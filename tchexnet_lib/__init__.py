@@ -23,7 +23,8 @@ lists its public names in ``__all__``):
 8. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.
 9. ``pipeline``: the study (``Study``, saved as ``study.json``) and its steps.
 10. ``demo``, ``notebooks``: the whole study on the demo data; running the notebooks.
-11. ``cli``: the ``tchexnet`` command.
+11. ``site``, ``student``: the series as a static website; its student edition.
+12. ``cli``: the ``tchexnet`` command.
 
 Importing the package has no side effects: TensorFlow is imported only by the functions
 that need it, seeds and styles are set by explicit calls. What a learner must see (progress
