@@ -93,14 +93,18 @@ def project(name: str, work: Path, source: Path) -> tuple[list[str], Path]:
 
 
 def console_errors(folder: Path) -> dict[str, int]:
-    """Console errors of each page opened from ``file://`` in headless Debian Chromium."""
+    """Console errors of each page opened from ``file://`` in headless Debian Chromium.
+
+    ``404.html`` aside: it is written for a server's root (absolute paths) and ``make site``
+    drops it.
+    """
     from playwright.sync_api import sync_playwright
 
     counts = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
                                              args=["--no-sandbox", "--disable-gpu"])
-        for page_file in sorted(folder.glob("*.html")):
+        for page_file in sorted(set(folder.glob("*.html")) - {folder / "404.html"}):
             page, errors = browser.new_page(), []
             page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
             page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))

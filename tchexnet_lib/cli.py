@@ -1,5 +1,4 @@
-"""The ``tchexnet`` command: predict, features, split, compare, gradcam, extract, train, demo,
-site, student.
+"""``tchexnet``: predict, features, split, compare, gradcam, extract, train, demo, site, student.
 
 Text output for people (the original repository's hello-world format), ``--json``
 for machines. Errors are one line on stderr and a non-zero exit; ``--debug``

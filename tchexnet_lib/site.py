@@ -228,11 +228,18 @@ def notebook_title(notebook) -> str:
     return "untitled"
 
 
-def _folders() -> list[tuple[str, str]]:
-    """(absolute folder, what a reader should see instead), longest first."""
+def _folders(executed=None) -> list[tuple[str, str]]:
+    """(absolute folder, what a reader should see instead), longest first.
+
+    The project's folders as configured here, and the root the notebook was executed in
+    (papermill records the notebook's path), when that was another checkout.
+    """
     root = str(config.project_root())
     pairs = {f"{config.output_dir()}": "outputs", f"{config.data_dir()}": "chexpert",
              f"{config.weights_dir()}": "weights", root: "."}
+    source = (executed.metadata.get("papermill", {}).get("input_path") if executed else None)
+    if source and Path(source).is_absolute():
+        pairs.setdefault(str(Path(source).parent.parent), ".")
     named = [(f"{folder}/", f"{name}/") for folder, name in pairs.items()]
     return sorted(named, key=lambda pair: -len(pair[0]))
 
@@ -323,7 +330,7 @@ def site_notebook(executed, name: str, pages: Mapping[str, str], state: str = "c
 
     page = copy.deepcopy(executed)
     saved = page.metadata.pop("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
-    folders = _folders()
+    folders = _folders(executed)
     for cell in page.cells:
         if cell.cell_type == "markdown":
             cell.source = _rewrite_links(cell.source, pages)

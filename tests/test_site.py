@@ -111,6 +111,8 @@ def test_a_page_has_static_widgets_relative_paths_and_the_run_yourself_box():
     explorer = widgets.roc_explorer(np.r_[np.ones(5), np.zeros(15)].astype(int),
                                     {"A": np.linspace(0, 1, 20)})
     executed = executed_notebook("05_roc_comparison", explorer)
+    executed.metadata["papermill"] = {"input_path": "/elsewhere/tchexnet/notebooks/05.ipynb"}
+    executed.cells[4].outputs[0]["text"] += "read: /elsewhere/tchexnet/outputs/demo/p.csv\n"
     pages = {"04_transfer_training.ipynb": "04_transfer_training.html"}
     page = site.site_notebook(executed, "05_roc_comparison", pages)
     assert "widgets" not in page.metadata and "widgets" in executed.metadata  # a copy
@@ -123,7 +125,8 @@ def test_a_page_has_static_widgets_relative_paths_and_the_run_yourself_box():
     assert "-p WEIGHTS &quot;weights/demo/w.h5&quot; -p LIMIT 40" in box  # how this page ran
     text = json.dumps(page)
     assert str(config.project_root()) not in text and str(config.output_dir()) not in text
-    assert "saved: outputs/notebooks/demo/x.csv" in page.cells[5].outputs[0]["text"]
+    assert page.cells[5].outputs[0]["text"] == ("saved: outputs/notebooks/demo/x.csv\n"
+                                                "read: outputs/demo/p.csv\n")  # executed elsewhere
     title = page.cells[0].source
     assert "[the next](04_transfer_training.html#top)" in title
     assert "the weights (`../weights/README.md` in the repository)" in title
