@@ -262,23 +262,24 @@ def _relative_outputs(cell, folders: list[tuple[str, str]]) -> None:
                 output["data"][mime] = _relative(output["data"][mime], folders)
 
 
-_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)")
+_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 
 
 def _rewrite_links(markdown: str, pages: Mapping[str, str]) -> str:
     """Links to the series' files pointed at their pages; other relative links made plain text.
 
     ``pages`` maps a file name (``04_transfer_training.ipynb``, ``README.md``) to its page.
-    A link with a scheme or to an anchor is kept.
+    A link with a scheme or to an anchor is kept; a relative image (a repository file the site
+    does not carry) becomes its alt text.
     """
     def replace(match: re.Match) -> str:
-        text, target = match.groups()
+        image, text, target = match.groups()
         if urlsplit(target).scheme or target.startswith("#"):
             return match.group(0)
         path, _, anchor = target.partition("#")
-        page = pages.get(Path(path).name)
+        page = None if image else pages.get(Path(path).name)
         if page is None:
-            return f"{text} (`{path}` in the repository)"
+            return f"{text or 'a figure'} (`{path}` in the repository)"
         return f"[{text}]({page}{'#' + anchor if anchor else ''})"
     return _LINK.sub(replace, markdown)
 

@@ -188,7 +188,7 @@ def series(tmp_path, monkeypatch):
     Image.fromarray(np.zeros((60, 80, 3), np.uint8)).save(results / "contact_sheet.png")
     instructor = tmp_path / "README.md"
     instructor.write_text("# For instructors\n\nStart with [01](01_data_exploration.ipynb); "
-                          "the [Makefile](../Makefile).\n")
+                          "the [Makefile](../Makefile).\n\n![The demo](../docs/sheet.jpg)\n")
     return {"folder": folder, "expected": expected, "instructor": instructor}
 
 
@@ -209,7 +209,9 @@ def test_the_site_builds_offline_from_current_copies(series):
     assert "https://" not in "".join(line for line in page.splitlines() if "<script" in line)
     assert 'href="04_transfer_training.html#top"' in page
     assert "DeLong ER 1988." in (result.folder / "references.html").read_text()
-    assert 'href="01_data_exploration.html"' in (result.folder / "instructor.html").read_text()
+    instructor = (result.folder / "instructor.html").read_text()
+    assert 'href="01_data_exploration.html"' in instructor
+    assert "The demo (<code>../docs/sheet.jpg</code> in the repository)" in instructor
 
 
 def test_copies_that_are_missing_or_not_current_stop_the_build_unless_accepted(series):
