@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: setup test test-fast test-browser browser-deps demo lab bench bench-demo clean
+.PHONY: setup test test-fast test-browser browser-deps demo lab site student bench bench-demo clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c '$(SUPPORTED)' || { echo "tchexnet needs Python 3.11, 3.12 or 3.13 (those TensorFlow 2.21 has wheels for): make PYTHON=python3.X"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(TF),notebooks,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[$(TF),notebooks,dev,site]"
 	touch $@
 
 # Two test processes (pytest-xdist, one test file each at a time): 1.7× faster on 2 cores, since
@@ -33,9 +33,10 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser"
 
-# The ROC explorer in JupyterLab + headless Chromium (tests/test_browser.py); needs browser-deps.
+# The ROC explorer in JupyterLab, and the static site's pages, in headless Chromium
+# (tests/test_browser.py, tests/test_site_browser.py); needs browser-deps.
 test-browser: setup
-	$(BIN)/python -m pytest -m browser tests/test_browser.py
+	$(BIN)/python -m pytest -m browser tests/test_browser.py tests/test_site_browser.py
 
 # Debian's chromium for test-browser (playwright drives it; no browser download). Idempotent.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -50,6 +51,15 @@ demo: setup
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
+
+# The executed series of `make demo` as a static website: outputs/site/index.html. Executes
+# nothing: it stops, naming them, if notebooks are missing or not current (run `make demo`).
+site: setup
+	$(BIN)/tchexnet site
+
+# Student copies of the notebooks in outputs/student/: exercise solutions removed, checks kept.
+student: setup
+	$(BIN)/tchexnet student
 
 # Feature store and head training vs the original approach, side by side (benchmarks/README.md).
 bench: setup

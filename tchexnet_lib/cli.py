@@ -1,4 +1,5 @@
-"""``tchexnet``: predict, features, split, compare, gradcam, extract, train, demo, reproduce, doctor.
+"""The ``tchexnet`` command: predict, features, split, compare, gradcam, extract, train, demo,
+reproduce, doctor, site, student.
 
 Text output for people (the original repository's hello-world format), ``--json``
 for machines. Errors are one line on stderr and a non-zero exit; ``--debug``
@@ -27,8 +28,8 @@ from tchexnet_lib import (backbones, config, data, doctor, errors, evaluation, f
 
 __all__ = [
     "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_doctor",
-    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_predict", "cmd_reproduce", "cmd_split",
-    "cmd_train", "main",
+    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_predict", "cmd_reproduce", "cmd_site",
+    "cmd_split", "cmd_student", "cmd_train", "main",
 ]
 
 EXIT_ERROR = 2
@@ -432,10 +433,9 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
     from tchexnet_lib import demo, notebooks  # matplotlib, papermill: only for demo
 
     cfg = _demo_config(args)
-    parameters = {"DATASET": "demo", "SEED": cfg.seed}
-    if demo.demo_weights_path(cfg) is not None:  # the weights run_demo used, not a retrain
-        parameters["WEIGHTS"] = str(demo.demo_weights_path(cfg))
-    inputs = None if args.rerun_notebooks else _notebook_inputs(cfg, result)
+    parameters = demo.notebook_parameters(cfg)
+    results = result.paths["summary"].parent
+    inputs = None if args.rerun_notebooks else demo.notebook_inputs(cfg, results)
     if not args.json:
         print(f"running the notebooks ({len(notebooks.SERIES)}) on the demo "
               f"({'all' if inputs is None else 'those not up to date'})...")
@@ -447,13 +447,38 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
     notebooks.execute_series(parameters, inputs=inputs, on_done=report)
 
 
-def _notebook_inputs(cfg, result) -> dict:
-    """What the notebooks read from a demo run: its data, predictions and weights (by sha256)."""
-    return {"target": cfg.target.to_dict(), "summary_weights": result.summary.get("weights_sha256"),
-            "predictions": files.sha256_file(result.paths["predictions"]),
-            "tchexnet": files.sha256_file(result.paths["tchexnet_weights"]),
-            "folders": [str(config.data_dir()), str(config.weights_dir()),
-                        str(config.output_dir())]}
+def cmd_site(args: argparse.Namespace) -> None:
+    """The executed series as a static website (``make site``); nothing is executed."""
+    from tchexnet_lib import demo, site  # matplotlib (the demo's summary), MkDocs: only for site
+
+    cfg = _demo_config(args)
+    inputs = demo.notebook_inputs(cfg, args.demo)  # None until the demo has run
+    expected = site.expected_keys(demo.notebook_parameters(cfg), inputs)
+    result = site.build_site(args.notebooks, args.out, args.demo, expected,
+                             require_current=not args.allow_stale)
+    behind = {name: state for name, state in result.states.items() if state != "current"}
+    if args.json:
+        print(json.dumps({"index": str(result.index), "pages": [str(p) for p in result.pages],
+                          "notebooks": result.states}, indent=2))
+        return
+    for name, state in behind.items():
+        print(f"warning: {name}: {state}; its page says so (`make demo` makes it current)",
+              file=sys.stderr)
+    print(f"site: {result.index} ({len(result.pages)} pages, from the executed notebooks in "
+          f"{args.notebooks or config.output_dir('notebooks')})\nopen it in a browser, or "
+          f"publish it by copying {result.folder} to any static host")
+
+
+def cmd_student(args: argparse.Namespace) -> None:
+    """The student edition: the notebooks with solutions removed and checks kept."""
+    from tchexnet_lib import student  # nbformat: only for the student edition
+
+    written = student.write_student_edition(args.out)
+    if args.json:
+        print(json.dumps({"notebooks": [str(p) for p in written]}, indent=2))
+        return
+    for path in written:
+        print(f"student copy: {path}")
 
 
 #: How ``doctor`` marks a check of each level.
@@ -663,6 +688,26 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="SECTION", help=f"run only these of {', '.join(doctor.SECTIONS)}")
     check.add_argument("--json", action="store_true")
     check.set_defaults(run=cmd_doctor)
+
+    site_parser = commands.add_parser(
+        "site", help="the executed notebooks of `tchexnet demo` as a static website (no execution)")
+    site_parser.add_argument("--notebooks", help="executed notebooks (default outputs/notebooks/)")
+    site_parser.add_argument("--demo", help="the demo's results (default outputs/demo/)")
+    site_parser.add_argument("--out", help="the site's folder (default outputs/site/)")
+    site_parser.add_argument("--seed", type=int, help="the demo run's --seed (default: the demo's)")
+    site_parser.add_argument("--target-seed", type=int, default=synthetic.DEMO_TARGET.seed,
+                             help="the demo run's --target-seed (default: the demo's)")
+    site_parser.add_argument("--allow-stale", action="store_true",
+                             help="build from executed copies that are not current (their pages "
+                                  "say so) instead of stopping")
+    site_parser.add_argument("--json", action="store_true")
+    site_parser.set_defaults(run=cmd_site)
+
+    student_parser = commands.add_parser(
+        "student", help="student copies of the notebooks: solutions removed, checks kept")
+    student_parser.add_argument("--out", help="their folder (default outputs/student/)")
+    student_parser.add_argument("--json", action="store_true")
+    student_parser.set_defaults(run=cmd_student)
     return parser
 
 
@@ -671,7 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ notes off stderr
     args = build_parser().parse_args(argv)
     try:
-        if args.command not in {"split", "compare"} and not args.debug:
+        if args.command not in {"split", "compare", "site", "student"} and not args.debug:
             _import_tensorflow_quietly()
         status = args.run(args)
     except (ValueError, OSError) as error:  # errors.DataError, ImageError, WeightsError included

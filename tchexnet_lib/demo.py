@@ -40,7 +40,8 @@ __all__ = [
     "ABLATION_NAME", "CUSTOM_CHEXNET", "DEMO_TARGET", "DEMO_WEIGHTS_NOTE", "DemoConfig",
     "DemoResult", "GRADCAM_LAYER", "ablated_spec", "demo_study", "demo_weights_path",
     "detected_with_masks", "ensure_demo_data", "ensure_demo_weights", "gradcam_check",
-    "head_config", "run_ablation", "run_demo", "summary_table",
+    "head_config", "notebook_inputs", "notebook_parameters", "run_ablation", "run_demo",
+    "summary_table",
 ]
 
 
@@ -247,6 +248,41 @@ def summary_table(summary: dict) -> str:
                      f"(strictly inside {cam['pointing_hit_rate_strict']:.2f}), "
                      f"median mass ratio inside/outside {cam['mass_ratio_median']:.1f}")
     return "\n".join(lines)
+
+
+def notebook_parameters(cfg: DemoConfig = DemoConfig()) -> dict:
+    """The parameters ``tchexnet demo`` runs the series with: the demo, its seed, its CheXNet."""
+    parameters = {"DATASET": "demo", "SEED": cfg.seed}
+    weights = demo_weights_path(cfg)
+    if weights is not None:  # the weights run_demo used, not a retrain
+        parameters["WEIGHTS"] = str(weights)
+    return parameters
+
+
+def notebook_inputs(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None) -> dict | None:
+    """What the series reads from a demo run (its data, predictions and weights, by sha256).
+
+    The ``inputs`` of :func:`notebooks.run_key`: an executed notebook stamped with the key
+    of these inputs was made from this demo run's results.
+
+    Args:
+        cfg: the demo settings of the run.
+        out_dir: its results folder (default ``outputs/demo/``).
+
+    Returns:
+        The inputs, or None while the run's ``summary.json``, ``predictions.csv`` or
+        tCheXNet weights are missing.
+    """
+    out = Path(out_dir) if out_dir is not None else config.output_dir("demo")
+    tchexnet = config.weights_dir() / models.DEMO_FILES["tchexnet"]
+    summary = files.read_json(out / "summary.json")
+    if summary is None or not (out / "predictions.csv").is_file() or not tchexnet.is_file():
+        return None
+    return {"target": cfg.target.to_dict(), "summary_weights": summary.get("weights_sha256"),
+            "predictions": files.sha256_file(out / "predictions.csv"),
+            "tchexnet": files.sha256_file(tchexnet),
+            "folders": [str(config.data_dir()), str(config.weights_dir()),
+                        str(config.output_dir())]}
 
 
 # ------------------------------------------------------------------ the ablation

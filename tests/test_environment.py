@@ -19,7 +19,8 @@ def pyproject() -> dict:
 def test_environment_yml_pins_what_pyproject_pins():
     project = pyproject()["project"]
     extras = project["optional-dependencies"]
-    expected = set(project["dependencies"]) | set(extras["cpu"] + extras["notebooks"] + extras["dev"])
+    expected = set(project["dependencies"]) | set(extras["cpu"] + extras["notebooks"] + extras["dev"]
+                                                   + extras["site"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.13" in env["dependencies"]
     assert pyproject()["project"]["requires-python"] == ">=3.11,<3.14"
@@ -46,6 +47,13 @@ def test_makefile_takes_the_newest_supported_python_first():
     version = subprocess.run([chosen, "-c", "import sys; print(sys.version_info[:2] >= (3, 11))"],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert version == "True", chosen
+
+
+def test_setup_installs_every_extra_ci_needs():
+    """`make setup` installs the site extra too: CI's clean clone builds and tests the site."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert '-e ".[$(TF),notebooks,dev,site]"' in makefile
+    assert "tests/test_site_browser.py" in makefile
 
 
 def test_ci_runs_the_readme_test_command():
