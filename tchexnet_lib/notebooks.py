@@ -28,8 +28,8 @@ from tchexnet_lib import (config, data, errors, files, gradcam, labels, models, 
 from tchexnet_lib.pipeline import Study
 
 __all__ = [
-    "KERNEL", "PAPER_LABEL_FILES", "PAPER_SCORES_SOURCE", "PAPER_SCORE_FILES", "PaperScores",
-    "SERIES", "cam_mass_by_sign", "error_outputs", "execute", "execute_series", "executed_key",
+    "KERNEL", "NOT_READ_BY_NOTEBOOKS", "PAPER_LABEL_FILES", "PAPER_SCORES_SOURCE",
+    "PAPER_SCORE_FILES", "PaperScores", "SERIES", "cam_mass_by_sign", "error_outputs", "execute", "execute_series", "executed_key",
     "load_paper_scores", "notebook_dir", "notebook_path", "paper_scores_dir", "run_key",
     "scored_test_table", "setup_report",
 ]
@@ -175,10 +175,17 @@ def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SER
     return paths
 
 
+#: Modules no notebook reads (commands and the site): editing them leaves executed copies current.
+NOT_READ_BY_NOTEBOOKS: tuple[str, ...] = ("cli.py", "doctor.py", "reproduce.py", "site.py",
+                                          "student.py")
+
+
 def _library_sha256() -> str:
-    """sha256 of the library's sources (a changed function can change a notebook's output)."""
+    """sha256 of the library's sources that notebooks read (a changed function can change a
+    notebook's output)."""
     package = Path(__file__).parent
-    sources = sorted(package.rglob("*.py"))
+    sources = sorted(p for p in package.rglob("*.py")
+                     if str(p.relative_to(package)) not in NOT_READ_BY_NOTEBOOKS)
     return files.sha256_json({str(p.relative_to(package)): files.sha256_file(p) for p in sources})
 
 
