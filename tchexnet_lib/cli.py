@@ -39,28 +39,6 @@ DATA_DIR_HELP = ("folder holding CheXpert-v1.0-small/, the images' root (default
                  "CheXpert's own CSVs: their folder)")
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up notes (oneDNN, CPU features) kept off stderr.
-
-    They are printed before any logging setting applies; they are replayed if the import fails.
-    """
-    import tempfile
-
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def _note(message: str) -> None:
     print(f"tchexnet: {message}", file=sys.stderr)
 
@@ -717,7 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command not in {"split", "compare", "site", "student"} and not args.debug:
-            _import_tensorflow_quietly()
+            config.import_tensorflow_quietly()
         status = args.run(args)
     except (ValueError, OSError) as error:  # errors.DataError, ImageError, WeightsError included
         if args.debug:

@@ -7,6 +7,7 @@ Every default here is the paper's value. Nothing happens on import: call
 from __future__ import annotations
 
 import os
+import sys
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from tchexnet_lib import errors
 __all__ = [
     "CHEXPERT_SMALL", "DATASETS", "IMAGE_SIZE", "PLAIN_PROGRESS", "PreprocessConfig",
     "chexpert_dir", "data_dir", "dataset_dir", "default_dataset", "demo_data_dir", "display_path",
-    "output_dir", "progress_bar", "project_root", "require_dataset", "set_seed", "weights_dir",
+    "import_tensorflow_quietly", "output_dir", "progress_bar", "project_root", "require_dataset",
+    "set_seed", "weights_dir",
 ]
 
 
@@ -147,6 +149,29 @@ def output_dir(*parts: str) -> Path:
     return path
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up notes (oneDNN, CPU features) kept off stderr.
+
+    They are printed before any logging setting applies (``TF_CPP_MIN_LOG_LEVEL`` does not
+    hide them) and a notebook shows them in red; they are replayed if the import fails.
+    """
+    import tempfile  # only when TensorFlow is imported
+
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401  (seconds: imported by the first caller)
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def set_seed(seed: int = 0, deterministic_ops: bool = True) -> None:
     """Seed Python, NumPy and Keras/TensorFlow, and make TF ops deterministic.
 
@@ -157,6 +182,7 @@ def set_seed(seed: int = 0, deterministic_ops: bool = True) -> None:
     """
     random.seed(seed)
     np.random.seed(seed)
+    import_tensorflow_quietly()
     import keras
     import tensorflow as tf
 
