@@ -412,7 +412,7 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
 
     cfg = _demo_config(args)
     parameters = demo.notebook_parameters(cfg)
-    results = result.paths["summary"].parent
+    results = result.paths["predictions"].parent  # the run's results folder
     inputs = None if args.rerun_notebooks else demo.notebook_inputs(cfg, results)
     if not args.json:
         print(f"running the notebooks ({len(notebooks.SERIES)}) on the demo "

@@ -366,6 +366,8 @@ def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_p
     monkeypatch.setattr(demo, "run_demo", lambda cfg, out, progress: result)
     monkeypatch.setattr(demo, "summary_table", lambda summary: "summary")
     monkeypatch.setattr(demo, "demo_weights_path", lambda cfg: weights)
+    monkeypatch.setattr(demo, "notebook_inputs", lambda cfg, out: {  # what the series read
+        "predictions": files.sha256_file(out / "predictions.csv")})
     calls = []
     monkeypatch.setattr(notebooks, "execute_series", lambda parameters, **options: calls.append(
         (parameters, options["inputs"])) or [tmp_path / "01.ipynb"])
