@@ -73,7 +73,12 @@ def _diagnose(exercise: str, value: float, expected: float, slips: Mapping[str, 
 
 def _as_array(exercise: str, answer: Any, shape: tuple[int, ...], what: str) -> np.ndarray | None:
     """The answer as a float array of ``shape``, or None after saying how its shape differs."""
-    array = np.asarray(answer, dtype=np.float64)
+    try:
+        array = np.asarray(answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        feedback(exercise, False, f"expected {what}: an array of numbers, got "
+                 f"{type(answer).__name__}")
+        return None
     if array.shape != shape:
         feedback(exercise, False, f"expected {what} of shape {shape}, got shape {array.shape}")
         return None
@@ -138,7 +143,7 @@ def exercise_03_1(answer: Any, stored: np.ndarray) -> bool:
     """Features of the first images of a split computed by hand, against the store's rows."""
     if not _answered("3.1", answer):
         return False
-    n = len(np.atleast_2d(np.asarray(answer, dtype=float)))
+    n = min(len(np.atleast_2d(np.asarray(answer, dtype=object))), len(stored))
     array = _as_array("3.1", answer, (n, stored.shape[1]), f"{n} rows of {stored.shape[1]} features")
     if array is None:
         return False
@@ -190,15 +195,20 @@ def exercise_05_1(answer: Any, y: np.ndarray, scores: np.ndarray, threshold: flo
     if not _answered("5.1", answer) or (value := _as_number("5.1", answer)) is None:
         return False
     point = operating.operating_point(y, scores, threshold)
+    if point["sensitivity"] is None or point["specificity"] is None:
+        return feedback("5.1", False, "this test set lacks positives or negatives: sensitivity "
+                        "or specificity is undefined, so no PPV can be carried to another "
+                        "prevalence")
     expected = operating.ppv_at_prevalence(point["sensitivity"], point["specificity"], prevalence)
     here = float(np.mean(y))
+    ppv_here = "undefined" if point["ppv"] is None else f"{point['ppv']:.1%}"
     slips = {f"the PPV at this test set's own prevalence ({here:.1%}), not at {prevalence:.1%}":
              point["ppv"] if point["ppv"] is not None else np.nan,
              "the NPV: PPV counts the true positives among those called positive":
              operating.ppv_at_prevalence(point["specificity"], point["sensitivity"],
                                          1 - prevalence)}
     return _diagnose("5.1", value, expected, slips, rtol=1e-3, right=(
-        f"PPV {expected:.1%} at {prevalence:.1%} prevalence against {point['ppv']:.1%} at this "
+        f"PPV {expected:.1%} at {prevalence:.1%} prevalence against {ppv_here} at this "
         f"test set's {here:.1%}: the same model, far more false alarms per true positive"))
 
 

@@ -694,7 +694,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ notes off stderr
     args = build_parser().parse_args(argv)
     try:
-        if args.command not in {"split", "compare", "site", "student"} and not args.debug:
+        # doctor imports TensorFlow itself: a missing or broken one is one of its ✗ lines
+        if args.command not in {"split", "compare", "site", "student", "doctor"} \
+                and not args.debug:
             config.import_tensorflow_quietly()
         status = args.run(args)
     except (ValueError, OSError) as error:  # errors.DataError, ImageError, WeightsError included

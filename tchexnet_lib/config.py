@@ -129,7 +129,7 @@ def display_path(path: str | os.PathLike) -> str:
     for root, label in ((project_root(), "."), (Path.home(), "~")):
         if path.is_relative_to(root) and root != Path("/"):
             return str(Path(label) / path.relative_to(root))
-    return str(Path("…", *path.parts[-2:]))
+    return str(Path("…", *path.parts[1:][-2:]))  # parts[0] is the root: never absolute
 
 
 def progress_bar(iterable=None, **options):

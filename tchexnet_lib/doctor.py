@@ -234,8 +234,16 @@ def check_gpu(info: dict) -> Check:
 
 
 def software_checks() -> list[Check]:
-    """Python, TensorFlow, Keras, CPU and GPU (:func:`machine.machine_info`)."""
-    info = machine.machine_info()
+    """Python, TensorFlow, Keras, CPU and GPU (:func:`machine.machine_info`); a TensorFlow or
+    Keras that does not import is a failed check, not a traceback."""
+    try:
+        config.import_tensorflow_quietly()
+        info = machine.machine_info()
+    except Exception as error:  # ImportError, a broken CUDA wheel's OSError, ...
+        return [Check("software.tensorflow", "fail", f"TensorFlow/Keras do not import: "
+                      f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+                      "reinstall with `make setup` (a fresh .venv; `make setup TF=gpu` on a GPU "
+                      "machine)")]
     return [check_python(info["python"]), check_package("tensorflow", info["tensorflow"]),
             check_package("keras", info["keras"]), check_cpu(info), check_gpu(info)]
 
@@ -275,7 +283,7 @@ def _read(csv_path: Path, where: str) -> tuple[pd.DataFrame | None, Check | None
                            "train/ and valid/), or pass --data-dir")
     try:
         return data.read_labels(csv_path, require=CHEXPERT_COLUMNS), None
-    except errors.DataError as error:
+    except (errors.DataError, OSError, UnicodeDecodeError) as error:
         return None, Check(where, "fail", str(error), f"use CheXpert-v1.0-small's {csv_path.name} "
                            "as downloaded: every row valid, with its 19 columns (Path, Sex, Age, "
                            "Frontal/Lateral, AP/PA and the 14 observations)")

@@ -46,12 +46,20 @@ def resampled_comparisons(
 
     Returns:
         One row per draw: ``auc_a``, ``auc_b``, ``difference`` (a - b) and ``p`` (two-sided;
-        NaN where a draw's variance is 0, e.g. both models perfect on it).
+        1.0 where the variance is 0 and the AUCs are equal, e.g. both models perfect on the
+        draw; NaN where the variance is 0 and they differ).
+
+    Raises:
+        ValueError: bad labels or scores, or a class without cases to draw from.
     """
     labels, a, b = evaluation.checked_pair(y, scores_a)[0], np.asarray(scores_a, dtype=float), \
         np.asarray(scores_b, dtype=float)
     evaluation.checked_pair(labels, b)
     positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    if not len(positives) or not len(negatives) or min(n_pos, n_neg) < 2:
+        raise ValueError(f"resampled_comparisons needs positives and negatives to draw from "
+                         f"(has {len(positives)} and {len(negatives)}) and draws of at least 2 "
+                         f"of each (asked {n_pos} and {n_neg})")
     rng = np.random.default_rng(seed)
     drawn_labels = np.r_[np.ones(n_pos, dtype=int), np.zeros(n_neg, dtype=int)]
     rows = []
@@ -84,10 +92,13 @@ def power_curve(
     Returns:
         One row per ``m``: ``positives``, ``negatives``, ``standard_error``, ``power``.
     """
+    sizes = np.atleast_1d(np.asarray(positives, dtype=int))
+    if (sizes < 1).any():
+        raise ValueError(f"positives must be at least 1, got {sizes.tolist()}")
     s10, s01 = _variance_components(y, scores_a, scores_b)
     z = stats.norm.ppf(1 - alpha / 2)
     rows = []
-    for m in np.atleast_1d(np.asarray(positives, dtype=int)):
+    for m in sizes:
         n = max(int(round(m * negatives_per_positive)), 1)
         se = math.sqrt(s10 / m + s01 / n)
         power = 1.0 if se == 0 else float(stats.norm.cdf(abs(gain) / se - z)
@@ -100,10 +111,13 @@ def positives_for_power(
     y: object, scores_a: object, scores_b: object, gain: float = PAPER_GAIN, power: float = 0.8,
     negatives_per_positive: float = PAPER_NEGATIVES / PAPER_POSITIVES, alpha: float = 0.05,
 ) -> int:
-    """The fewest positives (with ``negatives_per_positive`` negatives each) at which
-    :func:`power_curve` reaches ``power`` for ``gain``."""
+    """The positives (with ``negatives_per_positive`` negatives each) at which the test reaches
+    ``power`` for ``gain``: the usual sample-size formula (one tail, unrounded negatives), so
+    :func:`power_curve` may reach it one positive earlier."""
     if not 0 < power < 1:
         raise ValueError(f"power must be in (0, 1), got {power}")
+    if gain == 0:
+        raise ValueError("gain must not be 0: no test set has power to detect no difference")
     s10, s01 = _variance_components(y, scores_a, scores_b)
     needed = (abs(gain) / (stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))) ** 2
     # se² = (s10 + s01 / r) / m  ⇒  m = (s10 + s01 / r) / needed, rounded up

@@ -144,6 +144,7 @@ def split_step(study: pipeline.Study, say: Say = print) -> dict[str, pd.DataFram
     done = ((files.read_json(folder / SPLIT_KEY) or {}).get("key") == key
             and all(path.is_file() for path in csvs.values()))
     if not done:
+        (folder / SPLIT_KEY).unlink(missing_ok=True)  # its CSVs are about to change: uncommit
         for name, table in pipeline.split_tables(study).items():
             data.write_split_csv(table, csvs[name])
         files.save_json({"key": key}, folder / SPLIT_KEY)
@@ -423,7 +424,7 @@ def _shard_result(study: pipeline.Study, stores: dict, shard: tuple[int, int],
             "stores": {name: {"rows": store.n_rows, "shards": len(store.manifest["shards"]),
                               "missing": len(store.missing_shards())}
                        for name, store in stores.items()},
-            "copy": f"rsync -a HOST:{folder}/ {folder}/",
+            "copy": shlex.join(["rsync", "-a", "--protect-args", f"HOST:{folder}/", f"{folder}/"]),
             "next": finish_command(study, shard_size)}
 
 

@@ -26,11 +26,14 @@ The student edition (exercise solutions removed, checks kept) is :mod:`tchexnet_
 
 from __future__ import annotations
 
+import ast
 import base64
 import copy
 import html
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -284,6 +287,18 @@ def _rewrite_links(markdown: str, pages: Mapping[str, str]) -> str:
     return _LINK.sub(replace, markdown)
 
 
+
+def _papermill_flag(name: str, value: str) -> str:
+    """``-p NAME VALUE`` (``-y`` for a value papermill cannot take as text), shell-quoted."""
+    name = name.strip()
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        parsed = value.strip()
+    if isinstance(parsed, (str, int, float, bool)):
+        return f"-p {shlex.quote(name)} {shlex.quote(str(parsed))}"
+    return f"-y {shlex.quote(f'{name}: {json.dumps(parsed)}')}"
+
 def run_yourself_box(name: str, executed, state: str = "current") -> str:
     """The "run it yourself" box of a notebook's page (HTML): ``make lab``, its parameters.
 
@@ -299,8 +314,7 @@ def run_yourself_box(name: str, executed, state: str = "current") -> str:
     injected = [line for line in tagged("injected-parameters").splitlines()
                 if line.strip() and not line.startswith("#")]
     ran = " · ".join(f"<code>{html.escape(line.strip())}</code>" for line in injected)
-    flags = " ".join(f"-p {line.split('=')[0].strip()} {line.split('=', 1)[1].strip()}"
-                     for line in injected if "=" in line)
+    flags = " ".join(_papermill_flag(*line.split("=", 1)) for line in injected if "=" in line)
     warning = "" if state == "current" else (
         f'<p><b>Not current</b> ({state}): the notebook, the library or the demo\'s results '
         f"changed since this copy was executed; <code>make demo</code> executes it again.</p>")
@@ -655,11 +669,13 @@ def site_problems(folder: str | os.PathLike) -> list[str]:
             if local or parts.scheme in {"data", "mailto", "javascript"}:
                 continue
             if parts.scheme or parts.netloc:
-                if not tag.startswith("a"):
+                if tag.split(".")[0] != "a":
                     problems.append(f"{where} fetches from the network")
                 continue
             if parts.path.startswith("/"):
                 problems.append(f"{where} is an absolute path")
-            elif not (page.parent / unquote(parts.path)).exists():
+            elif not (target := (page.parent / unquote(parts.path)).resolve()).exists():
                 problems.append(f"{where} points to a missing file")
+            elif not target.is_relative_to(folder.resolve()):
+                problems.append(f"{where} points outside the site")
     return problems

@@ -101,7 +101,11 @@ def _answers(solution: str, check_source: str, where: str) -> list[str]:
         given = exercise_names(check_source)
     except (SyntaxError, ValueError) as error:
         raise errors.DataError(f"{where}: its '{CHECK_TAG}' cell: {error}") from None
-    answers = [n for n in given if n in _bound(solution)]
+    try:
+        bound = _bound(solution)
+    except SyntaxError as error:
+        raise errors.DataError(f"{where}: its '{SOLUTION_TAG}' cell: {error}") from None
+    answers = [n for n in given if n in bound]
     if not answers:
         raise errors.DataError(f"{where}: the solution binds none of the names its check is "
                                f"given ({', '.join(given) or 'none'})")

@@ -161,7 +161,7 @@ def test_shards_from_two_machines_merge_to_the_same_summary(chexpert, reference,
         code, text, err = run(capsys, "--data-dir", data_dir, "--weights", weights, "--out", out,
                               *OPTIONS, "--shard", f"{i}/2")
         assert code == 0, err
-        assert f"shard {i}/2 done" in text and f"rsync -a HOST:{out / 'features'}/" in text
+        assert f"shard {i}/2 done" in text and f"rsync -a --protect-args HOST:{out / 'features'}/" in text
         assert f"--out {out} --limit 20 --shard-size 8" in text
         assert not (out / "summary.json").exists() and not (out / "head").exists()
     done = {out: sorted(p.relative_to(out).as_posix() for p in out.glob("features/*/done-*"))

@@ -122,7 +122,7 @@ def test_a_page_has_static_widgets_relative_paths_and_the_run_yourself_box():
     box = page.cells[1].source
     assert "make lab" in box and "notebooks/05_roc_comparison.ipynb" in box
     assert "LIMIT = None  # rows" in box  # the parameters cell
-    assert "-p WEIGHTS &quot;weights/demo/w.h5&quot; -p LIMIT 40" in box  # how this page ran
+    assert "-p WEIGHTS weights/demo/w.h5 -p LIMIT 40" in box  # how this page ran (shell-quoted)
     text = json.dumps(page)
     assert str(config.project_root()) not in text and str(config.output_dir()) not in text
     assert page.cells[5].outputs[0]["text"] == ("saved: outputs/notebooks/demo/x.csv\n"
