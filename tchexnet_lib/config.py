@@ -155,6 +155,8 @@ def import_tensorflow_quietly() -> None:
     They are printed before any logging setting applies (``TF_CPP_MIN_LOG_LEVEL`` does not
     hide them) and a notebook shows them in red; they are replayed if the import fails.
     """
+    if "tensorflow" in sys.modules:
+        return  # imported already: nothing left to print
     import tempfile  # only when TensorFlow is imported
 
     saved = os.dup(2)

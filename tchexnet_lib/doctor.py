@@ -46,8 +46,8 @@ import pandas as pd
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from tchexnet_lib import (backbones, config, data, errors, features, files, images, labels,
-                          machine, models, pretrain, splits, synthetic)
+from tchexnet_lib import (backbones, config, data, errors, evaluation, features, files, images,
+                          labels, machine, models, pretrain, splits, synthetic)
 
 if TYPE_CHECKING:
     import keras
@@ -69,7 +69,8 @@ LEVELS: tuple[str, ...] = ("ok", "warn", "fail")
 #: Every column of CheXpert's CSVs (all required by the data checks).
 CHEXPERT_COLUMNS: tuple[str, ...] = labels.CHEXPERT_META_COLUMNS + labels.CHEXPERT_OBSERVATIONS
 #: The real valid.csv: rows, frontal rows, Pneumothorax positives among them.
-PAPER_VALID: dict[str, int] = {"rows": 234, "frontal": 202, "positives": 7}
+PAPER_VALID: dict[str, int] = {"rows": 234, "frontal": evaluation.PAPER_TEST_IMAGES,
+                               "positives": evaluation.PAPER_TEST_POSITIVES}
 #: The paper's recipe on the real train.csv: 94,482 train + 23,620 validation rows.
 PAPER_TRAIN_VAL = 118_102
 #: Images ``tchexnet reproduce`` extracts on the real data: train + validation + test.

@@ -33,7 +33,7 @@ from scipy import stats
 
 __all__ = [
     "AucResult", "BootstrapDiff", "BootstrapMethod", "CiMethod", "DelongResult", "FEW_POSITIVES",
-    "PAPER_AUCS", "auc_warnings", "checked_labels_and_scores", "checked_pair", "compare_models",
+    "PAPER_AUCS", "PAPER_TEST_IMAGES", "PAPER_TEST_POSITIVES", "auc_warnings", "checked_labels_and_scores", "checked_pair", "compare_models",
     "delong_covariance", "delong_placements", "delong_test", "format_auc", "format_subgroups",
     "mann_whitney_auc", "paired_bootstrap_diff", "roc_auc", "subgroup_aucs",
 ]
@@ -45,6 +45,10 @@ BootstrapMethod = Literal["percentile", "bca"]
 _BOOTSTRAP_BATCH_VALUES = 20_000_000
 #: ``format_auc(..., warn=True)`` flags an AUC resting on fewer positives than this.
 FEW_POSITIVES = 10
+#: The paper's test set: CheXpert valid.csv's 202 frontal images, 7 with Pneumothorax (the
+#: one place these facts live; ``operating``, ``power`` and ``doctor`` derive theirs from it).
+PAPER_TEST_IMAGES = 202
+PAPER_TEST_POSITIVES = 7
 #: The tCheXNet paper's published Pneumothorax ROC AUCs on CheXpert's 202 frontal validation
 #: images (7 positives); its score files re-scored give 0.6418 and 0.7084, DeLong p ≈ 0.59.
 PAPER_AUCS: dict[str, float] = {"CheXNet": 0.642, "tCheXNet": 0.708}

@@ -57,8 +57,9 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = [
-    "DTYPES", "FORMAT", "FeatureStore", "MANIFEST", "assigned_shards", "extract_features",
-    "load_features", "merge", "parse_shard", "strategy_for_devices", "without_autotune",
+    "DTYPES", "FORMAT", "FeatureStore", "MANIFEST", "assigned_shards", "default_devices",
+    "extract_features", "load_features", "merge", "parse_shard", "strategy_for_devices",
+    "without_autotune",
 ]
 
 
@@ -316,6 +317,14 @@ def _finish_if_complete(folder: Path, manifest: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+def default_devices() -> list[str]:
+    """The devices extraction uses by default: every logical GPU, or else every logical CPU."""
+    import tensorflow as tf
+
+    found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return [d.name for d in found]
+
+
 def strategy_for_devices(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
     """``MirroredStrategy`` over several devices, else the default strategy.
 
@@ -325,9 +334,7 @@ def strategy_for_devices(devices: Sequence[str] | None = None) -> tf.distribute.
     """
     import tensorflow as tf
 
-    if devices is None:
-        found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        devices = [d.name for d in found]
+    devices = default_devices() if devices is None else devices
     if len(devices) > 1:
         return _mirrored(tuple(devices))
     return tf.distribute.get_strategy()

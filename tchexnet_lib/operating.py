@@ -26,7 +26,7 @@ __all__ = [
 
 #: Pneumothorax's share of the paper's test set: 7 positives in CheXpert's 202 frontal
 #: validation images (3.5%). The demo's test set is richer in positives by design.
-PAPER_TEST_PREVALENCE = 7 / 202
+PAPER_TEST_PREVALENCE = evaluation.PAPER_TEST_POSITIVES / evaluation.PAPER_TEST_IMAGES
 
 def _ratio(num: int, den: int) -> float | None:
     """num / den, or None when den is 0 (an undefined ratio is not NaN)."""

@@ -31,8 +31,8 @@ __all__ = [
 ]
 
 #: The paper's test set: CheXpert's 202 frontal validation images, 7 with Pneumothorax.
-PAPER_POSITIVES = 7
-PAPER_NEGATIVES = 195
+PAPER_POSITIVES = evaluation.PAPER_TEST_POSITIVES
+PAPER_NEGATIVES = evaluation.PAPER_TEST_IMAGES - evaluation.PAPER_TEST_POSITIVES
 #: The gain the paper reported: tCheXNet's AUC 0.708 minus CheXNet's 0.642.
 PAPER_GAIN = round(evaluation.PAPER_AUCS["tCheXNet"] - evaluation.PAPER_AUCS["CheXNet"], 3)
 

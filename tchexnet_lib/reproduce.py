@@ -115,11 +115,9 @@ def _other_settings(study: pipeline.Study) -> list[str]:
 
 def describe_devices() -> dict:
     """What the extraction runs on: TensorFlow's devices, how they are used, the GPUs' and CPU's names."""
-    import tensorflow as tf
-
-    used = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    replicas = features.strategy_for_devices().num_replicas_in_sync
-    return {"devices": [device.name for device in used],
+    used = features.default_devices()
+    replicas = features.strategy_for_devices(used).num_replicas_in_sync
+    return {"devices": used,
             "strategy": f"MirroredStrategy, {replicas} replicas" if replicas > 1 else "one device",
             "gpus": machine.gpu_names(), "cpu": machine.cpu_model()}
 
