@@ -4,7 +4,8 @@ An exercise, in a notebook of the series, is a markdown cell headed ``### Exerci
 then a code cell tagged ``solution``, then a code cell tagged ``exercise-check`` calling
 ``check.exercise_NN_k(answer_NN_k, ...)`` (:mod:`tchexnet_lib.check`). In the student copy
 (:func:`student_notebook`) each solution keeps its leading ``#`` lines (the task) and gets one
-``NAME = ...  # your answer here`` line per plain name its check is given; a check given
+``NAME = ...  # your answer here`` line per plain name its check is given that the solution
+itself binds (the notebook's own objects the check also takes keep their values); a check given
 ``...`` prints "not yet answered" instead of raising, so the copy runs top to bottom. Outputs
 are stripped and the copy's metadata says ``{"tchexnet": {"student": true}}``.
 :func:`write_student_edition` writes the copies under ``outputs/student/``.
