@@ -12,16 +12,29 @@ BIN := $(VENV)/bin
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: setup test test-fast test-browser browser-deps demo lab site student bench bench-demo clean
+.PHONY: setup lock wheel test test-fast test-browser browser-deps demo lab site student bench bench-demo clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The exact versions come from requirements.lock (constraints: pip installs what the extras
+# ask for, at the lock's versions); `make lock` remakes it after a change to pyproject.toml.
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c '$(SUPPORTED)' || { echo "tchexnet needs Python 3.11, 3.12 or 3.13 (those TensorFlow 2.21 has wheels for): make PYTHON=python3.X"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(TF),notebooks,dev,site]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(TF),notebooks,dev,site]"
 	touch $@
+
+# The lock: every package at one version, for Python 3.11-3.13 on Linux, macOS and Windows
+# (markers choose tensorflow-cpu or tensorflow); its first lines say the command. uv keeps the
+# versions already in the file unless pyproject.toml's ranges exclude them (--upgrade: newest).
+LOCK_COMMAND := uv pip compile pyproject.toml --universal --python-version 3.11 --extra cpu --extra notebooks --extra dev --extra site -o requirements.lock
+lock: setup
+	$(BIN)/$(LOCK_COMMAND)
+
+# The project's wheel (library, the six notebooks, the instructor's page, the demo CheXNet).
+wheel: setup
+	$(BIN)/python -m build --wheel --outdir dist .
 
 # Two test processes (pytest-xdist, one test file each at a time): 1.7× faster on 2 cores, since
 # model builds and tracing run on one core. TEST_WORKERS=1 runs serially; more need ~3 GB each.
@@ -70,4 +83,4 @@ bench-demo: setup
 	$(BIN)/python benchmarks/demo_budget.py --json-out outputs/bench/demo_budget.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info

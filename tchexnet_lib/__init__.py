@@ -4,30 +4,32 @@ The map of its rooms, one stage per numbered line. A module imports only modules
 lines above its own (``tests/test_layout.py`` keeps this map true, and every module
 lists its public names in ``__all__``):
 
-0. ``errors``, ``files``, ``labels``, ``backbones``, ``evaluation``: every error about the
-   user's files; atomic writes and sha256 digests; CheXpert's and ChestX-ray14's label
-   names; the backbone table (everything that depends on the network); AUC, DeLong and
+0. ``errors``: every error about the user's files, and a missing TensorFlow (the extra to
+   install).
+1. ``files``, ``labels``, ``backbones``, ``evaluation``: atomic writes, locks and sha256
+   digests; CheXpert's and ChestX-ray14's label names; the backbone table (everything that depends on the network); AUC, DeLong and
    model comparisons on arrays.
-1. ``config``, ``machine``, ``operating``, ``score_files``, ``power``: data, weights and
-   output folders, seeds, the preprocessing settings, paths as shown, progress bars; what host
+2. ``config``, ``machine``, ``operating``, ``score_files``, ``power``: the working folder
+   (a checkout, else ``$TCHEXNET_HOME`` or ``./tchexnet-work/``), data, weights and output
+   folders, what the wheel carries (the series, the demo CheXNet), seeds, the preprocessing settings, paths as shown, progress bars; what host
    this is and its model-bound img/s; operating points, thresholds, PR and calibration
    curves; reading score files; what a test set of 7 positives can show (resampling, power).
-2. ``data``: CheXpert's CSVs read and checked, uncertainty policies, view filters, writing.
-3. ``splits``, ``images``: the paper's recipe and the patient split; image files checked,
+3. ``data``: CheXpert's CSVs read and checked, uncertainty policies, view filters, writing.
+4. ``splits``, ``images``: the paper's recipe and the patient split; image files checked,
    decoded and preprocessed, and streamed as batches.
-4. ``models``: CheXNet and tCheXNet as flat Keras models, and their weight files.
-5. ``features``, ``gradcam``: the feature store (extract once, resume, shard); Grad-CAM and
+5. ``models``: CheXNet and tCheXNet as flat Keras models, and their weight files.
+6. ``features``, ``gradcam``: the feature store (extract once, resume, shard); Grad-CAM and
    its localisation scores.
-6. ``training``, ``plotting``: the head on cached features (and the fine-tune); the figures.
-7. ``synthetic``, ``widgets``, ``check``: the synthetic CheXpert-shaped demo data (a
+7. ``training``, ``plotting``: the head on cached features (and the fine-tune); the figures.
+8. ``synthetic``, ``widgets``, ``check``: the synthetic CheXpert-shaped demo data (a
    subpackage with its own map); the ROC explorer; feedback on the notebooks' exercises.
-8. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.
-9. ``pipeline``: the study (``Study``, saved as ``study.json``) and its steps.
-10. ``demo``, ``notebooks``, ``reproduce``, ``doctor``: the whole study on the demo data;
+9. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.
+10. ``pipeline``: the study (``Study``, saved as ``study.json``) and its steps.
+11. ``demo``, ``notebooks``, ``reproduce``, ``doctor``: the whole study on the demo data;
     running the notebooks; the paper on real CheXpert in one resumable, shardable command;
     checking a setup (software, data, weights, speed, disk) before a long run.
-11. ``site``, ``student``: the series as a static website; its student edition.
-12. ``cli``: the ``tchexnet`` command.
+12. ``site``, ``student``: the series as a static website; its student edition.
+13. ``cli``: the ``tchexnet`` command.
 
 Importing the package has no side effects: TensorFlow is imported only by the functions
 that need it, seeds and styles are set by explicit calls. What a learner must see (progress

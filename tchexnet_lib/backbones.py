@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tchexnet_lib import errors
+
 if TYPE_CHECKING:
     import keras
 
@@ -76,7 +78,7 @@ class Backbone:
 
 
 def _densenet121(input_shape: tuple[int, int, int], imagenet: bool) -> keras.Model:
-    import keras
+    keras = errors.import_keras()
 
     return keras.applications.DenseNet121(include_top=False, pooling="avg",
                                           weights="imagenet" if imagenet else None,
@@ -84,7 +86,7 @@ def _densenet121(input_shape: tuple[int, int, int], imagenet: bool) -> keras.Mod
 
 
 def _mobilenet_v2(input_shape: tuple[int, int, int], imagenet: bool) -> keras.Model:
-    import keras
+    keras = errors.import_keras()
 
     base = keras.applications.MobileNetV2(include_top=False, alpha=0.35, input_shape=input_shape,
                                           weights="imagenet" if imagenet else None)

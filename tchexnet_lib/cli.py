@@ -1,5 +1,5 @@
 """The ``tchexnet`` command: predict, features, split, compare, gradcam, extract, train, demo,
-reproduce, doctor, site, student.
+reproduce, doctor, notebooks, site, student.
 
 Text output for people (the original repository's hello-world format), ``--json``
 for machines. Errors are one line on stderr and a non-zero exit; ``--debug``
@@ -28,7 +28,7 @@ from tchexnet_lib import (backbones, config, data, doctor, errors, evaluation, f
 
 __all__ = [
     "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_doctor",
-    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_predict", "cmd_reproduce", "cmd_site",
+    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_notebooks", "cmd_predict", "cmd_reproduce", "cmd_site",
     "cmd_split", "cmd_student", "cmd_train", "main",
 ]
 
@@ -313,9 +313,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from tchexnet_lib import demo  # matplotlib and the notebooks' kernel: only for demo
 
     cfg = _demo_config(args)
-    result = demo.run_demo(cfg, args.out, progress=not args.json)
-    ablation = demo.run_ablation(cfg, progress=not args.json) if args.ablation else None
-    _demo_notebooks(args, result)
+    lock = config.output_dir() / ".demo.lock"  # one demo at a time per working folder
+    with files.exclusive_lock(lock, f"tchexnet demo in {config.display_path(lock.parent)}",
+                              say=_note):
+        result = demo.run_demo(cfg, args.out, progress=not args.json)
+        ablation = demo.run_ablation(cfg, progress=not args.json) if args.ablation else None
+        _demo_notebooks(args, result)
     if args.json:
         extra = {"ablation": ablation} if ablation else {}
         print(json.dumps({**result.summary, **extra}, indent=2))
@@ -325,6 +328,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if ablation:
         print(f"Ablation, {ablation['ablation']}:\n" + demo.summary_table(ablation))
     print(demo.summary_table(result.summary))
+
+
+def cmd_notebooks(args: argparse.Namespace) -> None:
+    """Copy the series and its instructor's page into a folder of the learner's (never over an
+    edited notebook)."""
+    from tchexnet_lib import notebooks  # papermill is imported only to run one
+
+    result = notebooks.copy_series(args.folder)
+    if args.json:
+        print(json.dumps({"folder": str(result.folder), "copied": result.copied,
+                          "unchanged": result.unchanged, "kept": result.kept}, indent=2))
+        return
+    print(result.report())
+    print(f"next: `tchexnet demo` here (the study and its outputs), then open "
+          f"{config.display_path(result.folder / notebooks.SERIES_FILES[0])} in Jupyter")
 
 
 def cmd_demo_pretrain(args: argparse.Namespace) -> None:
@@ -681,6 +699,13 @@ def build_parser() -> argparse.ArgumentParser:
     site_parser.add_argument("--json", action="store_true")
     site_parser.set_defaults(run=cmd_site)
 
+    series = commands.add_parser(
+        "notebooks", help="copy the six notebooks and the instructor's page into FOLDER (an "
+                          "edited notebook is kept, never overwritten)")
+    series.add_argument("folder", nargs="?", help="where (default ./tchexnet-notebooks/)")
+    series.add_argument("--json", action="store_true")
+    series.set_defaults(run=cmd_notebooks)
+
     student_parser = commands.add_parser(
         "student", help="student copies of the notebooks: solutions removed, checks kept")
     student_parser.add_argument("--out", help="their folder (default outputs/student/)")
@@ -695,11 +720,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         # doctor imports TensorFlow itself: a missing or broken one is one of its ✗ lines
-        if args.command not in {"split", "compare", "site", "student", "doctor"} \
+        if args.command not in {"split", "compare", "site", "student", "doctor", "notebooks"} \
                 and not args.debug:
             config.import_tensorflow_quietly()
         status = args.run(args)
-    except (ValueError, OSError) as error:  # errors.DataError, ImageError, WeightsError included
+    except (ValueError, OSError, errors.MissingTensorFlowError) as error:  # DataError, ImageError,
+        # WeightsError included; no TensorFlow: the extra to install
         if args.debug:
             raise
         message = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -17,8 +17,9 @@ import numpy as np
 from tchexnet_lib import errors
 
 __all__ = [
-    "CHEXPERT_SMALL", "DATASETS", "IMAGE_SIZE", "PLAIN_PROGRESS", "PreprocessConfig",
-    "chexpert_dir", "data_dir", "dataset_dir", "default_dataset", "demo_data_dir", "display_path",
+    "CHEXPERT_SMALL", "DATASETS", "HOME_VARIABLE", "IMAGE_SIZE", "PLAIN_PROGRESS",
+    "PreprocessConfig", "WORK_FOLDER", "bundled_dir", "checkout_root", "chexpert_dir", "data_dir",
+    "dataset_dir", "default_dataset", "demo_data_dir", "display_path", "find_work_folder",
     "import_tensorflow_quietly", "output_dir", "progress_bar", "project_root", "require_dataset",
     "set_seed", "weights_dir",
 ]
@@ -37,14 +38,74 @@ _ENV_OUTPUT = "TCHEXNET_OUTPUT_DIR"
 PLAIN_PROGRESS = "TCHEXNET_PLAIN_PROGRESS"
 
 
+#: Chooses the working folder (data, weights, outputs) wherever the library is installed.
+HOME_VARIABLE = "TCHEXNET_HOME"
+#: The working folder's name outside a checkout: found in the current folder or a parent,
+#: else made in the current folder.
+WORK_FOLDER = "tchexnet-work"
+_announced: set[Path] = set()
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this library runs from (``pip install -e .``), or None when it is
+    installed from a wheel (e.g. into ``site-packages/``, which may be read-only and shared)."""
+    root = Path(__file__).resolve().parent.parent
+    is_checkout = (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir()
+    return root if is_checkout else None
+
+
+def find_work_folder(start: str | os.PathLike | None = None) -> Path:
+    """The working folder outside a checkout: the nearest ``tchexnet-work/`` in ``start``
+    (default: the current folder) or one of its parents, else ``start/tchexnet-work``.
+
+    Searching upwards lets a notebook opened in ``./tchexnet-notebooks/`` use the
+    ``./tchexnet-work/`` that ``tchexnet demo`` made beside it.
+    """
+    start = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / WORK_FOLDER).is_dir():
+            return folder / WORK_FOLDER
+    return start / WORK_FOLDER
+
+
 def project_root() -> Path:
-    """Return the repository root (the folder holding ``tchexnet_lib/``)."""
-    return Path(__file__).resolve().parent.parent
+    """The folder that holds ``chexpert/``, ``weights/`` and ``outputs/`` by default.
+
+    ``$TCHEXNET_HOME`` when set; else the source checkout (today's layout); else the working
+    folder of :func:`find_work_folder`, named once per process (never the install: a
+    shared or read-only ``site-packages/`` must not receive a learner's files).
+    """
+    if os.environ.get(HOME_VARIABLE):
+        return Path(os.environ[HOME_VARIABLE]).expanduser().resolve()
+    root = checkout_root()
+    if root is not None:
+        return root
+    folder = find_work_folder()
+    if folder not in _announced:
+        _announced.add(folder)
+        stream = sys.stdout if "ipykernel" in sys.modules else sys.stderr
+        print(f"tchexnet: working folder {folder} (data, weights, outputs; "
+              f"${HOME_VARIABLE} chooses another)", file=stream)
+    return folder
 
 
 def _dir_from_env(variable: str, default_name: str) -> Path:
     value = os.environ.get(variable)
     return Path(value).expanduser() if value else project_root() / default_name
+
+
+def bundled_dir(name: str) -> Path:
+    """A folder the wheel carries beside the library, as a path: ``"series"`` (the notebooks and
+    the instructor's page, ``notebooks/`` of a checkout) or ``"demo_weights"`` (the shipped demo
+    CheXNet and its manifest, ``weights/demo/`` of a checkout). Read-only: never write there.
+    """
+    in_checkout = {"series": ("notebooks",), "demo_weights": ("weights", "demo")}
+    if name not in in_checkout:
+        raise ValueError(f"bundled folder must be one of {sorted(in_checkout)}, got {name!r}")
+    root = checkout_root()
+    if root is not None:
+        return root.joinpath(*in_checkout[name])
+    return Path(__file__).resolve().parent / f"_{name}"  # a wheel installs it unpacked
 
 
 def data_dir() -> Path:
@@ -99,7 +160,7 @@ def require_dataset(dataset: str, root: str | os.PathLike | None = None) -> Path
             "CheXpert-v1.0-small (Stanford ML Group, free registration) and unpack it there "
             "(see chexpert/README.md), or use DATASET = 'demo'")
     raise errors.MissingInputError(
-        f"demo data not found in {folder}: run `make demo` (or tchexnet_lib.demo.ensure_demo_data())")
+        f"demo data not found in {folder}: run `tchexnet demo` (`make demo` in a checkout)")
 
 
 def weights_dir() -> Path:
@@ -164,6 +225,10 @@ def import_tensorflow_quietly() -> None:
         os.dup2(captured.fileno(), 2)
         try:
             import tensorflow  # noqa: F401  (seconds: imported by the first caller)
+        except ModuleNotFoundError as error:
+            if error.name != "tensorflow":
+                raise
+            raise errors.MissingTensorFlowError() from error
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)

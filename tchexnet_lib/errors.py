@@ -13,7 +13,8 @@ import os
 
 __all__ = [
     "CheckpointError", "DataError", "FeatureStoreError", "ImageError", "MissingInputError",
-    "NotebookError", "OneLineError", "ShippedWeightsError", "WeightsError",
+    "MissingTensorFlowError", "NotebookError", "OneLineError", "ShippedWeightsError",
+    "WeightsError", "import_keras",
 ]
 
 
@@ -30,6 +31,34 @@ class OneLineError(Exception):
 
 class MissingInputError(OneLineError, FileNotFoundError):
     """Data or weights that are not on disk; the message says what and where to put it."""
+
+
+class MissingTensorFlowError(OneLineError, ImportError):
+    """No TensorFlow in this environment: the project leaves its choice to an extra.
+
+    TensorFlow is not a base requirement (as for Keras 3), so that installing the project into
+    Colab, Kaggle or a GPU environment keeps the TensorFlow that is there.
+    """
+
+    def __init__(self, cause: BaseException | None = None) -> None:
+        found = f" ({cause})" if cause else ""
+        super().__init__(
+            f"TensorFlow is not installed{found}: pip install \"tchexnet[cpu]\" (or "
+            "\"tchexnet[gpu]\" for a GPU), or `make setup` in a checkout")
+
+
+def import_keras():
+    """``import keras``, or :class:`MissingTensorFlowError` naming the extra to install.
+
+    Keras 3 imports its backend on import; without TensorFlow that fails deep inside it.
+    """
+    try:
+        import keras
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != "tensorflow":
+            raise
+        raise MissingTensorFlowError(error) from error
+    return keras
 
 
 class ShippedWeightsError(MissingInputError):

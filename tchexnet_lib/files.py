@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 __all__ = [
-    "TEMPORARY_PREFIX", "atomic_path", "atomic_write", "read_json", "save_bytes", "save_json",
+    "TEMPORARY_PREFIX", "atomic_path", "atomic_write", "exclusive_lock", "read_json", "save_bytes", "save_json",
     "save_npy", "save_table", "sha256_arrays", "sha256_file", "sha256_json", "sha256_lines",
     "temporary_path",
 ]
@@ -134,3 +134,61 @@ def sha256_arrays(*arrays: np.ndarray) -> str:
         digest.update(f"{array.shape}{array.dtype}".encode())  # as runs before files.py keyed it
         digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+def _try_lock(handle: BinaryIO) -> bool:
+    """Take an exclusive lock on an open file without waiting; False if another process holds it."""
+    if os.name == "nt":  # Windows: msvcrt locks a byte range
+        import msvcrt
+
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def exclusive_lock(path: PathLike, what: str, poll_seconds: float = 2.0,
+                   say: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold ``path`` as a lock file while the block runs; wait, saying so once, while another
+    process holds it.
+
+    Two runs in one working folder then take turns instead of writing the same files at
+    once. The operating system releases the lock when its process ends, ``kill -9`` included,
+    so a stale lock file never blocks the next run.
+
+    Args:
+        path: the lock file (created; its content names the holder).
+        what: the work, for the waiting message (``"tchexnet demo in outputs/demo"``).
+        poll_seconds: how often to try again while waiting.
+        say: where the waiting message goes.
+    """
+    import time  # only where a lock is taken
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        waited = False
+        while not _try_lock(handle):
+            if not waited:
+                try:  # (Windows refuses to read a locked byte)
+                    handle.seek(0)
+                    holder = handle.read().decode(errors="replace").strip() or "another process"
+                except OSError:
+                    holder = "another process"
+                say(f"waiting: {what} is already running ({holder}); this run goes on when it ends")
+                waited = True
+            time.sleep(poll_seconds)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        handle.flush()
+        yield

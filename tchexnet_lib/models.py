@@ -146,7 +146,7 @@ def build_chexnet(
         Model from (n, h, w, 3) preprocessed images to (n, 14) probabilities in
         :data:`labels.CHEXNET_CLASSES` order.
     """
-    import keras
+    keras = errors.import_keras()
 
     base = build_base(input_shape, imagenet=imagenet and weights is None,
                       backbone=backbone or backbone_for(weights))
@@ -171,7 +171,7 @@ def attach_tchexnet_head(chexnet_or_base: keras.Model, freeze_base: bool = True)
             frozen BatchNormalization runs in inference mode in Keras 3, so the
             frozen base is a fixed feature extractor.
     """
-    import keras
+    keras = errors.import_keras()
 
     features = chexnet_or_base.get_layer(backbones.of_model(chexnet_or_base).feature_layer).output
     hidden = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name=TCHEXNET_HIDDEN)(features)
@@ -229,7 +229,7 @@ def build_model(
 
 def feature_extractor(model: keras.Model) -> keras.Model:
     """The base of a CheXNet or tCheXNet: images → its backbone's features (1024-d ``avg_pool``)."""
-    import keras
+    keras = errors.import_keras()
 
     layer = model.get_layer(backbones.of_model(model).feature_layer)
     return keras.Model(model.input, layer.output, name="features")
@@ -505,7 +505,7 @@ def load_model_file(path: str | os.PathLike) -> keras.Model:
             weights-only ``.h5`` holds no architecture: build the model with
             :func:`build_model` and use :func:`load_weights`), or unreadable.
     """
-    import keras
+    keras = errors.import_keras()
 
     path = Path(path)
     if not path.is_file():
@@ -607,6 +607,8 @@ def resolve_weights(
         return Path(weights)
     real = registry_path(DEFAULT_WEIGHTS[architecture])
     demo = config.weights_dir() / DEMO_FILES[architecture]
+    if architecture == "chexnet" and not demo.is_file():  # the shipped demo CheXNet
+        demo = config.bundled_dir("demo_weights") / Path(DEMO_FILES[architecture]).name
     return demo if not real.is_file() and demo.is_file() else real
 
 

@@ -28,10 +28,11 @@ from tchexnet_lib import (config, data, errors, files, gradcam, labels, models, 
 from tchexnet_lib.pipeline import Study
 
 __all__ = [
-    "KERNEL", "NOT_READ_BY_NOTEBOOKS", "PAPER_LABEL_FILES", "PAPER_SCORES_SOURCE",
-    "PAPER_SCORE_FILES", "PaperScores", "SERIES", "cam_mass_by_sign", "error_outputs", "execute", "execute_series", "executed_key",
-    "load_paper_scores", "notebook_dir", "notebook_path", "paper_scores_dir", "run_key",
-    "scored_test_table", "setup_report",
+    "COPY_RECORD", "DEFAULT_COPY_DIR", "KERNEL", "NOT_READ_BY_NOTEBOOKS", "PAPER_LABEL_FILES",
+    "PAPER_SCORES_SOURCE", "PAPER_SCORE_FILES", "PaperScores", "SERIES", "SERIES_FILES",
+    "SeriesCopy", "cam_mass_by_sign", "copy_series", "error_outputs", "execute",
+    "execute_series", "executed_key", "load_paper_scores", "notebook_dir", "notebook_path",
+    "paper_scores_dir", "run_key", "scored_test_table", "setup_report",
 ]
 
 
@@ -49,8 +50,66 @@ KERNEL = "python3"
 
 
 def notebook_dir() -> Path:
-    """The folder of the series: ``notebooks/`` in the repository."""
-    return config.project_root() / "notebooks"
+    """The folder of the series: ``notebooks/`` of a checkout, or the copy the wheel carries
+    (read-only: :func:`copy_series` gives a learner copies to edit)."""
+    return config.bundled_dir("series")
+
+
+#: What :func:`copy_series` copies: the six notebooks and the instructor's page.
+SERIES_FILES: tuple[str, ...] = (*(f"{name}.ipynb" for name in SERIES), "README.md")
+#: The record of what :func:`copy_series` wrote, in the target folder.
+COPY_RECORD = ".tchexnet-notebooks.json"
+#: Where ``tchexnet notebooks`` copies the series by default (in the current folder).
+DEFAULT_COPY_DIR = "tchexnet-notebooks"
+
+
+@dataclass
+class SeriesCopy:
+    """What :func:`copy_series` did, file by file (names of :data:`SERIES_FILES`)."""
+
+    folder: Path
+    copied: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        """Lines for people: where the series is, what was written and what was kept."""
+        lines = [f"the series in {config.display_path(self.folder)}: {len(self.copied)} copied, "
+                 f"{len(self.unchanged)} already current, {len(self.kept)} kept as edited"]
+        lines += [f"  kept {name}: edited here (delete or rename it to get the current one)"
+                  for name in self.kept]
+        return "\n".join(lines)
+
+
+def copy_series(target: str | os.PathLike | None = None) -> SeriesCopy:
+    """Copy the series and its instructor's page into ``target`` (default ``./tchexnet-notebooks/``).
+
+    Never overwrites a file the learner has edited: a file is replaced only when it is what
+    an earlier copy wrote (its sha256 is in ``.tchexnet-notebooks.json``), or absent.
+    Every write is atomic; the record is rewritten last.
+
+    Returns:
+        A :class:`SeriesCopy` naming what was copied, what was current and what was kept.
+    """
+    folder = Path(target if target is not None else DEFAULT_COPY_DIR)
+    record_path = folder / COPY_RECORD
+    record = files.read_json(record_path) or {}
+    result = SeriesCopy(folder)
+    for name in SERIES_FILES:
+        source, dest = notebook_dir() / name, folder / name
+        wanted = files.sha256_file(source)
+        present = files.sha256_file(dest) if dest.is_file() else None
+        if present == wanted:
+            result.unchanged.append(name)
+        elif present is None or present == record.get(name):
+            files.save_bytes(source.read_bytes(), dest)
+            result.copied.append(name)
+        else:
+            result.kept.append(name)
+            continue
+        record[name] = wanted
+    files.save_json(record, record_path)
+    return result
 
 
 def notebook_path(name: str) -> Path:
@@ -77,22 +136,25 @@ def _error_line(error: Exception) -> str:
 
 
 @contextlib.contextmanager
-def _plain_progress() -> Iterator[None]:
-    """Text progress bars in the kernels started meanwhile (they inherit the environment)."""
-    before = os.environ.get(config.PLAIN_PROGRESS)
-    os.environ[config.PLAIN_PROGRESS] = "1"
+def _kernel_environment() -> Iterator[None]:
+    """What the kernels started meanwhile inherit: text progress bars, and this process's
+    working folder (``$TCHEXNET_HOME``), so a kernel reads and writes the same folders."""
+    settings = {config.PLAIN_PROGRESS: "1", config.HOME_VARIABLE: str(config.project_root())}
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
-        if before is None:
-            del os.environ[config.PLAIN_PROGRESS]
-        else:
-            os.environ[config.PLAIN_PROGRESS] = before
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.PathLike | None = None,
             timeout: int = 1200) -> Path:
-    """Run one notebook top to bottom with papermill, in ``notebooks/``, on the ``python3`` kernel.
+    """Run one notebook top to bottom with papermill, in its output folder, on the ``python3`` kernel.
 
     The kernel inherits this process's environment, so ``TCHEXNET_DATA_DIR``,
     ``TCHEXNET_WEIGHTS_DIR`` and ``TCHEXNET_OUTPUT_DIR`` apply inside it too.
@@ -120,11 +182,11 @@ def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.Path
     out.mkdir(parents=True, exist_ok=True)
     target, failed = out / source.name, out / f"{source.stem}.failed.ipynb"
     failed.unlink(missing_ok=True)  # a new run supersedes an old failure
-    with files.atomic_path(target) as tmp, _plain_progress():
+    with files.atomic_path(target) as tmp, _kernel_environment():
         try:
             papermill.execute_notebook(
                 str(source), str(tmp), parameters=dict(parameters or {}), kernel_name=KERNEL,
-                cwd=str(source.parent), progress_bar=False, execution_timeout=timeout)
+                cwd=str(out), progress_bar=False, execution_timeout=timeout)
         except Exception as error:
             if tmp.is_file():
                 os.replace(tmp, failed)  # kept for reading, under its own name

@@ -120,8 +120,9 @@ class PretrainConfig:
 
 
 def shipped_weights_path() -> Path:
-    """Where the project's demo CheXNet lives: ``weights/demo/`` of the checkout."""
-    return config.project_root() / "weights" / models.DEMO_FILES["chexnet"]
+    """Where the project's demo CheXNet lives: ``weights/demo/`` of the checkout, or the copy
+    the wheel carries (:func:`config.bundled_dir`)."""
+    return config.bundled_dir("demo_weights") / Path(models.DEMO_FILES["chexnet"]).name
 
 
 def shipped_weights() -> Path:
@@ -256,7 +257,8 @@ def pretrain(cfg: PretrainConfig = PretrainConfig(), out: str | Path | None = No
 
     Args:
         cfg: the recipe (default: the shipped one).
-        out: the weight file (default: the shipped :func:`shipped_weights_path`).
+        out: the weight file (default: the shipped :func:`shipped_weights_path`, in a checkout
+            only).
         work_dir: checkpoints and image caches (default ``outputs/pretrain/``); an
             interrupted run with the same ``cfg`` resumes from here.
         progress: Keras progress bars and one line per epoch.
@@ -266,6 +268,9 @@ def pretrain(cfg: PretrainConfig = PretrainConfig(), out: str | Path | None = No
         The weight file; its sidecar ``<file>.json`` is the manifest.
     """
     start = time.perf_counter()
+    if out is None and config.checkout_root() is None:
+        raise ValueError("the shipped demo CheXNet is part of the installed package, which is "
+                         "never written: pass an output file (--weights-out)")
     out = Path(out) if out else shipped_weights_path()
     work_dir = Path(work_dir) if work_dir else config.output_dir("pretrain")
     work_dir.mkdir(parents=True, exist_ok=True)

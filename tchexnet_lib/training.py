@@ -163,7 +163,7 @@ def build_head(n_features: int | None = None, config: HeadConfig = HeadConfig())
     float32 whatever the global mixed-precision policy: it is tiny, and results stay bitwise
     reproducible.
     """
-    import keras
+    keras = errors.import_keras()
 
     inputs = keras.Input((n_features or backbones.get().feature_width,), name="features")
     hidden = keras.layers.Dense(config.hidden, activation="relu", name=models.TCHEXNET_HIDDEN,

@@ -1,7 +1,7 @@
 """The demo at its real size, on the shipped demo CheXNet at 224×224: the targets of the study.
 
 One module-scoped ``tchexnet demo --no-notebooks --ablation --json`` in a subprocess, exactly as a
-user runs it (the notebooks are tested in test_notebooks.py on the tiny demo). Nothing is
+user runs it: from the project's wheel, installed into a read-only folder (the notebooks are tested in test_notebooks.py on the tiny demo). Nothing is
 pretrained: the demo CheXNet is the shipped ``weights/demo/`` file, so the numbers may differ
 between hosts only by floating point. The assertions are the issue's targets; the values measured
 on three target-set seeds (README, "The offline demo") clear each with a margin.
@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,25 +18,38 @@ import pandas as pd
 import pytest
 
 from tchexnet_lib import demo, files, gradcam, models, pretrain
+from tests import wheel_support
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def full_demo(request, tmp_path_factory) -> dict:
-    """Run the demo with its ablation once; returns the parsed JSON and the three folders."""
+    """Run the demo with its ablation once, as a learner would after `pip install tchexnet`: from
+    the project's wheel installed into a read-only folder, in an empty folder (so weights and
+    outputs go to its ./tchexnet-work/). The synthetic data is drawn into pytest's cache and
+    reused. Returns the parsed JSON, the folders, the install's snapshots and stderr."""
     cache = getattr(request.config, "cache", None)
     inputs = Path(cache.mkdir("tchexnet-full-demo")) if cache else tmp_path_factory.mktemp("inputs")
-    folders = {"data": inputs / "data", "weights": tmp_path_factory.mktemp("weights"),
-               "outputs": tmp_path_factory.mktemp("outputs")}
-    env = {**os.environ, "TCHEXNET_DATA_DIR": str(folders["data"]),
-           "TCHEXNET_WEIGHTS_DIR": str(folders["weights"]),
-           "TCHEXNET_OUTPUT_DIR": str(folders["outputs"])}
-    done = subprocess.run(
-        [sys.executable, "-m", "tchexnet_lib.cli", "demo", "--no-notebooks", "--ablation", "--json"],
-        env=env, capture_output=True, text=True, timeout=3000)
+    wheel = wheel_support.build_wheel(tmp_path_factory.mktemp("dist"))
+    install = wheel_support.install_read_only(wheel, tmp_path_factory.mktemp("site") / "lib")
+    before = wheel_support.snapshot(install)
+    here = tmp_path_factory.mktemp("learner")
+    done = wheel_support.tchexnet(install, here, "demo", "--no-notebooks", "--ablation", "--json",
+                                  TCHEXNET_DATA_DIR=str(inputs / "data"))
     assert done.returncode == 0, done.stderr[-3000:]
-    return {"summary": json.loads(done.stdout), **folders}
+    work = here / "tchexnet-work"
+    return {"summary": json.loads(done.stdout), "data": inputs / "data", "work": work,
+            "weights": work / "weights", "outputs": work / "outputs", "stderr": done.stderr,
+            "install": install, "before": before, "after": wheel_support.snapshot(install)}
+
+
+def test_installed_wheel_writes_only_to_the_working_folder(full_demo):
+    """Nothing is written under the install; the working folder is named once, on stderr."""
+    assert full_demo["after"] == full_demo["before"]
+    assert full_demo["stderr"].count("tchexnet: working folder") == 1
+    assert (full_demo["outputs"] / "demo" / "summary.json").is_file()
+    assert sorted(p.name for p in full_demo["work"].iterdir()) == ["outputs", "weights"]
 
 
 def test_demo_meets_the_studys_targets(full_demo):
@@ -47,7 +57,9 @@ def test_demo_meets_the_studys_targets(full_demo):
     assert summary["dataset"] == "demo" and summary["weights"] == "demo"
     assert summary["note"] == demo.DEMO_WEIGHTS_NOTE
     assert summary["image_size"] == [224, 224]
+    shipped = full_demo["install"] / "tchexnet_lib" / "_demo_weights" / "chexnet_demo.weights.h5"
     assert summary["weights_sha256"] == files.sha256_file(pretrain.shipped_weights_path())
+    assert summary["weights_sha256"] == files.sha256_file(shipped)  # the wheel's copy was used
     assert summary["n_test"] == 200 and 40 <= summary["positives"] <= 80
     chexnet, tchexnet = summary["models"]["CheXNet"], summary["models"]["tCheXNet"]
     assert tchexnet["auc"] >= 0.90, summary

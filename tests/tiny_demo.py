@@ -11,10 +11,9 @@ shipped demo CheXNet at 224×224 on the full demo data.
 
 from __future__ import annotations
 
-import fcntl
 from pathlib import Path
 
-from tchexnet_lib import config, demo, pretrain, synthetic
+from tchexnet_lib import config, demo, files, pretrain, synthetic
 
 CONFIG = demo.DemoConfig(
     pretrain=pretrain.PretrainConfig(
@@ -56,8 +55,8 @@ def prepare() -> Path:
     """
     folder = config.weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".tiny-demo.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with files.exclusive_lock(folder / ".tiny-demo.lock", "the tiny demo's preparation",
+                              say=lambda message: None):
         demo.ensure_demo_data(CONFIG, progress=False)
         return demo.ensure_demo_weights(CONFIG, progress=False)
 
