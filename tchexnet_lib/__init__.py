@@ -11,10 +11,12 @@ lists its public names in ``__all__``):
    model comparisons on arrays.
 2. ``config``, ``machine``, ``operating``, ``score_files``, ``power``: the working folder
    (a checkout, else ``$TCHEXNET_HOME`` or ``./tchexnet-work/``), data, weights and output
-   folders, what the wheel carries (the series, the demo CheXNet), seeds, the preprocessing settings, paths as shown, progress bars; what host
-   this is and its model-bound img/s; operating points, thresholds, PR and calibration
-   curves; reading score files; what a test set of 7 positives can show (resampling, power).
-3. ``data``: CheXpert's CSVs read and checked, uncertainty policies, view filters, writing.
+   folders, what the wheel carries (the series, the demo CheXNet), seeds, the preprocessing
+   settings, paths as shown, progress bars; what host this is and its model-bound img/s;
+   operating points, thresholds, PR and calibration curves; reading score files; what a test
+   set of 7 positives can show (resampling, power).
+3. ``data``, ``hosted``: CheXpert's CSVs read and checked, uncertainty policies, view
+   filters, writing; the Colab, Kaggle and Binder links and the hosted install line.
 4. ``splits``, ``images``: the paper's recipe and the patient split; image files checked,
    decoded and preprocessed, and streamed as batches.
 5. ``models``: CheXNet and tCheXNet as flat Keras models, and their weight files.

@@ -216,7 +216,8 @@ def check_package(name: str, version: str) -> Check:
 
 def check_cpu(info: dict) -> Check:
     """The CPU, its cores and vector instructions (AVX-512 hosts run DenseNet ~5× faster)."""
-    isa = "AVX-512" if info["avx512"] else "AVX2" if info["avx2"] else "no AVX2"
+    isa = ("ISA unknown" if info["avx2"] is None else "AVX-512" if info["avx512"]
+           else "AVX2" if info["avx2"] else "no AVX2")
     found = f"{info['cpu']}, {info['usable_cores']} usable of {info['cores']} cores, {isa}"
     keys = ("cpu", "cores", "usable_cores", "avx2", "avx512")
     return Check("software.cpu", "ok", found, data={key: info[key] for key in keys})

@@ -17,7 +17,8 @@ import time
 from tchexnet_lib import backbones
 from pathlib import Path
 
-__all__ = ["cpu_model", "gpu_names", "machine_info", "model_bound_images_per_second"]
+__all__ = ["cpu_model", "gpu_names", "load_average", "machine_info",
+           "model_bound_images_per_second", "usable_cores"]
 
 
 def cpu_model() -> str:
@@ -31,14 +32,31 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _cpu_flags() -> set[str]:
+def _cpu_flags() -> set[str] | None:
+    """The CPU's feature flags from ``/proc/cpuinfo``; None where there is none (macOS,
+    Windows), so that "no AVX-512" is never claimed without a reading."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
                 return set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return None
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity on Linux, else every core)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux only
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages; None on Windows, which keeps none."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def gpu_names() -> list[str]:
@@ -59,14 +77,15 @@ def machine_info() -> dict:
 
     flags = _cpu_flags()
     return {
-        "cpu": cpu_model(), "avx512": "avx512f" in flags, "avx2": "avx2" in flags,
-        "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
+        "cpu": cpu_model(), "avx512": None if flags is None else "avx512f" in flags,
+        "avx2": None if flags is None else "avx2" in flags,
+        "cores": os.cpu_count(), "usable_cores": usable_cores(),
         "gpu": ", ".join(gpu_names()) or None,
         "tf_devices": [d.name for d in tf.config.list_logical_devices()],
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "python": platform.python_version(), "tensorflow": tf.__version__,
         "keras": keras.__version__, "numpy": np.__version__, "pillow": PIL.__version__,
-        "platform": platform.platform(), "loadavg_start": list(os.getloadavg()),
+        "platform": platform.platform(), "loadavg_start": load_average(),
     }
 
 

@@ -15,6 +15,17 @@ REFERENCE = ROOT.parent / "shared" / "reference" / "tchexnet-paper"
 KERAS2_HEAD = {"tchexnet_dense_512": "dense_1", "tchexnet_pneumothorax": "dense_2"}
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``posix`` kill processes with SIGKILL, set resource limits, signal process
+    groups or make symlinks: Windows has none of these, so they are skipped there."""
+    if os.name != "nt":
+        return
+    skip = pytest.mark.skip(reason="POSIX only (SIGKILL, rlimits, process groups, symlinks)")
+    for item in items:
+        if "posix" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def reference() -> Path:
     """The paper's reference files, read in place (never copied into the project)."""

@@ -20,7 +20,7 @@ from tchexnet_lib import config
 from tests import browser_support as bs
 from tests import tiny_demo
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.posix]  # process groups, geteuid
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "05_roc_comparison.ipynb"

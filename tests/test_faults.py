@@ -115,6 +115,7 @@ DISK_FULL = textwrap.dedent("""
 """)
 
 
+@pytest.mark.posix
 def test_fault_23_disk_full_while_writing_outputs(tmp_path):
     """Writes past a file-size limit fail like a full disk: one error naming the folder,
     the input untouched, no temporary file left behind."""

@@ -249,6 +249,7 @@ def subprocesses(tmp_path_factory, weights, image_paths) -> dict:
             process.communicate()
 
 
+@pytest.mark.posix
 @pytest.mark.slow
 def test_fault_18_kill_9_mid_extraction_then_resume(model, weights, image_paths, reference, subprocesses,
                                            caplog):

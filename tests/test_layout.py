@@ -141,7 +141,7 @@ def test_notebooks_use_only_public_names():
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         code = "\n".join(cell.source for cell in nbformat.read(notebook, as_version=4).cells
                          if cell.cell_type == "code")
-        code = re.sub(r"^[%!].*$", "", code, flags=re.M)  # IPython magics
+        code = re.sub(r"^\s*[%!].*$", "", code, flags=re.M)  # IPython magics
         used = {(node.value.id, node.attr) for node in ast.walk(ast.parse(code))
                 if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
                 and node.value.id in {room(name) for name in MODULES}}
@@ -159,7 +159,7 @@ def test_notebooks_never_rebind_a_module_name():
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         code = "\n".join(cell.source for cell in nbformat.read(notebook, as_version=4).cells
                          if cell.cell_type == "code")
-        tree = ast.parse(re.sub(r"^[%!].*$", "", code, flags=re.M))
+        tree = ast.parse(re.sub(r"^\s*[%!].*$", "", code, flags=re.M))
         stored = {node.id for node in ast.walk(tree)
                   if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
         rebound += [f"{notebook.stem}: {name}" for name in sorted(stored & rooms)]

@@ -9,11 +9,14 @@ giant cells; a static figure before every widget.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from tchexnet_lib import notebooks
+from tchexnet_lib import hosted, notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NAMES = notebooks.SERIES
 ORDERED_HEADINGS = ("## Setup", "## Parameters", "## Save outputs", "## Summary", "## Exercises",
@@ -85,15 +88,42 @@ def test_one_parameters_cell_with_the_common_knobs(name):
 def test_setup_cell_imports_everything_and_seeds(name):
     nb = read(name)
     setup = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Setup"))
-    cell = nb.cells[setup + 1]
+    cell = nb.cells[setup + 2]  # after the hosted install cell
     assert cell.cell_type == "code" and "config.set_seed(" in cell.source
     assert "from tchexnet_lib import" in cell.source
     for other in code_cells(nb):
-        if other is not cell:
+        if other is not cell and hosted.INSTALL_TAG not in other.metadata.get("tags", []):
             assert not re.search(r"^\s*(import|from \S+ import)\s", other.source, re.MULTILINE), \
                 f"{name}: an import outside the Setup cell:\n{other.source}"
     study = [c for c in code_cells(nb) if "pipeline.make_study(" in c.source]
     assert len(study) == 1 and "print(study.describe())" in study[0].source
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_first_code_cell_installs_the_project_where_it_is_missing(name):
+    """Colab, Kaggle, Binder: the first code cell (right after ## Setup) is the hosted install,
+    built from pyproject's Repository URL, and the title cell links the three hosts."""
+    nb = read(name)
+    first = code_cells(nb)[0]
+    assert first.metadata.get("tags") == [hosted.INSTALL_TAG]
+    assert first.source == hosted.install_cell_source()
+    assert first.source.count("%pip install") == 1 and "tchexnet{extra} @ git+" in first.source
+    setup = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Setup"))
+    assert nb.cells[setup + 1] is first
+    assert hosted.badges_markdown(name) in nb.cells[0].source
+
+
+def test_the_links_are_built_from_the_one_repository_setting():
+    import tomllib
+
+    url = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    assert hosted.repository_url() == url.rstrip("/")
+    links = hosted.open_links("05_roc_comparison")
+    owner_name = url.removeprefix("https://github.com/")
+    assert links["Colab"].endswith(f"github/{owner_name}/blob/main/notebooks/05_roc_comparison.ipynb")
+    assert links["Binder"] == (f"https://mybinder.org/v2/gh/{owner_name}/main?labpath="
+                               "notebooks%2F05_roc_comparison.ipynb")
+    assert "src=https%3A%2F%2Fgithub.com%2F" in links["Kaggle"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -209,3 +239,11 @@ def test_coding_exercises_end_with_their_check(name):
 def test_references_before_next(name):
     found = headings(read(name))
     assert "## References" in found and found.index("## References") == found.index("## Next") - 1
+
+
+def test_the_readme_opens_every_notebook_in_colab_kaggle_and_binder():
+    readme = (ROOT / "README.md").read_text()
+    for name in NAMES:
+        row = f"| `{name}` | " + " · ".join(
+            f"[{host}]({url})" for host, url in hosted.open_links(name).items()) + " |"
+        assert row in readme, f"README: no up-to-date links row for {name}"

@@ -201,6 +201,7 @@ def test_06_where_the_model_looks(tiny):
     assert "pointing game:" in all_text(executed)
 
 
+@pytest.mark.posix
 @slow
 @pytest.mark.parametrize("case", ["no data", "no weights"])
 def test_fault_24_missing_inputs_stop_with_one_line(tiny, tmp_path, monkeypatch, case):

@@ -30,6 +30,7 @@ def _pretrain_command(tmp_path: Path, *extra: str) -> tuple[list[str], dict]:
     return command, env
 
 
+@pytest.mark.posix
 @pytest.mark.slow
 def test_pretrain_command_resumes_after_kill_and_writes_a_manifest(tmp_path):
     command, env = _pretrain_command(tmp_path)

@@ -130,6 +130,7 @@ def test_data_root_order(chexpert, reference, tmp_path, monkeypatch):
     assert reproduce.data_root(None, tmp_path / "fresh") == tmp_path / "env"
 
 
+@pytest.mark.posix
 def test_kill_9_mid_extraction_then_resume_gives_the_same_summary(chexpert, reference, capsys):
     data_dir, weights, base = chexpert
     out = base / "killed"

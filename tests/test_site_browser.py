@@ -27,7 +27,7 @@ from tchexnet_lib import demo, notebooks, site
 from tests import browser_support as bs
 from tests import tiny_demo
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.posix]  # process groups, geteuid
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "outputs" / "site-browser"

@@ -245,6 +245,7 @@ def test_fault_21_same_seed_gives_bitwise_equal_weights_in_two_processes(process
     assert_same_weights(final_weights(first), final_weights(second))
 
 
+@pytest.mark.posix
 @pytest.mark.slow
 @pytest.mark.parametrize("mode, committed", [("kill-epoch", 2), ("kill-write", 1)])
 def test_fault_20_resume_after_kill_9_equals_an_uninterrupted_run(processes, dataset, mode, committed,
