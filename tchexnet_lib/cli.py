@@ -1,5 +1,5 @@
 """The ``tchexnet`` command: predict, features, split, compare, gradcam, extract, train, demo,
-reproduce, doctor, site, student.
+reproduce, doctor, site, student, instructor.
 
 Text output for people (the original repository's hello-world format), ``--json``
 for machines. Errors are one line on stderr and a non-zero exit; ``--debug``
@@ -28,8 +28,8 @@ from tchexnet_lib import (backbones, config, data, doctor, errors, evaluation, f
 
 __all__ = [
     "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_doctor",
-    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_predict", "cmd_reproduce", "cmd_site",
-    "cmd_split", "cmd_student", "cmd_train", "main",
+    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_instructor", "cmd_predict",
+    "cmd_reproduce", "cmd_site", "cmd_split", "cmd_student", "cmd_train", "main",
 ]
 
 EXIT_ERROR = 2
@@ -457,6 +457,19 @@ def cmd_student(args: argparse.Namespace) -> None:
         return
     for path in written:
         print(f"student copy: {path}")
+    print("safe to hand out: no solution and no worked answer (`tchexnet instructor` writes "
+          "those)")
+
+
+def cmd_instructor(args: argparse.Namespace) -> None:
+    """The instructor edition: each notebook's worked answers and solutions, one page each."""
+    from tchexnet_lib import student  # nbformat: only for the two editions
+
+    written = student.write_instructor_edition(args.out)
+    if args.json:
+        print(json.dumps({"pages": [str(p) for p in written]}, indent=2))
+        return
+    print(f"instructor edition: {written[0]} (one page per notebook beside it)")
 
 
 #: How ``doctor`` marks a check of each level.
@@ -686,6 +699,13 @@ def build_parser() -> argparse.ArgumentParser:
     student_parser.add_argument("--out", help="their folder (default outputs/student/)")
     student_parser.add_argument("--json", action="store_true")
     student_parser.set_defaults(run=cmd_student)
+
+    instructor_parser = commands.add_parser(
+        "instructor", help="the instructor edition: each notebook's worked answers and "
+                           "solutions, one Markdown page each")
+    instructor_parser.add_argument("--out", help="its folder (default outputs/instructor/)")
+    instructor_parser.add_argument("--json", action="store_true")
+    instructor_parser.set_defaults(run=cmd_instructor)
     return parser
 
 
@@ -695,8 +715,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         # doctor imports TensorFlow itself: a missing or broken one is one of its ✗ lines
-        if args.command not in {"split", "compare", "site", "student", "doctor"} \
-                and not args.debug:
+        if args.command not in {"split", "compare", "site", "student", "instructor",
+                                "doctor"} and not args.debug:
             config.import_tensorflow_quietly()
         status = args.run(args)
     except (ValueError, OSError) as error:  # errors.DataError, ImageError, WeightsError included
