@@ -465,11 +465,13 @@ def cmd_instructor(args: argparse.Namespace) -> None:
     """The instructor edition: each notebook's worked answers and solutions, one page each."""
     from tchexnet_lib import student  # nbformat: only for the two editions
 
-    written = student.write_instructor_edition(args.out)
+    written = student.write_instructor_edition(args.out, executed_dir=args.notebooks,
+                                               slot_minutes=args.slot)
     if args.json:
         print(json.dumps({"pages": [str(p) for p in written]}, indent=2))
         return
-    print(f"instructor edition: {written[0]} (one page per notebook beside it)")
+    print(f"instructor edition: {written[0]} (one page per notebook beside it, and the "
+          f"workshop's clock: {written[-1]})")
 
 
 #: How ``doctor`` marks a check of each level.
@@ -704,6 +706,10 @@ def build_parser() -> argparse.ArgumentParser:
         "instructor", help="the instructor edition: each notebook's worked answers and "
                            "solutions, one Markdown page each")
     instructor_parser.add_argument("--out", help="its folder (default outputs/instructor/)")
+    instructor_parser.add_argument("--notebooks", help="executed notebooks, for the clock's "
+                                                       "running times (default outputs/notebooks/)")
+    instructor_parser.add_argument("--slot", type=int, default=90,
+                                   help="the workshop's minutes (default %(default)s)")
     instructor_parser.add_argument("--json", action="store_true")
     instructor_parser.set_defaults(run=cmd_instructor)
     return parser

@@ -377,7 +377,9 @@ def _index_page(pages: list[tuple[str, int, int]]) -> str:
         "one page per notebook: what the student edition (`make student`, "
         "`outputs/student/`) leaves out. Written by `make instructor` (`tchexnet instructor`) "
         "from the notebooks, so it follows them when they change.", "",
-        "| notebook | questions | exercises |", "|---|---|---|", *rows]) + "\n"
+        "| notebook | questions | exercises |", "|---|---|---|", *rows, "",
+        "[The workshop's clock](timing.md): minutes per section of each notebook, from its "
+        "words and the executed copies' measured times."]) + "\n"
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -410,18 +412,27 @@ def write_student_edition(out_dir: str | os.PathLike | None = None,
 
 def write_instructor_edition(out_dir: str | os.PathLike | None = None,
                              names: Iterable[str] = notebooks.SERIES,
-                             source_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Write the instructor edition: :func:`instructor_page` per notebook, and ``README.md``.
+                             source_dir: str | os.PathLike | None = None,
+                             executed_dir: str | os.PathLike | None = None,
+                             slot_minutes: int = 90) -> list[Path]:
+    """Write the instructor edition: :func:`instructor_page` per notebook, the workshop's
+    clock (``timing.md``, :func:`tchexnet_lib.workshop.timing_markdown`) and ``README.md``.
 
     Args:
         out_dir: where they go (default ``outputs/instructor/``).
         names: which notebooks.
         source_dir: their sources (default ``notebooks/``).
+        executed_dir: their executed copies, for the clock's running times (default
+            ``outputs/notebooks/``).
+        slot_minutes: the workshop's length, for the clock.
 
     Returns:
-        The index (``README.md``) then each notebook's page (``NN_name.md``), in order.
+        The index (``README.md``), each notebook's page (``NN_name.md``) in order, then
+        ``timing.md``.
     """
     import nbformat  # the notebook format: only for the site and the two editions
+
+    from tchexnet_lib import workshop  # the clock reads the student copies' words
 
     source = Path(source_dir) if source_dir else notebooks.notebook_dir()
     out = Path(out_dir) if out_dir else config.output_dir("instructor")
@@ -430,4 +441,8 @@ def write_instructor_edition(out_dir: str | os.PathLike | None = None,
         notebook = nbformat.read(source / f"{name}.ipynb", as_version=4)
         written.append(_write_text(out / f"{name}.md", instructor_page(notebook, name)))
         counts.append((name, len(questions(notebook)), len(exercises(notebook, name))))
-    return [_write_text(out / "README.md", _index_page(counts)), *written]
+    names = [c[0] for c in counts]
+    clock = workshop.timing_markdown(workshop.timing_table(names, source, executed_dir),
+                                     slot_minutes)
+    return [_write_text(out / "README.md", _index_page(counts)), *written,
+            _write_text(out / "timing.md", clock)]
