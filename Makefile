@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: setup test test-fast test-browser browser-deps demo lab site student instructor bench bench-demo clean
+.PHONY: setup test test-fast test-browser browser-deps demo lab site site-student student instructor bench bench-demo clean
 
 setup: $(STAMP)
 
@@ -56,6 +56,11 @@ lab: setup
 # nothing: it stops, naming them, if notebooks are missing or not current (run `make demo`).
 site: setup
 	$(BIN)/tchexnet site
+
+# The same pages without the solutions and worked answers (outputs/site-student/): what a
+# workshop hands out to laptops that cannot run the notebooks.
+site-student: setup
+	$(BIN)/tchexnet site --student
 
 # Student copies of the notebooks in outputs/student/: exercise solutions and the questions'
 # worked answers removed, checks kept; safe to hand out as is.

@@ -433,7 +433,7 @@ def cmd_site(args: argparse.Namespace) -> None:
     inputs = demo.notebook_inputs(cfg, args.demo)  # None until the demo has run
     expected = site.expected_keys(demo.notebook_parameters(cfg), inputs)
     result = site.build_site(args.notebooks, args.out, args.demo, expected,
-                             require_current=not args.allow_stale)
+                             require_current=not args.allow_stale, student_edition=args.student)
     behind = {name: state for name, state in result.states.items() if state != "current"}
     if args.json:
         print(json.dumps({"index": str(result.index), "pages": [str(p) for p in result.pages],
@@ -693,6 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
     site_parser.add_argument("--allow-stale", action="store_true",
                              help="build from executed copies that are not current (their pages "
                                   "say so) instead of stopping")
+    site_parser.add_argument("--student", action="store_true",
+                             help="the student edition: no solution, no worked answer, no "
+                                  "instructor's page (default out: outputs/site-student/)")
     site_parser.add_argument("--json", action="store_true")
     site_parser.set_defaults(run=cmd_site)
 
