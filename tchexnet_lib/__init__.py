@@ -26,8 +26,10 @@ lists its public names in ``__all__``):
 10. ``demo``, ``notebooks``, ``reproduce``, ``doctor``: the whole study on the demo data;
     running the notebooks; the paper on real CheXpert in one resumable, shardable command;
     checking a setup (software, data, weights, speed, disk) before a long run.
-11. ``site``, ``student``: the series as a static website; its student edition.
-12. ``cli``: the ``tchexnet`` command.
+11. ``student``: the student edition (no answer) and each notebook's instructor page.
+12. ``site``, ``workshop``: the series as a static website (and its student edition); the
+    instructor edition with the workshop's clock (minutes per section).
+13. ``cli``: the ``tchexnet`` command.
 
 Importing the package has no side effects: TensorFlow is imported only by the functions
 that need it, seeds and styles are set by explicit calls. What a learner must see (progress

@@ -463,9 +463,9 @@ def cmd_student(args: argparse.Namespace) -> None:
 
 def cmd_instructor(args: argparse.Namespace) -> None:
     """The instructor edition: each notebook's worked answers and solutions, one page each."""
-    from tchexnet_lib import student  # nbformat: only for the two editions
+    from tchexnet_lib import workshop  # nbformat: only for the two editions
 
-    written = student.write_instructor_edition(args.out, executed_dir=args.notebooks,
+    written = workshop.write_instructor_edition(args.out, executed_dir=args.notebooks,
                                                slot_minutes=args.slot)
     if args.json:
         print(json.dumps({"pages": [str(p) for p in written]}, indent=2))

@@ -36,8 +36,9 @@ from sklearn import metrics
 from tchexnet_lib import evaluation, files, images, operating
 
 __all__ = [
-    "LEGEND_PLACES", "OperatingPoints", "TABLE_COLUMNS", "auc_label", "best_epoch", "fit_title",
-    "calibration_figure", "image_grid", "label_summary_figure", "learning_curves_figure",
+    "LEGEND_PLACES", "OperatingPoints", "TABLE_COLUMNS", "auc_label", "best_epoch",
+    "calibration_figure", "fit_title", "image_grid", "label_summary_figure",
+    "learning_curves_figure",
     "legend_outside", "pr_figure", "roc_figure", "save_figure", "set_style",
     "style_threshold_table", "threshold_table_figure",
 ]

@@ -50,6 +50,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from tchexnet_lib import config, demo, errors, files, notebooks, student
+from tchexnet_lib.student import notebook_title
 
 __all__ = [
     "SiteResult", "WIDGET_NOTES", "build_site", "collect_references", "expected_keys",
@@ -226,15 +227,6 @@ def _descendants(model_id: str, models: Mapping) -> list[Mapping]:
 
 
 # --------------------------------------------------------------------------- notebook pages
-
-
-def notebook_title(notebook) -> str:
-    """The notebook's title: its first ``# `` heading (``05 · CheXNet vs tCheXNet: ...``)."""
-    for cell in notebook.cells:
-        found = re.search(r"^#\s+(.+)$", cell.source, re.M)
-        if cell.cell_type == "markdown" and found:
-            return found.group(1).strip()
-    return "untitled"
 
 
 def _folders(executed=None) -> list[tuple[str, str]]:

@@ -17,9 +17,10 @@ runs top to bottom. Each folded answer becomes :data:`ANSWER_NOTE`. Outputs are 
 the copy's metadata says ``{"tchexnet": {"student": true}}``. :func:`remove_answers` does the
 same to an executed notebook and keeps its other outputs (the student edition of the site).
 
-The instructor edition (:func:`instructor_page`, :func:`write_instructor_edition`:
-``outputs/instructor/``) is one Markdown page per notebook with what the student copy lacks:
-each question with its worked answer, each exercise with its task, solution and check.
+The instructor edition is one Markdown page per notebook (:func:`instructor_page`) with what
+the student copy lacks: each question with its worked answer, each exercise with its task,
+solution and check; :func:`tchexnet_lib.workshop.write_instructor_edition` writes it to
+``outputs/instructor/`` with the workshop's clock.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from tchexnet_lib import config, errors, files, notebooks
 
 __all__ = ["ANSWER_BLOCK", "ANSWER_LINE", "ANSWER_NOTE", "CHECK_TAG", "EXERCISE_HEADING",
            "Exercise", "Question", "SOLUTION_TAG", "exercise_names", "exercises",
-           "instructor_page", "questions", "remove_answers", "student_notebook",
-           "write_instructor_edition", "write_student_edition"]
+           "instructor_page", "notebook_title", "questions", "remove_answers",
+           "student_notebook", "write_student_edition"]
 
 #: The tag of an exercise's solution cell, and of the cell that checks its answer.
 SOLUTION_TAG = "solution"
@@ -287,6 +288,15 @@ class Exercise:
     check: str
 
 
+def notebook_title(notebook) -> str:
+    """The notebook's title: its first ``# `` heading (``05 · CheXNet vs tCheXNet: ...``)."""
+    for cell in notebook.cells:
+        found = re.search(r"^#\s+(.+)$", cell.source, re.M)
+        if cell.cell_type == "markdown" and found:
+            return found.group(1).strip()
+    return "untitled"
+
+
 def _question_text(before: str) -> str:
     """The question an answer block answers, from the markdown before it (see :class:`Question`)."""
     lines = before.rstrip().splitlines()
@@ -344,8 +354,6 @@ def instructor_page(notebook, name: str = "notebook") -> str:
     Raises:
         DataError: an exercise off the convention, named by notebook and cell.
     """
-    from tchexnet_lib.site import notebook_title  # the title as the site reads it
-
     parts = [f"# Instructor edition · {notebook_title(notebook)}", "",
              f"What the student copy of `notebooks/{name}.ipynb` (`make student`) leaves out: "
              "the worked answer of each question to explore and the solution of each exercise. "
@@ -368,27 +376,6 @@ def instructor_page(notebook, name: str = "notebook") -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _index_page(pages: list[tuple[str, int, int]]) -> str:
-    """The instructor edition's README: one line per notebook with its page and its counts."""
-    rows = [f"| [{name}]({name}.md) | {asked} | {solved} |" for name, asked, solved in pages]
-    return "\n".join([
-        "# Instructor edition", "",
-        "The worked answers of the questions to explore and the solutions of the exercises, "
-        "one page per notebook: what the student edition (`make student`, "
-        "`outputs/student/`) leaves out. Written by `make instructor` (`tchexnet instructor`) "
-        "from the notebooks, so it follows them when they change.", "",
-        "| notebook | questions | exercises |", "|---|---|---|", *rows, "",
-        "[The workshop's clock](timing.md): minutes per section of each notebook, from its "
-        "words and the executed copies' measured times."]) + "\n"
-
-
-def _write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically; return the path."""
-    with files.atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return path
-
-
 def write_student_edition(out_dir: str | os.PathLike | None = None,
                           names: Iterable[str] = notebooks.SERIES,
                           source_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -406,43 +393,6 @@ def write_student_edition(out_dir: str | os.PathLike | None = None,
 
     source = Path(source_dir) if source_dir else notebooks.notebook_dir()
     out = Path(out_dir) if out_dir else config.output_dir("student")
-    return [_write_text(out / f"{name}.ipynb", nbformat.writes(student_notebook(
-        nbformat.read(source / f"{name}.ipynb", as_version=4), name)) + "\n") for name in names]
-
-
-def write_instructor_edition(out_dir: str | os.PathLike | None = None,
-                             names: Iterable[str] = notebooks.SERIES,
-                             source_dir: str | os.PathLike | None = None,
-                             executed_dir: str | os.PathLike | None = None,
-                             slot_minutes: int = 90) -> list[Path]:
-    """Write the instructor edition: :func:`instructor_page` per notebook, the workshop's
-    clock (``timing.md``, :func:`tchexnet_lib.workshop.timing_markdown`) and ``README.md``.
-
-    Args:
-        out_dir: where they go (default ``outputs/instructor/``).
-        names: which notebooks.
-        source_dir: their sources (default ``notebooks/``).
-        executed_dir: their executed copies, for the clock's running times (default
-            ``outputs/notebooks/``).
-        slot_minutes: the workshop's length, for the clock.
-
-    Returns:
-        The index (``README.md``), each notebook's page (``NN_name.md``) in order, then
-        ``timing.md``.
-    """
-    import nbformat  # the notebook format: only for the site and the two editions
-
-    from tchexnet_lib import workshop  # the clock reads the student copies' words
-
-    source = Path(source_dir) if source_dir else notebooks.notebook_dir()
-    out = Path(out_dir) if out_dir else config.output_dir("instructor")
-    written, counts = [], []
-    for name in names:
-        notebook = nbformat.read(source / f"{name}.ipynb", as_version=4)
-        written.append(_write_text(out / f"{name}.md", instructor_page(notebook, name)))
-        counts.append((name, len(questions(notebook)), len(exercises(notebook, name))))
-    names = [c[0] for c in counts]
-    clock = workshop.timing_markdown(workshop.timing_table(names, source, executed_dir),
-                                     slot_minutes)
-    return [_write_text(out / "README.md", _index_page(counts)), *written,
-            _write_text(out / "timing.md", clock)]
+    return [files.save_bytes((nbformat.writes(student_notebook(
+        nbformat.read(source / f"{name}.ipynb", as_version=4), name)) + "\n").encode(),
+        out / f"{name}.ipynb") for name in names]

@@ -1,4 +1,9 @@
-"""The workshop's clock: minutes per section of each notebook, computed from the notebooks.
+"""The instructor edition (``make instructor``) and the workshop's clock in it.
+
+:func:`write_instructor_edition` writes ``outputs/instructor/``: one page per notebook
+(:func:`student.instructor_page`: each question's worked answer, each exercise's solution),
+an index, and ``timing.md``, the workshop's clock: minutes per section of each notebook,
+computed from the notebooks.
 
 A section is what a learner meets between two headings: the title and overview, each
 ``## `` section, and each ``### Exercise N.k`` with its cells (:mod:`tchexnet_lib.student`'s
@@ -33,11 +38,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tchexnet_lib import config, notebooks, student
+from tchexnet_lib import config, files, notebooks, student
 
 __all__ = ["CODE_WORDS_PER_MINUTE", "EXERCISE_MINUTES", "KINDS", "PROSE_WORDS_PER_MINUTE",
-           "RUN_ONLY", "Section",
-           "notebook_sections", "timing_markdown", "timing_table"]
+           "RUN_ONLY", "Section", "notebook_sections", "timing_markdown", "timing_table",
+           "write_instructor_edition"]
 
 #: Reading pace of prose, words per minute (a careful, technical read).
 PROSE_WORDS_PER_MINUTE = 200
@@ -132,15 +137,13 @@ def notebook_sections(source, name: str, executed=None) -> list[Section]:
     Raises:
         DataError: an exercise off the convention (:func:`student.remove_answers`).
     """
-    from tchexnet_lib.site import notebook_title  # the title as the site reads it
-
     read = student.remove_answers(source, name)
     durations = {}
     if executed is not None:
         durations = {c.get("id"): c.metadata.get("papermill", {}).get("duration") or 0.0
                      for c in executed.cells}
     groups: list[list[int]] = [[]]
-    titles = [notebook_title(source)]
+    titles = [student.notebook_title(source)]
     for index, cell in enumerate(read.cells):
         if _starts(cell) and groups[-1]:
             groups.append([])
@@ -244,3 +247,54 @@ def timing_markdown(sections: list[Section], slot_minutes: int = 90) -> str:
 
 def _minutes(value: float) -> str:
     return f"{value:.1f}"
+
+
+def _index_page(pages: list[tuple[str, int, int]]) -> str:
+    """The instructor edition's README: one line per notebook with its page and its counts."""
+    rows = [f"| [{name}]({name}.md) | {asked} | {solved} |" for name, asked, solved in pages]
+    return "\n".join([
+        "# Instructor edition", "",
+        "The worked answers of the questions to explore and the solutions of the exercises, "
+        "one page per notebook: what the student edition (`make student`, "
+        "`outputs/student/`) leaves out. Written by `make instructor` (`tchexnet instructor`) "
+        "from the notebooks, so it follows them when they change.", "",
+        "| notebook | questions | exercises |", "|---|---|---|", *rows, "",
+        "[The workshop's clock](timing.md): minutes per section of each notebook, from its "
+        "words and the executed copies' measured times."]) + "\n"
+
+
+def write_instructor_edition(out_dir: str | os.PathLike | None = None,
+                             names: Iterable[str] = notebooks.SERIES,
+                             source_dir: str | os.PathLike | None = None,
+                             executed_dir: str | os.PathLike | None = None,
+                             slot_minutes: int = 90) -> list[Path]:
+    """Write the instructor edition: :func:`student.instructor_page` per notebook, the
+    workshop's clock (``timing.md``, :func:`timing_markdown`) and ``README.md``.
+
+    Args:
+        out_dir: where they go (default ``outputs/instructor/``).
+        names: which notebooks.
+        source_dir: their sources (default ``notebooks/``).
+        executed_dir: their executed copies, for the clock's running times (default
+            ``outputs/notebooks/``).
+        slot_minutes: the workshop's length, for the clock.
+
+    Returns:
+        The index (``README.md``), each notebook's page (``NN_name.md``) in order, then
+        ``timing.md``.
+    """
+    import nbformat  # the notebook format: only for the site and the two editions
+
+    source = Path(source_dir) if source_dir else notebooks.notebook_dir()
+    out = Path(out_dir) if out_dir else config.output_dir("instructor")
+    written, counts = [], []
+    for name in names:
+        notebook = nbformat.read(source / f"{name}.ipynb", as_version=4)
+        page = student.instructor_page(notebook, name)
+        written.append(files.save_bytes(page.encode(), out / f"{name}.md"))
+        counts.append((name, len(student.questions(notebook)),
+                       len(student.exercises(notebook, name))))
+    clock = timing_markdown(timing_table([c[0] for c in counts], source, executed_dir),
+                            slot_minutes)
+    return [files.save_bytes(_index_page(counts).encode(), out / "README.md"), *written,
+            files.save_bytes(clock.encode(), out / "timing.md")]

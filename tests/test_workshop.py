@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 
-from tchexnet_lib import student, workshop
+from tchexnet_lib import notebooks, student, workshop
 
 PROSE = " ".join(["word"] * 200)  # one minute at 200 words/min
 
@@ -66,3 +68,18 @@ def test_the_clock_adds_up_the_room_and_says_whether_it_fits_the_slot():
     assert "exceeds it by 8 min" in workshop.timing_markdown(sections, slot_minutes=5)
     unmeasured = workshop.timing_markdown(workshop.notebook_sections(source, "01_lesson"))
     assert "running time is missing (run `make demo`)" in unmeasured
+
+
+def test_the_instructor_page_plans_every_exercise_with_commands_that_exist():
+    """notebooks/README.md follows the notebooks: each exercise is placed in its plan (in the
+    room or later), and each `make` target it names exists."""
+    root = notebooks.notebook_dir()
+    page = (root / "README.md").read_text()
+    missing = [f"{name}: {exercise.title.split(':')[0]}" for name in notebooks.SERIES
+               for exercise in student.exercises(nbformat.read(root / f"{name}.ipynb",
+                                                               as_version=4), name)
+               if exercise.title.split(":")[0] not in page]
+    assert missing == [], "the instructor's page does not place these exercises"
+    targets = set(re.findall(r"^([\w-]+):", (root.parent / "Makefile").read_text(), re.M))
+    named = set(re.findall(r"`make ([\w-]+)", page))
+    assert named and named <= targets, named - targets
