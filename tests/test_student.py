@@ -168,9 +168,9 @@ def answer_texts(notebook) -> tuple[set[str], set[str]]:
 
 def test_answer_texts_are_found_in_a_notebook():
     notebook = exercise_notebook()
-    notebook.cells[2].source += ("\n\n1. Why?\n\n<details><summary>Solution</summary>\n\n```python\n"
-                                 "print(selected.shape)\n```\n\nBecause the file is sorted by "
-                                 "patient.\n\n</details>")
+    notebook.cells[2].source += (
+        "\n\n1. Why?\n\n<details><summary>Solution</summary>\n\n```python\n"
+        "print(selected.shape)\n```\n\nBecause the file is sorted by patient.\n\n</details>")
     lines, sentences = answer_texts(notebook)
     assert "answer_01_1 = int((patients[1:] == patients[:-1]).sum())" in lines
     assert "print(selected.shape)" in lines and "# Hint: shift the column by one." not in lines
