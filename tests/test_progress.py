@@ -43,10 +43,11 @@ def test_an_executed_copy_keeps_one_final_line_per_bar(tmp_path, monkeypatch):
 
 
 def test_the_final_line_stream_writes_a_bar_s_last_state_when_its_line_ends(capsys):
+    """Outside a kernel (a command) to stderr: the command's stdout holds only its result."""
     stream = config._FinalLine()
     stream.write("\rbar:  10%")
     stream.write("\rbar:  50%")
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().err == ""
     stream.write("\rbar: 100%   \n")
     stream.write("\r      \r")  # a bar with leave=False clears its line: nothing to keep
-    assert capsys.readouterr().out == "bar: 100%\n"
+    assert capsys.readouterr() == ("", "bar: 100%\n")
