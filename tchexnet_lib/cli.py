@@ -465,8 +465,8 @@ def cmd_instructor(args: argparse.Namespace) -> None:
     """The instructor edition: each notebook's worked answers and solutions, one page each."""
     from tchexnet_lib import workshop  # nbformat: only for the two editions
 
-    written = workshop.write_instructor_edition(args.out, executed_dir=args.notebooks,
-                                               slot_minutes=args.slot)
+    slot = {} if args.slot is None else {"slot_minutes": args.slot}
+    written = workshop.write_instructor_edition(args.out, executed_dir=args.notebooks, **slot)
     if args.json:
         print(json.dumps({"pages": [str(p) for p in written]}, indent=2))
         return
@@ -711,8 +711,9 @@ def build_parser() -> argparse.ArgumentParser:
     instructor_parser.add_argument("--out", help="its folder (default outputs/instructor/)")
     instructor_parser.add_argument("--notebooks", help="executed notebooks, for the clock's "
                                                        "running times (default outputs/notebooks/)")
-    instructor_parser.add_argument("--slot", type=int, default=90,
-                                   help="the workshop's minutes (default %(default)s)")
+    instructor_parser.add_argument("--slot", type=int,
+                                   help="the workshop's minutes, for the clock (default: "
+                                        "workshop.write_instructor_edition's)")
     instructor_parser.add_argument("--json", action="store_true")
     instructor_parser.set_defaults(run=cmd_instructor)
     return parser
