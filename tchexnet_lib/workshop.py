@@ -193,6 +193,23 @@ def timing_table(names: Iterable[str] = notebooks.SERIES,
     return sections
 
 
+def _verdict(sections: list[Section], slot_minutes: int) -> str:
+    """The series against the slot, and what to leave for later when it does not fit."""
+    base = sum(s.room_minutes for s in sections if s.kind != "exercise")
+    exercises = sum(s.minutes for s in sections if s.kind == "exercise")
+    head = (f"Read and run: {_minutes(base)} min; with every exercise "
+            f"{_minutes(base + exercises)} min ({slot_minutes}-minute slot): ")
+    if base + exercises <= slot_minutes:
+        return head + "it fits."
+    if base <= slot_minutes:
+        return head + (f"{_minutes(slot_minutes - base)} min are left for exercises; choose "
+                       "those to do in the room, leave the others for later.")
+    longest = sorted((s for s in sections if s.kind == "read"), key=lambda s: -s.minutes)[:3]
+    return head + (f"reading and running alone exceed it by {math.ceil(base - slot_minutes)} "
+                   "min: leave sections for later too (the longest: " + "; ".join(
+                       f"{s.notebook} {s.title} {_minutes(s.minutes)}" for s in longest) + ").")
+
+
 def _minutes(value: float) -> str:
     return f"{value:.1f}"
 
@@ -226,14 +243,7 @@ def timing_markdown(sections: list[Section], slot_minutes: int = 90) -> str:
                          for s in rows if s.kind == "exercise")
         later = sum(s.minutes for s in rows if s.kind == "optional")
         parts.append(f"| {name} | {_minutes(base)} | {each or '—'} | {_minutes(later)} |")
-    base = sum(s.room_minutes for s in sections if s.kind != "exercise")
-    exercises = sum(s.minutes for s in sections if s.kind == "exercise")
-    verdict = ("fits" if base + exercises <= slot_minutes else
-               f"exceeds it by {math.ceil(base + exercises - slot_minutes)} min: choose the "
-               "exercises to do in the room, leave the rest for later")
-    parts += ["", f"Read and run: {_minutes(base)} min; with every exercise "
-              f"{_minutes(base + exercises)} min, which {verdict} ({slot_minutes}-minute slot).",
-              ""]
+    parts += ["", _verdict(sections, slot_minutes), ""]
     for name in names:
         parts += [f"## {name}", "", "| section | words (prose + code) | run (s) | minutes | "
                   "kind |", "|---|---|---|---|---|"]
@@ -243,6 +253,23 @@ def timing_markdown(sections: list[Section], slot_minutes: int = 90) -> str:
                   for s in sections if s.notebook == name]
         parts.append("")
     return "\n".join(parts)
+
+
+def _verdict(sections: list[Section], slot_minutes: int) -> str:
+    """The series against the slot, and what to leave for later when it does not fit."""
+    base = sum(s.room_minutes for s in sections if s.kind != "exercise")
+    exercises = sum(s.minutes for s in sections if s.kind == "exercise")
+    head = (f"Read and run: {_minutes(base)} min; with every exercise "
+            f"{_minutes(base + exercises)} min ({slot_minutes}-minute slot): ")
+    if base + exercises <= slot_minutes:
+        return head + "it fits."
+    if base <= slot_minutes:
+        return head + (f"{_minutes(slot_minutes - base)} min are left for exercises; choose "
+                       "those to do in the room, leave the others for later.")
+    longest = sorted((s for s in sections if s.kind == "read"), key=lambda s: -s.minutes)[:3]
+    return head + (f"reading and running alone exceed it by {math.ceil(base - slot_minutes)} "
+                   "min: leave sections for later too (the longest: " + "; ".join(
+                       f"{s.notebook} {s.title} {_minutes(s.minutes)}" for s in longest) + ").")
 
 
 def _minutes(value: float) -> str:

@@ -64,8 +64,13 @@ def test_the_clock_adds_up_the_room_and_says_whether_it_fits_the_slot():
     assert room == pytest.approx(205 / 200 + 0.5 + 203 / 200 + 1 + 1)  # title, start; 1.
     page = workshop.timing_markdown(sections, slot_minutes=60)
     assert f"| 01_lesson | {room:.1f} | Exercise 1.1 {sections[5].minutes:.1f} | " in page
-    assert "which fits (60-minute slot)" in page
-    assert "exceeds it by 8 min" in workshop.timing_markdown(sections, slot_minutes=5)
+    assert "(60-minute slot): it fits." in page
+    every = room + sections[5].minutes
+    assert f"{room:.1f} min; with every exercise {every:.1f} min (10-minute slot): " \
+           f"{10 - room:.1f} min are left for exercises" in workshop.timing_markdown(sections, 10)
+    assert ("reading and running alone exceed it by 2 min: leave sections for later too (the "
+            "longest: 01_lesson 1. Counting 3.0; 01_lesson 01 · A lesson 1.5)"
+            ) in workshop.timing_markdown(sections, slot_minutes=3)
     unmeasured = workshop.timing_markdown(workshop.notebook_sections(source, "01_lesson"))
     assert "running time is missing (run `make demo`)" in unmeasured
 
