@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: setup lock wheel test test-fast test-browser browser-deps demo lab site student bench bench-demo clean
+.PHONY: setup lock wheel test test-fast test-browser browser-deps demo lab site site-student student instructor bench bench-demo clean
 
 setup: $(STAMP)
 
@@ -70,9 +70,20 @@ lab: setup
 site: setup
 	$(BIN)/tchexnet site
 
-# Student copies of the notebooks in outputs/student/: exercise solutions removed, checks kept.
+# The same pages without the solutions and worked answers (outputs/site-student/): what a
+# workshop hands out to laptops that cannot run the notebooks.
+site-student: setup
+	$(BIN)/tchexnet site --student
+
+# Student copies of the notebooks in outputs/student/: exercise solutions and the questions'
+# worked answers removed, checks kept; safe to hand out as is.
 student: setup
 	$(BIN)/tchexnet student
+
+# The instructor edition in outputs/instructor/: per notebook, each question's worked answer and
+# each exercise's solution (what the student copies leave out), as Markdown pages.
+instructor: setup
+	$(BIN)/tchexnet instructor
 
 # Feature store and head training vs the original approach, side by side (benchmarks/README.md).
 bench: setup

@@ -7,8 +7,8 @@ lists its public names in ``__all__``):
 0. ``errors``: every error about the user's files, and a missing TensorFlow (the extra to
    install).
 1. ``files``, ``labels``, ``backbones``, ``evaluation``: atomic writes, locks and sha256
-   digests; CheXpert's and ChestX-ray14's label names; the backbone table (everything that depends on the network); AUC, DeLong and
-   model comparisons on arrays.
+   digests; CheXpert's and ChestX-ray14's label names; the backbone table (everything that
+   depends on the network); AUC, DeLong and model comparisons on arrays.
 2. ``config``, ``machine``, ``operating``, ``score_files``, ``power``: the working folder
    (a checkout, else ``$TCHEXNET_HOME`` or ``./tchexnet-work/``), data, weights and output
    folders, what the wheel carries (the series, the demo CheXNet), seeds, the preprocessing
@@ -30,8 +30,10 @@ lists its public names in ``__all__``):
 11. ``demo``, ``notebooks``, ``reproduce``, ``doctor``: the whole study on the demo data;
     running the notebooks; the paper on real CheXpert in one resumable, shardable command;
     checking a setup (software, data, weights, speed, disk) before a long run.
-12. ``site``, ``student``: the series as a static website; its student edition.
-13. ``cli``: the ``tchexnet`` command.
+12. ``student``: the student edition (no answer) and each notebook's instructor page.
+13. ``site``, ``workshop``: the series as a static website (and its student edition); the
+    instructor edition with the workshop's clock (minutes per section).
+14. ``cli``: the ``tchexnet`` command.
 
 Importing the package has no side effects: TensorFlow is imported only by the functions
 that need it, seeds and styles are set by explicit calls. What a learner must see (progress

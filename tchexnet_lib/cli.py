@@ -1,5 +1,5 @@
 """The ``tchexnet`` command: predict, features, split, compare, gradcam, extract, train, demo,
-reproduce, doctor, notebooks, site, student.
+reproduce, doctor, notebooks, site, student, instructor.
 
 Text output for people (the original repository's hello-world format), ``--json``
 for machines. Errors are one line on stderr and a non-zero exit; ``--debug``
@@ -28,8 +28,8 @@ from tchexnet_lib import (backbones, config, data, doctor, errors, evaluation, f
 
 __all__ = [
     "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_doctor",
-    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_notebooks", "cmd_predict", "cmd_reproduce", "cmd_site",
-    "cmd_split", "cmd_student", "cmd_train", "main",
+    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_instructor", "cmd_notebooks", "cmd_predict",
+    "cmd_reproduce", "cmd_site", "cmd_split", "cmd_student", "cmd_train", "main",
 ]
 
 EXIT_ERROR = 2
@@ -451,7 +451,7 @@ def cmd_site(args: argparse.Namespace) -> None:
     inputs = demo.notebook_inputs(cfg, args.demo)  # None until the demo has run
     expected = site.expected_keys(demo.notebook_parameters(cfg), inputs)
     result = site.build_site(args.notebooks, args.out, args.demo, expected,
-                             require_current=not args.allow_stale)
+                             require_current=not args.allow_stale, student_edition=args.student)
     behind = {name: state for name, state in result.states.items() if state != "current"}
     if args.json:
         print(json.dumps({"index": str(result.index), "pages": [str(p) for p in result.pages],
@@ -475,6 +475,21 @@ def cmd_student(args: argparse.Namespace) -> None:
         return
     for path in written:
         print(f"student copy: {path}")
+    print("safe to hand out: no solution and no worked answer (`tchexnet instructor` writes "
+          "those)")
+
+
+def cmd_instructor(args: argparse.Namespace) -> None:
+    """The instructor edition: each notebook's worked answers and solutions, one page each."""
+    from tchexnet_lib import workshop  # nbformat: only for the two editions
+
+    slot = {} if args.slot is None else {"slot_minutes": args.slot}
+    written = workshop.write_instructor_edition(args.out, executed_dir=args.notebooks, **slot)
+    if args.json:
+        print(json.dumps({"pages": [str(p) for p in written]}, indent=2))
+        return
+    print(f"instructor edition: {written[0]} (one page per notebook beside it, and the "
+          f"workshop's clock: {written[-1]})")
 
 
 #: How ``doctor`` marks a check of each level.
@@ -696,6 +711,9 @@ def build_parser() -> argparse.ArgumentParser:
     site_parser.add_argument("--allow-stale", action="store_true",
                              help="build from executed copies that are not current (their pages "
                                   "say so) instead of stopping")
+    site_parser.add_argument("--student", action="store_true",
+                             help="the student edition: no solution, no worked answer, no "
+                                  "instructor's page (default out: outputs/site-student/)")
     site_parser.add_argument("--json", action="store_true")
     site_parser.set_defaults(run=cmd_site)
 
@@ -711,6 +729,18 @@ def build_parser() -> argparse.ArgumentParser:
     student_parser.add_argument("--out", help="their folder (default outputs/student/)")
     student_parser.add_argument("--json", action="store_true")
     student_parser.set_defaults(run=cmd_student)
+
+    instructor_parser = commands.add_parser(
+        "instructor", help="the instructor edition: each notebook's worked answers and "
+                           "solutions, one Markdown page each")
+    instructor_parser.add_argument("--out", help="its folder (default outputs/instructor/)")
+    instructor_parser.add_argument("--notebooks", help="executed notebooks, for the clock's "
+                                                       "running times (default outputs/notebooks/)")
+    instructor_parser.add_argument("--slot", type=int,
+                                   help="the workshop's minutes, for the clock (default: "
+                                        "workshop.write_instructor_edition's)")
+    instructor_parser.add_argument("--json", action="store_true")
+    instructor_parser.set_defaults(run=cmd_instructor)
     return parser
 
 
@@ -720,8 +750,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         # doctor imports TensorFlow itself: a missing or broken one is one of its ✗ lines
-        if args.command not in {"split", "compare", "site", "student", "doctor", "notebooks"} \
-                and not args.debug:
+        if args.command not in {"split", "compare", "site", "student", "instructor",
+                                "doctor", "notebooks"} and not args.debug:
             config.import_tensorflow_quietly()
         status = args.run(args)
     except (ValueError, OSError, errors.MissingTensorFlowError) as error:  # DataError, ImageError,

@@ -34,7 +34,8 @@ _ENV_DATA = "TCHEXNET_DATA_DIR"
 _ENV_WEIGHTS = "TCHEXNET_WEIGHTS_DIR"
 _ENV_OUTPUT = "TCHEXNET_OUTPUT_DIR"
 #: Set (to anything) for text progress bars even in a notebook: an executed copy then keeps
-#: each bar's last state ("100%, 413/413") instead of a widget's first one ("0%").
+#: each bar's last state ("100%, 413/413"), one stdout line per bar, instead of a widget's
+#: first one ("0%").
 PLAIN_PROGRESS = "TCHEXNET_PLAIN_PROGRESS"
 
 
@@ -193,11 +194,48 @@ def display_path(path: str | os.PathLike) -> str:
     return str(Path("…", *path.parts[1:][-2:]))  # parts[0] is the root: never absolute
 
 
+class _FinalLine:
+    """A text bar's stream that writes only the bar's final state, one line.
+
+    Each redraw of a text bar (``"\\r"`` then the state) is one more stream output in an
+    executed notebook, so a saved copy would list every state; this keeps the latest and writes
+    it when tqdm ends the line (``leave=True``: once, on close): to stdout in a kernel (a plain
+    output, not an error-coloured stderr one), to stderr elsewhere (a command's stdout holds
+    only its result).
+    """
+
+    encoding = "utf-8"  # tqdm draws its unicode blocks
+
+    def __init__(self) -> None:
+        self.latest = ""
+
+    def write(self, text: str) -> None:
+        *ended, rest = (self.latest + text).split("\n")
+        for line in ended:
+            self._target().write(line.rsplit("\r", 1)[-1].rstrip() + "\n")
+        self.latest = rest.rsplit("\r", 1)[-1]
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    @staticmethod
+    def _target():
+        """stdout when this process is a Jupyter kernel, stderr otherwise."""
+        ipython = sys.modules.get("IPython")  # imported already in a kernel; not imported here
+        shell = ipython.get_ipython() if ipython else None
+        return sys.stdout if getattr(shell, "kernel", None) is not None else sys.stderr
+
+
 def progress_bar(iterable=None, **options):
-    """A tqdm progress bar: a widget in an interactive notebook, text elsewhere and wherever
-    ``$TCHEXNET_PLAIN_PROGRESS`` is set (:func:`tchexnet_lib.notebooks.execute` sets it)."""
+    """A tqdm progress bar: a widget in an interactive notebook, text elsewhere.
+
+    Wherever ``$TCHEXNET_PLAIN_PROGRESS`` is set (:func:`tchexnet_lib.notebooks.execute` sets
+    it) the bar is text and leaves one line, its final state (:class:`_FinalLine`).
+    """
     if os.environ.get(PLAIN_PROGRESS):
         from tqdm.std import tqdm  # imported when a bar is shown, not with the module
+
+        options = {"file": _FinalLine(), "mininterval": 5.0, **options}
     else:
         from tqdm.auto import tqdm  # (the same)
     return tqdm(iterable, **options)

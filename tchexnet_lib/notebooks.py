@@ -239,7 +239,7 @@ def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SER
 
 #: Modules no notebook reads (commands and the site): editing them leaves executed copies current.
 NOT_READ_BY_NOTEBOOKS: tuple[str, ...] = ("cli.py", "doctor.py", "reproduce.py", "site.py",
-                                          "student.py")
+                                          "student.py", "workshop.py")
 
 
 def _library_sha256() -> str:

@@ -12,12 +12,15 @@ ROC legend always carries the AUC's 95% interval, and the PR plot shows the prev
 chance level of average precision (about 0.035 here, not 0.5).
 
 A legend never covers a curve: :func:`legend_outside` puts it right of the axes or below the x
-label, and a figure made here grows by the legend's size so the axes keep theirs.
+label, and a figure made here grows by the legend's size so the axes keep theirs. A title
+never leaves the figure: :func:`fit_title` aligns it with the axes' left edge and wraps it to
+the figure's width.
 """
 
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -34,7 +37,8 @@ from tchexnet_lib import evaluation, files, images, operating
 
 __all__ = [
     "LEGEND_PLACES", "OperatingPoints", "TABLE_COLUMNS", "auc_label", "best_epoch",
-    "calibration_figure", "image_grid", "label_summary_figure", "learning_curves_figure",
+    "calibration_figure", "fit_title", "image_grid", "label_summary_figure",
+    "learning_curves_figure",
     "legend_outside", "pr_figure", "roc_figure", "save_figure", "set_style",
     "style_threshold_table", "threshold_table_figure",
 ]
@@ -111,6 +115,24 @@ def legend_outside(ax: Axes, where: str = "right", grow: bool = True, **legend_k
         fig.set_size_inches(width + extra if where == "right" else width,
                             height + extra if where == "below" else height)
     return legend
+
+
+def fit_title(ax: Axes, title: str) -> None:
+    """Title ``ax`` so that the title stays inside its figure, whatever its length.
+
+    Centred over the axes, a title wider than the axes runs past the figure's left edge (a
+    legend right of the axes widens the figure on the right only) and is cut there when the
+    figure is saved. So the title starts at the axes' left edge, over the legend's side, and
+    is wrapped into lines no wider than the figure from there (measured with the figure's
+    own renderer: call it once the figure has its final size, after :func:`legend_outside`).
+    """
+    text = ax.set_title(title, loc="left")
+    fig = ax.get_figure(root=True)
+    room = fig.bbox.x1 - ax.get_window_extent().x0
+    width = text.get_window_extent().width
+    if width > room > 0:
+        chars = max(10, int(len(title) * room / width) - 2)
+        text.set_text("\n".join(textwrap.fill(line, chars) for line in title.splitlines()))
 
 
 def auc_label(name: str, result: evaluation.AucResult) -> str:
@@ -196,7 +218,8 @@ def roc_figure(
             model (``{"t = 0.5": 0.5}``), ``"youden"`` (each model's Youden threshold) or
             ``{model: threshold}``. Positive means ``score >= threshold``.
         ax: draw into this axes instead of a new figure (whose size is then the caller's).
-        title: axes title (default: the number of cases and positives).
+        title: axes title (default: the number of cases and positives), wrapped to the
+            figure's width (:func:`fit_title`).
         legend: "right" of the axes or "below" them (:func:`legend_outside`).
 
     Returns:
@@ -222,9 +245,9 @@ def roc_figure(
                      "specificity", "sensitivity")
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal",
            xlabel="1 − specificity (false-positive rate)",
-           ylabel="sensitivity (true-positive rate)",
-           title=title or f"ROC, n = {n}, {n_pos} positive")
+           ylabel="sensitivity (true-positive rate)")
     legend_outside(ax, legend, grow=own)
+    fit_title(ax, title or f"ROC, n = {n}, {n_pos} positive")
     return fig
 
 
@@ -244,7 +267,8 @@ def pr_figure(
         operating_points: as in :func:`roc_figure`; a point with nothing called positive has
             no precision and is not drawn.
         ax: draw into this axes instead of a new figure (whose size is then the caller's).
-        title: axes title.
+        title: axes title (default: the number of cases and positives), wrapped to the
+            figure's width (:func:`fit_title`).
         legend: "right" of the axes or "below" them (:func:`legend_outside`).
 
     Returns:
@@ -270,8 +294,9 @@ def pr_figure(
         _mark_points(ax, _resolve_points(operating_points, labels, arrays), colors,
                      "sensitivity", "ppv")
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="recall (sensitivity)",
-           ylabel="precision (PPV)", title=title or f"Precision-recall, n = {n}, {n_pos} positive")
+           ylabel="precision (PPV)")
     legend_outside(ax, legend, grow=own)
+    fit_title(ax, title or f"Precision-recall, n = {n}, {n_pos} positive")
     return fig
 
 

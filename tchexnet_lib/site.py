@@ -21,7 +21,13 @@ the notebook's starting threshold) under a note saying how to run it live. The s
 nothing from the network: :func:`site_problems` refuses a script or stylesheet with a URL,
 an image or a link to a file the site lacks.
 
-The student edition (exercise solutions removed, checks kept) is :mod:`tchexnet_lib.student`.
+The pages show every solution and worked answer, as the notebooks have them: the edition for
+learners on their own and for instructors. ``build_site(student=True)`` (``tchexnet site
+--student``, ``outputs/site-student/``) builds the pages a workshop may hand out instead:
+each executed notebook without its answers (:func:`student.remove_answers`: solutions and
+their checks' outputs removed, folded answers replaced by a note, every other output kept),
+and no instructor's page. The student edition of the notebooks themselves, and the
+instructor edition, are :mod:`tchexnet_lib.student`.
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tchexnet_lib import config, demo, errors, files, notebooks
+from tchexnet_lib import config, demo, errors, files, notebooks, student
+from tchexnet_lib.student import notebook_title
 
 __all__ = [
     "SiteResult", "WIDGET_NOTES", "build_site", "collect_references", "expected_keys",
@@ -220,15 +227,6 @@ def _descendants(model_id: str, models: Mapping) -> list[Mapping]:
 
 
 # --------------------------------------------------------------------------- notebook pages
-
-
-def notebook_title(notebook) -> str:
-    """The notebook's title: its first ``# `` heading (``05 · CheXNet vs tCheXNet: ...``)."""
-    for cell in notebook.cells:
-        found = re.search(r"^#\s+(.+)$", cell.source, re.M)
-        if cell.cell_type == "markdown" and found:
-            return found.group(1).strip()
-    return "untitled"
 
 
 def _folders(executed=None) -> list[tuple[str, str]]:
@@ -430,7 +428,8 @@ def references_page(references: list[tuple[str, list[str]]], titles: Mapping[str
 
 
 def landing_page(titles: Mapping[str, str], overviews: Mapping[str, str], summary: dict | None,
-                 contact_sheet: str | None, extra_pages: Mapping[str, str]) -> str:
+                 contact_sheet: str | None, extra_pages: Mapping[str, str],
+                 student_edition: bool = False) -> str:
     """The landing page (markdown): what the series teaches, for whom, the commands, results.
 
     Args:
@@ -438,16 +437,26 @@ def landing_page(titles: Mapping[str, str], overviews: Mapping[str, str], summar
         summary: the demo's ``summary.json`` (None: not run yet).
         contact_sheet: the contact sheet's path within the site, if copied there.
         extra_pages: page title -> file (the instructor's page, the references).
+        student_edition: the pages are the student edition (no answer): said at the top.
     """
     rows = [f"| [{titles[n]}]({n}.ipynb) | {overviews[n]} |" for n in titles]
+    edition = (
+        "**Student edition**: the exercises' solutions and the questions' worked answers are "
+        "left out (your instructor has them); every other output is as `make demo` "
+        "executed it." if student_edition else
+        "These pages show every solution and worked answer (folded under the questions). "
+        "For a workshop, hand out the student edition instead: `make student` (the "
+        "notebooks, `outputs/student/`) or `tchexnet site --student` (these pages without "
+        "answers, `outputs/site-student/`); `make instructor` writes the answers, one page "
+        "per notebook, to `outputs/instructor/`.")
     parts = [
-        "# tchexnet: CheXNet → tCheXNet, a tutorial series", "", _INTRO,
+        "# tchexnet: CheXNet → tCheXNet, a tutorial series", "", _INTRO, edition, "",
         "## Two commands", "",
         "```bash\nmake demo   # the whole study offline on synthetic data; executes the notebooks\n"
         "make lab    # JupyterLab: run and change the notebooks yourself\n```", "",
         "`make site` rebuilds these pages from what `make demo` executed; `make student` "
-        "writes the student edition (exercise solutions removed, checks kept) to "
-        "`outputs/student/`.", "",
+        "writes the student edition (exercise solutions and worked answers removed, checks "
+        "kept) to `outputs/student/`.", "",
         "## The series", "", "| notebook | what it teaches |", "|---|---|", *rows, "",
         *[f"- [{title}]({page})" for title, page in extra_pages.items()], "",
         "## The demo's results", ""]
@@ -511,8 +520,11 @@ class SiteResult:
 
 
 def _stage(source: Path, docs: Path, states: Mapping[str, str], demo_dir: Path,
-           instructor: Path) -> list:
-    """Write the MkDocs sources (pages, notebooks, figures) under ``docs``; return the nav."""
+           instructor: Path | None) -> list:
+    """Write the MkDocs sources (pages, notebooks, figures) under ``docs``; return the nav.
+
+    ``instructor`` None: the student edition (no instructor's page, no answer on any page).
+    """
     import nbformat  # the notebook format: only for the site and the student edition
 
     executed = {n: nbformat.read(source / f"{n}.ipynb", as_version=4)
@@ -520,12 +532,14 @@ def _stage(source: Path, docs: Path, states: Mapping[str, str], demo_dir: Path,
     titles = {n: notebook_title(nb) for n, nb in executed.items()}
     pages = {f"{n}.ipynb": f"{n}.html" for n in executed}
     extra = {}
-    if instructor.is_file():
+    if instructor is not None and instructor.is_file():
         pages["README.md"] = "instructor.html"
         own = {f"{n}.ipynb": f"{n}.ipynb" for n in executed}
         (docs / "instructor.md").write_text(_rewrite_links(instructor.read_text(), own))
         extra["Instructor's guide"] = "instructor.md"
     for name, notebook in executed.items():
+        if instructor is None:
+            notebook = student.remove_answers(notebook, name)
         nbformat.write(site_notebook(notebook, name, pages, states[name]), docs / f"{name}.ipynb")
     references = collect_references(executed)
     (docs / "references.md").write_text(references_page(references, titles))
@@ -538,7 +552,8 @@ def _stage(source: Path, docs: Path, states: Mapping[str, str], demo_dir: Path,
     overviews = {n: _overview(nb) for n, nb in executed.items()}
     (docs / "index.md").write_text(landing_page(
         titles, overviews, summary if summary and "models" in summary else None,
-        "figures/contact_sheet.png" if sheet.is_file() else None, extra))
+        "figures/contact_sheet.png" if sheet.is_file() else None, extra,
+        student_edition=instructor is None))
     return [{"Home": "index.md"}, *({titles[n]: f"{n}.ipynb"} for n in executed),
             *({title: page} for title, page in extra.items())]
 
@@ -547,19 +562,23 @@ def build_site(notebook_dir: str | os.PathLike | None = None,
                out_dir: str | os.PathLike | None = None,
                demo_dir: str | os.PathLike | None = None,
                expected: Mapping[str, str] | None = None, require_current: bool = True,
-               instructor: str | os.PathLike | None = None) -> SiteResult:
+               instructor: str | os.PathLike | None = None,
+               student_edition: bool = False) -> SiteResult:
     """Build the static site from the executed series; nothing is executed.
 
     Args:
         notebook_dir: the executed copies (default ``outputs/notebooks/``).
-        out_dir: the site (default ``outputs/site/``), replaced whole once the new one is
-            built and checked (an old site stays until then).
+        out_dir: the site (default ``outputs/site/``, ``outputs/site-student/`` for the
+            student edition), replaced whole once the new one is built and checked (an old
+            site stays until then).
         demo_dir: the demo's results (``summary.json``, ``contact_sheet.png``; default
             ``outputs/demo/``).
         expected: :func:`expected_keys` of the run that made the copies.
         require_current: refuse copies that are missing or not current; False builds from
             what is there, each such page saying so (a missing copy has no page).
         instructor: the instructor's page (default ``notebooks/README.md``; used if present).
+        student_edition: the pages without answers (:func:`student.remove_answers`) and
+            without the instructor's page: safe to hand out.
 
     Returns:
         A :class:`SiteResult`.
@@ -567,9 +586,11 @@ def build_site(notebook_dir: str | os.PathLike | None = None,
     Raises:
         MissingInputError: a copy missing or not current (``make demo`` makes it), no
             executed copy at all, or the ``site`` extra not installed.
+        DataError: the student edition of a notebook off the exercise convention.
     """
     source = Path(notebook_dir) if notebook_dir else config.output_dir("notebooks")
-    out = Path(out_dir) if out_dir else config.output_dir("site")
+    out = Path(out_dir) if out_dir else config.output_dir(
+        "site-student" if student_edition else "site")
     states = series_state(source, expected)
     behind = {n: s for n, s in states.items() if s != "current"}
     if all(s == "missing" for s in states.values()) or (require_current and behind):
@@ -583,6 +604,7 @@ def build_site(notebook_dir: str | os.PathLike | None = None,
     try:
         nav = _stage(source, work / "docs", states,
                      Path(demo_dir) if demo_dir else config.output_dir("demo"),
+                     None if student_edition else
                      Path(instructor) if instructor else notebooks.notebook_dir() / "README.md")
         built = _run_mkdocs(work, nav)
         problems = site_problems(built)

@@ -1,14 +1,26 @@
-"""The student edition of the series (``make student``): solutions removed, checks kept.
+"""The student edition (``make student``) and the instructor edition (``make instructor``).
 
-An exercise, in a notebook of the series, is a markdown cell headed ``### Exercise N.k``,
-then a code cell tagged ``solution``, then a code cell tagged ``exercise-check`` calling
-``check.exercise_NN_k(answer_NN_k, ...)`` (:mod:`tchexnet_lib.check`). In the student copy
-(:func:`student_notebook`) each solution keeps its leading ``#`` lines (the task) and gets one
-``NAME = ...  # your answer here`` line per plain name its check is given that the solution
-itself binds (the notebook's own objects the check also takes keep their values); a check given
-``...`` prints "not yet answered" instead of raising, so the copy runs top to bottom. Outputs
-are stripped and the copy's metadata says ``{"tchexnet": {"student": true}}``.
-:func:`write_student_edition` writes the copies under ``outputs/student/``.
+Two kinds of answer live in a notebook of the series, each by a convention:
+
+- **An exercise** is a markdown cell headed ``### Exercise N.k``, then a code cell tagged
+  ``solution``, then a code cell tagged ``exercise-check`` calling
+  ``check.exercise_NN_k(answer_NN_k, ...)`` (:mod:`tchexnet_lib.check`).
+- **A question to explore** has its worked answer folded in its markdown cell:
+  ``<details><summary>Solution</summary> ... </details>`` (:data:`ANSWER_BLOCK`).
+
+The student copy (:func:`student_notebook`, :func:`write_student_edition`:
+``outputs/student/``) is safe to hand out as is: each solution keeps its leading ``#`` lines
+(the task) and gets one ``NAME = ...  # your answer here`` line per plain name its check is
+given that the solution itself binds (the notebook's own objects the check also takes keep
+their values); a check given ``...`` prints "not yet answered" instead of raising, so the copy
+runs top to bottom. Each folded answer becomes :data:`ANSWER_NOTE`. Outputs are stripped and
+the copy's metadata says ``{"tchexnet": {"student": true}}``. :func:`remove_answers` does the
+same to an executed notebook and keeps its other outputs (the student edition of the site).
+
+The instructor edition is one Markdown page per notebook (:func:`instructor_page`) with what
+the student copy lacks: each question with its worked answer, each exercise with its task,
+solution and check; :func:`tchexnet_lib.workshop.write_instructor_edition` writes it to
+``outputs/instructor/`` with the workshop's clock.
 """
 
 from __future__ import annotations
@@ -17,12 +29,16 @@ import ast
 import copy
 import os
 import re
+import textwrap
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from tchexnet_lib import config, errors, files, notebooks
 
-__all__ = ["ANSWER_LINE", "CHECK_TAG", "EXERCISE_HEADING", "SOLUTION_TAG", "exercise_names",
+__all__ = ["ANSWER_BLOCK", "ANSWER_LINE", "ANSWER_NOTE", "CHECK_TAG", "EXERCISE_HEADING",
+           "Exercise", "Question", "SOLUTION_TAG", "exercise_names", "exercises",
+           "instructor_page", "notebook_title", "questions", "remove_answers",
            "student_notebook", "write_student_edition"]
 
 #: The tag of an exercise's solution cell, and of the cell that checks its answer.
@@ -32,6 +48,16 @@ CHECK_TAG = "exercise-check"
 EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)\.(\d+)\b", re.M)
 #: What stands for a learner's answer in a student copy.
 ANSWER_LINE = "{name} = ...  # your answer here"
+#: A question's folded worked answer in a markdown cell (its body is group 1). "Answer"
+#: is accepted beside "Solution", so that a block written either way never reaches a student.
+ANSWER_BLOCK = re.compile(r"<details>\s*<summary>\s*(?:Solution|Answer)s?\s*</summary>(.*?)"
+                          r"</details>", re.S | re.I)
+#: An answer block's opening, to refuse one left unclosed (its answer would survive).
+_ANSWER_OPEN = re.compile(r"<summary>\s*(?:Solution|Answer)", re.I)
+#: What stands for a folded worked answer in a student copy.
+ANSWER_NOTE = "*(The worked answer is in the instructor edition.)*"
+#: The series' words for its folded answers, and what a student copy says instead.
+_FOLDED = (re.compile(r"\bfolded solutions\b"), "worked answers in the instructor edition")
 
 
 def exercise_names(check_source: str) -> list[str]:
@@ -113,8 +139,8 @@ def _answers(solution: str, check_source: str, where: str) -> list[str]:
     return answers
 
 
-def _exercises(cells: list) -> list[tuple[int, int, str]]:
-    """``(solution cell, check cell, "Exercise N.k")`` for each exercise, checked.
+def _exercises(cells: list) -> list[tuple[int, int, int, str]]:
+    """``(heading cell, solution cell, check cell, "Exercise N.k")`` for each exercise, checked.
 
     Raises:
         DataError: a solution cell with no ``### Exercise N.k`` heading above it since the
@@ -123,7 +149,7 @@ def _exercises(cells: list) -> list[tuple[int, int, str]]:
     found, heading = [], None
     for index, cell in enumerate(cells):
         if cell.cell_type == "markdown" and EXERCISE_HEADING.search(cell.source):
-            heading = "Exercise {}.{}".format(*EXERCISE_HEADING.search(cell.source).groups())
+            heading = index, "Exercise {}.{}".format(*EXERCISE_HEADING.search(cell.source).groups())
         if cell.cell_type != "code" or SOLUTION_TAG not in cell.metadata.get("tags", []):
             continue
         after = next((j for j in range(index + 1, len(cells)) if cells[j].cell_type == "code"),
@@ -132,18 +158,18 @@ def _exercises(cells: list) -> list[tuple[int, int, str]]:
             raise errors.DataError(f"cell {index}: a '{SOLUTION_TAG}' cell with no "
                                    "'### Exercise N.k' heading above it")
         if after is None or CHECK_TAG not in cells[after].metadata.get("tags", []):
-            raise errors.DataError(f"cell {index} ({heading}): a '{SOLUTION_TAG}' cell must be "
-                                   f"followed by a code cell tagged '{CHECK_TAG}'")
-        found.append((index, after, heading))
+            raise errors.DataError(f"cell {index} ({heading[1]}): a '{SOLUTION_TAG}' cell must "
+                                   f"be followed by a code cell tagged '{CHECK_TAG}'")
+        found.append((heading[0], index, after, heading[1]))
         heading = None
     return found
 
 
-def _solution_leaks(cells: list, exercises: list[tuple[int, int, str]],
+def _solution_leaks(cells: list, exercises: list[tuple[int, int, int, str]],
                     kept: set[str]) -> list[str]:
     """Cells reading a name only a solution binds (``kept`` aside): a student copy fails there."""
-    solutions = {s for s, _, _ in exercises}
-    checks = {c for _, c, _ in exercises}
+    solutions = {s for _, s, _, _ in exercises}
+    checks = {c for _, _, c, _ in exercises}
     elsewhere = set().union(*(_bound(c.source) for i, c in enumerate(cells)
                               if c.cell_type == "code" and i not in solutions))
     leaks, only_solutions = [], set()
@@ -158,39 +184,71 @@ def _solution_leaks(cells: list, exercises: list[tuple[int, int, str]],
     return leaks
 
 
-def student_notebook(notebook, name: str = "notebook"):
-    """A student copy of a source notebook: solutions removed, checks kept, outputs stripped.
+def _without_answer_blocks(source: str, where: str) -> str:
+    """A markdown cell with each folded worked answer replaced by :data:`ANSWER_NOTE`.
+
+    Raises:
+        DataError: an answer block left unclosed (no ``</details>``): its answer would stay.
+    """
+    text = ANSWER_BLOCK.sub(ANSWER_NOTE, source)
+    if _ANSWER_OPEN.search(text):
+        raise errors.DataError(f"{where}: a folded Solution without its closing </details>")
+    return _FOLDED[0].sub(_FOLDED[1], text)
+
+
+def remove_answers(notebook, name: str = "notebook"):
+    """A copy of a notebook without its answers; its other cells and outputs as they were.
 
     Every cell tagged :data:`SOLUTION_TAG` becomes its leading ``#`` lines (the task), then
     ``NAME = ...  # your answer here`` for each plain name that the next code cell (tagged
     :data:`CHECK_TAG`) passes to ``check.exercise_*`` and that the solution binds: the
     learner's answer, not the notebook's own objects the check also takes. Its tag becomes
-    ``answer``. The copy's metadata says ``{"tchexnet": {"student": true}}``.
+    ``answer``; its outputs and its check's (which may quote the answer) are removed. Each
+    folded worked answer of a markdown cell (:data:`ANSWER_BLOCK`) becomes
+    :data:`ANSWER_NOTE`.
 
     Raises:
         DataError: an exercise that breaks the convention (no heading, no check cell, a check
-            without ``check.exercise_*``, a solution binding none of the checked names), or a
-            later cell reading a name only a solution defines (the copy would fail there);
-            named by notebook, cell and exercise.
+            without ``check.exercise_*``, a solution binding none of the checked names), a
+            later cell reading a name only a solution defines (the copy would fail there), or
+            an answer block left unclosed; named by notebook, cell and exercise.
     """
-    student = copy.deepcopy(notebook)
+    result = copy.deepcopy(notebook)
     try:
-        exercises = _exercises(student.cells)
-        answers = {solution: _answers(student.cells[solution].source,
-                                      student.cells[check_cell].source,
+        exercises = _exercises(result.cells)
+        answers = {solution: _answers(result.cells[solution].source,
+                                      result.cells[check_cell].source,
                                       f"cell {solution} ({heading})")
-                   for solution, check_cell, heading in exercises}
-        leaks = _solution_leaks(student.cells, exercises, set().union(*answers.values()))
+                   for _, solution, check_cell, heading in exercises}
+        leaks = _solution_leaks(result.cells, exercises, set().union(*answers.values()))
         if leaks:
             raise errors.DataError("; ".join(leaks))
+        for index, cell in enumerate(result.cells):
+            if cell.cell_type == "markdown":
+                cell.source = _without_answer_blocks(cell.source, f"cell {index}")
     except errors.DataError as error:
         raise errors.DataError(f"{name}: {error}") from None
     for solution, names in answers.items():
-        cell = student.cells[solution]
+        cell = result.cells[solution]
         placeholders = [ANSWER_LINE.format(name=a) for a in names]
         cell.source = "\n".join(_task_lines(cell.source) + placeholders)
         cell.metadata["tags"] = ["answer" if t == SOLUTION_TAG else t
                                  for t in cell.metadata["tags"]]
+    for _, solution, check_cell, _ in exercises:
+        for cell in (result.cells[solution], result.cells[check_cell]):
+            cell.outputs, cell.execution_count = [], None
+    return result
+
+
+def student_notebook(notebook, name: str = "notebook"):
+    """A student copy of a source notebook: :func:`remove_answers`, every output stripped.
+
+    The copy's metadata says ``{"tchexnet": {"student": true}}``.
+
+    Raises:
+        DataError: as :func:`remove_answers`.
+    """
+    student = remove_answers(notebook, name)
     for cell in student.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -199,6 +257,123 @@ def student_notebook(notebook, name: str = "notebook"):
     student.metadata.pop("papermill", None)
     student.metadata.pop("widgets", None)
     return student
+
+
+# --------------------------------------------------------------------------- instructor edition
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question to explore and its folded worked answer.
+
+    Attributes:
+        cell: the markdown cell holding it.
+        text: the question (and its hint) as the notebook asks it: the numbered item before
+            the answer block, else the paragraph before it.
+        answer: the block's body (markdown; code in fenced blocks).
+    """
+
+    cell: int
+    text: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: its ``### Exercise N.k`` heading, task, solution and check (cell sources)."""
+
+    title: str
+    task: str
+    solution: str
+    check: str
+
+
+def notebook_title(notebook) -> str:
+    """The notebook's title: its first ``# `` heading (``05 · CheXNet vs tCheXNet: ...``)."""
+    for cell in notebook.cells:
+        found = re.search(r"^#\s+(.+)$", cell.source, re.M)
+        if cell.cell_type == "markdown" and found:
+            return found.group(1).strip()
+    return "untitled"
+
+
+def _question_text(before: str) -> str:
+    """The question an answer block answers, from the markdown before it (see :class:`Question`)."""
+    lines = before.rstrip().splitlines()
+    items = [i for i, line in enumerate(lines) if re.match(r"\d+[.)]\s", line)]
+    if items:  # the item's number goes: the page heads it "Question N"
+        first, *rest = lines[items[-1]:]
+        return "\n".join([re.sub(r"^\d+[.)]\s+", "", first),
+                          textwrap.dedent("\n".join(rest))]).strip()
+    paragraphs = [p for p in re.split(r"\n\s*\n", before.strip()) if not p.startswith("#")]
+    return paragraphs[-1].strip() if paragraphs else ""
+
+
+def questions(notebook) -> list[Question]:
+    """The notebook's questions with a folded worked answer (:data:`ANSWER_BLOCK`), in order."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        start = 0
+        for block in ANSWER_BLOCK.finditer(cell.source):
+            found.append(Question(index, _question_text(cell.source[start:block.start()]),
+                                  block.group(1).strip()))
+            start = block.end()
+    return found
+
+
+def exercises(notebook, name: str = "notebook") -> list[Exercise]:
+    """The notebook's exercises, in order (the convention of this module's docstring).
+
+    Raises:
+        DataError: an exercise off the convention, named by notebook and cell.
+    """
+    try:
+        found = _exercises(notebook.cells)
+    except errors.DataError as error:
+        raise errors.DataError(f"{name}: {error}") from None
+    result = []
+    for heading, solution, check_cell, _ in found:
+        text = notebook.cells[heading].source
+        line = EXERCISE_HEADING.search(text)
+        end = text.find("\n", line.start())
+        title = text[line.start():end if end >= 0 else len(text)].lstrip("#").strip()
+        task = text[end:].strip() if end >= 0 else ""
+        result.append(Exercise(title, task, notebook.cells[solution].source.strip(),
+                               notebook.cells[check_cell].source.strip()))
+    return result
+
+
+def instructor_page(notebook, name: str = "notebook") -> str:
+    """The instructor edition of one notebook (Markdown): what its student copy leaves out.
+
+    Each question to explore with its worked answer, then each exercise with its task, its
+    solution and its check, in the notebook's order.
+
+    Raises:
+        DataError: an exercise off the convention, named by notebook and cell.
+    """
+    parts = [f"# Instructor edition · {notebook_title(notebook)}", "",
+             f"What the student copy of `notebooks/{name}.ipynb` (`make student`) leaves out: "
+             "the worked answer of each question to explore and the solution of each exercise. "
+             "Keep it for yourself, or hand it out after the session.", "",
+             "## Questions to explore", ""]
+    asked = questions(notebook)
+    for number, question in enumerate(asked, 1):
+        parts += [f"### Question {number}", "", question.text, "", "**Worked answer**", "",
+                  question.answer, ""]
+    if not asked:
+        parts += ["This notebook has no question with a folded answer.", ""]
+    parts += ["## Exercises", ""]
+    for exercise in exercises(notebook, name):
+        parts += [f"### {exercise.title}", "", exercise.task, "",
+                  "**Solution** (the cell tagged `solution`; the student copy keeps its leading "
+                  "`#` lines and leaves the answer to the learner):", "",
+                  f"```python\n{exercise.solution}\n```", "",
+                  "**Check** (in both editions: it says what is right or names the usual slip):",
+                  "", f"```python\n{exercise.check}\n```", ""]
+    return "\n".join(parts).rstrip() + "\n"
 
 
 def write_student_edition(out_dir: str | os.PathLike | None = None,
@@ -214,15 +389,10 @@ def write_student_edition(out_dir: str | os.PathLike | None = None,
     Returns:
         The copies' paths, in order.
     """
-    import nbformat  # the notebook format: only for the site and the student edition
+    import nbformat  # the notebook format: only for the site and the two editions
 
     source = Path(source_dir) if source_dir else notebooks.notebook_dir()
     out = Path(out_dir) if out_dir else config.output_dir("student")
-    written = []
-    for name in names:
-        notebook = nbformat.read(source / f"{name}.ipynb", as_version=4)
-        text = nbformat.writes(student_notebook(notebook, name)) + "\n"
-        with files.atomic_path(out / f"{name}.ipynb") as tmp:
-            tmp.write_text(text)
-        written.append(out / f"{name}.ipynb")
-    return written
+    return [files.save_bytes((nbformat.writes(student_notebook(
+        nbformat.read(source / f"{name}.ipynb", as_version=4), name)) + "\n").encode(),
+        out / f"{name}.ipynb") for name in names]

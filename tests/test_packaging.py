@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tchexnet_lib import config, files, models, notebooks
+from tchexnet_lib import config, files, hosted, notebooks
 from tests import wheel_support
 
 ROOT = wheel_support.ROOT
@@ -38,17 +38,18 @@ def test_the_wheel_carries_the_series_the_instructors_page_and_the_demo_chexnet(
 
 def test_the_installed_copy_finds_its_bundled_files_and_no_checkout(wheel, tmp_path):
     install = wheel_support.install_read_only(wheel, tmp_path / "lib")
-    code = ("from tchexnet_lib import config, pretrain, notebooks\n"
+    code = ("from tchexnet_lib import config, hosted, pretrain, notebooks\n"
             "print(config.checkout_root())\n"
             "print(pretrain.shipped_weights())\n"
-            "print(notebooks.notebook_path('01_data_exploration'))\n")
+            "print(notebooks.notebook_path('01_data_exploration'))\n"
+            "print(hosted.repository_url())\n")
     here = tmp_path / "learner"
     here.mkdir()
     done = subprocess.run([sys.executable, "-c", code], cwd=here, capture_output=True, text=True,
                           env=wheel_support.environment(install), timeout=120)
     assert done.returncode == 0, done.stderr
-    root, weights, notebook = done.stdout.splitlines()
-    assert root == "None"
+    root, weights, notebook, url = done.stdout.splitlines()
+    assert root == "None" and url == hosted.repository_url()  # from the wheel's metadata
     assert Path(weights).is_relative_to(install) and Path(notebook).is_relative_to(install)
 
 
@@ -145,3 +146,30 @@ def test_tchexnet_demo_waits_for_another_demo_in_the_same_folder(tmp_path):
         run.wait()
     assert wanted in said.read_text(), said.read_text()
     assert not (tmp_path / "work" / "outputs" / "demo").exists()
+
+
+CONCURRENT_DEMO = textwrap.dedent("""
+    import json
+    from tchexnet_lib import demo
+    from tests import tiny_demo
+    tiny_demo.prepare()
+    summary = demo.run_demo(tiny_demo.CONFIG, progress=False).summary
+    print(json.dumps({key: summary[key] for key in ("n_test", "positives", "models", "delong")}))
+""")
+
+
+@pytest.mark.slow
+def test_two_demos_at_once_in_two_working_folders_give_the_same_numbers(tmp_path):
+    """Two learners on one install: the (tiny) demo started twice at once, each in its own
+    working folder, finishes twice with the same numbers, each folder holding its own files."""
+    runs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_DEMO], cwd=ROOT, text=True,
+                             env={**wheel_support.environment(ROOT),
+                                  "TCHEXNET_HOME": str(tmp_path / learner)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for learner in ("ada", "alan")]
+    outputs = [run.communicate(timeout=1800) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+    first, second = (json.loads(out.splitlines()[-1]) for out, _ in outputs)
+    assert first == second and first["n_test"] > 0
+    for learner in ("ada", "alan"):
+        assert (tmp_path / learner / "outputs" / "demo" / "summary.json").is_file()

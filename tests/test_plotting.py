@@ -69,6 +69,35 @@ def test_a_seven_entry_legend_never_covers_the_curves(toy):
         plotting.legend_outside(fig.axes[0], "inside")
 
 
+def texts_outside(fig: Figure, path) -> list[str]:
+    """Every text but the tick labels (titles, axis labels, legend) that, once the figure is
+    saved (as a file is: no tight bounding box), lies partly outside it, with its extent."""
+    plotting.save_figure(fig, path)
+    FigureCanvasAgg(fig).draw()  # the same layout as the file's, at the figure's dpi
+    renderer = fig.canvas.get_renderer()
+    ticks = {id(t) for ax in fig.axes for t in [*ax.get_xticklabels(), *ax.get_yticklabels()]}
+    texts = [t for t in fig.findobj(matplotlib.text.Text)  # tick labels beyond the limits
+             if t.get_visible() and t.get_text() and id(t) not in ticks]  # are not drawn
+    return [f"{t.get_text()!r}: {t.get_window_extent(renderer)}" for t in texts
+            if not fig.bbox.padded(0.5).contains(*t.get_window_extent(renderer).min)
+            or not fig.bbox.padded(0.5).contains(*t.get_window_extent(renderer).max)]
+
+
+@pytest.mark.parametrize("legend", plotting.LEGEND_PLACES)
+@pytest.mark.parametrize("title", [
+    "Pneumothorax, synthetic test set (demo weights trained on synthetic data)",  # the demo's
+    "A title far longer than the figure is wide, as a caller may give one: " * 3])
+def test_a_long_title_stays_inside_the_saved_figure(toy, tmp_path, legend, title):
+    """The demo's ROC title was cut at the left ("eumothorax, ...") once its legend moved
+    right of the axes: centred over the axes, it ran past the figure's left edge."""
+    y, scores = toy
+    for figure in (plotting.roc_figure, plotting.pr_figure):
+        fig = figure(y, scores, title=title, legend=legend)
+        assert texts_outside(fig, tmp_path / "figure.png") == []
+        shown = fig.axes[0].get_title(loc="left")
+        assert " ".join(shown.split()) == " ".join(title.split())  # wrapped, not shortened
+
+
 def test_label_summary_legend_sits_below_the_x_label():
     rows = pd.DataFrame({"Path": ["a", "b", "c"], "Sex": "Male", "Age": 50,
                          "Frontal/Lateral": "Frontal", "AP/PA": "AP",

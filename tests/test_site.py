@@ -9,8 +9,10 @@ written here, stamped with the keys :func:`notebooks.run_key` gives them. The br
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
+import re
 
 import ipywidgets
 import nbformat
@@ -19,7 +21,8 @@ import pytest
 from ipywidgets.embed import embed_data
 from PIL import Image
 
-from tchexnet_lib import cli, config, demo, errors, files, models, notebooks, site, widgets
+from tchexnet_lib import (cli, config, demo, errors, files, models, notebooks, site, student,
+                          widgets)
 
 PARAMETERS = {"DATASET": "demo", "LIMIT": 40}
 INPUTS = {"predictions": "0" * 64}
@@ -75,8 +78,10 @@ def test_the_roc_explorer_becomes_its_static_twin_with_a_note():
 
 
 def executed_notebook(name: str, widget: ipywidgets.Widget | None = None,
-                      references: tuple[str, ...] = ()) -> nbformat.NotebookNode:
-    """A small executed copy of ``name``: title, parameters, outputs, a link, references."""
+                      references: tuple[str, ...] = (),
+                      exercise: bool = False) -> nbformat.NotebookNode:
+    """A small executed copy of ``name``: title, parameters, outputs, a link, references; with
+    ``exercise``, a question with its folded answer and an exercise, solved and checked."""
     number = name[:2]
     root = config.project_root()
     cells = [
@@ -101,6 +106,19 @@ def executed_notebook(name: str, widget: ipywidgets.Widget | None = None,
                                                              "version_major": 2, "version_minor": 0},
                 "text/plain": "VBox(children=...)"})]))
         notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": state}
+    if exercise:
+        cells += [
+            nbformat.v4.new_markdown_cell(
+                "## Exercises\n\n1. Why sorted?\n\n<details><summary>Solution</summary>\n\n"
+                "Because the labeller wrote them by patient.\n\n</details>"),
+            nbformat.v4.new_markdown_cell("### Exercise 1.1: count\n\nCount the leaks."),
+            nbformat.v4.new_code_cell("# Count the leaks.\nanswer_01_1 = 4 + 37",
+                                      metadata={"tags": ["solution"]}),
+            nbformat.v4.new_code_cell("check.exercise_01_1(answer_01_1)",
+                                      metadata={"tags": ["exercise-check"]},
+                                      outputs=[nbformat.v4.new_output(
+                                          "stream", name="stdout",
+                                          text="✓ Exercise 1.1: right — 41 cut positions\n")])]
     if references:
         cells.append(nbformat.v4.new_markdown_cell("## References\n\n" + "\n".join(
             f"- {entry}" for entry in references) + "\n\n## Next\n\n- not a reference"))
@@ -159,6 +177,9 @@ def test_the_landing_page_has_the_commands_the_series_and_the_demo_results():
     assert "paired DeLong: z = -2.10, p = 0.036" in page  # demo.summary_table's text
     assert "](figures/contact_sheet.png)" in page and "[References](references.md)" in page
     assert "has not been run" in site.landing_page(titles, overviews, None, None, {})
+    assert "hand out the student edition instead" in page and "Student edition" not in page
+    handed_out = site.landing_page(titles, overviews, None, None, {}, student_edition=True)
+    assert "**Student edition**" in handed_out and "every solution" not in handed_out
 
 
 # --------------------------------------------------------------------------- the build
@@ -180,7 +201,8 @@ def series(tmp_path, monkeypatch):
     expected = site.expected_keys(PARAMETERS, INPUTS)
     for name in notebooks.SERIES:
         widget = explorer if name == "05_roc_comparison" else None
-        nbformat.write(executed_notebook(name, widget, references=("DeLong ER 1988.",)),
+        nbformat.write(executed_notebook(name, widget, references=("DeLong ER 1988.",),
+                                         exercise=name == "01_data_exploration"),
                        folder / f"{name}.ipynb")
         stamp(folder / f"{name}.ipynb", expected[name])
     results = config.output_dir("demo")
@@ -212,6 +234,32 @@ def test_the_site_builds_offline_from_current_copies(series):
     instructor = (result.folder / "instructor.html").read_text()
     assert 'href="01_data_exploration.html"' in instructor
     assert "The demo (<code>../docs/sheet.jpg</code> in the repository)" in instructor
+    shown = page_text(result.folder / "01_data_exploration.html")  # every answer, as executed
+    assert "answer_01_1 = 4 + 37" in shown and "right — 41 cut positions" in shown
+    assert "Because the labeller wrote them by patient." in shown
+    assert "hand out the student edition instead" in page_text(result.index)
+
+
+def page_text(path) -> str:
+    """A page's text as a reader sees it: tags (syntax highlighting's spans) removed."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+@pytest.mark.slow
+def test_the_student_site_has_no_answer_and_no_instructor_page(series):
+    result = site.build_site(expected=series["expected"], instructor=series["instructor"],
+                             student_edition=True)
+    assert result.folder == config.output_dir("site-student")
+    assert {page.name for page in result.pages} == {
+        "index.html", "references.html", *(f"{n}.html" for n in notebooks.SERIES)}
+    assert site.site_problems(result.folder) == []
+    shown = page_text(result.folder / "01_data_exploration.html")
+    assert "answer_01_1 = ...  # your answer here" in shown and "4 + 37" not in shown
+    assert "right — 41" not in shown and "Because the labeller" not in shown
+    assert student.ANSWER_NOTE.strip("*") in shown and "Count the leaks." in shown
+    assert "saved: outputs/notebooks/demo/x.csv" in shown  # the other outputs stay
+    assert "Student edition" in page_text(result.index)
+    assert not (config.output_dir("site") / "index.html").exists()  # the full site untouched
 
 
 def test_copies_that_are_missing_or_not_current_stop_the_build_unless_accepted(series):

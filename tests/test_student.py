@@ -9,6 +9,7 @@ The series' own notebooks are transformed too.
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -110,7 +111,8 @@ def test_a_solution_not_followed_by_its_check_is_refused():
 
 
 def test_the_series_student_edition(tmp_path, capsys):
-    """Every notebook of the series: each solution replaced, checks and other cells as they were."""
+    """Every notebook of the series: each solution replaced, each folded answer removed, checks
+    and other cells as they were."""
     assert cli.main(["student", "--out", str(tmp_path), "--json"]) == 0
     written = json.loads(capsys.readouterr().out)["notebooks"]
     assert [f"{n}.ipynb" for n in notebooks.SERIES] == [p.rsplit("/", 1)[1] for p in written]
@@ -122,5 +124,140 @@ def test_the_series_student_edition(tmp_path, capsys):
             if student.SOLUTION_TAG in before.metadata.get("tags", []):
                 code = [line for line in after.source.splitlines() if not line.startswith("#")]
                 assert code and all(line.endswith("= ...  # your answer here") for line in code)
+            elif before.cell_type == "markdown" and SOLUTION_BLOCK.search(before.source):
+                kept = SOLUTION_BLOCK.sub("\0", before.source).split("\0")  # the text around
+                assert all(piece.replace("folded solutions", "worked answers in the instructor "
+                                         "edition") in after.source for piece in kept)
             else:
                 assert after.source == before.source
+
+
+# ------------------------------------------------------------------ no answer in the student copies
+
+#: A question's worked answer, folded, found independently of the library's own pattern.
+SOLUTION_BLOCK = re.compile(r"<details>\s*<summary>\s*(?:Solution|Answer)s?\s*</summary>(.*?)"
+                            r"</details>", re.S | re.I)
+
+
+def answer_texts(notebook) -> tuple[set[str], set[str]]:
+    """A source notebook's answers: (code lines, prose sentences).
+
+    The code lines of every cell tagged ``solution`` (its leading ``#`` task lines aside) and
+    of every folded Solution block; the prose sentences of those blocks. A line that the
+    notebook also has outside its answers is no answer (``fig``, an import), so it is left out.
+    """
+    lines, sentences, elsewhere = set(), set(), set()
+    for cell in notebook.cells:
+        if student.SOLUTION_TAG in cell.metadata.get("tags", []):
+            code = cell.source.splitlines()
+            task = len(student._task_lines(cell.source))
+            lines |= {line.strip() for line in code[task:] if line.strip()}
+            continue
+        if cell.cell_type == "markdown":
+            for block in SOLUTION_BLOCK.findall(cell.source):
+                for line in block.splitlines():
+                    if line.strip() and not line.strip().startswith("```"):
+                        lines.add(line.strip())
+                prose = re.sub(r"```.*?```", " ", block, flags=re.S)
+                sentences |= {s.strip() for s in re.split(r"(?<=[.!?:;])\s+", prose)
+                              if len(s.strip()) >= 20}
+        outside = SOLUTION_BLOCK.sub("", cell.source)
+        elsewhere |= {line.strip() for line in outside.splitlines()}
+    return lines - elsewhere, {s for s in sentences if s not in elsewhere}
+
+
+def test_answer_texts_are_found_in_a_notebook():
+    notebook = exercise_notebook()
+    notebook.cells[2].source += (
+        "\n\n1. Why?\n\n<details><summary>Solution</summary>\n\n```python\n"
+        "print(selected.shape)\n```\n\nBecause the file is sorted by patient.\n\n</details>")
+    lines, sentences = answer_texts(notebook)
+    assert "answer_01_1 = int((patients[1:] == patients[:-1]).sum())" in lines
+    assert "print(selected.shape)" in lines and "# Hint: shift the column by one." not in lines
+    assert sentences == {"Because the file is sorted by patient."}
+
+
+def test_the_student_edition_holds_no_answer(tmp_path):
+    """Safe to hand out as is: no solution cell, no folded Solution, no line or sentence of
+    either (taken from the source notebooks, so the test follows them when they change)."""
+    assert cli.main(["student", "--out", str(tmp_path)]) == 0
+    found = []
+    for name in notebooks.SERIES:
+        source = nbformat.read(notebooks.notebook_path(name), as_version=4)
+        lines, sentences = answer_texts(source)
+        assert lines, f"{name}: no answer found in the source (the conventions changed?)"
+        copy = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
+        text = "\n".join(cell.source for cell in copy.cells)
+        copy_lines = {line.strip() for line in text.splitlines()}
+        found += [f"{name}: cell {i} is tagged solution" for i, cell in enumerate(copy.cells)
+                  if student.SOLUTION_TAG in cell.metadata.get("tags", [])]
+        found += [f"{name}: a folded Solution" for _ in SOLUTION_BLOCK.finditer(text)]
+        found += [f"{name}: the answer line {line!r}" for line in sorted(lines & copy_lines)]
+        found += [f"{name}: the answer sentence {s!r}" for s in sorted(sentences) if s in text]
+    assert not found, "\n".join(found)
+
+
+QUESTION = ("## Exercises\n\nFirst questions to explore, with hints and folded solutions.\n\n"
+            "1. How many patients?\n\n   *Hint*: `nunique`.\n\n<details><summary>Solution</summary>"
+            "\n\n```python\nselected['patient_id'].nunique()\n```\n\nThree: p1, p2 and p3.\n\n"
+            "</details>\n\n2. Sorted?\n\n<details>\n<summary>Answer</summary>\nYes, by patient."
+            "\n</details>")
+
+
+def question_notebook() -> nbformat.NotebookNode:
+    """:func:`exercise_notebook` with two questions to explore, folded answers, before it."""
+    notebook = exercise_notebook()
+    notebook.cells.insert(2, nbformat.v4.new_markdown_cell(QUESTION))
+    return notebook
+
+
+def test_the_student_copy_folds_no_worked_answer_and_says_where_it_is():
+    copy = student.student_notebook(question_notebook(), "01_lesson")
+    text = copy.cells[2].source
+    assert "<details>" not in text and "Three: p1" not in text and "Yes, by patient" not in text
+    assert text.count(student.ANSWER_NOTE) == 2 and "*Hint*: `nunique`." in text
+    assert "with hints and worked answers in the instructor edition." in text
+    assert answer_texts(question_notebook())[1] <= {"Three: p1, p2 and p3.", "Yes, by patient."}
+
+
+def test_an_answer_block_left_open_is_refused():
+    notebook = question_notebook()
+    notebook.cells[2].source = "1. Why?\n\n<details><summary>Solution</summary>\n\nBecause."
+    with pytest.raises(errors.DataError, match=r"01_lesson: cell 2: a folded Solution without "
+                                               "its closing </details>"):
+        student.student_notebook(notebook, "01_lesson")
+
+
+def test_removing_answers_from_an_executed_copy_keeps_the_other_outputs():
+    """The site's student edition: the solution's and its check's outputs go, the rest stay."""
+    notebook = question_notebook()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", text=f"out {cell.execution_count}\n")]
+    result = student.remove_answers(notebook, "01_lesson")
+    outputs = [c.outputs for c in result.cells if c.cell_type == "code"]
+    assert [len(o) for o in outputs] == [1, 0, 0, 1]
+    assert "student" not in result.metadata.get("tchexnet", {})
+
+
+def test_the_instructor_page_has_each_question_with_its_answer_and_each_solution():
+    page = student.instructor_page(question_notebook(), "01_lesson")
+    assert page.startswith("# Instructor edition · 01 · A lesson\n")
+    assert "### Question 1\n\nHow many patients?\n\n*Hint*: `nunique`.\n\n**Worked answer**" in page
+    assert "Three: p1, p2 and p3." in page and "### Question 2\n\nSorted?" in page
+    assert "Yes, by patient." in page and "### Exercise 1.1: leaks\n\nCount them" in page
+    assert f"```python\n{SOLUTION}\n```" in page and f"```python\n{CHECK}\n```" in page
+
+
+def test_the_series_instructor_edition_holds_every_answer(tmp_path, capsys):
+    """Every answer the student edition leaves out is in the instructor edition."""
+    assert cli.main(["instructor", "--out", str(tmp_path), "--json"]) == 0
+    written = [p.rsplit("/", 1)[1] for p in json.loads(capsys.readouterr().out)["pages"]]
+    assert written == ["README.md", *(f"{n}.md" for n in notebooks.SERIES), "timing.md"]
+    index = (tmp_path / "README.md").read_text()
+    for name in notebooks.SERIES:
+        page = (tmp_path / f"{name}.md").read_text()
+        lines, sentences = answer_texts(nbformat.read(notebooks.notebook_path(name), as_version=4))
+        assert {line for line in lines if line not in page} == set(), name
+        assert {s for s in sentences if s not in page} == set(), name
+        assert f"[{name}]({name}.md)" in index
