@@ -654,7 +654,8 @@ def better_layer(table: pd.DataFrame) -> tuple[str, str]:
     finding, which a single peak does not show).
 
     Returns:
-        ``(layer, reason)``: the reason a sentence naming the numbers that decided.
+        ``(layer, reason)``: the reason a sentence naming the numbers that decided, then the
+        other readings (the peak inside the mask, the mass ratio) for comparison.
     """
     if table.empty:
         raise ValueError("no layers to compare")
@@ -663,13 +664,20 @@ def better_layer(table: pd.DataFrame) -> tuple[str, str]:
     tied = table[table["pointing_game"] > best - 1.0 / max(n, 1) + 1e-12]
     ratio = tied["median_mass_ratio"].astype(float).fillna(-np.inf)
     chosen = str(ratio.idxmax()) if len(tied) > 1 else str(tied.index[0])
-    games = ", ".join(f"{name} {row['pointing_game']:.2f}" for name, row in table.iterrows())
+    def listed(column: str, rows: pd.DataFrame, digits: int = 2) -> str:
+        return ", ".join(f"{name} {float(row[column]):.{digits}f}" for name, row in rows.iterrows())
+
+    games = listed("pointing_game", table)
     if len(tied) == 1:
-        return chosen, f"`{chosen}` wins the {POINTING_GAME} on {n} positives: {games}"
-    ratios = ", ".join(f"{name} {row['median_mass_ratio']:.1f}" for name, row in tied.iterrows())
-    return chosen, (f"the {POINTING_GAME} ties within one image of {n} ({games}), and "
-                    f"`{chosen}` puts more of its mass on the pneumothorax (median mass ratio "
-                    f"{ratios})")
+        reason = f"`{chosen}` wins the {POINTING_GAME} on {n} positives: {games}"
+    else:
+        reason = (f"the {POINTING_GAME} ties within one image of {n} ({games}), and `{chosen}` "
+                  "puts more of its mass on the pneumothorax (median mass ratio "
+                  f"{listed('median_mass_ratio', tied, 1)})")
+    others = f"{PEAK_INSIDE}: {listed('peak_inside', table)}" if "peak_inside" in table else ""
+    if len(tied) == 1 and "median_mass_ratio" in table:
+        others += f"; median mass ratio: {listed('median_mass_ratio', table, 1)}"
+    return chosen, reason + (f" (for comparison, {others.lstrip('; ')})" if others else "")
 
 
 # --------------------------------------------------------------------------- figures

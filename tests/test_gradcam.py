@@ -412,7 +412,10 @@ def test_better_layer_goes_by_the_pointing_game_then_the_mass_ratio():
     chosen, reason = gradcam.better_layer(table)
     assert chosen == "relu" and "ties" in reason and "relu 5.5, pool4_relu 4.4" in reason
     table.loc["pool4_relu", "pointing_game"] = 0.95  # two images more: no tie
+    table["peak_inside"] = [0.19, 0.45]
     chosen, reason = gradcam.better_layer(table)
     assert chosen == "pool4_relu" and "wins" in reason
+    assert "peak inside the mask: relu 0.19, pool4_relu 0.45" in reason
+    assert "median mass ratio: relu 5.5, pool4_relu 4.4" in reason
     with pytest.raises(ValueError, match="no layers"):
         gradcam.better_layer(table.iloc[:0])
