@@ -420,7 +420,9 @@ def pointing_game(cam: object, mask: object, tolerance: float = 0.0) -> bool:
     backprop", ECCV) counts a hit within 15 pixels of the annotated region
     (:data:`POINTING_TOLERANCE_PX`): a finding's evidence often lies on its border (here the
     visceral pleural line, the edge of the pneumothorax's air space), and an upsampled coarse
-    map places its peak only to within a cell. ``tolerance=0`` is the strict version.
+    map places its peak only to within a cell. With the default ``tolerance=0`` it is the strict
+    score, named :data:`PEAK_INSIDE` ("peak inside the mask") wherever it is printed;
+    :data:`POINTING_GAME` names the tolerant one.
 
     Args:
         cam: (h, w) map, non-negative.
@@ -496,8 +498,8 @@ def localisation_scores(cam: object, mask: object, threshold: float = 0.5,
     """Pointing game, IoU, mass inside, the mask's area fraction and the mass ratio of one map.
 
     Returns:
-        dict with hit (bool, strict pointing game), hit_tolerant (bool, within ``tolerance``
-        pixels), iou (float), mass_inside (float or None), mask_fraction (float, the mass a
+        dict with hit (bool, the peak inside the mask), hit_tolerant (bool, the pointing
+        game: within ``tolerance`` pixels), iou (float), mass_inside (float or None), mask_fraction (float, the mass a
         uniform map would have inside), mass_ratio (:func:`mass_ratio`).
     """
     c, m = _cam_and_mask(cam, mask)
