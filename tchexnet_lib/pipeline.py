@@ -368,7 +368,7 @@ def load_predictions(study: Study, test: pd.DataFrame | None = None) -> pd.DataF
     """
     path = study.out_dir / "predictions.csv"
     if not path.is_file():
-        print(f"{path} not found: computing the test predictions now")
+        print(f"{config.display_path(path)} not found: computing the test predictions now")
         return test_predictions(study)
     saved = saved_predictions(study, split_tables(study)["test"] if test is None else test)
     if saved is not None:
