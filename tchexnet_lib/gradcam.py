@@ -734,8 +734,8 @@ def _draw_mask(axes: Sequence, mask: PathLike | np.ndarray, cam: np.ndarray) -> 
         ax.contour(m.astype(float), levels=[0.5], colors="lime", linewidths=1.5)
     scores = localisation_scores(cam, m)
     inside = "—" if scores["mass_inside"] is None else f"{scores['mass_inside']:.2f}"
-    return (f"peak within {POINTING_TOLERANCE_PX:.0f} px {'yes' if scores['hit_tolerant'] else 'no'}"
-            f" (inside {'yes' if scores['hit'] else 'no'}), IoU {scores['iou']:.2f}, "
+    return (f"pointing game {'yes' if scores['hit_tolerant'] else 'no'}, peak inside "
+            f"{'yes' if scores['hit'] else 'no'}\nIoU {scores['iou']:.2f}, "
             f"mass inside {inside} (uniform {scores['mask_fraction']:.2f})")
 
 

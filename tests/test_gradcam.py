@@ -263,7 +263,7 @@ def test_gradcam_figure_from_files_with_mask(chexnet, xray_and_mask):
     assert mask.shape == SHAPE[:2] and mask.mean() == pytest.approx(1 / 3 * 0.4, abs=0.02)
     fig = gradcam.gradcam_figure(image_path, chexnet, output="Pneumothorax", mask=mask_path)
     assert isinstance(fig, Figure) and len(fig.axes) == 3  # image, overlay, colorbar
-    assert "peak within 15 px" in fig.axes[1].get_title() and "uniform" in fig.axes[1].get_title()
+    assert "pointing game" in fig.axes[1].get_title() and "uniform" in fig.axes[1].get_title()
     assert len(fig.axes[1].collections) >= 1  # the mask contour
     assert fig.axes[2].get_ylabel() == "Grad-CAM (1 = this map's maximum)"
 
@@ -322,7 +322,7 @@ def test_cam_grid_draws_every_map_on_the_hottest_maps_scale():
     assert colorbar.get_ylabel() == "Grad-CAM, shared scale (1 = the hottest map shown)"
     titles = [ax.get_title() for ax in image_axes]
     assert titles[0] == "true positive, p = 0.91" and titles[2] == "false negative, p = 0.02"
-    assert titles[1].startswith("peak 1.00 of the hottest map\npeak within 15 px yes (inside yes)")
+    assert titles[1].startswith("peak 1.00 of the hottest map\npointing game yes, peak inside yes\n")
     assert titles[3] == "peak 0.50 of the hottest map"
     # the half-peak map is drawn at half intensity: its overlay equals the overlay of cam × 0.5
     drawn = image_axes[3].get_images()[0].get_array()
@@ -359,7 +359,8 @@ def test_cam_grid_of_real_maps_from_files(chexnet, xray_and_mask, tmp_path):
     overlays = [ax for ax in fig.axes if ax.get_images()][1::2]
     for ax, result in zip(overlays, results.values()):
         assert ax.get_title().startswith(f"peak {result.peak / top:.2f} of the hottest map")
-    assert "within 15 px" in overlays[0].get_title() and "within" not in overlays[1].get_title()
+    assert "pointing game" in overlays[0].get_title()
+    assert "pointing game" not in overlays[1].get_title()
 
 
 def test_gradcam_command_writes_the_figure(tmp_path, capsys, tchexnet, xray_and_mask):
