@@ -17,7 +17,7 @@ through its check and shows that typical wrong answers are rejected.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from tchexnet_lib import evaluation, gradcam, images, operating
 
 __all__ = [
     "NOT_ANSWERED", "exercise_01_1", "exercise_02_1", "exercise_03_1", "exercise_04_1",
-    "exercise_05_1", "exercise_05_2", "exercise_06_1", "feedback",
+    "exercise_05_1", "exercise_05_2", "exercise_06_1", "exercise_06_2", "feedback", "fresh_input",
 ]
 
 #: What a student copy's answer holds until the learner writes one.
@@ -231,28 +231,72 @@ def exercise_05_2(answer: Any, y: np.ndarray, scores: np.ndarray) -> bool:
 # ----------------------------------------------------------------------- 06
 
 
-def exercise_06_1(answer: Any, model, image_path, output: int | str | None = None,
+def fresh_input(model, image_path) -> np.ndarray:
+    """A model input (1, h, w, 3) no one has seen before: the image mirrored, with fresh noise.
+
+    Drawn from an unseeded generator, so an answer copied from an earlier run (or from
+    someone else's) does not match it: only code that computes the answer does.
+    """
+    from tchexnet_lib import backbones, config
+
+    height, width = (int(d) for d in model.input.shape[1:3])
+    normalisation = backbones.of_model(model).normalisation
+    cfg = config.PreprocessConfig(size=(height, width), normalisation=normalisation)
+    gray = images.resize_gray(images.read_grayscale(image_path, cfg), cfg)[:, ::-1]
+    noisy = np.clip(gray + np.random.default_rng().normal(0.0, 8.0, gray.shape), 0, 255)
+    return images.to_model_input(noisy.astype(np.float32), normalisation)[None]
+
+
+def _map_slips(exercise: str, array: np.ndarray, expected: np.ndarray) -> bool:
+    """False (after naming it) for a map with negative values or not scaled to a maximum of 1."""
+    if array.min() < -1e-6:
+        return feedback(exercise, False, "negative values: apply a ReLU to the weighted sum")
+    if not (np.isclose(array.max(), 1, atol=1e-3) or expected.max() == 0):
+        return feedback(exercise, False, "not scaled to a maximum of 1: divide by the map's "
+                        "maximum")
+    return True
+
+
+def exercise_06_1(answer: Any, model, x, layer: str | None = None) -> bool:
+    """tCheXNet's Grad-CAM map of a fresh input ``x`` (:func:`fresh_input`), made with a tape.
+
+    Compared with :func:`gradcam.grad_cam` of ``x`` at ``layer``: (h, w), upsampled, clipped at
+    0 and divided by its maximum. ``x`` is new at every run, so a copied map cannot pass.
+    """
+    if not _answered("6.1", answer):
+        return False
+    layer = layer or gradcam.default_layer(model)
+    expected = gradcam.grad_cam(model, x, layer_name=layer)[0]
+    produced = np.asarray(answer, dtype=object)
+    if produced.ndim == 3 and produced.shape[0] == 1:  # (1, h, w): the batch of one image
+        answer = produced[0]
+    array = _as_array("6.1", answer, expected.shape, "a map the size of the input image")
+    if array is None or not _map_slips("6.1", array, expected):
+        return False
+    gap = float(np.abs(array - expected).max())
+    if gap < 1e-3:
+        return feedback("6.1", True, f"right — within {max(gap, 1e-9):.1g} of gradcam.grad_cam on "
+                        f"an image drawn for this run, at {layer}")
+    return feedback("6.1", False, f"max |difference| {gap:.3g} from gradcam.grad_cam of x_new: "
+                    "the map of this run's x_new (it is drawn afresh each run), the logit (the "
+                    "head's input times its kernel plus its bias), the channel weights as the "
+                    "gradients' mean over height and width, a bilinear resize?")
+
+
+def exercise_06_2(answer: Any, model, image_path, output: int | str | None = None,
                   layer: str | None = None) -> bool:
     """A Grad-CAM map of ``model``'s ``output`` for one image, made with a gradient tape, against
     :func:`gradcam.cam_for_image` (upsampled to the input, clipped at 0, scaled to max 1)."""
-    if not _answered("6.1", answer):
+    if not _answered("6.2", answer):
         return False
     expected = gradcam.cam_for_image(image_path, model, output, layer_name=layer).cam
-    array = _as_array("6.1", answer, expected.shape, "a map the size of the input image")
-    if array is None:
+    array = _as_array("6.2", answer, expected.shape, "a map the size of the input image")
+    if array is None or not _map_slips("6.2", array, expected):
         return False
-    checks: list[tuple[Callable[[np.ndarray], bool], str]] = [
-        (lambda a: a.min() >= -1e-6, "negative values: apply a ReLU to the weighted sum"),
-        (lambda a: np.isclose(a.max(), 1, atol=1e-3) or expected.max() == 0,
-         "not scaled to a maximum of 1: divide by the map's maximum"),
-    ]
-    for holds, slip in checks:
-        if not holds(array):
-            return feedback("6.1", False, slip)
     gap = float(np.abs(array - expected).max())
     if gap < 1e-3:
-        return feedback("6.1", True, f"right — max |difference| {gap:.1g} from "
+        return feedback("6.2", True, f"right — max |difference| {gap:.1g} from "
                         "gradcam.cam_for_image")
-    return feedback("6.1", False, f"max |difference| {gap:.3g} from gradcam.cam_for_image: the "
+    return feedback("6.2", False, f"max |difference| {gap:.3g} from gradcam.cam_for_image: the "
                     "output's logit (not another class), the channel weights as the gradients' "
                     "mean over height and width, a bilinear resize?")

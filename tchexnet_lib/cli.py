@@ -181,10 +181,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _delong_text(test: dict) -> str:
-    """``z = 0.538, p = 0.591`` of one pair of the compare JSON, or why there is none."""
-    if test["z"] is None:
-        return "z, p undefined (a class with fewer than 2 cases, or zero variance)"
-    return f"z = {test['z']:.3f}, p = {test['p']:.3f}"
+    """``z = (AUC a − AUC b)/SE = 0.54, p = 0.59`` of one pair of the compare JSON, or why there is none."""
+    return evaluation.delong_text(test["a"], test["b"], test["z"], test["p"])
 
 
 def cmd_gradcam(args: argparse.Namespace) -> None:

@@ -34,7 +34,7 @@ from scipy import stats
 __all__ = [
     "AucResult", "BootstrapDiff", "BootstrapMethod", "CiMethod", "DelongResult", "FEW_POSITIVES",
     "PAPER_AUCS", "PAPER_TEST_IMAGES", "PAPER_TEST_POSITIVES", "auc_warnings", "checked_labels_and_scores", "checked_pair", "compare_models",
-    "delong_covariance", "delong_placements", "delong_test", "format_auc", "format_subgroups",
+    "delong_covariance", "delong_placements", "delong_test", "delong_text", "format_auc", "format_subgroups",
     "mann_whitney_auc", "paired_bootstrap_diff", "roc_auc", "subgroup_aucs",
 ]
 
@@ -471,6 +471,23 @@ class DelongResult:
     z: float | None
     p: float | None
     ci95_diff: tuple[float, float]
+
+
+def delong_text(a: str, b: str, z: float | None, p: float | None) -> str:
+    """A paired DeLong result worded the same in every output, its sign stated.
+
+    Args:
+        a, b: the models, in the order of the test (``delong_test(y, a, b)``: z > 0 when
+            a's AUC is the higher).
+        z, p: the test's statistic and p-value (None: undefined).
+
+    Returns:
+        e.g. ``"z = (AUC tCheXNet − AUC CheXNet)/SE = 3.25, p = 0.0012"``.
+    """
+    if z is None or p is None:
+        return (f"z = (AUC {a} − AUC {b})/SE: z, p undefined (a class with fewer than 2 "
+                "cases, or zero variance)")
+    return f"z = (AUC {a} − AUC {b})/SE = {z:.2f}, p = {p:.2g}"
 
 
 def _midranks(x: np.ndarray) -> np.ndarray:

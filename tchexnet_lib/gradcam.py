@@ -50,16 +50,25 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = [
-    "CamResult", "POINTING_TOLERANCE_PX", "cam_figure", "cam_for_image", "cam_grid_figure",
-    "cam_iou", "cams_for_images", "default_layer", "grad_cam", "grad_cam_with_probabilities",
-    "gradcam_figure", "load_mask", "localisation_scores", "localisation_summary",
-    "localisation_table", "mass_inside", "mass_ratio", "overlay", "pointing_game", "resize_mask",
+    "CamResult", "DETECTION_THRESHOLD", "PEAK_INSIDE", "POINTING_GAME", "POINTING_TOLERANCE_PX",
+    "better_layer", "cam_figure", "cam_for_image", "cam_grid_figure", "cam_iou",
+    "cams_for_images", "default_layer", "grad_cam", "grad_cam_with_probabilities",
+    "gradcam_figure", "layer_comparison", "load_mask", "localisation_groups",
+    "localisation_scores", "localisation_summary", "localisation_table", "localisation_text",
+    "mass_inside", "mass_ratio", "overlay", "peak_position", "pointing_game", "resize_mask",
     "resolve_output",
 ]
 
 
 #: The pointing game's tolerance (Zhang et al. 2016): a peak within 15 pixels of the region hits.
 POINTING_TOLERANCE_PX = 15.0
+#: The one name of the tolerant score, everywhere it is printed.
+POINTING_GAME = f"pointing game (peak within {POINTING_TOLERANCE_PX:.0f} px of the mask)"
+#: The one name of the strict score (tolerance 0).
+PEAK_INSIDE = "peak inside the mask"
+#: A positive counts as *detected* when tCheXNet's probability reaches this (the sigmoid's
+#: midpoint), in the demo's summary and in notebook 06 alike.
+DETECTION_THRESHOLD = 0.5
 
 PathLike = str | os.PathLike
 
@@ -411,7 +420,9 @@ def pointing_game(cam: object, mask: object, tolerance: float = 0.0) -> bool:
     backprop", ECCV) counts a hit within 15 pixels of the annotated region
     (:data:`POINTING_TOLERANCE_PX`): a finding's evidence often lies on its border (here the
     visceral pleural line, the edge of the pneumothorax's air space), and an upsampled coarse
-    map places its peak only to within a cell. ``tolerance=0`` is the strict version.
+    map places its peak only to within a cell. With the default ``tolerance=0`` it is the strict
+    score, named :data:`PEAK_INSIDE` ("peak inside the mask") wherever it is printed;
+    :data:`POINTING_GAME` names the tolerant one.
 
     Args:
         cam: (h, w) map, non-negative.
@@ -487,8 +498,8 @@ def localisation_scores(cam: object, mask: object, threshold: float = 0.5,
     """Pointing game, IoU, mass inside, the mask's area fraction and the mass ratio of one map.
 
     Returns:
-        dict with hit (bool, strict pointing game), hit_tolerant (bool, within ``tolerance``
-        pixels), iou (float), mass_inside (float or None), mask_fraction (float, the mass a
+        dict with hit (bool, the peak inside the mask), hit_tolerant (bool, the pointing
+        game: within ``tolerance`` pixels), iou (float), mass_inside (float or None), mask_fraction (float, the mass a
         uniform map would have inside), mass_ratio (:func:`mass_ratio`).
     """
     c, m = _cam_and_mask(cam, mask)
@@ -532,6 +543,15 @@ def localisation_table(
                          "mask_fraction": float, "mass_ratio": "Float64"})
 
 
+def peak_position(cam: object) -> tuple[int, int]:
+    """(row, column) of a map's maximum (the first one, in row-major order, if tied)."""
+    c = np.asarray(cam)
+    if c.ndim != 2:
+        raise ValueError(f"cam must be 2-D (h, w), got shape {c.shape}")
+    row, column = np.unravel_index(int(np.argmax(c)), c.shape)
+    return int(row), int(column)
+
+
 def localisation_summary(table: pd.DataFrame) -> dict:
     """Hit rate, mean IoU, mean mass inside and its uniform-map baseline over a table.
 
@@ -539,9 +559,11 @@ def localisation_summary(table: pd.DataFrame) -> dict:
         table: :func:`localisation_table` output.
 
     Returns:
-        dict with n, hits, hit_rate (strict pointing game), hit_rate_tolerant (within the
-        table's tolerance), mean_iou, mean_mass_inside (over maps with mass; None if
-        none), mean_mask_fraction (what a uniform map's mass inside would average),
+        dict with n; pointing_game (the share of peaks within the table's tolerance of the
+        mask, :data:`POINTING_GAME`) and its older name hit_rate_tolerant; peak_inside
+        (the share strictly inside, :data:`PEAK_INSIDE`), its count hits and older name
+        hit_rate; mean_iou, mean_mass_inside (over maps with mass; None if none),
+        mean_mask_fraction (what a uniform map's mass inside would average),
         median_mass_ratio (over maps where it is defined; None if none).
     """
     n = len(table)
@@ -550,12 +572,114 @@ def localisation_summary(table: pd.DataFrame) -> dict:
     mass = table["mass_inside"].dropna()
     ratio = table["mass_ratio"].dropna() if "mass_ratio" in table else pd.Series([], dtype=float)
     tolerant = table["hit_tolerant"] if "hit_tolerant" in table else table["hit"]
-    return {"n": n, "hits": int(table["hit"].sum()), "hit_rate": float(table["hit"].mean()),
+    return {"n": n, "pointing_game": float(tolerant.mean()),
+            "peak_inside": float(table["hit"].mean()),
+            "hits": int(table["hit"].sum()), "hit_rate": float(table["hit"].mean()),
             "hit_rate_tolerant": float(tolerant.mean()),
             "mean_iou": float(table["iou"].mean()),
             "mean_mass_inside": float(mass.mean()) if len(mass) else None,
             "mean_mask_fraction": float(table["mask_fraction"].mean()),
             "median_mass_ratio": float(ratio.median()) if len(ratio) else None}
+
+
+def localisation_groups(table: pd.DataFrame, detected: Sequence[bool]) -> dict[str, dict]:
+    """:func:`localisation_summary` of all the table's positives and of the detected ones.
+
+    Args:
+        table: :func:`localisation_table` of positives' maps.
+        detected: per row, whether the model detected that positive
+            (probability >= :data:`DETECTION_THRESHOLD`).
+
+    Returns:
+        ``{"all positives": summary, "detected positives": summary}``; a group without rows
+        has ``{"n": 0}`` only.
+    """
+    detected = np.asarray(detected, dtype=bool)
+    if len(detected) != len(table):
+        raise ValueError(f"{len(detected)} detected flags for {len(table)} rows")
+    groups = {"all positives": table, "detected positives": table[detected]}
+    return {name: localisation_summary(rows) if len(rows) else {"n": 0}
+            for name, rows in groups.items()}
+
+
+def localisation_text(summary: Mapping, group: str) -> str:
+    """One line of localisation scores, worded the same in every output.
+
+    Args:
+        summary: :func:`localisation_summary` output (or the demo's ``summary.json`` block:
+            ``n``, ``pointing_game``, ``peak_inside``, ``median_mass_ratio``).
+        group: whose maps, e.g. ``"all positives"`` or ``"detected positives"``.
+
+    Returns:
+        e.g. ``"on all 64 positives: pointing game (peak within 15 px of the mask) 0.88, peak
+        inside the mask 0.12, median mass ratio 5.5"``; ``"on 0 …: no maps"`` for none.
+    """
+    n = summary["n"]
+    head = f"on all {n} positives" if group == "all positives" else f"on {n} {group}"
+    if not summary["n"]:
+        return f"{head}: no maps"
+    ratio = summary.get("median_mass_ratio")
+    ratio_text = "undefined" if ratio is None else f"{ratio:.1f}"
+    return (f"{head}: {POINTING_GAME} {summary['pointing_game']:.2f}, {PEAK_INSIDE} "
+            f"{summary['peak_inside']:.2f}, median mass ratio {ratio_text}")
+
+
+def layer_comparison(
+    model: keras.Model,
+    paths: Sequence[PathLike],
+    masks: Sequence[np.ndarray],
+    layers: Sequence[str],
+    threshold: float = 0.5,
+) -> tuple[pd.DataFrame, dict[str, list[CamResult]]]:
+    """Grad-CAM at several layers on the same images, scored against the same masks.
+
+    Returns:
+        ``(table, results)``: one row per layer (map size, n, pointing_game, peak_inside,
+        mean_iou, median_mass_ratio) and each layer's :func:`cams_for_images` results.
+    """
+    rows, results = {}, {}
+    for name in dict.fromkeys(layers):
+        results[name] = cams_for_images(paths, model, layer_name=name)
+        table = localisation_table([r.cam for r in results[name]], masks, threshold=threshold)
+        summary = localisation_summary(table)
+        rows[name] = {"map": "×".join(str(d) for d in model.get_layer(name).output.shape[1:3]),
+                      **{key: summary[key] for key in ("n", "pointing_game", "peak_inside",
+                                                       "mean_iou", "median_mass_ratio")}}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("layer"), results
+
+
+def better_layer(table: pd.DataFrame) -> tuple[str, str]:
+    """The layer whose maps localise best, and why, from :func:`layer_comparison`'s table.
+
+    The pointing game decides; layers within one image of the best (a difference of less
+    than 1/n) tie, and the tie goes to the higher median mass ratio (the map's mass on the
+    finding, which a single peak does not show).
+
+    Returns:
+        ``(layer, reason)``: the reason a sentence naming the numbers that decided, then the
+        other readings (the peak inside the mask, the mass ratio) for comparison.
+    """
+    if table.empty:
+        raise ValueError("no layers to compare")
+    n = int(table["n"].max())
+    best = table["pointing_game"].max()
+    tied = table[table["pointing_game"] > best - 1.0 / max(n, 1) + 1e-12]
+    ratio = tied["median_mass_ratio"].astype(float).fillna(-np.inf)
+    chosen = str(ratio.idxmax()) if len(tied) > 1 else str(tied.index[0])
+    def listed(column: str, rows: pd.DataFrame, digits: int = 2) -> str:
+        return ", ".join(f"{name} {float(row[column]):.{digits}f}" for name, row in rows.iterrows())
+
+    games = listed("pointing_game", table)
+    if len(tied) == 1:
+        reason = f"`{chosen}` wins the {POINTING_GAME} on {n} positives: {games}"
+    else:
+        reason = (f"the {POINTING_GAME} ties within one image of {n} ({games}), and `{chosen}` "
+                  "puts more of its mass on the pneumothorax (median mass ratio "
+                  f"{listed('median_mass_ratio', tied, 1)})")
+    others = f"{PEAK_INSIDE}: {listed('peak_inside', table)}" if "peak_inside" in table else ""
+    if len(tied) == 1 and "median_mass_ratio" in table:
+        others += f"; median mass ratio: {listed('median_mass_ratio', table, 1)}"
+    return chosen, reason + (f" (for comparison, {others.lstrip('; ')})" if others else "")
 
 
 # --------------------------------------------------------------------------- figures
@@ -610,7 +734,8 @@ def _draw_mask(axes: Sequence, mask: PathLike | np.ndarray, cam: np.ndarray) -> 
         ax.contour(m.astype(float), levels=[0.5], colors="lime", linewidths=1.5)
     scores = localisation_scores(cam, m)
     inside = "—" if scores["mass_inside"] is None else f"{scores['mass_inside']:.2f}"
-    return (f"hit {'yes' if scores['hit'] else 'no'}, IoU {scores['iou']:.2f}, "
+    return (f"pointing game {'yes' if scores['hit_tolerant'] else 'no'}, peak inside "
+            f"{'yes' if scores['hit'] else 'no'}\nIoU {scores['iou']:.2f}, "
             f"mass inside {inside} (uniform {scores['mask_fraction']:.2f})")
 
 

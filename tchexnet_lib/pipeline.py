@@ -33,7 +33,8 @@ from tchexnet_lib import (backbones, config, data, errors, evaluation, features,
 
 __all__ = [
     "PREDICTIONS_KEY", "SPLITS", "STUDY_FILE", "Study", "all_features", "best_head",
-    "chexnet_loader", "chexnet_scores_from_features", "default_out_dir", "feature_store",
+    "chexnet_loader", "chexnet_scores_from_features", "default_out_dir", "delong_summary_text",
+    "feature_store",
     "features_for", "labelled_rows", "load_chexnet", "load_predictions", "load_study",
     "make_study", "read_json", "save_predictions", "save_tchexnet_model", "saved_predictions",
     "score_images", "split_tables", "summary_json", "target_labels", "test_predictions",
@@ -367,7 +368,7 @@ def load_predictions(study: Study, test: pd.DataFrame | None = None) -> pd.DataF
     """
     path = study.out_dir / "predictions.csv"
     if not path.is_file():
-        print(f"{path} not found: computing the test predictions now")
+        print(f"{config.display_path(path)} not found: computing the test predictions now")
         return test_predictions(study)
     saved = saved_predictions(study, split_tables(study)["test"] if test is None else test)
     if saved is not None:
@@ -418,15 +419,31 @@ def _saved_from(path: Path, sources: dict[str, str]) -> bool:
 
 
 def summary_json(test: pd.DataFrame, study: Study, seconds: float) -> dict:
-    """The study's result in the form ``outputs/demo/summary.json`` uses."""
+    """The study's result in the form ``outputs/demo/summary.json`` uses.
+
+    ``delong`` is the paired test of tCheXNet against CheXNet, ``{"a": "tCheXNet", "b":
+    "CheXNet", "z", "p"}`` with z = (AUC a − AUC b)/SE: positive when tCheXNet ranks better
+    (worded by :func:`evaluation.delong_text` wherever it is printed).
+    """
     compared = evaluation.compare_models(
-        target_labels(test), {"CheXNet": test["CheXNet"], "tCheXNet": test["tCheXNet"]})
+        target_labels(test), {"tCheXNet": test["tCheXNet"], "CheXNet": test["CheXNet"]})
     pair = compared["delong"][0]
+    compared["models"] = {name: compared["models"][name] for name in ("CheXNet", "tCheXNet")}
     return {"dataset": study.dataset, "weights": "demo" if study.is_demo else str(study.weights),
             "image_size": list(study.image_size), "weights_sha256": study.weights_sha256,
             "n_test": compared["n"], "positives": compared["positives"],
             "seconds": round(seconds, 1), "models": compared["models"],
-            "delong": {"z": pair["z"], "p": pair["p"]}}
+            "delong": {"a": pair["a"], "b": pair["b"], "z": pair["z"], "p": pair["p"]}}
+
+
+def delong_summary_text(delong: dict) -> str:
+    """The ``delong`` block of a summary, worded by :func:`evaluation.delong_text`.
+
+    A summary written before the block named its models (``a``, ``b``) held z = (AUC CheXNet
+    − AUC tCheXNet)/SE; it is read as such.
+    """
+    a, b = delong.get("a", "CheXNet"), delong.get("b", "tCheXNet")
+    return evaluation.delong_text(a, b, delong["z"], delong["p"])
 
 
 def read_json(path: Path) -> dict:

@@ -447,7 +447,6 @@ def summary_text(summary: dict) -> str:
         counted = {**model, "n_pos": summary["positives"]}  # for the few-positives warning
         lines.append(f"  {name:<9} {'' if paper is None else f'{paper:.3f}':>5}  "
                      f"{evaluation.format_auc(counted, warn=True)}")
-    z, p = summary["delong"]["z"], summary["delong"]["p"]
-    lines.append("  paired DeLong: " + ("undefined" if z is None else f"z = {z:.3f}, p = {p:.3g}"))
+    lines.append("  paired DeLong: " + pipeline.delong_summary_text(summary["delong"]))
     lines += [f"{name}: {path}" for name, path in summary["outputs"].items()]
     return "\n".join(lines)

@@ -107,17 +107,71 @@ def test_ppv_at_prevalence_is_bayes_rule():
         operating.ppv_at_prevalence(0.9, 0.9, 3.5)
 
 
-def test_06_gradcam_from_the_tape(tmp_path, capsys):
-    import keras
-    import tensorflow as tf
-
+def tiny_gradcam_case(tmp_path):
+    """A MobileNetV2 CheXNet at 64 px, one image file, its Grad-CAM layer."""
     from tchexnet_lib import backbones, models
 
     config.set_seed(0)
     model = models.build_chexnet(input_shape=(64, 64, 3), backbone="mobilenet_v2")
-    layer = backbones.get("mobilenet_v2").gradcam_layer
     path = tmp_path / "x.png"
     Image.fromarray(np.random.default_rng(4).integers(0, 255, (80, 80), dtype=np.uint8)).save(path)
+    return model, path, backbones.get("mobilenet_v2").gradcam_layer
+
+
+def single_output(model):
+    """A tCheXNet-like model: the base's pooled features into a new Dense(1, sigmoid) head."""
+    import keras
+
+    hidden = model.layers[-1].input
+    head = keras.layers.Dense(1, activation="sigmoid", name="head")(hidden)
+    return keras.Model(model.input, head)
+
+
+def grad_cam_by_hand(model, x, layer):
+    """The notebook's solution of Exercise 6.1 (written in a blank cell there)."""
+    import keras
+    import tensorflow as tf
+
+    head = model.layers[-1]
+    grad_model = keras.Model(model.input, [model.get_layer(layer).output, head.input])
+    with tf.GradientTape() as tape:
+        maps, hidden = grad_model(x, training=False)
+        logit = tf.matmul(hidden, tf.convert_to_tensor(head.kernel)) + head.bias
+    weights = tf.reduce_mean(tape.gradient(logit, maps), axis=(1, 2))
+    cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", maps, weights))
+    up = tf.image.resize(cam[..., None], x.shape[1:3], method="bilinear").numpy()[0, ..., 0]
+    return np.clip(up, 0, None) / max(up.max(), 1e-12)
+
+
+def test_06_1_gradcam_of_a_fresh_input_from_the_tape(tmp_path, capsys):
+    base, path, layer = tiny_gradcam_case(tmp_path)
+    model = single_output(base)
+    x_new = check.fresh_input(model, path)
+    assert x_new.shape == (1, 64, 64, 3)
+    assert not np.allclose(x_new, check.fresh_input(model, path))  # new at every run
+    answer = grad_cam_by_hand(model, x_new, layer)
+    assert check.exercise_06_1(answer, model, x_new, layer), said(capsys)
+    assert "drawn for this run" in said(capsys)
+    assert check.exercise_06_1(answer[None], model, x_new, layer)  # (1, h, w) is accepted
+    said(capsys)
+    assert not check.exercise_06_1(..., model, x_new, layer)
+    assert "not yet answered" in said(capsys)
+    copied = grad_cam_by_hand(model, check.fresh_input(model, path), layer)  # an earlier run's map
+    assert not check.exercise_06_1(copied, model, x_new, layer)
+    assert "max |difference|" in said(capsys)
+    assert not check.exercise_06_1(0.42, model, x_new, layer)  # a copied number
+    assert "shape" in said(capsys)
+    assert not check.exercise_06_1(answer * 3 + 0.5, model, x_new, layer)
+    assert "maximum of 1" in said(capsys)
+    assert not check.exercise_06_1(answer - 0.5, model, x_new, layer)
+    assert "ReLU" in said(capsys)
+
+
+def test_06_2_gradcam_of_one_unit_from_the_tape(tmp_path, capsys):
+    import keras
+    import tensorflow as tf
+
+    model, path, layer = tiny_gradcam_case(tmp_path)
     preprocess = config.PreprocessConfig(size=(64, 64), normalisation="tf")
     x = images.load_image(path, preprocess)[None]
     last = model.layers[-1]
@@ -132,8 +186,8 @@ def test_06_gradcam_from_the_tape(tmp_path, capsys):
         answer = np.clip(up, 0, None) / max(up.max(), 1e-12)
         if answer.max() > 0:
             break
-    assert check.exercise_06_1(answer, model, path, k, layer), said(capsys)
-    assert not check.exercise_06_1(answer * 2 + 0.1, model, path, k, layer)
+    assert check.exercise_06_2(answer, model, path, k, layer), said(capsys)
+    assert not check.exercise_06_2(answer * 2 + 0.1, model, path, k, layer)
     assert "maximum of 1" in said(capsys)
-    assert not check.exercise_06_1(answer[:16], model, path, k, layer)
+    assert not check.exercise_06_2(answer[:16], model, path, k, layer)
     assert "shape" in said(capsys)

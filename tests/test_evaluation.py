@@ -485,3 +485,14 @@ def test_read_scores_csv_joins_on_path(tmp_path):
     np.testing.assert_array_equal(score_files.read_scores_any(plain, ["a.jpg", "b.jpg"]), [0.5, 0.25])
     with pytest.raises(ValueError, match="2 scores but 3 labelled rows"):
         score_files.read_scores_any(plain, ["a", "b", "c"])
+
+
+def test_delong_text_states_which_model_minus_which():
+    y = np.r_[np.ones(6), np.zeros(10)]
+    rng = np.random.default_rng(7)
+    a, b = y + rng.normal(0, 0.6, 16), y + rng.normal(0, 1.5, 16)
+    forward, backward = ev.delong_test(y, a, b), ev.delong_test(y, b, a)
+    assert forward.z == pytest.approx(-backward.z)
+    text = ev.delong_text("A", "B", forward.z, forward.p)
+    assert text == f"z = (AUC A − AUC B)/SE = {forward.z:.2f}, p = {forward.p:.2g}"
+    assert "z, p undefined" in ev.delong_text("A", "B", None, None)

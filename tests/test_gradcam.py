@@ -263,7 +263,7 @@ def test_gradcam_figure_from_files_with_mask(chexnet, xray_and_mask):
     assert mask.shape == SHAPE[:2] and mask.mean() == pytest.approx(1 / 3 * 0.4, abs=0.02)
     fig = gradcam.gradcam_figure(image_path, chexnet, output="Pneumothorax", mask=mask_path)
     assert isinstance(fig, Figure) and len(fig.axes) == 3  # image, overlay, colorbar
-    assert "hit" in fig.axes[1].get_title() and "uniform" in fig.axes[1].get_title()
+    assert "pointing game" in fig.axes[1].get_title() and "uniform" in fig.axes[1].get_title()
     assert len(fig.axes[1].collections) >= 1  # the mask contour
     assert fig.axes[2].get_ylabel() == "Grad-CAM (1 = this map's maximum)"
 
@@ -322,7 +322,7 @@ def test_cam_grid_draws_every_map_on_the_hottest_maps_scale():
     assert colorbar.get_ylabel() == "Grad-CAM, shared scale (1 = the hottest map shown)"
     titles = [ax.get_title() for ax in image_axes]
     assert titles[0] == "true positive, p = 0.91" and titles[2] == "false negative, p = 0.02"
-    assert titles[1].startswith("peak 1.00 of the hottest map\nhit yes")
+    assert titles[1].startswith("peak 1.00 of the hottest map\npointing game yes, peak inside yes\n")
     assert titles[3] == "peak 0.50 of the hottest map"
     # the half-peak map is drawn at half intensity: its overlay equals the overlay of cam × 0.5
     drawn = image_axes[3].get_images()[0].get_array()
@@ -359,7 +359,8 @@ def test_cam_grid_of_real_maps_from_files(chexnet, xray_and_mask, tmp_path):
     overlays = [ax for ax in fig.axes if ax.get_images()][1::2]
     for ax, result in zip(overlays, results.values()):
         assert ax.get_title().startswith(f"peak {result.peak / top:.2f} of the hottest map")
-    assert "hit" in overlays[0].get_title() and "hit" not in overlays[1].get_title()
+    assert "pointing game" in overlays[0].get_title()
+    assert "pointing game" not in overlays[1].get_title()
 
 
 def test_gradcam_command_writes_the_figure(tmp_path, capsys, tchexnet, xray_and_mask):
@@ -384,3 +385,38 @@ def test_gradcam_command_writes_the_figure(tmp_path, capsys, tchexnet, xray_and_
 def test_localisation_table_is_a_dataframe_of_floats():
     table = gradcam.localisation_table([np.eye(3)], [np.eye(3)])
     assert isinstance(table, pd.DataFrame) and table.loc[0, "mass_inside"] == 1.0
+
+
+def test_one_name_per_score_and_both_groups_of_positives():
+    """The pointing game is the tolerant score, the peak inside the mask the strict one."""
+    mask = np.zeros((40, 40), bool)
+    mask[:10, :10] = True
+    inside, border, far = np.zeros((3, 40, 40))
+    inside[5, 5] = border[15, 5] = far[35, 35] = 1.0  # border: 6 px from the mask
+    table = gradcam.localisation_table([inside, border, far], [mask] * 3, names=["a", "b", "c"])
+    summary = gradcam.localisation_summary(table)
+    assert summary["pointing_game"] == pytest.approx(2 / 3) == summary["hit_rate_tolerant"]
+    assert summary["peak_inside"] == pytest.approx(1 / 3) == summary["hit_rate"]
+    groups = gradcam.localisation_groups(table, [False, True, False])
+    assert groups["all positives"]["n"] == 3 and groups["detected positives"]["pointing_game"] == 1.0
+    assert gradcam.localisation_groups(table, [False] * 3)["detected positives"] == {"n": 0}
+    text = gradcam.localisation_text(groups["all positives"], "all positives")
+    assert text.startswith("on all 3 positives: pointing game (peak within 15 px of the mask) 0.67, "
+                           "peak inside the mask 0.33, median mass ratio")
+    assert gradcam.localisation_text({"n": 0}, "detected positives") == "on 0 detected positives: no maps"
+    assert gradcam.peak_position(border) == (15, 5)
+
+
+def test_better_layer_goes_by_the_pointing_game_then_the_mass_ratio():
+    table = pd.DataFrame({"n": [24, 24], "pointing_game": [0.875, 0.875],
+                          "median_mass_ratio": [5.5, 4.4]}, index=["relu", "pool4_relu"])
+    chosen, reason = gradcam.better_layer(table)
+    assert chosen == "relu" and "ties" in reason and "relu 5.5, pool4_relu 4.4" in reason
+    table.loc["pool4_relu", "pointing_game"] = 0.95  # two images more: no tie
+    table["peak_inside"] = [0.19, 0.45]
+    chosen, reason = gradcam.better_layer(table)
+    assert chosen == "pool4_relu" and "wins" in reason
+    assert "peak inside the mask: relu 0.19, pool4_relu 0.45" in reason
+    assert "median mass ratio: relu 5.5, pool4_relu 4.4" in reason
+    with pytest.raises(ValueError, match="no layers"):
+        gradcam.better_layer(table.iloc[:0])

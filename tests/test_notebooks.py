@@ -198,7 +198,58 @@ def test_06_where_the_model_looks(tiny):
                           "cam_mass_by_sign.csv"])
     localisation = pd.read_csv(folder / "localisation.csv", index_col=0)
     assert len(localisation) >= 1 and localisation["iou"].between(0, 1).all()
-    assert "pointing game:" in all_text(executed)
+    text = all_text(executed)
+    assert "pointing game (peak within 15 px of the mask)" in text and "on all " in text
+    assert "Conclusion: " in text  # the chest-tube ablation decides, in words
+    assert_files(folder, ["localisation_by_layer.csv", "tube_ablation.csv"])
+
+
+#: A paired DeLong z as every output must word it: which model minus which, then the value.
+DELONG_Z = re.compile(r"z = \(AUC (\S+) − AUC (\S+)\)/SE = (-?\d+\.\d+)")
+
+
+def executed_text(tiny, name: str, **overrides) -> str:
+    """The outputs of the executed copy of ``name`` (executed now if an earlier test did not)."""
+    path = tiny["executed"] / f"{name}.ipynb"
+    notebook = nbformat.read(path, as_version=4) if path.is_file() else run(tiny, name, **overrides)
+    return all_text(notebook)
+
+
+@slow
+def test_the_headline_numbers_agree_in_every_output(tiny):
+    """summary.json, the command's text (``tchexnet demo``), the site's landing page and the
+    executed 05 and 06 give one DeLong z, its sign stated as tCheXNet minus CheXNet, and one set
+    of Grad-CAM scores under one name each (the pointing game within 15 px, the peak inside the
+    mask), each beside the number of positives it rests on, for all positives and the detected."""
+    from tchexnet_lib import demo, gradcam, pipeline, site, training
+
+    study = pipeline.make_study(DEMO, tiny["weights"], limit=40,
+                                head=training.HeadConfig(epochs=2, seed=0))
+    test = notebooks.scored_test_table(study)  # what 05 and 06 read
+    summary = {**pipeline.summary_json(test, study, 0.0), "note": demo.DEMO_WEIGHTS_NOTE,
+               "gradcam": demo.gradcam_check(study, test, study.out_dir / "tchexnet.weights.h5",
+                                             progress=False)}
+    outputs = {"the command's text": demo.summary_table(summary),
+               "the site's landing page": site.landing_page({}, {}, summary, None, {}),
+               "05": executed_text(tiny, "05_roc_comparison", N_BOOTSTRAP=200, N_DRAWS=100),
+               "06": executed_text(tiny, "06_where_the_model_looks")}
+    delong = summary["delong"]
+    assert (delong["a"], delong["b"]) == ("tCheXNet", "CheXNet"), delong
+    expected_z = ("tCheXNet", "CheXNet", f"{delong['z']:.2f}")
+    cam = summary["gradcam"]
+    assert cam["layer"] == demo.GRADCAM_LAYER and cam["pointing_hit_rate"] == \
+        cam["detected_positives"]["pointing_game"]  # the old key keeps its meaning
+    lines = [gradcam.localisation_text(cam[key], group) for key, group in
+             (("all_positives", "all positives"), ("detected_positives", "detected positives"))]
+    wrong = []
+    for where in ("the command's text", "the site's landing page", "05"):
+        said = DELONG_Z.findall(outputs[where])  # 05 may also test the paper's own scores
+        if expected_z not in said or any(z[:2] != expected_z[:2] for z in said):
+            wrong.append(f"{where}: DeLong {said or 'not worded as z = (AUC a − AUC b)/SE = …'}, "
+                         f"summary.json {expected_z}")
+    for where in ("the command's text", "the site's landing page", "06"):
+        wrong += [f"{where} lacks {line!r}" for line in lines if line not in outputs[where]]
+    assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.posix

@@ -174,7 +174,8 @@ def test_the_landing_page_has_the_commands_the_series_and_the_demo_results():
                              {"References": "references.md"})
     assert "make demo" in page and "make lab" in page and "For whom" in page
     assert "| [01 · Data](01_data_exploration.ipynb) | It teaches 01. |" in page
-    assert "paired DeLong: z = -2.10, p = 0.036" in page  # demo.summary_table's text
+    # demo.summary_table's text; a summary without "a", "b" was written as CheXNet − tCheXNet
+    assert "paired DeLong: z = (AUC CheXNet − AUC tCheXNet)/SE = -2.10, p = 0.036" in page
     assert "](figures/contact_sheet.png)" in page and "[References](references.md)" in page
     assert "has not been run" in site.landing_page(titles, overviews, None, None, {})
     assert "hand out the student edition instead" in page and "Student edition" not in page
@@ -320,3 +321,26 @@ def test_site_problems_names_what_would_break_offline(tmp_path):
     assert sum("fetches from the network" in p for p in problems) == 2
     assert any("missing.png" in p and "missing file" in p for p in problems)
     assert any("absolute path" in p for p in problems)
+
+
+def test_the_summary_table_words_the_headline_numbers_once():
+    """One DeLong sign (stated), one name per Grad-CAM score, the positives counted beside them;
+    a summary written before both groups and the DeLong names existed still reads right."""
+    cam = {"layer": "relu", "map_size": [7, 7], "detection_threshold": 0.5,
+           "all_positives": {"n": 64, "pointing_game": 0.9219, "peak_inside": 0.1875,
+                             "median_mass_ratio": 5.6467},
+           "detected_positives": {"n": 41, "pointing_game": 1.0, "peak_inside": 0.1463,
+                                  "median_mass_ratio": 5.7507}}
+    summary = {**SUMMARY, "delong": {"a": "tCheXNet", "b": "CheXNet", "z": 3.2472, "p": 0.00117},
+               "gradcam": cam}
+    table = demo.summary_table(summary)
+    assert "paired DeLong: z = (AUC tCheXNet − AUC CheXNet)/SE = 3.25, p = 0.0012" in table
+    assert ("Grad-CAM (relu, 7×7) on all 64 positives: pointing game (peak within 15 px of the "
+            "mask) 0.92, peak inside the mask 0.19, median mass ratio 5.6") in table
+    assert "on 41 detected positives: pointing game (peak within 15 px of the mask) 1.00" in table
+    old = {**SUMMARY, "gradcam": {"layer": "pool4_relu", "map_size": [14, 14], "n": 41,
+                                  "pointing_hit_rate": 0.9756, "pointing_hit_rate_strict": 0.5366,
+                                  "mass_ratio_median": 6.0}}
+    assert ("Grad-CAM (pool4_relu, 14×14) on 41 detected positives: pointing game (peak within "
+            "15 px of the mask) 0.98, peak inside the mask 0.54, median mass ratio 6.0"
+            ) in demo.summary_table(old)

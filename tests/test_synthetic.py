@@ -353,3 +353,31 @@ def test_a_valid_only_set_has_the_full_sets_rows_and_pixels(target, tmp_path):
         synthetic.generate_dataset(tmp_path, TINY, splits=("test",))
     with pytest.raises(ValueError, match="both splits"):
         synthetic.generate_dataset(tmp_path, TINY_SOURCE, splits=("valid",))
+
+
+# ------------------------------------------------------------------ redrawn twins
+
+
+def test_redraw_gives_the_written_image_and_a_twin_without_its_tube(target, tmp_path):
+    """A redrawn image equals the file byte for byte; its no-tube twin differs only along the tube."""
+    folder = Path(target["dataset_dir"])
+    spec = synthetic.spec_of(folder)
+    assert spec == TINY
+    tubes = [p for p in images_under(folder) if synthetic.read_mask(p, "chest_tube") is not None]
+    assert tubes, "the tiny set draws no chest tube: pick another seed"
+    relative = [p.relative_to(folder.parent).as_posix() for p in tubes[:2]]
+    same = synthetic.write_redrawn(spec, relative, tmp_path / "same")
+    assert all(same[r].read_bytes() == (folder.parent / r).read_bytes() for r in relative)
+    redrawn = synthetic.redraw(spec, relative, hide=("chest_tube",), lungs=True)
+    for r, path in zip(relative, tubes):
+        image, masks = redrawn[r]
+        assert "chest_tube" not in masks and 0.05 < masks["lungs"].mean() < 0.6
+        stored = np.asarray(Image.open(path).convert("L")).astype(int)
+        band = ndimage.binary_dilation(synthetic.read_mask(path, "chest_tube"), iterations=12)
+        difference = np.abs(stored - image)
+        assert difference[band].mean() > 3 * max(difference[~band].mean(), 0.1)
+        assert difference[~band].max() <= 12  # JPEG blocks the tube touched, nothing else
+    with pytest.raises(ValueError, match="not an image of the synthetic dataset"):
+        synthetic.redraw(spec, ["CheXpert-v1.0-small/valid/patient99999/study1/view1_frontal.jpg"])
+    with pytest.raises(ValueError, match="only device signs"):
+        synthetic.render_case(np.random.default_rng(0), {"pneumothorax": True}, hide=("pneumothorax",))

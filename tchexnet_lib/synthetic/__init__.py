@@ -74,15 +74,16 @@ from tchexnet_lib.synthetic.figures import contact_sheet, save_contact_sheet
 from tchexnet_lib.synthetic.labelling import (
     DEMO_SOURCE, DEMO_TARGET, JPEG_QUALITY, SOURCE_DIR, SPLITS, SyntheticSpec, plan_dataset,
 )
-from tchexnet_lib.synthetic.render import DOMAINS, SIGN_ALIASES, SIGNS, render_case
+from tchexnet_lib.synthetic.render import DEVICE_SIGNS, DOMAINS, SIGN_ALIASES, SIGNS, render_case
 from tchexnet_lib.synthetic.writer import (
     GENERATOR_VERSION, IN_PROGRESS_NAME, MANIFEST_NAME, generate_dataset, mask_path, read_manifest,
-    read_mask,
+    read_mask, redraw, spec_of, write_redrawn,
 )
 
 __all__ = [
-    "DEFAULT_SIZE", "DEMO_SOURCE", "DEMO_TARGET", "DOMAINS", "GENERATOR_VERSION",
+    "DEFAULT_SIZE", "DEMO_SOURCE", "DEMO_TARGET", "DEVICE_SIGNS", "DOMAINS", "GENERATOR_VERSION",
     "IN_PROGRESS_NAME", "JPEG_QUALITY", "MANIFEST_NAME", "SIGNS", "SIGN_ALIASES", "SOURCE_DIR",
     "SPLITS", "SyntheticSpec", "contact_sheet", "generate_dataset", "mask_path", "plan_dataset",
-    "read_manifest", "read_mask", "render_case", "save_contact_sheet",
+    "read_manifest", "read_mask", "redraw", "render_case", "save_contact_sheet", "spec_of",
+    "write_redrawn",
 ]

@@ -20,7 +20,7 @@ from tchexnet_lib.synthetic.canvas import (
 from tchexnet_lib.synthetic.devices import DEVICE_DRAWERS
 from tchexnet_lib.synthetic.findings import FINDING_DRAWERS
 
-__all__ = ["DOMAINS", "SIGNS", "SIGN_ALIASES", "render_case", "sign_name"]
+__all__ = ["DEVICE_SIGNS", "DOMAINS", "SIGNS", "SIGN_ALIASES", "render_case", "sign_name"]
 
 #: ``"source"``: clean PA films, ChestX-ray14-like; ``"target"``: CheXpert-like (mostly AP).
 DOMAINS = ("source", "target")
@@ -35,6 +35,8 @@ SIGN_ALIASES: dict[str, str] = {
     "pleural_effusion": "effusion", "lung_lesion": "nodule", "pneumonia": "consolidation",
     "lung_opacity": "infiltration", "pleural_other": "pleural_thickening",
 }
+#: The signs that are devices on the film (:func:`render_case` can leave them off).
+DEVICE_SIGNS: tuple[str, ...] = tuple(DEVICE_DRAWERS)
 #: Every sign's drawer.
 _DRAW = {**FINDING_DRAWERS, **DEVICE_DRAWERS}
 
@@ -73,8 +75,9 @@ def _severities(rng: np.random.Generator, findings: dict) -> dict[str, float]:
     return {sign: out[sign] for sign in SIGNS if sign in out}
 
 
-def _render_frontal(rng, signs, domain, size, projection) -> tuple[np.ndarray, dict]:
-    """One frontal (PA or AP) image and the masks of its drawn signs."""
+def _render_frontal(rng, signs, domain, size, projection, hide=(), lungs=False
+                    ) -> tuple[np.ndarray, dict]:
+    """One frontal (PA or AP) image and the masks of its drawn signs (see :func:`render_case`)."""
     a = sample_anatomy(rng, domain, projection, size)
     sides = {sign: int(rng.choice((-1, 1))) for sign in signs}
     if "chest_tube" in sides and "pneumothorax" in sides:
@@ -84,9 +87,14 @@ def _render_frontal(rng, signs, domain, size, projection) -> tuple[np.ndarray, d
     draw_anatomy(sc, rng)
     masks = {}
     for sign, severity in signs.items():
+        devices = sc.devices.copy() if sign in hide else None
         mask = _DRAW[sign](sc, rng, severity, sides[sign])
-        if mask.any():
+        if devices is not None:
+            sc.devices = devices  # drawn (every random draw made), then taken off the film
+        elif mask.any():
             masks[sign] = mask
+    if lungs:
+        masks["lungs"] = sc.visible > 0.5
     finish_lungs(sc)
     return expose(sc, rng, domain), masks
 
@@ -99,6 +107,8 @@ def render_case(
     *,
     view: str = "frontal",
     projection: str | None = None,
+    hide: tuple[str, ...] = (),
+    lungs: bool = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Draw one synthetic chest radiograph (a pure function of ``rng``'s state).
 
@@ -113,6 +123,11 @@ def render_case(
         view: ``"frontal"`` or ``"lateral"`` (a lateral image has no drawn findings).
         projection: ``"PA"`` or ``"AP"``; default: PA for the source domain, AP
             with probability 0.8 for the target domain.
+        hide: device signs (:data:`DEVICE_SIGNS`) drawn with every random draw they make
+            and then left off the film: the same image without that device (a twin for an
+            ablation), everything else pixel for pixel as with it.
+        lungs: also return ``masks["lungs"]``, the lung fields not hidden by the
+            mediastinum (frontal views).
 
     Returns:
         ``(image, masks)``: uint8 array (h, w); bool masks (h, w) of the signs
@@ -125,12 +140,16 @@ def render_case(
     check_choice(domain, DOMAINS, "domain")
     check_choice(view, ("frontal", "lateral"), "view")
     signs = _severities(rng, findings)
+    unknown = set(hide) - set(DEVICE_SIGNS)
+    if unknown:
+        raise ValueError(f"hide={sorted(unknown)}: only device signs ({', '.join(DEVICE_SIGNS)}) "
+                         "can be left off an image")
     if view == "lateral":
         return _render_lateral(rng, domain, size), {}
     if projection is None:
         projection = "PA" if domain == "source" or rng.random() < 0.2 else "AP"
     check_choice(projection, ("PA", "AP"), "projection")
-    return _render_frontal(rng, signs, domain, size, projection)
+    return _render_frontal(rng, signs, domain, size, projection, tuple(hide), lungs)
 
 
 def _lateral_lung_shape(dome: float) -> Shape:

@@ -33,7 +33,7 @@ from tchexnet_lib.synthetic.render import render_case, sign_name
 
 __all__ = [
     "GENERATOR_VERSION", "IN_PROGRESS_NAME", "MANIFEST_NAME", "generate_dataset", "mask_path",
-    "read_manifest", "read_mask",
+    "read_manifest", "read_mask", "redraw", "spec_of", "write_redrawn",
 ]
 
 #: Bumped whenever a drawing or a label rule changes, so old datasets are regenerated.
@@ -54,11 +54,93 @@ def _encode(array: np.ndarray, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
+def _draw(case: Case, hide: tuple[str, ...] = (), lungs: bool = False
+          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One case's image and masks, from its own generator (the same every time)."""
+    rng = np.random.default_rng(np.random.SeedSequence(list(case.entropy)))
+    return render_case(rng, dict.fromkeys(case.signs, True), case.domain, case.size,
+                       view=case.view, projection=case.projection, hide=hide, lungs=lungs)
+
+
+def _cases_of(spec: SyntheticSpec, paths: Sequence[str | os.PathLike]) -> dict:
+    """path → its :class:`Case`; paths as the CSV's ``Path`` column or relative to the dataset."""
+    prefix = spec.dataset_dir("").as_posix() + "/"
+    cases = {case.path: case for plan in plan_dataset(spec).values() for case in plan.cases}
+    found = {}
+    for path in paths:
+        text = Path(path).as_posix()
+        key = text[len(prefix):] if text.startswith(prefix) else text
+        if key not in cases:
+            raise ValueError(f"{path}: not an image of the synthetic dataset of seed {spec.seed} "
+                             f"({spec.domain}); give the Path column of its CSV")
+        found[path] = cases[key]
+    return found
+
+
+def redraw(spec: SyntheticSpec, paths: Sequence[str | os.PathLike], hide: Sequence[str] = (),
+           lungs: bool = False) -> dict:
+    """Draw images of a dataset again, as written (JPEG and all), optionally without a device.
+
+    With ``hide=("chest_tube",)`` an image is its written twin without the chest tube: every
+    other pixel comes from the same random draws (the ablation of notebook 06).
+
+    Args:
+        spec: the dataset's settings (:func:`spec_of` reads them from its folder).
+        paths: images as the label CSV's ``Path`` column names them
+            (``CheXpert-v1.0-small/valid/patient00451/study1/view1_frontal.jpg``) or relative
+            to the dataset folder.
+        hide: device signs to leave off (:func:`render_case`).
+        lungs: add each frontal image's lung-field mask, ``masks["lungs"]``.
+
+    Returns:
+        path → ``(image, masks)``: the uint8 (h, w) image after the dataset's JPEG
+        compression, and its bool masks by sign (a hidden device has none).
+
+    Raises:
+        ValueError: a path that is not an image of ``spec``'s dataset.
+    """
+    out = {}
+    for path, case in _cases_of(spec, paths).items():
+        image, masks = _draw(case, tuple(hide), lungs)
+        with Image.open(io.BytesIO(_encode(image, "JPEG", quality=case.quality))) as decoded:
+            out[path] = (np.asarray(decoded.convert("L")), masks)
+    return out
+
+
+def write_redrawn(spec: SyntheticSpec, paths: Sequence[str | os.PathLike], folder: str | os.PathLike,
+                  hide: Sequence[str] = ()) -> dict:
+    """:func:`redraw` written as the dataset writes its files, under ``folder`` (same relative paths).
+
+    Returns:
+        path → the written JPEG (byte for byte the dataset's own file when nothing is hidden).
+    """
+    written = {}
+    for path, case in _cases_of(spec, paths).items():
+        image, _ = _draw(case, tuple(hide))
+        target = Path(folder, case.path)
+        files.save_bytes(_encode(image, "JPEG", quality=case.quality), target)
+        written[path] = target
+    return written
+
+
+def spec_of(dataset_dir: str | os.PathLike) -> SyntheticSpec:
+    """The settings a synthetic dataset was drawn with (its manifest's ``spec``).
+
+    Raises:
+        ValueError: the folder holds no complete synthetic dataset.
+    """
+    manifest = read_manifest(dataset_dir)
+    if not manifest or not manifest.get("complete") or "spec" not in manifest:
+        raise ValueError(f"{dataset_dir}: no complete synthetic dataset (its {MANIFEST_NAME} is "
+                         "missing or unfinished); draw it with generate_dataset")
+    spec = dict(manifest["spec"])
+    spec["image_size"] = tuple(spec["image_size"])
+    return SyntheticSpec(**spec)
+
+
 def _write_case(case: Case, dataset_dir: str) -> tuple[str, tuple[str, ...]]:
     """Draw one case and write its JPEG and mask PNGs; return (path, signs with a mask)."""
-    rng = np.random.default_rng(np.random.SeedSequence(list(case.entropy)))
-    image, masks = render_case(rng, dict.fromkeys(case.signs, True), case.domain, case.size,
-                               view=case.view, projection=case.projection)
+    image, masks = _draw(case)
     path = Path(dataset_dir, case.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     files.save_bytes(_encode(image, "JPEG", quality=case.quality), path)
