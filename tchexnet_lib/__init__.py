@@ -22,7 +22,8 @@ lists its public names in ``__all__``):
 5. ``models``: CheXNet and tCheXNet as flat Keras models, and their weight files.
 6. ``features``, ``gradcam``: the feature store (extract once, resume, shard); Grad-CAM and
    its localisation scores.
-7. ``training``, ``plotting``: the head on cached features (and the fine-tune); the figures.
+7. ``training``, ``plotting``, ``camplots``: the head on cached features (and the
+   fine-tune); the figures; Grad-CAM's figures.
 8. ``synthetic``, ``widgets``, ``check``: the synthetic CheXpert-shaped demo data (a
    subpackage with its own map); the ROC explorer; feedback on the notebooks' exercises.
 9. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.

@@ -237,7 +237,7 @@ def fresh_input(model, image_path) -> np.ndarray:
     Drawn from an unseeded generator, so an answer copied from an earlier run (or from
     someone else's) does not match it: only code that computes the answer does.
     """
-    from tchexnet_lib import backbones, config
+    from tchexnet_lib import backbones, config  # (only 6.1's fresh input needs them)
 
     height, width = (int(d) for d in model.input.shape[1:3])
     normalisation = backbones.of_model(model).normalisation

@@ -187,14 +187,14 @@ def _delong_text(test: dict) -> str:
 
 def cmd_gradcam(args: argparse.Namespace) -> None:
     """Grad-CAM heat map of one output for one image, saved as a PNG figure."""
-    from tchexnet_lib import gradcam, plotting  # matplotlib: only for this command
+    from tchexnet_lib import camplots, gradcam, plotting  # matplotlib: only for this command
 
     model = _load_model(args.model, args.weights)
     result = gradcam.cam_for_image(args.image, model, output=args.output,
                                    layer_name=args.layer, interpolation=args.interpolation)
     stem = f"{Path(args.image).stem}_{result.output}_gradcam.png"
     out = Path(args.out) if args.out else config.output_dir("gradcam") / stem
-    figure = gradcam.cam_figure(result, mask=args.mask)
+    figure = camplots.cam_figure(result, mask=args.mask)
     plotting.save_figure(figure, out)
     report = {"image": args.image, "model": args.model, "output": result.output,
               "probability": result.probability, "figure": str(out)}

@@ -13,7 +13,7 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from PIL import Image
 
-from tchexnet_lib import cli, gradcam, images, models
+from tchexnet_lib import camplots, cli, gradcam, images, models
 
 SHAPE = (96, 96, 3)  # DenseNet-121's last block is 3×3 here (7×7 at 224)
 CELL = 32  # one cell of that 3×3 grid, in pixels
@@ -233,13 +233,13 @@ def test_overlay_blends_in_unit_range():
     gray = np.linspace(0, 255, 64 * 80).reshape(64, 80)
     cam = np.zeros((8, 10))
     cam[0, 0] = 1
-    rgb = gradcam.overlay(gray, cam, alpha=0.4)
+    rgb = camplots.overlay(gray, cam, alpha=0.4)
     assert rgb.shape == (64, 80, 3) and rgb.dtype == np.float32
     assert rgb.min() >= 0 and rgb.max() <= 1
-    plain = gradcam.overlay(gray, cam, alpha=0.0)
+    plain = camplots.overlay(gray, cam, alpha=0.0)
     np.testing.assert_allclose(plain[..., 0], gray / 255, atol=1e-6)
     with pytest.raises(ValueError, match="alpha"):
-        gradcam.overlay(gray, cam, alpha=2)
+        camplots.overlay(gray, cam, alpha=2)
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +261,7 @@ def test_gradcam_figure_from_files_with_mask(chexnet, xray_and_mask):
     assert result.output == "Pneumothorax" and 0 <= result.probability <= 1
     mask = gradcam.load_mask(mask_path, result.cam.shape)
     assert mask.shape == SHAPE[:2] and mask.mean() == pytest.approx(1 / 3 * 0.4, abs=0.02)
-    fig = gradcam.gradcam_figure(image_path, chexnet, output="Pneumothorax", mask=mask_path)
+    fig = camplots.gradcam_figure(image_path, chexnet, output="Pneumothorax", mask=mask_path)
     assert isinstance(fig, Figure) and len(fig.axes) == 3  # image, overlay, colorbar
     assert "pointing game" in fig.axes[1].get_title() and "uniform" in fig.axes[1].get_title()
     assert len(fig.axes[1].collections) >= 1  # the mask contour
@@ -315,7 +315,7 @@ def test_cam_grid_draws_every_map_on_the_hottest_maps_scale():
     results = hand_results()
     mask = np.zeros((48, 48), bool)
     mask[:16, -16:] = True
-    fig = gradcam.cam_grid_figure(results, masks={"true positive": mask})
+    fig = camplots.cam_grid_figure(results, masks={"true positive": mask})
     image_axes = [ax for ax in fig.axes if ax.get_images()]
     assert len(image_axes) == 4 and len(fig.axes) == 5  # 2 rows × (image, overlay), 1 colorbar
     colorbar = next(ax for ax in fig.axes if ax not in image_axes)
@@ -326,26 +326,26 @@ def test_cam_grid_draws_every_map_on_the_hottest_maps_scale():
     assert titles[3] == "peak 0.50 of the hottest map"
     # the half-peak map is drawn at half intensity: its overlay equals the overlay of cam × 0.5
     drawn = image_axes[3].get_images()[0].get_array()
-    half = gradcam.overlay(results["false negative"].gray, results["false negative"].cam * 0.5)
+    half = camplots.overlay(results["false negative"].gray, results["false negative"].cam * 0.5)
     np.testing.assert_allclose(drawn, half, atol=1e-6)
-    assert not np.allclose(drawn, gradcam.overlay(half[..., 0], results["false negative"].cam))
+    assert not np.allclose(drawn, camplots.overlay(half[..., 0], results["false negative"].cam))
 
 
 def test_cam_grid_on_own_scales_and_its_errors():
     results = hand_results()
-    fig = gradcam.cam_grid_figure(results, shared_scale=False, title="each on its own")
+    fig = camplots.cam_grid_figure(results, shared_scale=False, title="each on its own")
     overlays = [ax for ax in fig.axes if ax.get_images()][1::2]
     assert all(ax.get_title() == "scaled to its own maximum" for ax in overlays)
     np.testing.assert_allclose(overlays[1].get_images()[0].get_array(),
-                               gradcam.overlay(results["false negative"].gray,
+                               camplots.overlay(results["false negative"].gray,
                                                results["false negative"].cam), atol=1e-6)
     assert fig.get_suptitle() == "each on its own"
     by_hand = {"case": results["true positive"]._replace(peak=None)}
     with pytest.raises(ValueError, match="no raw peak"):
-        gradcam.cam_grid_figure(by_hand)
-    assert isinstance(gradcam.cam_grid_figure(by_hand, shared_scale=False), Figure)
+        camplots.cam_grid_figure(by_hand)
+    assert isinstance(camplots.cam_grid_figure(by_hand, shared_scale=False), Figure)
     with pytest.raises(ValueError, match="no results"):
-        gradcam.cam_grid_figure({})
+        camplots.cam_grid_figure({})
 
 
 def test_cam_grid_of_real_maps_from_files(chexnet, xray_and_mask, tmp_path):
@@ -354,7 +354,7 @@ def test_cam_grid_of_real_maps_from_files(chexnet, xray_and_mask, tmp_path):
     Image.open(image_path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(flipped)
     results = dict(zip(("original", "flipped"),
                        gradcam.cams_for_images([image_path, flipped], chexnet, "Pneumothorax")))
-    fig = gradcam.cam_grid_figure(results, masks={"original": mask_path, "flipped": None})
+    fig = camplots.cam_grid_figure(results, masks={"original": mask_path, "flipped": None})
     top = max(r.peak for r in results.values())
     overlays = [ax for ax in fig.axes if ax.get_images()][1::2]
     for ax, result in zip(overlays, results.values()):
