@@ -3,8 +3,13 @@
 The AUC says how well a model ranks; a clinic uses it at one threshold. Here are the
 confusion counts and rates at a threshold (:func:`operating_point`), two ways to choose
 one (:func:`youden_threshold`, :func:`threshold_for_sensitivity`), all of them in a table
-(:func:`threshold_table`), the precision-recall curve and the calibration curve. Inputs
-are validated once per call (:func:`tchexnet_lib.evaluation.checked_pair`).
+(:func:`threshold_table`), the precision-recall curve and the calibration curve.
+
+A score is *calibrated* when, among the images scored about p, a share p is positive; only
+then does a 0.5 threshold mean "more likely positive than not". :func:`calibration` gives the
+reliability table and the Brier score, :func:`expected_calibration_error` one number for the
+table, and :func:`fit_platt` a recalibration (Platt scaling) fitted on one split and applied
+to another. Inputs are validated once per call (:func:`tchexnet_lib.evaluation.checked_pair`).
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy import optimize, special
 from sklearn import metrics
 
 from tchexnet_lib import evaluation
 
 __all__ = [
-    "Calibration", "PAPER_TEST_PREVALENCE", "PrCurve", "calibration", "operating_point",
-    "ppv_at_prevalence", "pr_curve", "threshold_for_sensitivity", "threshold_table",
-    "youden_threshold",
+    "Calibration", "PAPER_TEST_PREVALENCE", "Platt", "PrCurve", "calibration",
+    "expected_calibration_error", "fit_platt", "operating_point", "ppv_at_prevalence",
+    "pr_curve", "threshold_for_sensitivity", "threshold_table", "youden_threshold",
 ]
 
 #: Pneumothorax's share of the paper's test set: 7 positives in CheXpert's 202 frontal
@@ -215,3 +221,90 @@ def calibration(y: object, scores: object, n_bins: int = 10) -> Calibration:
     return Calibration(table, float(np.mean((s - labels) ** 2)))
 
 
+
+
+def expected_calibration_error(y: object, scores: object, n_bins: int = 10) -> float:
+    """Expected calibration error: each bin's |mean score − observed rate|, weighted by the
+    bin's share of the images (the bins of :func:`calibration`; empty bins weigh nothing).
+
+    Args:
+        y: labels 0/1, shape (n,) with n ≥ 1.
+        scores: probabilities in [0, 1], shape (n,).
+        n_bins: equal-width bins of [0, 1].
+
+    Returns:
+        The ECE in [0, 1]; 0 when every bin's positives match its mean score.
+    """
+    table = calibration(y, scores, n_bins).table
+    filled = table[table["n"] > 0]
+    if filled.empty:
+        raise ValueError("expected calibration error undefined: no scores")
+    gaps = (filled["mean_score"] - filled["observed_rate"]).abs().astype(float)
+    return float((filled["n"] * gaps).sum() / filled["n"].sum())
+
+
+#: Scores are clipped to [ε, 1 − ε] before their logit: a float32 sigmoid can round to 1.0.
+_LOGIT_EPS = 1e-7
+
+
+def _logit(scores: np.ndarray) -> np.ndarray:
+    """log(p / (1 − p)) of probabilities clipped away from 0 and 1."""
+    return special.logit(np.clip(scores, _LOGIT_EPS, 1 - _LOGIT_EPS))
+
+
+class Platt(NamedTuple):
+    """A fitted Platt scaling: calibrated = sigmoid(slope · logit(score) + intercept).
+
+    A slope below 1 shrinks over-confident scores towards the middle; the intercept moves
+    them all towards the prevalence the scaling was fitted at.
+    """
+
+    slope: float
+    intercept: float
+    prevalence: float
+
+    def apply(self, scores: object) -> np.ndarray:
+        """The recalibrated probabilities of ``scores`` (probabilities in [0, 1])."""
+        s = np.asarray(scores, dtype=float)
+        if s.size and (np.nanmin(s) < 0 or np.nanmax(s) > 1 or np.isnan(s).any()):
+            raise ValueError("Platt scaling needs probabilities in [0, 1]")
+        return special.expit(self.slope * _logit(s) + self.intercept)
+
+
+def fit_platt(y: object, scores: object) -> Platt:
+    """Platt scaling fitted to labels ``y``: the slope and intercept on the scores' logit that
+    minimise the log loss, with Platt's (1999) targets (N₊ + 1)/(N₊ + 2) and 1/(N₋ + 2) in
+    place of 1 and 0, so that a split the scores separate perfectly still gets a finite fit.
+
+    Fit it on one split (validation) and judge it on another (test): on the split it was
+    fitted to, it is calibrated by construction. It changes no ranking (AUC unchanged); it
+    carries the prevalence of the split it was fitted on, so at another prevalence its
+    probabilities are off again (``Platt.prevalence`` says which).
+
+    Args:
+        y: labels 0/1 with both classes present.
+        scores: probabilities in [0, 1], shape (n,).
+
+    Returns:
+        :class:`Platt`.
+    """
+    labels, s = evaluation.checked_pair(y, scores)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"Platt scaling needs both classes: n_pos={n_pos}, n_neg={n_neg}")
+    if s.min() < 0 or s.max() > 1:
+        raise ValueError(f"Platt scaling needs probabilities in [0, 1]; scores span "
+                         f"{s.min()}..{s.max()}")
+    x = _logit(s)
+    target = np.where(labels == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
+        z = params[0] * x + params[1]
+        # mean cross-entropy of sigmoid(z) against target, in a form that never overflows
+        loss = np.mean(np.logaddexp(0, z) - target * z)
+        residual = special.expit(z) - target
+        return float(loss), np.array([np.mean(residual * x), np.mean(residual)])
+
+    fit = optimize.minimize(loss_and_gradient, np.array([1.0, 0.0]), jac=True, method="BFGS")
+    return Platt(float(fit.x[0]), float(fit.x[1]), n_pos / labels.size)
