@@ -14,7 +14,7 @@ to another. Inputs are validated once per call (:func:`tchexnet_lib.evaluation.c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -25,9 +25,10 @@ from sklearn import metrics
 from tchexnet_lib import evaluation
 
 __all__ = [
-    "Calibration", "PAPER_TEST_PREVALENCE", "Platt", "PrCurve", "calibration",
-    "expected_calibration_error", "fit_platt", "operating_point", "ppv_at_prevalence",
-    "pr_curve", "threshold_for_sensitivity", "threshold_table", "youden_threshold",
+    "Calibration", "PAPER_TEST_PREVALENCE", "Platt", "PrCurve", "RecalibrationSets",
+    "calibration", "expected_calibration_error", "fit_platt", "operating_point",
+    "ppv_at_prevalence", "pr_curve", "recalibration_sets", "threshold_for_sensitivity",
+    "threshold_table", "youden_threshold",
 ]
 
 #: Pneumothorax's share of the paper's test set: 7 positives in CheXpert's 202 frontal
@@ -308,3 +309,54 @@ def fit_platt(y: object, scores: object) -> Platt:
 
     fit = optimize.minimize(loss_and_gradient, np.array([1.0, 0.0]), jac=True, method="BFGS")
     return Platt(float(fit.x[0]), float(fit.x[1]), n_pos / labels.size)
+
+
+class RecalibrationSets(NamedTuple):
+    """Where a recalibration is fitted and where it is judged (see :func:`recalibration_sets`)."""
+
+    fitted_on: str
+    judged_on: str
+    y_fit: np.ndarray
+    scores_fit: dict[str, np.ndarray]
+    judged: np.ndarray
+
+
+def _counted(where: str, y: np.ndarray) -> str:
+    """``where (n images, k positive)``."""
+    return f"{where} ({y.size} images, {int(y.sum())} positive)"
+
+
+def recalibration_sets(
+    y_val: object, scores_val: Mapping[str, object], y_test: object,
+    scores_test: Mapping[str, object], min_per_class: int = 2, seed: int = 0,
+) -> RecalibrationSets:
+    """The images a recalibration is fitted on, and the test rows it is judged on.
+
+    The validation split when it holds at least ``min_per_class`` positives and negatives
+    (all test rows judged); otherwise, as in a quick run on the first rows of each split,
+    half of the test split's positives and half of its negatives, drawn with ``seed``, the
+    other half judged. ``fitted_on`` and ``judged_on`` say which, in words for a notebook.
+
+    Args:
+        y_val, y_test: labels 0/1.
+        scores_val, scores_test: model name -> probabilities, aligned with the labels.
+
+    Returns:
+        :class:`RecalibrationSets`; ``judged`` is a boolean mask over the test rows.
+    """
+    val_labels, val_arrays = evaluation.checked_labels_and_scores(y_val, scores_val)
+    test_labels, test_arrays = evaluation.checked_labels_and_scores(y_test, scores_test)
+    n_pos = int(val_labels.sum())
+    if min(n_pos, val_labels.size - n_pos) >= min_per_class:
+        return RecalibrationSets(_counted("the validation split", val_labels),
+                                 _counted("the test split", test_labels), val_labels,
+                                 val_arrays, np.ones(test_labels.size, dtype=bool))
+    rng = np.random.default_rng(seed)
+    fit = np.zeros(test_labels.size, dtype=bool)
+    for label in (0, 1):
+        rows = rng.permutation(np.flatnonzero(test_labels == label))
+        fit[rows[: rows.size // 2]] = True
+    fitted_on = (_counted("half of the test split", test_labels[fit]) + ", since the "
+                 f"validation split has {n_pos} positives and {val_labels.size - n_pos} negatives")
+    return RecalibrationSets(fitted_on, _counted("the other half", test_labels[~fit]),
+                             test_labels[fit], {m: s[fit] for m, s in test_arrays.items()}, ~fit)

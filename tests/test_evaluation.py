@@ -416,6 +416,24 @@ def test_platt_scaling_recalibrates_without_reordering():
         platt.apply([2.0])
 
 
+def test_recalibration_is_fitted_on_validation_or_on_half_of_the_test_split():
+    y_test = np.r_[np.ones(6), np.zeros(14)].astype(int)
+    test = {"m": np.linspace(0.05, 0.95, 20)}
+    sets = operating.recalibration_sets([0, 1, 0, 1, 0], {"m": [0.1, 0.8, 0.3, 0.6, 0.2]},
+                                        y_test, test)
+    assert sets.fitted_on == "the validation split (5 images, 2 positive)"
+    assert sets.judged_on == "the test split (20 images, 6 positive)" and sets.judged.all()
+    assert list(sets.y_fit) == [0, 1, 0, 1, 0]
+    fallback = operating.recalibration_sets([0, 0, 0], {"m": [0.1, 0.2, 0.3]}, y_test, test)
+    fit = ~fallback.judged
+    assert (int(y_test[fit].sum()), int(fit.sum())) == (3, 10)  # half of each class
+    np.testing.assert_array_equal(fallback.scores_fit["m"], test["m"][fit])
+    np.testing.assert_array_equal(fallback.y_fit, y_test[fit])
+    assert fallback.fitted_on.startswith("half of the test split (10 images, 3 positive), since "
+                                         "the validation split has 0 positives and 3 negatives")
+    assert fallback.judged_on == "the other half (10 images, 3 positive)"
+
+
 def test_subgroup_aucs_keeps_undefined_groups():
     df = pd.DataFrame({"y": Y, "s": S, "sex": ["F", "M", "F", "F", "M", "M", "X", "X"]})
     out = ev.subgroup_aucs(df, "y", "s", {"sex": df["sex"], "high": lambda d: d["s"] > 0.5})

@@ -134,7 +134,7 @@ def test_02_chexnet_inference(tiny):
         "complete"]
     text = all_text(executed)
     assert "check_model_input refuses it" in text and "7,051,854 parameters" in text
-    assert "At CheXNet's Youden threshold on this split" in text  # the hello-world, read again
+    assert "at CheXNet's Youden threshold on this split" in text  # the hello-world, read again
 
 
 @slow
