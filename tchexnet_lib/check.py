@@ -294,6 +294,17 @@ def _delong_slip(y: np.ndarray, a: np.ndarray, b: np.ndarray, z: float, p: float
             f"p = {right_p:.4g}; check each step against the hints")
 
 
+def _z_and_p(result: Any) -> tuple[float, float] | None:
+    """The learner's result as the pair (z, p), or None after saying what it is instead."""
+    try:
+        z, p = (float(v) for v in result)
+        return z, p
+    except (TypeError, ValueError):
+        feedback("5.3", False, f"expected the pair (z, p), got {type(result).__name__}: "
+                 "return z, p")
+        return None
+
+
 def exercise_05_3(answer: Any, y: np.ndarray | None = None, scores_a: np.ndarray | None = None,
                   scores_b: np.ndarray | None = None, seed: int | None = None) -> bool:
     """A function ``(y, scores_a, scores_b) -> (z, p)``: the paired DeLong test, run on fresh
@@ -308,11 +319,9 @@ def exercise_05_3(answer: Any, y: np.ndarray | None = None, scores_a: np.ndarray
         ran, result = _called("5.3", answer, ty, ta, tb)
         if not ran:
             return False
-        try:
-            z, p = (float(v) for v in result)
-        except (TypeError, ValueError):
-            return feedback("5.3", False, f"expected the pair (z, p), got "
-                            f"{type(result).__name__} {np.shape(result)}")
+        if (pair := _z_and_p(result)) is None:
+            return False
+        z, p = pair
         expected = evaluation.delong_test(ty, ta, tb)
         if not (np.isclose(z, expected.z, rtol=1e-4, atol=1e-6)
                 and np.isclose(p, expected.p, rtol=1e-4, atol=1e-9)):
@@ -322,10 +331,9 @@ def exercise_05_3(answer: Any, y: np.ndarray | None = None, scores_a: np.ndarray
     here = ""
     if y is not None and scores_a is not None and scores_b is not None:
         ran, result = _called("5.3", answer, y, scores_a, scores_b)
-        if not ran:
+        if not ran or (pair := _z_and_p(result)) is None:
             return False
-        z, p = (float(v) for v in result)
-        here = f"; on this test split z = {z:.3g}, p = {p:.3g} (a minus b)"
+        here = f"; on this test split z = {pair[0]:.3g}, p = {pair[1]:.3g} (a minus b)"
     return feedback("5.3", True, "right — the same z and p as evaluation.delong_test on 3 random "
                     f"test sets with ties{here}")
 
