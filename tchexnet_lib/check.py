@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from tchexnet_lib import evaluation, gradcam, images, operating
 
 __all__ = [
     "NOT_ANSWERED", "exercise_01_1", "exercise_02_1", "exercise_03_1", "exercise_04_1",
-    "exercise_05_1", "exercise_05_2", "exercise_06_1", "exercise_06_2", "feedback", "fresh_input",
+    "exercise_05_1", "exercise_05_2", "exercise_05_3", "exercise_05_4", "exercise_06_1",
+    "exercise_06_2", "feedback", "fresh_input",
 ]
 
 #: What a student copy's answer holds until the learner writes one.
@@ -226,6 +228,175 @@ def exercise_05_2(answer: Any, y: np.ndarray, scores: np.ndarray) -> bool:
     return _diagnose("5.2", value, expected, slips, rtol=1e-6, right=(
         f"AUC {expected:.3f}: the share of (positive, negative) pairs ranked the right way, "
         "ties counting one half"))
+
+
+def _random_test_sets(seed: int | None, n_sets: int = 3
+                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Fresh small test sets (labels, scores a, scores b) with ties and correlated models:
+    a function that only returns a number copied from the notebook fails on them."""
+    rng = np.random.default_rng(seed)
+    sets = []
+    for _ in range(n_sets):
+        n_pos, n_neg = int(rng.integers(5, 16)), int(rng.integers(20, 61))
+        y = rng.permutation(np.r_[np.ones(n_pos, dtype=int), np.zeros(n_neg, dtype=int)])
+        shared = rng.normal(size=y.size)  # what both models see: their errors correlate
+        a = np.round(0.9 * y + shared + 0.5 * rng.normal(size=y.size), 1)  # rounded: ties
+        b = np.round(0.5 * y + shared + 0.5 * rng.normal(size=y.size), 1)
+        sets.append((y, a, b))
+    return sets
+
+
+def _called(exercise: str, answer: Any, *args: Any) -> tuple[bool, Any]:
+    """(True, answer(*args)), or (False, None) after naming what went wrong in the call."""
+    try:
+        return True, answer(*args)
+    except Exception as error:  # the learner's code: any error is feedback, never a crash
+        feedback(exercise, False, f"your function raised {type(error).__name__}: {error}")
+        return False, None
+
+
+def _hand_delong(y: np.ndarray, a: np.ndarray, b: np.ndarray, tie: float = 0.5, ddof: int = 1,
+                 paired: bool = True) -> tuple[float, float]:
+    """(z, two-sided p) of the paired DeLong test, made with the usual slips switchable."""
+    def placements(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos, neg = s[y == 1][:, None], s[y == 0][None, :]
+        wins = (pos > neg) + tie * (pos == neg)
+        return wins.mean(axis=1), wins.mean(axis=0)
+
+    (pa, na), (pb, nb) = placements(a), placements(b)
+    if paired:
+        var = np.var(pa - pb, ddof=ddof) / pa.size + np.var(na - nb, ddof=ddof) / na.size
+    else:
+        var = sum(np.var(v, ddof=ddof) / v.size for v in (pa, na, pb, nb))
+    z = (pa.mean() - pb.mean()) / np.sqrt(var)
+    return float(z), float(2 * stats.norm.sf(abs(z)))
+
+
+def _delong_slip(y: np.ndarray, a: np.ndarray, b: np.ndarray, z: float, p: float) -> str:
+    """The usual slip that gives this (z, p), or advice when none does."""
+    right_z, right_p = _hand_delong(y, a, b)
+    slips = {
+        "z of b − a: the difference is AUC(a) − AUC(b), a first": (-right_z, right_p),
+        "a one-sided p: the test is two-sided, p = 2 · P(Z > |z|)": (right_z, right_p / 2),
+        "ties counted as losses: a tie between a positive and a negative counts one half":
+            _hand_delong(y, a, b, tie=0.0),
+        "the variances divide by n (ddof=0); DeLong's are sample variances (ddof=1)":
+            _hand_delong(y, a, b, ddof=0),
+        "the two AUCs' variances added as if independent: the same images were scored, so "
+        "take the variance of the placements' differences (a − b), per class":
+            _hand_delong(y, a, b, paired=False),
+    }
+    for slip, (z_slip, p_slip) in slips.items():
+        if np.isclose(z, z_slip, rtol=1e-4, atol=1e-6) and np.isclose(p, p_slip, rtol=1e-4,
+                                                                       atol=1e-9):
+            return slip
+    return (f"z = {z:.4g}, p = {p:.4g} where evaluation.delong_test gives z = {right_z:.4g}, "
+            f"p = {right_p:.4g}; check each step against the hints")
+
+
+def _z_and_p(result: Any) -> tuple[float, float] | None:
+    """The learner's result as the pair (z, p), or None after saying what it is instead."""
+    try:
+        z, p = (float(v) for v in result)
+        return z, p
+    except (TypeError, ValueError):
+        feedback("5.3", False, f"expected the pair (z, p), got {type(result).__name__}: "
+                 "return z, p")
+        return None
+
+
+def exercise_05_3(answer: Any, y: np.ndarray | None = None, scores_a: np.ndarray | None = None,
+                  scores_b: np.ndarray | None = None, seed: int | None = None) -> bool:
+    """A function ``(y, scores_a, scores_b) -> (z, p)``: the paired DeLong test, run on fresh
+    random test sets with ties (``seed`` fixes them; None draws new ones each call) against
+    :func:`evaluation.delong_test`; then, if given, on the notebook's own ``y`` and scores."""
+    if not _answered("5.3", answer):
+        return False
+    if not callable(answer):
+        return feedback("5.3", False, f"expected a function (y, scores_a, scores_b) -> (z, p), "
+                        f"got {type(answer).__name__}: the check runs it on test sets of its own")
+    for k, (ty, ta, tb) in enumerate(_random_test_sets(seed), start=1):
+        ran, result = _called("5.3", answer, ty, ta, tb)
+        if not ran:
+            return False
+        if (pair := _z_and_p(result)) is None:
+            return False
+        z, p = pair
+        expected = evaluation.delong_test(ty, ta, tb)
+        if not (np.isclose(z, expected.z, rtol=1e-4, atol=1e-6)
+                and np.isclose(p, expected.p, rtol=1e-4, atol=1e-9)):
+            return feedback("5.3", False, f"on random test set {k} ({int(ty.sum())} positives, "
+                            f"{int((ty == 0).sum())} negatives, tied scores): "
+                            f"{_delong_slip(ty, ta, tb, z, p)}")
+    here = ""
+    if y is not None and scores_a is not None and scores_b is not None:
+        ran, result = _called("5.3", answer, y, scores_a, scores_b)
+        if not ran or (pair := _z_and_p(result)) is None:
+            return False
+        here = f"; on this test split z = {pair[0]:.3g}, p = {pair[1]:.3g} (a minus b)"
+    return feedback("5.3", True, "right — the same z and p as evaluation.delong_test on 3 random "
+                    f"test sets with ties{here}")
+
+
+def _random_calibration_sets(seed: int | None, n_sets: int = 3
+                             ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fresh labels and over-confident probabilities (no score on a bin edge)."""
+    rng = np.random.default_rng(seed)
+    sets = []
+    for _ in range(n_sets):
+        n = int(rng.integers(40, 201))
+        truth = rng.uniform(0.02, 0.98, n)
+        y = (rng.uniform(size=n) < truth).astype(int)
+        p = 1 / (1 + ((1 - truth) / truth) ** 2)  # the true odds squared: over-confident
+        sets.append((y, np.clip(p, 1e-6, 1 - 1e-6)))
+    return sets
+
+
+def _ece_slips(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """What the usual slips of an ECE give on (y, p)."""
+    table = operating.calibration(y, p).table
+    filled = table[table["n"] > 0]
+    gap = (filled["mean_score"] - filled["observed_rate"]).astype(float)
+    weight = filled["n"] / filled["n"].sum()
+    return {"the bins' gaps averaged without weights: weigh each bin by its share of the "
+            "images": float(gap.abs().mean()),
+            "signed gaps: take |mean score − observed rate| per bin, or over- and "
+            "under-confident bins cancel": float(abs((weight * gap).sum())),
+            "the largest gap (the maximum calibration error), not the weighted mean":
+            float(gap.abs().max()),
+            "the Brier score: ECE compares each bin's mean score with its positive rate":
+            float(np.mean((p - y) ** 2))}
+
+
+def exercise_05_4(answer: Any, y: np.ndarray | None = None, scores: np.ndarray | None = None,
+                  seed: int | None = None) -> bool:
+    """A function ``(y, probabilities) -> ECE`` on 10 equal-width bins, run on fresh random
+    over-confident probabilities (``seed`` fixes them) against
+    :func:`operating.expected_calibration_error`; then, if given, on the notebook's own."""
+    if not _answered("5.4", answer):
+        return False
+    if not callable(answer):
+        return feedback("5.4", False, f"expected a function (y, probabilities) -> ECE, got "
+                        f"{type(answer).__name__}: the check runs it on probabilities of its own")
+    for k, (ty, tp) in enumerate(_random_calibration_sets(seed), start=1):
+        ran, result = _called("5.4", answer, ty, tp)
+        if not ran or (value := _as_number("5.4", result)) is None:
+            return False
+        expected = operating.expected_calibration_error(ty, tp)
+        if not np.isclose(value, expected, rtol=1e-6, atol=1e-9):
+            slip = next((s for s, v in _ece_slips(ty, tp).items()
+                         if np.isclose(value, v, rtol=1e-6, atol=1e-9)),
+                        f"{value:.4g} where operating.expected_calibration_error gives "
+                        f"{expected:.4g}; check the bins and the weights against the hints")
+            return feedback("5.4", False, f"on random set {k} ({ty.size} images): {slip}")
+    here = ""
+    if y is not None and scores is not None:
+        ran, result = _called("5.4", answer, y, scores)
+        if not ran or (value := _as_number("5.4", result)) is None:
+            return False
+        here = f"; on this test split ECE = {value:.3f}"
+    return feedback("5.4", True, "right — the same ECE as operating.expected_calibration_error "
+                    f"on 3 random sets{here}")
 
 
 # ----------------------------------------------------------------------- 06

@@ -32,7 +32,8 @@ __all__ = [
     "PAPER_SCORES_SOURCE", "PAPER_SCORE_FILES", "PaperScores", "SERIES", "SERIES_FILES",
     "SeriesCopy", "cam_mass_by_sign", "copy_series", "error_outputs", "execute",
     "execute_series", "executed_key", "load_paper_scores", "notebook_dir", "notebook_path",
-    "paper_scores_dir", "run_key", "scored_test_table", "setup_report",
+    "paper_scores_dir", "run_key", "scored_test_table", "scored_validation_table",
+    "setup_report",
 ]
 
 
@@ -346,6 +347,26 @@ def scored_test_table(study: Study) -> pd.DataFrame:
     valid = data.read_labels(study.dataset_dir / "valid.csv")[["Path", "Support Devices"]]
     scored = test.merge(predictions[["Path", "CheXNet", "tCheXNet"]], on="Path", validate="1:1")
     return scored.merge(valid, on="Path", how="left", validate="1:1")
+
+
+def scored_validation_table(study: Study, progress: bool = False) -> pd.DataFrame:
+    """The validation split's labelled rows with both models' Pneumothorax scores.
+
+    What a recalibration is fitted on (the test split judges it). The scores come from the
+    feature store (computed if absent) and the study's best head (reused, trained if absent),
+    as :func:`pipeline.test_predictions` scores the test split; rows whose label the policy
+    ignores are left out.
+
+    Returns:
+        The validation table's labelled rows plus ``CheXNet`` and ``tCheXNet``.
+    """
+    chexnet = pipeline.chexnet_loader(study)
+    split_features, tables = pipeline.all_features(study, progress, chexnet)
+    head = pipeline.best_head(study, pipeline.train_transfer_head(study, split_features, tables,
+                                                                  progress))
+    kept = (tables["val"][labels.TARGET] != data.IGNORED_LABEL).to_numpy()
+    return pipeline.with_scores(tables["val"][kept].reset_index(drop=True),
+                                split_features["val"][kept], chexnet, head)
 
 
 #: The original repository's score files (one score per line, in the labels' row order).

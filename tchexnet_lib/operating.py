@@ -3,25 +3,32 @@
 The AUC says how well a model ranks; a clinic uses it at one threshold. Here are the
 confusion counts and rates at a threshold (:func:`operating_point`), two ways to choose
 one (:func:`youden_threshold`, :func:`threshold_for_sensitivity`), all of them in a table
-(:func:`threshold_table`), the precision-recall curve and the calibration curve. Inputs
-are validated once per call (:func:`tchexnet_lib.evaluation.checked_pair`).
+(:func:`threshold_table`), the precision-recall curve and the calibration curve.
+
+A score is *calibrated* when, among the images scored about p, a share p is positive; only
+then does a 0.5 threshold mean "more likely positive than not". :func:`calibration` gives the
+reliability table and the Brier score, :func:`expected_calibration_error` one number for the
+table, and :func:`fit_platt` a recalibration (Platt scaling) fitted on one split and applied
+to another. Inputs are validated once per call (:func:`tchexnet_lib.evaluation.checked_pair`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy import optimize, special
 from sklearn import metrics
 
 from tchexnet_lib import evaluation
 
 __all__ = [
-    "Calibration", "PAPER_TEST_PREVALENCE", "PrCurve", "calibration", "operating_point",
-    "ppv_at_prevalence", "pr_curve", "threshold_for_sensitivity", "threshold_table",
-    "youden_threshold",
+    "Calibration", "PAPER_TEST_PREVALENCE", "Platt", "PrCurve", "RecalibrationSets",
+    "calibration", "expected_calibration_error", "fit_platt", "operating_point",
+    "ppv_at_prevalence", "pr_curve", "recalibration_sets", "threshold_for_sensitivity",
+    "threshold_table", "youden_threshold",
 ]
 
 #: Pneumothorax's share of the paper's test set: 7 positives in CheXpert's 202 frontal
@@ -38,7 +45,8 @@ def ppv_at_prevalence(sensitivity: float, specificity: float, prevalence: float)
     ``prevalence`` of the images are positive (Bayes' rule).
 
     PPV depends on the prevalence, sensitivity and specificity do not: a threshold chosen on
-    the demo's 16% positives calls far more false alarms per true positive at CheXpert's 3.5%.
+    the demo's test split (richer in positives by design) calls far more false alarms per true
+    positive at CheXpert's 3.5%.
     """
     if not 0 <= prevalence <= 1:
         raise ValueError(f"prevalence must be in [0, 1], got {prevalence}")
@@ -215,3 +223,141 @@ def calibration(y: object, scores: object, n_bins: int = 10) -> Calibration:
     return Calibration(table, float(np.mean((s - labels) ** 2)))
 
 
+
+
+def expected_calibration_error(y: object, scores: object, n_bins: int = 10) -> float:
+    """Expected calibration error: each bin's |mean score − observed rate|, weighted by the
+    bin's share of the images (the bins of :func:`calibration`; empty bins weigh nothing).
+
+    Args:
+        y: labels 0/1, shape (n,) with n ≥ 1.
+        scores: probabilities in [0, 1], shape (n,).
+        n_bins: equal-width bins of [0, 1].
+
+    Returns:
+        The ECE in [0, 1]; 0 when every bin's positives match its mean score.
+    """
+    table = calibration(y, scores, n_bins).table
+    filled = table[table["n"] > 0]
+    if filled.empty:
+        raise ValueError("expected calibration error undefined: no scores")
+    gaps = (filled["mean_score"] - filled["observed_rate"]).abs().astype(float)
+    return float((filled["n"] * gaps).sum() / filled["n"].sum())
+
+
+#: Scores are clipped to [ε, 1 − ε] before their logit: a float32 sigmoid can round to 1.0.
+_LOGIT_EPS = 1e-7
+
+
+def _logit(scores: np.ndarray) -> np.ndarray:
+    """log(p / (1 − p)) of probabilities clipped away from 0 and 1."""
+    return special.logit(np.clip(scores, _LOGIT_EPS, 1 - _LOGIT_EPS))
+
+
+class Platt(NamedTuple):
+    """A fitted Platt scaling: calibrated = sigmoid(slope · logit(score) + intercept).
+
+    A slope below 1 shrinks over-confident scores towards the middle; the intercept moves
+    them all towards the prevalence the scaling was fitted at.
+    """
+
+    slope: float
+    intercept: float
+    prevalence: float
+
+    def apply(self, scores: object) -> np.ndarray:
+        """The recalibrated probabilities of ``scores`` (probabilities in [0, 1])."""
+        s = np.asarray(scores, dtype=float)
+        if s.size and (np.nanmin(s) < 0 or np.nanmax(s) > 1 or np.isnan(s).any()):
+            raise ValueError("Platt scaling needs probabilities in [0, 1]")
+        return special.expit(self.slope * _logit(s) + self.intercept)
+
+
+def fit_platt(y: object, scores: object) -> Platt:
+    """Platt scaling fitted to labels ``y``: the slope and intercept on the scores' logit that
+    minimise the log loss, with Platt's (1999) targets (N₊ + 1)/(N₊ + 2) and 1/(N₋ + 2) in
+    place of 1 and 0, so that a split the scores separate perfectly still gets a finite fit.
+
+    Fit it on one split (validation) and judge it on another (test): on the split it was
+    fitted to, it is calibrated by construction. It changes no ranking (AUC unchanged); it
+    carries the prevalence of the split it was fitted on, so at another prevalence its
+    probabilities are off again (``Platt.prevalence`` says which).
+
+    Args:
+        y: labels 0/1 with both classes present.
+        scores: probabilities in [0, 1], shape (n,).
+
+    Returns:
+        :class:`Platt`.
+    """
+    labels, s = evaluation.checked_pair(y, scores)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"Platt scaling needs both classes: n_pos={n_pos}, n_neg={n_neg}")
+    if s.min() < 0 or s.max() > 1:
+        raise ValueError(f"Platt scaling needs probabilities in [0, 1]; scores span "
+                         f"{s.min()}..{s.max()}")
+    x = _logit(s)
+    target = np.where(labels == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
+        z = params[0] * x + params[1]
+        # mean cross-entropy of sigmoid(z) against target, in a form that never overflows
+        loss = np.mean(np.logaddexp(0, z) - target * z)
+        residual = special.expit(z) - target
+        return float(loss), np.array([np.mean(residual * x), np.mean(residual)])
+
+    fit = optimize.minimize(loss_and_gradient, np.array([1.0, 0.0]), jac=True, method="BFGS")
+    return Platt(float(fit.x[0]), float(fit.x[1]), n_pos / labels.size)
+
+
+class RecalibrationSets(NamedTuple):
+    """Where a recalibration is fitted and where it is judged (see :func:`recalibration_sets`)."""
+
+    fitted_on: str
+    judged_on: str
+    y_fit: np.ndarray
+    scores_fit: dict[str, np.ndarray]
+    judged: np.ndarray
+
+
+def _counted(where: str, y: np.ndarray) -> str:
+    """``where (n images, k positive)``."""
+    return f"{where} ({y.size} images, {int(y.sum())} positive)"
+
+
+def recalibration_sets(
+    y_val: object, scores_val: Mapping[str, object], y_test: object,
+    scores_test: Mapping[str, object], min_per_class: int = 2, seed: int = 0,
+) -> RecalibrationSets:
+    """The images a recalibration is fitted on, and the test rows it is judged on.
+
+    The validation split when it holds at least ``min_per_class`` positives and negatives
+    (all test rows judged); otherwise, as in a quick run on the first rows of each split,
+    half of the test split's positives and half of its negatives, drawn with ``seed``, the
+    other half judged. ``fitted_on`` and ``judged_on`` say which, in words for a notebook.
+
+    Args:
+        y_val, y_test: labels 0/1.
+        scores_val, scores_test: model name -> probabilities, aligned with the labels.
+
+    Returns:
+        :class:`RecalibrationSets`; ``judged`` is a boolean mask over the test rows.
+    """
+    val_labels, val_arrays = evaluation.checked_labels_and_scores(y_val, scores_val)
+    test_labels, test_arrays = evaluation.checked_labels_and_scores(y_test, scores_test)
+    n_pos = int(val_labels.sum())
+    if min(n_pos, val_labels.size - n_pos) >= min_per_class:
+        return RecalibrationSets(_counted("the validation split", val_labels),
+                                 _counted("the test split", test_labels), val_labels,
+                                 val_arrays, np.ones(test_labels.size, dtype=bool))
+    rng = np.random.default_rng(seed)
+    fit = np.zeros(test_labels.size, dtype=bool)
+    for label in (0, 1):
+        rows = rng.permutation(np.flatnonzero(test_labels == label))
+        fit[rows[: rows.size // 2]] = True
+    fitted_on = (_counted("half of the test split", test_labels[fit]) + ", since the "
+                 f"validation split has {n_pos} positives and {val_labels.size - n_pos} negatives")
+    return RecalibrationSets(fitted_on, _counted("the other half", test_labels[~fit]),
+                             test_labels[fit], {m: s[fit] for m, s in test_arrays.items()}, ~fit)

@@ -303,7 +303,8 @@ def pr_figure(
 def calibration_figure(
     y: object, scores: Mapping[str, object], n_bins: int = 10, title: str | None = None
 ) -> Figure:
-    """Reliability diagram (observed rate per score bin) with Brier scores, and a histogram.
+    """Reliability diagram (observed rate per score bin) with Brier scores and expected
+    calibration errors (:func:`operating.expected_calibration_error`), and a histogram.
 
     Args:
         y: labels 0/1, shape (n,).
@@ -324,8 +325,10 @@ def calibration_figure(
     for name, s in arrays.items():
         cal = operating.calibration(labels, s, n_bins=n_bins)
         rows = cal.table[cal.table["n"] > 0]
+        ece = operating.expected_calibration_error(labels, s, n_bins=n_bins)
         top.plot(rows["mean_score"].astype(float), rows["observed_rate"].astype(float),
-                 marker="o", color=colors[name], label=f"{name} Brier {cal.brier_score:.4f}")
+                 marker="o", color=colors[name],
+                 label=f"{name} Brier {cal.brier_score:.4f}, ECE {ece:.3f}")
         bottom.hist(s, bins=bins, color=colors[name], alpha=0.5, label=name, log=True)
     top.plot([0, 1], [0, 1], linestyle="--", color="grey", lw=1, label="perfectly calibrated")
     top.set(xlim=(0, 1), ylim=(-0.01, 1.01), ylabel="observed positive rate",

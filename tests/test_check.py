@@ -22,6 +22,8 @@ def said(capsys) -> str:
 @pytest.mark.parametrize("function, arguments", [
     (check.exercise_01_1, (pd.DataFrame({"patient_id": ["a", "a", "b"]}),)),
     (check.exercise_05_2, (np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.3, 0.2]))),
+    (check.exercise_05_3, ()),
+    (check.exercise_05_4, ()),
 ])
 def test_the_placeholder_is_not_yet_answered(function, arguments, capsys):
     assert function(..., *arguments) is False
@@ -105,6 +107,106 @@ def test_ppv_at_prevalence_is_bayes_rule():
     assert operating.ppv_at_prevalence(0.9, 0.9, 0.035) == pytest.approx(0.0315 / (0.0315 + 0.0965))
     with pytest.raises(ValueError, match="prevalence"):
         operating.ppv_at_prevalence(0.9, 0.9, 3.5)
+
+
+def paired_delong(y, scores_a, scores_b):
+    """Exercise 5.3's solution (as in notebook 05)."""
+    from scipy import stats
+
+    def placements(s):
+        pos, neg = s[y == 1][:, None], s[y == 0][None, :]
+        wins = (pos > neg) + 0.5 * (pos == neg)
+        return wins.mean(axis=1), wins.mean(axis=0)
+
+    (pos_a, neg_a), (pos_b, neg_b) = placements(scores_a), placements(scores_b)
+    var = np.var(pos_a - pos_b, ddof=1) / pos_a.size + np.var(neg_a - neg_b, ddof=1) / neg_a.size
+    z = (pos_a.mean() - pos_b.mean()) / np.sqrt(var)
+    return z, 2 * stats.norm.sf(abs(z))
+
+
+def test_05_paired_delong_runs_the_function_on_fresh_test_sets(capsys):
+    from tchexnet_lib import evaluation
+
+    rng = np.random.default_rng(5)
+    y = np.r_[np.ones(8), np.zeros(40)].astype(int)
+    a, b = rng.normal(size=48) + y, rng.normal(size=48) + 0.5 * y
+    assert check.exercise_05_3(paired_delong, y, a, b)
+    assert "on 3 random test sets with ties" in said(capsys)
+    assert check.exercise_05_3(paired_delong, seed=11)  # any draw: not a lucky seed
+    said(capsys)
+    here = evaluation.delong_test(y, a, b)
+    assert not check.exercise_05_3(lambda *_: (here.z, here.p), y, a, b)  # a copied result
+    assert "on random test set 1" in said(capsys)
+    assert not check.exercise_05_3((here.z, here.p), y, a, b)
+    assert "expected a function" in said(capsys)
+    swapped = lambda y, a, b: paired_delong(y, b, a)  # noqa: E731
+    assert not check.exercise_05_3(swapped, seed=1)
+    assert "z of b − a" in said(capsys)
+    assert not check.exercise_05_3(lambda y, a, b: paired_delong(y, a + 0, b)[0], seed=1)
+    assert "expected the pair (z, p)" in said(capsys)
+    assert not check.exercise_05_3(lambda y, a, b: 1 / 0, seed=1)
+    assert "raised ZeroDivisionError" in said(capsys)
+
+
+@pytest.mark.parametrize("slip, said_part", [
+    ("ties", "ties counted as losses"), ("ddof", "ddof=0"), ("unpaired", "as if independent"),
+    ("one-sided", "one-sided p"),
+])
+def test_05_paired_delong_names_the_usual_slips(slip, said_part, capsys):
+    from scipy import stats
+
+    def slipped(y, a, b):
+        pos = lambda s: s[y == 1][:, None]  # noqa: E731
+        neg = lambda s: s[y == 0][None, :]  # noqa: E731
+        tie = 0.0 if slip == "ties" else 0.5
+        ddof = 0 if slip == "ddof" else 1
+        wins = [(pos(s) > neg(s)) + tie * (pos(s) == neg(s)) for s in (a, b)]
+        p10, p01 = [w.mean(axis=1) for w in wins], [w.mean(axis=0) for w in wins]
+        if slip == "unpaired":
+            var = sum(np.var(v, ddof=1) / v.size for v in (*p10, *p01))
+        else:
+            var = (np.var(p10[0] - p10[1], ddof=ddof) / p10[0].size
+                   + np.var(p01[0] - p01[1], ddof=ddof) / p01[0].size)
+        z = (p10[0].mean() - p10[1].mean()) / np.sqrt(var)
+        return z, (1 if slip == "one-sided" else 2) * stats.norm.sf(abs(z))
+
+    assert not check.exercise_05_3(slipped, seed=2)
+    assert said_part in said(capsys)
+
+
+def expected_calibration_error(y, p, n_bins=10):
+    """Exercise 5.4's solution (as in notebook 05)."""
+    which = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        in_bin = which == b
+        total += in_bin.sum() * abs(p[in_bin].mean() - y[in_bin].mean())
+    return total / len(y)
+
+
+def test_05_ece_runs_the_function_on_fresh_probabilities(capsys):
+    rng = np.random.default_rng(6)
+    y, p = rng.integers(0, 2, 60), rng.uniform(0.01, 0.99, 60)
+    assert check.exercise_05_4(expected_calibration_error, y, p)
+    assert "on this test split ECE =" in said(capsys)
+    assert check.exercise_05_4(expected_calibration_error, seed=3)
+    said(capsys)
+    copied = operating.expected_calibration_error(y, p)
+    assert not check.exercise_05_4(lambda *_: copied, y, p)
+    assert "on random set 1" in said(capsys)
+    assert not check.exercise_05_4(copied, y, p)
+    assert "expected a function" in said(capsys)
+    brier = lambda y, p: float(np.mean((p - y) ** 2))  # noqa: E731
+    assert not check.exercise_05_4(brier, seed=3)
+    assert "the Brier score" in said(capsys)
+
+    def unweighted(y, p):
+        which = np.minimum((p * 10).astype(int), 9)
+        return np.mean([abs(p[which == b].mean() - y[which == b].mean())
+                        for b in np.unique(which)])
+
+    assert not check.exercise_05_4(unweighted, seed=3)
+    assert "without weights" in said(capsys)
 
 
 def tiny_gradcam_case(tmp_path):

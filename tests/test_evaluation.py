@@ -381,6 +381,59 @@ def test_pr_curve_and_calibration():
         operating.calibration(Y, S * 3)
 
 
+def test_expected_calibration_error_weighs_the_bins():
+    # n_bins=5 on Y, S: bins hold 2, 2, 1, 2, 1 images (see above)
+    table = operating.calibration(Y, S, n_bins=5).table
+    gaps = (table["mean_score"] - table["observed_rate"]).abs().astype(float)
+    expected = float((table["n"] * gaps).sum() / table["n"].sum())
+    assert operating.expected_calibration_error(Y, S, n_bins=5) == pytest.approx(expected)
+    assert expected != pytest.approx(gaps.mean())  # weighted, not a plain mean of the bins
+    calibrated = np.array([0.25] * 4 + [0.75] * 4)
+    assert operating.expected_calibration_error([0, 0, 0, 1, 0, 1, 1, 1], calibrated) == 0.0
+    assert operating.expected_calibration_error([1, 1], [0.0, 0.0]) == 1.0
+
+
+def test_platt_scaling_recalibrates_without_reordering():
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(0.02, 0.98, 4000)
+    y = (rng.uniform(size=truth.size) < truth).astype(int)
+    over = 1 / (1 + ((1 - truth) / truth) ** 3)  # odds cubed: over-confident
+    platt = operating.fit_platt(y, over)
+    assert platt.slope == pytest.approx(1 / 3, abs=0.05) and abs(platt.intercept) < 0.15
+    assert platt.prevalence == pytest.approx(y.mean())
+    fixed = platt.apply(over)
+    assert operating.expected_calibration_error(y, fixed) < \
+        operating.expected_calibration_error(y, over) / 3
+    assert ev.roc_auc(y, fixed, ci=None).auc == pytest.approx(ev.roc_auc(y, over, ci=None).auc)
+    separated = operating.fit_platt([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])  # finite: Platt's targets
+    assert np.isfinite(separated.slope) and 0.5 < separated.apply([0.9])[0] < 1
+    assert np.isfinite(operating.fit_platt([0, 1, 1], [0.0, 1.0, 1.0]).slope)
+    with pytest.raises(ValueError, match="both classes"):
+        operating.fit_platt([1, 1], [0.2, 0.4])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        operating.fit_platt([0, 1], [0.2, 1.4])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        platt.apply([2.0])
+
+
+def test_recalibration_is_fitted_on_validation_or_on_half_of_the_test_split():
+    y_test = np.r_[np.ones(6), np.zeros(14)].astype(int)
+    test = {"m": np.linspace(0.05, 0.95, 20)}
+    sets = operating.recalibration_sets([0, 1, 0, 1, 0], {"m": [0.1, 0.8, 0.3, 0.6, 0.2]},
+                                        y_test, test)
+    assert sets.fitted_on == "the validation split (5 images, 2 positive)"
+    assert sets.judged_on == "the test split (20 images, 6 positive)" and sets.judged.all()
+    assert list(sets.y_fit) == [0, 1, 0, 1, 0]
+    fallback = operating.recalibration_sets([0, 0, 0], {"m": [0.1, 0.2, 0.3]}, y_test, test)
+    fit = ~fallback.judged
+    assert (int(y_test[fit].sum()), int(fit.sum())) == (3, 10)  # half of each class
+    np.testing.assert_array_equal(fallback.scores_fit["m"], test["m"][fit])
+    np.testing.assert_array_equal(fallback.y_fit, y_test[fit])
+    assert fallback.fitted_on.startswith("half of the test split (10 images, 3 positive), since "
+                                         "the validation split has 0 positives and 3 negatives")
+    assert fallback.judged_on == "the other half (10 images, 3 positive)"
+
+
 def test_subgroup_aucs_keeps_undefined_groups():
     df = pd.DataFrame({"y": Y, "s": S, "sex": ["F", "M", "F", "F", "M", "M", "X", "X"]})
     out = ev.subgroup_aucs(df, "y", "s", {"sex": df["sex"], "high": lambda d: d["s"] > 0.5})

@@ -134,6 +134,7 @@ def test_02_chexnet_inference(tiny):
         "complete"]
     text = all_text(executed)
     assert "check_model_input refuses it" in text and "7,051,854 parameters" in text
+    assert "at CheXNet's Youden threshold on this split" in text  # the hello-world, read again
 
 
 @slow
@@ -176,7 +177,14 @@ def test_05_roc_comparison(tiny):
     executed = run(tiny, "05_roc_comparison", N_BOOTSTRAP=200, N_DRAWS=100, **paper)
     folder = outputs(tiny, "05_roc_comparison")
     assert_files(folder, ["metrics.json", "operating_points.csv", "subgroup_aucs.csv", "roc.png",
-                          "pr.png", "operating_points.png", "explorer_static.png"])
+                          "pr.png", "operating_points.png", "explorer_static.png",
+                          "calibration.csv", "calibration.png", "calibration_platt.png"])
+    calibration = pd.read_csv(folder / "calibration.csv")
+    assert list(calibration["model"]) == ["CheXNet", "tCheXNet"]
+    assert calibration[["ECE before", "ECE after", "Brier before", "Brier after"]].stack() \
+        .between(0, 1).all()
+    text = all_text(executed)
+    assert "One question: how often does a test set of 7 positives show p < 0.05?" in text
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["n"] == 30 and set(metrics["models"]) == {"CheXNet", "tCheXNet"}
     subgroups = pd.read_csv(folder / "subgroup_aucs.csv")

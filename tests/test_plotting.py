@@ -195,7 +195,8 @@ def test_calibration_figure_reports_brier(toy):
     fig = plotting.calibration_figure(y, scores)
     assert len(fig.axes) == 2
     brier = operating.calibration(y, scores["B"]).brier_score
-    assert f"B Brier {brier:.4f}" in legend_texts(fig.axes[0])
+    ece = operating.expected_calibration_error(y, scores["B"])
+    assert f"B Brier {brier:.4f}, ECE {ece:.3f}" in legend_texts(fig.axes[0])
     with pytest.raises(ValueError, match="probabilities"):
         plotting.calibration_figure(y, {"logits": scores["A"] * 10 - 5})
 
