@@ -39,8 +39,9 @@ from tchexnet_lib import evaluation, machine  # noqa: E402  (no TensorFlow impor
 BUDGET_S = {"first_run": 360.0, "rerun": 150.0}
 #: mybinder.org's memory limit (2 GB), which every process of the demo must stay under.
 BUDGET_RSS_MB = 2000.0
-#: The label of the ``tchexnet demo`` process itself in the peak-RSS records.
-STUDY = "study (tchexnet demo)"
+#: Labels of the peak-RSS records: the ``tchexnet demo`` process, and the child that runs the
+#: study (:func:`tchexnet_lib.demo.run_in_child`).
+DEMO, STUDY = "tchexnet demo", "study"
 #: The slow host's model-bound speed the budgets are set for (img/s).
 SLOW_HOST_IMG_S = 8.8
 
@@ -67,17 +68,24 @@ def run_demo(env: dict[str, str], extra: list[str]) -> dict:
 
 
 def peak_rss_by_name(peaks: list[dict], notebooks: dict[str, float | str]) -> dict[str, float]:
-    """Peak RSS (MB) of the study and of each notebook's kernel, by name.
+    """Peak RSS (MB) of ``tchexnet demo``, of the study's process and of each notebook's kernel.
 
     ``peaks``: :attr:`machine.PeakRss.peaks` of the ``tchexnet demo`` process (first) and its
-    descendants. Kernels (``ipykernel`` in the command line) are matched to the notebooks that
-    ran (not reused), in order: the series runs one notebook at a time. Other descendants, or
-    kernels that cannot be matched, keep their process name and pid.
+    descendants. The study runs in a spawned child of it (``multiprocessing.spawn`` in its
+    command line; the study's own workers are its children); kernels (``ipykernel``) are
+    matched to the notebooks that ran (not reused), in order: the series runs one notebook
+    at a time. Other descendants (multiprocessing's resource tracker, the study's workers),
+    or kernels that cannot be matched, keep their process name and pid.
     """
+    def has(record: dict, word: str) -> bool:
+        return any(word in part for part in record["cmdline"])
+
     ran = [name for name, seconds in notebooks.items() if not isinstance(seconds, str)]
-    kernels = [p for p in peaks[1:] if any("ipykernel" in part for part in p["cmdline"])]
-    names = dict(zip((p["pid"] for p in kernels), ran)) if len(kernels) == len(ran) else {}
-    result = {STUDY: peaks[0]["peak_mb"]} if peaks else {}
+    kernels = [p["pid"] for p in peaks[1:] if has(p, "ipykernel")]
+    names = dict(zip(kernels, ran)) if len(kernels) == len(ran) else {}
+    names.update({p["pid"]: STUDY for p in peaks[1:]
+                  if has(p, "multiprocessing.spawn") and p.get("ppid") == peaks[0]["pid"]})
+    result = {DEMO: peaks[0]["peak_mb"]} if peaks else {}
     for p in peaks[1:]:
         result[names.get(p["pid"], f"{p['name'] or 'process'} {p['pid']}")] = p["peak_mb"]
     return result

@@ -313,8 +313,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from tchexnet_lib import demo  # matplotlib and the notebooks' kernel: only for demo
 
     cfg = _demo_config(args)
-    result = demo.run_demo(cfg, args.out, progress=not args.json)
-    ablation = demo.run_ablation(cfg, progress=not args.json) if args.ablation else None
+    # In a child process that exits before the notebooks' kernels start (memory: docs/memory.md)
+    result, ablation = demo.run_in_child(cfg, args.out, not args.json, args.ablation)
     _demo_notebooks(args, result)
     if args.json:
         extra = {"ablation": ablation} if ablation else {}

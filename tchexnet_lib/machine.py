@@ -131,7 +131,7 @@ class PeakRss:
 
         with PeakRss(process.pid) as watch:
             process.wait()
-        watch.peaks  # [{"pid", "name", "cmdline", "started", "peak_mb", "exact"}, ...]
+        watch.peaks  # [{"pid", "ppid", "name", "cmdline", "started", "peak_mb", "exact"}, ...]
 
     Each poll reads every live descendant (:func:`peak_rss_bytes`); an exact peak (Linux,
     Windows) misses only what a process allocates after the last poll before it exits, a
@@ -181,16 +181,25 @@ class PeakRss:
             return []
 
     def _record(self, pid: int, process: object) -> int:
-        """Update ``pid``'s peak; returns its current RSS (0 when unknown)."""
+        """Update ``pid``'s peak; returns its current RSS (0 when unknown).
+
+        A command line that changed means the process exec'd a new program (a kernel
+        between fork and exec still reads as its parent, RSS included): its record starts
+        again, as Linux's ``VmHWM`` does.
+        """
         peak = peak_rss_bytes(pid)
         if peak is None:
             return 0
+        try:
+            cmdline = process.cmdline()
+        except Exception:  # noqa: BLE001  (no psutil, or it exited meanwhile)
+            cmdline = []
         record = self._seen.get(pid)
-        if record is None:
-            record = self._seen[pid] = {"pid": pid, "name": "", "cmdline": [], "started": 0.0,
-                                        "bytes": 0, "exact": peak[1]}
+        if record is None or (cmdline and cmdline != record["cmdline"]):
+            record = self._seen[pid] = {"pid": pid, "ppid": None, "name": "", "cmdline": cmdline,
+                                        "started": 0.0, "bytes": 0, "exact": peak[1]}
             try:
-                record.update(name=process.name(), cmdline=process.cmdline(),
+                record.update(ppid=process.ppid(), name=process.name(),
                               started=process.create_time())
             except Exception:  # noqa: BLE001  (no psutil, or it exited meanwhile)
                 pass
