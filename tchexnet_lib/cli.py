@@ -694,9 +694,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ notes off stderr
     args = build_parser().parse_args(argv)
     try:
-        # doctor imports TensorFlow itself: a missing or broken one is one of its ✗ lines
+        # doctor imports TensorFlow itself: a missing or broken one is one of its ✗ lines; the
+        # demo's study runs in a child process that imports it (demo.run_in_child)
+        study_apart = args.command == "demo" and args.action != "pretrain"
         if args.command not in {"split", "compare", "site", "student", "doctor"} \
-                and not args.debug:
+                and not args.debug and not study_apart:
             config.import_tensorflow_quietly()
         status = args.run(args)
     except (ValueError, OSError) as error:  # errors.DataError, ImageError, WeightsError included

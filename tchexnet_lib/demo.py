@@ -178,6 +178,7 @@ def run_demo(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
 
 def _study_and_ablation(cfg: DemoConfig, out_dir: str | Path | None, progress: bool,
                         ablation: bool) -> tuple[DemoResult, dict | None]:
+    config.import_tensorflow_quietly()  # as the command does: its C++ notes stay off stderr
     result = run_demo(cfg, out_dir, progress)
     return result, (run_ablation(cfg, progress=progress) if ablation else None)
 
@@ -191,7 +192,8 @@ def run_in_child(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = No
     exits (freed memory stays with the allocator: ``malloc_trim`` gave back 160 of 330 MB).
     Kept beside each notebook's kernel, it would double what a 2 GB container such as
     mybinder.org counts. The child is started with ``spawn`` (as on macOS and Windows), so
-    this process never imports TensorFlow; it prints to the same terminal.
+    this process need not import TensorFlow (``tchexnet demo`` does not); it prints to the
+    same terminal.
 
     Returns:
         ``(result, ablation summary or None)``, as the two functions return them; an error
