@@ -42,6 +42,8 @@ BUDGET_RSS_MB = 2000.0
 #: Labels of the peak-RSS records: the ``tchexnet demo`` process, and the child that runs the
 #: study (:func:`tchexnet_lib.demo.run_in_child`).
 DEMO, STUDY = "tchexnet demo", "study"
+#: Unnamed processes below this peak (MB) are left out of ``peak_rss_mb``.
+SMALL_MB = 50.0
 #: The slow host's model-bound speed the budgets are set for (img/s).
 SLOW_HOST_IMG_S = 8.8
 
@@ -74,8 +76,9 @@ def peak_rss_by_name(peaks: list[dict], notebooks: dict[str, float | str]) -> di
     descendants. The study runs in a spawned child of it (``multiprocessing.spawn`` in its
     command line; the study's own workers are its children); kernels (``ipykernel``) are
     matched to the notebooks that ran (not reused), in order: the series runs one notebook
-    at a time. Other descendants (multiprocessing's resource tracker, the study's workers),
-    or kernels that cannot be matched, keep their process name and pid.
+    at a time. Other descendants (the study's workers), or kernels that cannot be matched,
+    keep their process name and pid; unnamed ones under :data:`SMALL_MB` (multiprocessing's
+    resource tracker, a ``uname``) are left out (the run's ``processes`` keeps every one).
     """
     def has(record: dict, word: str) -> bool:
         return any(word in part for part in record["cmdline"])
@@ -87,7 +90,8 @@ def peak_rss_by_name(peaks: list[dict], notebooks: dict[str, float | str]) -> di
                   if has(p, "multiprocessing.spawn") and p.get("ppid") == peaks[0]["pid"]})
     result = {DEMO: peaks[0]["peak_mb"]} if peaks else {}
     for p in peaks[1:]:
-        result[names.get(p["pid"], f"{p['name'] or 'process'} {p['pid']}")] = p["peak_mb"]
+        if p["pid"] in names or p["peak_mb"] >= SMALL_MB:
+            result[names.get(p["pid"], f"{p['name'] or 'process'} {p['pid']}")] = p["peak_mb"]
     return result
 
 
@@ -131,15 +135,16 @@ def table(results: dict) -> str:
 
 
 def rss_table(results: dict) -> list[str]:
-    """Peak RSS per process and run, against mybinder.org's 2 GB ("reused": not run again)."""
+    """Peak RSS per process and run, against mybinder.org's 2 GB ("-": no such process in
+    that run, e.g. a notebook reused)."""
     runs = [name for name in ("first_run", "rerun") if name in results]
     names = list(dict.fromkeys(n for run in runs for n in results[run].get("peak_rss_mb", {})))
-    lines = [f"peak RSS, MB (budget {BUDGET_RSS_MB:.0f}: mybinder.org's 2 GB)",
+    lines = [f"peak RSS, MB (budget {BUDGET_RSS_MB:.0f}: mybinder.org's 2 GB; -: not run)",
              f"{'process':<28}" + "".join(f"{run:>11}" for run in runs)]
     for name in names:
         cells = [results[run].get("peak_rss_mb", {}).get(name) for run in runs]
         over = any(c is not None and c > BUDGET_RSS_MB for c in cells)
-        row = "".join(f"{c:>11.0f}" if c is not None else f"{'reused':>11}" for c in cells)
+        row = "".join(f"{c:>11.0f}" if c is not None else f"{'-':>11}" for c in cells)
         lines.append(f"{name:<28}{row}" + ("  OVER" if over else ""))
     totals = "".join(f"{results[run].get('total_peak_rss_mb', 0):>11.0f}" for run in runs)
     lines.append(f"{'all at once (sum, sampled)':<28}{totals}")

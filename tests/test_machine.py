@@ -78,7 +78,8 @@ def test_demo_budget_names_the_study_and_each_kernel_by_its_notebook():
              {"pid": 13, "ppid": 10, "name": "python", "cmdline": study, "peak_mb": 1500.0},
              {"pid": 14, "ppid": 13, "name": "python", "cmdline": study, "peak_mb": 200.0},
              {"pid": 11, "name": "python", "cmdline": kernel, "peak_mb": 900.0},
-             {"pid": 12, "name": "python", "cmdline": kernel, "peak_mb": 2100.0}]
+             {"pid": 12, "name": "python", "cmdline": kernel, "peak_mb": 2100.0},
+             {"pid": 15, "ppid": 10, "name": "uname", "cmdline": ["uname", "-p"], "peak_mb": 1.7}]
     ran = {"01_data_exploration": "reused", "02_chexnet_inference": 50.0,
            "03_feature_extraction": 80.0}
     names = budget.peak_rss_by_name(peaks, ran)
