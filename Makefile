@@ -89,7 +89,8 @@ instructor: setup
 bench: setup
 	$(BIN)/python benchmarks/bench.py --json-out outputs/bench/results.json
 
-# The demo's time budget: `tchexnet demo` from nothing, then again (benchmarks/demo_budget.py).
+# The demo's time budget: `tchexnet demo` from nothing, then again (benchmarks/demo_budget.py),
+# with each process's peak memory against mybinder.org's 2 GB (docs/memory.md).
 bench-demo: setup
 	$(BIN)/python benchmarks/demo_budget.py --json-out outputs/bench/demo_budget.json
 

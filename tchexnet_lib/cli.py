@@ -314,8 +314,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     lock = config.output_dir() / ".demo.lock"  # one demo at a time per working folder
     with files.exclusive_lock(lock, f"tchexnet demo in {config.display_path(lock.parent)}",
                               say=_note):
-        result = demo.run_demo(cfg, args.out, progress=not args.json)
-        ablation = demo.run_ablation(cfg, progress=not args.json) if args.ablation else None
+        # In a child process that exits before the notebooks' kernels start (docs/memory.md)
+        result, ablation = demo.run_in_child(cfg, args.out, not args.json, args.ablation)
         _demo_notebooks(args, result)
     if args.json:
         extra = {"ablation": ablation} if ablation else {}
@@ -747,9 +747,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ notes off stderr
     args = build_parser().parse_args(argv)
     try:
-        # doctor imports TensorFlow itself: a missing or broken one is one of its ✗ lines
-        if args.command not in {"split", "compare", "site", "student", "instructor",
-                                "doctor", "notebooks"} and not args.debug:
+        # doctor imports TensorFlow itself: a missing or broken one is one of its ✗ lines; the
+        # demo's study runs in a child process that imports it (demo.run_in_child)
+        study_apart = args.command == "demo" and args.action != "pretrain"
+        if args.command not in {"split", "compare", "site", "student", "instructor", "doctor",
+                                "notebooks"} and not args.debug and not study_apart:
             config.import_tensorflow_quietly()
         status = args.run(args)
     except (ValueError, OSError, errors.MissingTensorFlowError) as error:  # DataError, ImageError,

@@ -42,8 +42,8 @@ __all__ = [
     "demo_weights_path", "detected_with_masks", "ensure_demo_data", "ensure_demo_weights",
     "gradcam_check", "gradcam_lines", "head_config", "localisation_of_positives", "lung_masks",
     "notebook_inputs", "notebook_parameters", "peak_place_text", "peak_places",
-    "positives_with_masks", "run_ablation", "run_demo", "summary_table", "tube_ablation",
-    "tube_ablation_text",
+    "positives_with_masks", "run_ablation", "run_demo", "run_in_child", "summary_table",
+    "tube_ablation", "tube_ablation_text",
 ]
 
 
@@ -175,6 +175,37 @@ def run_demo(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
     summary["seconds"] = round(time.perf_counter() - start, 1)
     paths = _write_outputs(study.out_dir, test, summary, study.dataset_dir)
     return DemoResult(summary, test, {**paths, "tchexnet_weights": tchexnet})
+
+
+def _study_and_ablation(cfg: DemoConfig, out_dir: str | Path | None, progress: bool,
+                        ablation: bool) -> tuple[DemoResult, dict | None]:
+    config.import_tensorflow_quietly()  # as the command does: its C++ notes stay off stderr
+    result = run_demo(cfg, out_dir, progress)
+    return result, (run_ablation(cfg, progress=progress) if ablation else None)
+
+
+def run_in_child(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
+                 progress: bool = True, ablation: bool = False) -> tuple[DemoResult, dict | None]:
+    """:func:`run_demo` (then :func:`run_ablation` if asked) in a child process, which exits.
+
+    What ``tchexnet demo`` does before it runs the notebooks: the study's process peaks at
+    1.5-1.8 GB (TensorFlow, DenseNet-121 at 224, Grad-CAM) and keeps most of it until it
+    exits (freed memory stays with the allocator: ``malloc_trim`` gave back 160 of 330 MB).
+    Kept beside each notebook's kernel, it would double what a 2 GB container such as
+    mybinder.org counts. The child is started with ``spawn`` (as on macOS and Windows), so
+    this process need not import TensorFlow (``tchexnet demo`` does not); it prints to the
+    same terminal.
+
+    Returns:
+        ``(result, ablation summary or None)``, as the two functions return them; an error
+        in the child is raised here.
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(_study_and_ablation, cfg, out_dir, progress, ablation).result()
 
 
 def positives_with_masks(study: pipeline.Study, test: pd.DataFrame,

@@ -1,8 +1,11 @@
-"""What machine a number was measured on: CPU, devices, versions, and its model-bound speed.
+"""What machine a number was measured on: CPU, devices, versions, its model-bound speed, and
+how much memory each process of a run took at its peak.
 
 Hosts of one machine kind differ about 5× in DenseNet-121 speed (AVX2-only vs AVX-512),
 so every recorded time carries :func:`machine_info` and, where it matters,
-:func:`model_bound_images_per_second`.
+:func:`model_bound_images_per_second`. :class:`PeakRss` watches a process and its
+descendants (a ``tchexnet demo`` and the notebook kernels it starts) for the 2 GB of
+mybinder.org.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ import os
 import platform
 import shutil
 import subprocess
+import threading
 import time
 
 from tchexnet_lib import backbones
 from pathlib import Path
 
-__all__ = ["cpu_model", "gpu_names", "load_average", "machine_info",
-           "model_bound_images_per_second", "usable_cores"]
+__all__ = [
+    "PeakRss", "cpu_model", "gpu_names", "load_average", "machine_info",
+    "model_bound_images_per_second", "peak_rss_bytes", "usable_cores",
+]
 
 
 def cpu_model() -> str:
@@ -108,3 +114,124 @@ def model_bound_images_per_second(seconds: float = 8.0, batch_size: int = 32,
         forward(batch).numpy()
         images += batch_size
     return round(images / (time.perf_counter() - start), 2)
+
+
+def peak_rss_bytes(pid: int) -> tuple[int, bool] | None:
+    """A process's peak resident memory so far, and whether the operating system kept it.
+
+    Linux keeps the high-water mark (``VmHWM`` in ``/proc/<pid>/status``, reset at exec, so a
+    child started by a large parent reads its own) and Windows the peak working set: both
+    exact. Elsewhere (macOS) only the current RSS is known (``exact`` False); a poller keeps
+    its maximum. ``ru_maxrss`` is not used: a child's keeps the RSS its parent had when it
+    forked, so a kernel started by a 1.6 GB study would read 1.6 GB at least.
+
+    Returns:
+        ``(bytes, exact)``, or None when the process is gone (or psutil is missing off Linux).
+    """
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024, True
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil  # ipykernel's dependency, so present wherever the notebooks run
+
+        info = psutil.Process(pid).memory_info()
+    except Exception:  # noqa: BLE001  (no psutil, or the process is gone)
+        return None
+    peak = getattr(info, "peak_wset", None)  # Windows
+    return (int(peak), True) if peak else (int(info.rss), False)
+
+
+class PeakRss:
+    """Peak RSS of a process and each of its descendants, polled in a thread while they run.
+
+    Usage::
+
+        with PeakRss(process.pid) as watch:
+            process.wait()
+        watch.peaks  # [{"pid", "ppid", "name", "cmdline", "started", "peak_mb", "exact"}, ...]
+
+    Each poll reads every live descendant (:func:`peak_rss_bytes`); an exact peak (Linux,
+    Windows) misses only what a process allocates after the last poll before it exits, a
+    sampled one (macOS) also spikes shorter than ``interval``. :attr:`total_peak_mb` is the
+    largest sum of the processes' current RSS at one poll: what a container limit such as
+    Binder's sees (file-backed pages shared between processes, e.g. TensorFlow's libraries,
+    are counted once per process there). Needs psutil to find the descendants; without it
+    only ``pid`` itself is watched.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        self.pid, self.interval = pid, interval
+        self._seen: dict[int, dict] = {}
+        self._total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peaks(self) -> list[dict]:
+        """One record per process seen, in the order they started; ``peak_mb`` in 10⁶ bytes."""
+        ordered = sorted(self._seen.values(), key=lambda r: (r["started"], r["pid"]))
+        return [{**{k: v for k, v in r.items() if k != "bytes"},
+                 "peak_mb": round(r["bytes"] / 1e6, 1)} for r in ordered]
+
+    @property
+    def total_peak_mb(self) -> float:
+        """The largest sum of the watched processes' RSS at one poll, in 10⁶ bytes (sampled)."""
+        return round(self._total / 1e6, 1)
+
+    def _pids(self) -> list[tuple[int, object]]:
+        try:
+            import psutil
+
+            root = psutil.Process(self.pid)
+            return [(p.pid, p) for p in [root, *root.children(recursive=True)]]
+        except ImportError:
+            return [(self.pid, None)]
+        except Exception:  # noqa: BLE001  (the root is gone)
+            return []
+
+    def _record(self, pid: int, process: object) -> int:
+        """Update ``pid``'s peak; returns its current RSS (0 when unknown).
+
+        A command line that changed means the process exec'd a new program (a kernel
+        between fork and exec still reads as its parent, RSS included): its record starts
+        again, as Linux's ``VmHWM`` does.
+        """
+        peak = peak_rss_bytes(pid)
+        if peak is None:
+            return 0
+        try:
+            cmdline = process.cmdline()
+        except Exception:  # noqa: BLE001  (no psutil, or it exited meanwhile)
+            cmdline = []
+        record = self._seen.get(pid)
+        if record is None or (cmdline and cmdline != record["cmdline"]):
+            record = self._seen[pid] = {"pid": pid, "ppid": None, "name": "", "cmdline": cmdline,
+                                        "started": 0.0, "bytes": 0, "exact": peak[1]}
+            try:
+                record.update(ppid=process.ppid(), name=process.name(),
+                              started=process.create_time())
+            except Exception:  # noqa: BLE001  (no psutil, or it exited meanwhile)
+                pass
+        record["bytes"] = max(record["bytes"], peak[0])
+        try:
+            return int(process.memory_info().rss)
+        except Exception:  # noqa: BLE001  (no psutil, or it exited meanwhile)
+            return 0 if peak[1] else peak[0]
+
+    def _run(self) -> None:
+        while True:
+            total = sum(self._record(pid, process) for pid, process in self._pids())
+            self._total = max(self._total, total)
+            if self._stop.wait(self.interval):
+                break
