@@ -109,3 +109,18 @@ def test_read_only_modes_are_restored(tmp_path):
     assert not (folder / "a.py").stat().st_mode & 0o222 and not folder.stat().st_mode & 0o222
     hosted.restore_modes(modes)
     assert (folder / "a.py").stat().st_mode & 0o200 and folder.stat().st_mode & 0o200
+
+
+def test_what_a_run_wrote_under_the_venv_fails_and_is_removed(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "a.py").write_text("x = 1\n")
+    (tmp_path / hosted.STAMP).write_text("{}")
+    listing = hosted.snapshot(tmp_path)
+    assert hosted.undo_writes(tmp_path, listing) == []
+    (tmp_path / "lib" / "tchexnet-work" / "outputs").mkdir(parents=True)
+    (tmp_path / "lib" / "tchexnet-work" / "outputs" / "summary.json").write_text("{}")
+    failures = hosted.undo_writes(tmp_path, listing)
+    assert len(failures) == 1 and "lib/tchexnet-work/outputs/summary.json" in failures[0]
+    assert not (tmp_path / "lib" / "tchexnet-work").exists() and (tmp_path / hosted.STAMP).is_file()
+    (tmp_path / "lib" / "a.py").write_text("x = 22\n")  # an installed file changed: rebuild next time
+    assert hosted.undo_writes(tmp_path, listing) and not (tmp_path / hosted.STAMP).exists()

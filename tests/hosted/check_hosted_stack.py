@@ -225,6 +225,7 @@ def restore_venv(venv: Path) -> bool:
     changed = sorted(name for name in pristine if now.get(name) != pristine[name])
     if extra:
         run([str(python), "-m", "pip", "uninstall", "--quiet", "-y", *extra])
+    shutil.rmtree(site_packages(python) / "tchexnet_lib", ignore_errors=True)  # what a run left there
     if changed:
         run([str(python), "-m", "pip", "install", "--quiet", "--no-deps",
              *(f"{name}=={pristine[name]}" for name in changed)])
@@ -387,6 +388,28 @@ def writes_between(before: dict, after: dict) -> tuple[list[str], list[str]]:
     return [name for name in touched if not name.endswith(".pyc")], bytecode
 
 
+def undo_writes(venv: Path, listing: dict[str, tuple[int, int]]) -> list[str]:
+    """What the run wrote under the venv since ``listing`` (as failures), with the new files
+    removed again; a changed or removed file drops the stamp, so the next check rebuilds the venv."""
+    written, bytecode = writes_between(listing, snapshot(venv))
+    say(f"files written under the hosted venv during the run: {len(written)}"
+        + (f" (and {len(bytecode)} bytecode caches)" if bytecode else ""))
+    if not written:
+        return []
+    for name in written:
+        say(f"  written: {name}")
+    for name in (name for name in written if name not in listing):
+        (venv / name).unlink()
+        for parent in (venv / name).parents:
+            if parent == venv or any(parent.iterdir()):
+                break
+            parent.rmdir()
+    if any(name in listing for name in written):
+        (venv / STAMP).unlink(missing_ok=True)
+    shown = ", ".join(written[:5]) + (f" and {len(written) - 5} more" if len(written) > 5 else "")
+    return [f"the run wrote under the hosted venv (never write under an installed package): {shown}"]
+
+
 def make_read_only(paths: list[Path], top: Path) -> dict[Path, int]:
     """``chmod a-w`` on ``paths`` and their folders up to ``top``; returns the modes to restore."""
     targets = set(paths)
@@ -432,11 +455,12 @@ def outside_checkout(root: Path, work: Path) -> Path:
     return work
 
 
-def hosted_demo(venv: Path, folder: Path, logs: Path) -> dict:
+def hosted_demo(venv: Path, folder: Path, logs: Path, timings: dict) -> dict:
     """``tchexnet notebooks`` and ``tchexnet demo`` in ``folder`` with the hosted venv.
 
     Returns:
-        {"summary": the demo's summary.json, "seconds": {...}, "versions": the notebook kernel's}.
+        {"summary": the demo's summary.json, "kernel": the versions line the notebooks printed};
+        each command's seconds are added to ``timings``.
 
     Raises:
         CheckFailed: a command failed, or the series, the working folder or the executed
@@ -445,18 +469,19 @@ def hosted_demo(venv: Path, folder: Path, logs: Path) -> dict:
     env = clean_env(venv)
     env["JUPYTER_DATA_DIR"] = str(folder / ".jupyter-data")  # no user kernelspec shadows the venv's
     command = str(venv / "bin" / "tchexnet")
-    timings = {}
     start = time.perf_counter()
     run([command, "notebooks"], cwd=folder, env=env, log=logs / "hosted-notebooks.log")
-    timings["tchexnet notebooks"] = seconds(start)
+    timings["hosted: tchexnet notebooks"] = seconds(start)
     copied = folder / "tchexnet-notebooks"
     found = sorted(p.name for p in copied.glob("*.ipynb"))
     if len(found) != NOTEBOOKS or not (copied / "README.md").is_file():
         raise CheckFailed(f"`tchexnet notebooks` put {found} in {copied} (and README.md: "
                           f"{(copied / 'README.md').is_file()}); expected {NOTEBOOKS} notebooks and README.md")
     start = time.perf_counter()
-    run([command, "demo"], cwd=folder, env=env, log=logs / "hosted-demo.log")
-    timings["tchexnet demo"] = seconds(start)
+    try:
+        run([command, "demo"], cwd=folder, env=env, log=logs / "hosted-demo.log")
+    finally:
+        timings["hosted: tchexnet demo (study + 6 notebooks)"] = seconds(start)
     say(tail_of(logs / "hosted-demo.log", 6))
     home = folder / "tchexnet-work"
     missing = [name for name in ("chexpert", "weights", "outputs") if not (home / name).is_dir()]
@@ -467,7 +492,7 @@ def hosted_demo(venv: Path, folder: Path, logs: Path) -> dict:
         raise CheckFailed(f"{home / 'outputs' / 'notebooks'} holds {len(executed)} executed notebooks, "
                           f"expected {NOTEBOOKS}")
     return {"summary": read_summary(home / "outputs" / "demo" / "summary.json"),
-            "seconds": timings, "kernel": kernel_versions(executed[0])}
+            "kernel": kernel_versions(executed[0])}
 
 
 def kernel_versions(notebook: Path) -> str:
@@ -637,16 +662,14 @@ def check(args: argparse.Namespace, work: Path, report: dict) -> list[str]:
     if os.geteuid() == 0:
         say("(running as root: read-only bits do not stop root; the listing of the venv is the check)")
     try:
-        hosted = hosted_demo(args.venv.resolve(), hosted_folder, work)
+        hosted = hosted_demo(args.venv.resolve(), hosted_folder, work, timings)
+    except CheckFailed as error:
+        failures.append(str(error))
     finally:
         restore_modes(modes)
-    timings.update({f"hosted: {k}": v for k, v in hosted["seconds"].items()})
-    written, bytecode = writes_between(listing, snapshot(args.venv.resolve()))
-    say(f"files written under the hosted venv during the run: {len(written)}"
-        + (f" (and {len(bytecode)} bytecode caches)" if bytecode else ""))
-    if written:
-        failures.append(f"the run wrote under the hosted venv: {', '.join(written[:10])}"
-                        + (f" and {len(written) - 10} more" if len(written) > 10 else ""))
+        failures += undo_writes(args.venv.resolve(), listing)
+    if failures:
+        return failures
     say(f"notebook kernel: {hosted['kernel']}")
     report["kernel"] = hosted["kernel"]
     check_kernel(hosted["kernel"], read_pins(args.constraints))
