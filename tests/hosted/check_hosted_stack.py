@@ -622,18 +622,19 @@ def phase(name: str, report: dict) -> None:
     report.setdefault("phases", []).append(name)
 
 
-def check(args: argparse.Namespace, work: Path, report: dict) -> list[str]:
-    """Every phase in order; returns the failures (an exception stops at the first hard one)."""
-    failures: list[str] = []
-    timings = report["seconds"]
-    source = args.source.resolve()
+def venv_phase(args: argparse.Namespace, report: dict) -> Path:
+    """Phase 1: the hosted venv, built or reused; returns its interpreter."""
     phase("1. hosted venv", report)
     start = time.perf_counter()
     report["venv"] = ensure_venv(args.venv.resolve(), find_hosted_python(args.python), args.constraints)
-    timings[f"hosted venv ({report['venv']})"] = seconds(start)
-    python = venv_python(args.venv.resolve())
+    report["seconds"][f"hosted venv ({report['venv']})"] = seconds(start)
+    return venv_python(args.venv.resolve())
 
+
+def install_phase(python: Path, source: Path, work: Path, report: dict) -> list[str]:
+    """Phase 2: the wheel built and installed with plain pip; returns the failures."""
     phase("2. wheel and install", report)
+    timings = report["seconds"]
     start = time.perf_counter()
     wheel = build_wheel(source, python, work)
     timings["wheel build"] = seconds(start)
@@ -646,47 +647,72 @@ def check(args: argparse.Namespace, work: Path, report: dict) -> list[str]:
     say("other packages the install changed: " + ("none" if not others else ""))
     for line in others:
         say(f"  {line}")
-    failures += [f"the install replaced the runtime's {item}" for item in install_failures]
+    failures = [f"the install replaced the runtime's {item}" for item in install_failures]
     try:
         check_wheel_contents(report["wheel_contents"])
     except CheckFailed as error:
         failures.append(str(error))
-    if args.install_only or (failures and not args.keep_going):
-        return failures
+    return failures
 
+
+def hosted_phase(args: argparse.Namespace, python: Path, folder: Path, work: Path,
+                 report: dict) -> tuple[dict | None, list[str]]:
+    """Phase 3: the demo in the hosted venv from ``folder``, the venv watched for writes.
+
+    Returns:
+        (what :func:`hosted_demo` returned, or None when it failed; the failures).
+    """
     phase("3. demo in the hosted venv, outside the checkout", report)
-    hosted_folder = outside_checkout(source, work / "hosted")
-    hosted_folder.mkdir()
-    listing = snapshot(args.venv.resolve())
+    venv = args.venv.resolve()
+    folder.mkdir()
+    listing = snapshot(venv)
     modes = make_read_only(installed_paths(python), site_packages(python))
     if os.geteuid() == 0:
         say("(running as root: read-only bits do not stop root; the listing of the venv is the check)")
+    hosted, failures = None, []
     try:
-        hosted = hosted_demo(args.venv.resolve(), hosted_folder, work, timings)
+        hosted = hosted_demo(venv, folder, work, report["seconds"])
     except CheckFailed as error:
         failures.append(str(error))
     finally:
         restore_modes(modes)
-        failures += undo_writes(args.venv.resolve(), listing)
-    if failures:
-        return failures
-    say(f"notebook kernel: {hosted['kernel']}")
-    report["kernel"] = hosted["kernel"]
-    check_kernel(hosted["kernel"], read_pins(args.constraints))
+        failures += undo_writes(venv, listing)
+    if hosted is not None:
+        say(f"notebook kernel: {hosted['kernel']}")
+        report["kernel"] = hosted["kernel"]
+        check_kernel(hosted["kernel"], read_pins(args.constraints))
+    return hosted, failures
 
+
+def reference_phase(args: argparse.Namespace, source: Path, hosted: dict, folder: Path,
+                    work: Path, report: dict) -> list[str]:
+    """Phase 4: the reference demo, and the two summaries compared; returns the failures."""
     phase("4. reference: the project's venv, same demo without notebooks", report)
-    reference_folder = outside_checkout(source, work / "reference")
-    reference_folder.mkdir()
-    reference, took = reference_demo(args.reference_python, source, reference_folder, work)
-    timings["reference: tchexnet demo --no-notebooks"] = took
+    folder.mkdir()
+    reference, took = reference_demo(args.reference_python, source, folder, work)
+    report["seconds"]["reference: tchexnet demo --no-notebooks"] = took
     rows, differ = compare_summaries(hosted["summary"], reference)
     say(table(rows, ["number (as printed)", "hosted", "reference", "verdict"]))
-    failures += [f"the hosted demo's {item}" for item in differ]
     report["summary"] = {"hosted": hosted["summary"], "reference": reference}
+    return [f"the hosted demo's {item}" for item in differ]
 
+
+def check(args: argparse.Namespace, work: Path, report: dict) -> list[str]:
+    """Every phase in order; returns the failures (a :class:`CheckFailed` stops at a hard one)."""
+    source = args.source.resolve()
+    python = venv_phase(args, report)
+    failures = install_phase(python, source, work, report)
+    if args.install_only or (failures and not args.keep_going):
+        return failures
+    hosted, more = hosted_phase(args, python, outside_checkout(source, work / "hosted"), work, report)
+    failures += more
+    if hosted is None:
+        return failures
+    failures += reference_phase(args, source, hosted, outside_checkout(source, work / "reference"),
+                                work, report)
     start = time.perf_counter()
-    report["model_bound"] = model_bound_speed(args.venv.resolve(), hosted_folder)
-    timings["model-bound speed"] = seconds(start)
+    report["model_bound"] = model_bound_speed(args.venv.resolve(), work / "hosted")
+    report["seconds"]["model-bound speed"] = seconds(start)
     return failures
 
 
