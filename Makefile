@@ -95,4 +95,17 @@ bench-demo: setup
 	$(BIN)/python benchmarks/demo_budget.py --json-out outputs/bench/demo_budget.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) .venv-hosted .pytest_cache build dist *.egg-info
+
+# The hosted-stack check (issue 20, docs/hosted.md): Colab's 2026 runtime (Python 3.13, the full
+# tensorflow 2.20.0, keras 3.13.2, numpy 2.1.3, ipywidgets 7.7.1: tests/hosted/colab-2026-08.txt)
+# in .venv-hosted/, built once and reused while that file is unchanged. The project's wheel,
+# installed there with plain pip, must leave those four alone and add no tensorflow-cpu; then
+# `tchexnet notebooks` and `tchexnet demo` run there from a folder outside the checkout, writing
+# nothing under the venv, and must print the numbers .venv's `tchexnet demo --no-notebooks` prints.
+# HOSTED_PYTHON=/path/to/python3.13 where neither python3.13 nor pyenv's 3.13 is found.
+HOSTED_PYTHON ?=
+.PHONY: test-hosted
+test-hosted: setup
+	$(BIN)/python tests/hosted/check_hosted_stack.py --reference-python $(BIN)/python \
+		$(if $(HOSTED_PYTHON),--python $(HOSTED_PYTHON)) --json-out outputs/hosted/check.json
