@@ -255,27 +255,6 @@ def timing_markdown(sections: list[Section], slot_minutes: int = 90) -> str:
     return "\n".join(parts)
 
 
-def _verdict(sections: list[Section], slot_minutes: int) -> str:
-    """The series against the slot, and what to leave for later when it does not fit."""
-    base = sum(s.room_minutes for s in sections if s.kind != "exercise")
-    exercises = sum(s.minutes for s in sections if s.kind == "exercise")
-    head = (f"Read and run: {_minutes(base)} min; with every exercise "
-            f"{_minutes(base + exercises)} min ({slot_minutes}-minute slot): ")
-    if base + exercises <= slot_minutes:
-        return head + "it fits."
-    if base <= slot_minutes:
-        return head + (f"{_minutes(slot_minutes - base)} min are left for exercises; choose "
-                       "those to do in the room, leave the others for later.")
-    longest = sorted((s for s in sections if s.kind == "read"), key=lambda s: -s.minutes)[:3]
-    return head + (f"reading and running alone exceed it by {math.ceil(base - slot_minutes)} "
-                   "min: leave sections for later too (the longest: " + "; ".join(
-                       f"{s.notebook} {s.title} {_minutes(s.minutes)}" for s in longest) + ").")
-
-
-def _minutes(value: float) -> str:
-    return f"{value:.1f}"
-
-
 def _index_page(pages: list[tuple[str, int, int]]) -> str:
     """The instructor edition's README: one line per notebook with its page and its counts."""
     rows = [f"| [{name}]({name}.md) | {asked} | {solved} |" for name, asked, solved in pages]
