@@ -77,3 +77,8 @@ class CheckpointError(OneLineError, ValueError):
 
 class NotebookError(OneLineError, RuntimeError):
     """A notebook failed: names the notebook, the cell, the error and the executed copy."""
+
+
+class LongStepError(OneLineError, RuntimeError):
+    """A notebook step estimated to run longer than it may without being asked to (it says how
+    long, measured on this machine, and which parameter lets it go on)."""
