@@ -196,7 +196,7 @@ def exercise_01_2(answer: Any, selected: pd.DataFrame, seed: int | None = None) 
                         "shuffle must depend on `seed`")
     library = splits.patient_split(table, fraction, split_seed)[1]["patient_id"].nunique()
     return feedback("1.2", True, (
-        f"right — on {table['patient_id'].nunique()} patients drawn afresh ({len(table)} rows) "
+        f"right — on {table['patient_id'].nunique()} patients drawn at random ({len(table)} rows) "
         f"and three fractions, no patient on both sides, every row once; "
         f"{first['patient_id'].nunique()} validation patients at {fraction:.0%}, "
         f"splits.patient_split takes {library}"))
@@ -297,8 +297,8 @@ def exercise_03_1(answer: Any, stored: np.ndarray, paths: Any, seed: int | None 
     if gap < 1e-3 * max(1.0, float(np.abs(expected).max())):
         listed = ", ".join(map(str, sorted(rows)))
         return feedback("3.1", True, f"right — rows {listed}, drawn afresh, equal the store's "
-                        f"to {gap:.1g}: the frozen base gives every image the same features "
-                        "every time")
+                        f"(max |difference| {gap:.1g}): the frozen base gives every image the "
+                        "same features every time")
     if np.abs(array - expected[::-1]).max() < 1e-3 * max(1.0, float(np.abs(expected).max())):
         return feedback("3.1", False, "the rows come back in another order than the paths")
     return feedback("3.1", False, f"max |difference| {gap:.3g} from the store's rows: the same "
@@ -391,9 +391,9 @@ def exercise_04_2(answer: Any, features: np.ndarray, y: np.ndarray,
     gap = float(np.abs(p - expected).max())
     if gap < 1e-4:
         return feedback("4.2", True, (
-            f"right — on {len(x)} rows drawn afresh ({int(labels.sum())} positive), your epoch "
-            f"and the library's end within {gap:.1g} of each other: `fit` with class_weight is "
-            "the library's weighted loss, step for step"))
+            f"right — on {len(x)} train rows drawn at random ({int(labels.sum())} positive), "
+            f"your epoch and the library's end at the same head (max |difference| {gap:.1g}): "
+            "`fit` with class_weight is the library's weighted loss, step for step"))
     trained.set_weights(start)  # the library's head, back at the start
     if np.abs(p - np.asarray(trained(x, training=False))).max() < 1e-6:
         return feedback("4.2", False, "the model has not moved from its start weights: fit it "

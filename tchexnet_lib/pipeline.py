@@ -283,7 +283,7 @@ class ExtractionPlan:
         parts = ", ".join(f"{name} {n:,}" for name, n in self.pending.items())
         return (f"feature stores: {total:,} images to extract ({parts}) at "
                 f"{self.images_per_second:.1f} img/s measured on {self.timed} images here: "
-                f"about {duration_text(self.seconds)}")
+                f"about {duration_text(self.seconds)}, plus the first batch's tracing")
 
     def check(self, allow_long: bool, limit_seconds: float = LONG_STEP_SECONDS) -> None:
         """Go on (return) if the extraction is short enough or ``allow_long``; else stop.
@@ -295,8 +295,8 @@ class ExtractionPlan:
         if allow_long or self.seconds <= limit_seconds:
             return
         raise errors.LongStepError(
-            f"{self.describe()}, more than {duration_text(limit_seconds)}: stopped before "
-            "starting. Set ALLOW_LONG = True in the parameters cell to go on (the stores are "
+            f"{self.describe()}. That is more than {duration_text(limit_seconds)}: stopped "
+            "before starting. Set ALLOW_LONG = True in the parameters cell to go on (the stores are "
             "resumable: an interrupted run continues where it stopped), or LIMIT = 500 for a "
             "quick pass; `tchexnet reproduce` fills the same stores from a terminal")
 

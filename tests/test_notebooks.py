@@ -122,7 +122,7 @@ def test_01_data_exploration(tiny):
     assert len(written) == overview.loc["train", "rows"]
     text = all_text(executed)
     assert "patient split train" in text and "the drawn air space covers" in text
-    assert "a design choice of the demo: its valid.csv is drawn with 20% pneumothorax" in text
+    assert "a design choice of the demo: valid.csv is drawn with 20% pneumothorax" in text
 
 
 @slow
@@ -176,7 +176,7 @@ def test_04_transfer_training(tiny):
     assert "120 Conv2D + 2 Dense = 122 layers" in text and "7,562,817 parameters" in text
     assert "FINE_TUNE = False: skipped" in text
     assert "feature stores: every split's store is complete; nothing to extract" in text
-    assert "times what one confident miss adds" in text and "Exercise 3 below" in text
+    assert "times what one confident mistake adds" in text and "Exercise 3 below" in text
 
 
 @slow
