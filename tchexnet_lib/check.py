@@ -352,7 +352,7 @@ def _library_epoch(x: np.ndarray, y: np.ndarray, seed: int, class_weight: str = 
     weights and its epoch-1 order."""
     import tempfile
 
-    from tchexnet_lib import config, training
+    from tchexnet_lib import config, training  # the check of one exercise: keras on demand
 
     head_config = training.HeadConfig(epochs=1, seed=seed, class_weight=class_weight)
     with tempfile.TemporaryDirectory() as folder:
@@ -367,10 +367,10 @@ def _library_epoch(x: np.ndarray, y: np.ndarray, seed: int, class_weight: str = 
 
 def exercise_04_2(answer: Any, features: np.ndarray, y: np.ndarray,
                   seed: int | None = None) -> bool:
-    """One epoch of the head in plain Keras: ``answer(features, labels, start_weights)`` builds
+    """One epoch of the head in plain Keras: ``answer(x, y, start_weights)`` builds
     Dense(512, relu) → Dense(1, sigmoid), sets ``start_weights``, compiles Adam(1e-3) with binary
     cross-entropy, fits one epoch (batch 16, rows in the given order, balanced class weights
-    from ``labels``) and returns the model. Run on rows drawn afresh from ``features``,
+    from the labels) and returns the model. Run on rows drawn afresh from ``features``,
     against :func:`training.train_head`'s first epoch from the same start."""
     if not _answered("4.2", answer) or not _function("4.2", answer):
         return False

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 __all__ = [
-    "CheckpointError", "DataError", "FeatureStoreError", "ImageError", "MissingInputError",
-    "NotebookError", "OneLineError", "ShippedWeightsError", "WeightsError",
+    "CheckpointError", "DataError", "FeatureStoreError", "ImageError", "LongStepError",
+    "MissingInputError", "NotebookError", "OneLineError", "ShippedWeightsError", "WeightsError",
 ]
 
 
