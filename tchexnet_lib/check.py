@@ -17,19 +17,20 @@ through its check and shows that typical wrong answers are rejected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tchexnet_lib import evaluation, gradcam, images, operating
+from tchexnet_lib import errors, evaluation, gradcam, images, operating, splits
 
 __all__ = [
-    "NOT_ANSWERED", "exercise_01_1", "exercise_02_1", "exercise_03_1", "exercise_04_1",
-    "exercise_05_1", "exercise_05_2", "exercise_05_3", "exercise_05_4", "exercise_06_1",
-    "exercise_06_2", "feedback", "fresh_input",
+    "NOT_ANSWERED", "exercise_01_1", "exercise_01_2", "exercise_01_3", "exercise_02_1",
+    "exercise_03_1", "exercise_04_1", "exercise_04_2", "exercise_05_1", "exercise_05_2",
+    "exercise_05_3", "exercise_05_4", "exercise_06_1", "exercise_06_2", "feedback",
+    "fresh_input",
 ]
 
 #: What a student copy's answer holds until the learner writes one.
@@ -87,6 +88,29 @@ def _as_array(exercise: str, answer: Any, shape: tuple[int, ...], what: str) -> 
     return array
 
 
+def _function(exercise: str, answer: Any) -> bool:
+    """True if the answer is a function; else False after saying what was expected."""
+    if callable(answer):
+        return True
+    return feedback(exercise, False, f"expected a function (the name after `def`), got "
+                    f"{type(answer).__name__}: the check calls it on inputs it draws afresh, so "
+                    "a value copied from an output cannot pass")
+
+
+def _call(exercise: str, function: Callable, *args) -> tuple[bool, Any]:
+    """``(True, function(*args))``, or ``(False, None)`` after naming the error it raised."""
+    try:
+        return True, function(*args)
+    except Exception as error:  # the learner's code: any error is feedback, never a crash
+        feedback(exercise, False, f"your function raised {type(error).__name__}: {error}")
+        return False, None
+
+
+def _fresh_rng(seed: int | None) -> np.random.Generator:
+    """The generator that draws a check's inputs: fresh each call unless a test fixes it."""
+    return np.random.default_rng(seed)
+
+
 # ----------------------------------------------------------------------- 01
 
 
@@ -108,6 +132,115 @@ def exercise_01_1(answer: Any, selected: pd.DataFrame) -> bool:
     return _diagnose("1.1", value, expected, slips, right=(
         f"{expected:,} of the {len(same):,} possible cut positions ({share:.0%}) split a patient; "
         "the paper's 80% cut is one of them only by chance"))
+
+
+def _patients_drawn(table: pd.DataFrame, rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """The rows (file order) of ``n`` patients of ``table`` drawn at random."""
+    patients = pd.unique(table["patient_id"])
+    chosen = set(rng.choice(patients, size=min(n, len(patients)), replace=False))
+    return table[table["patient_id"].isin(chosen)].reset_index(drop=True)
+
+
+def _split_problem(answer: Callable, table: pd.DataFrame, fraction: float, seed: int
+                   ) -> str | None:
+    """What is wrong with ``answer(table, fraction, seed)`` as a patient split, or None."""
+    ok, result = _call("1.2", answer, table, fraction, seed)
+    if not ok:
+        return ""
+    if not (isinstance(result, tuple) and len(result) == 2
+            and all(isinstance(part, pd.DataFrame) for part in result)):
+        return f"expected (train, val), two tables; got {type(result).__name__}"
+    train, val = result
+    rows = sorted([*train["csv_line"], *val["csv_line"]])
+    if rows != sorted(table["csv_line"]):
+        return (f"{len(train) + len(val)} rows come back from {len(table)}: every row must land "
+                "on exactly one side")
+    try:
+        splits.check_no_patient_leakage(train, val)
+    except errors.DataError as error:
+        return f"{error} (split the patients, then take all their rows)"
+    n_patients, n_val = table["patient_id"].nunique(), val["patient_id"].nunique()
+    if abs(n_val - fraction * n_patients) > 1:
+        share = len(val) / len(table)
+        slip = " (that is the share of rows: val_fraction is a share of patients)" \
+            if abs(share - fraction) < 0.02 else ""
+        return (f"{n_val} of {n_patients} patients in validation for val_fraction={fraction}: "
+                f"expected about {fraction * n_patients:.0f}{slip}")
+    if list(val["csv_line"]) != sorted(val["csv_line"]):
+        return "the rows of a side are not in file order (select rows, do not shuffle them)"
+    return None
+
+
+def exercise_01_2(answer: Any, selected: pd.DataFrame, seed: int | None = None) -> bool:
+    """A patient-level split written by hand: ``answer(table, val_fraction, seed)`` returns
+    ``(train, val)``. It is run on tables of patients drawn afresh from ``selected``, with
+    several fractions and seeds, and checked against :func:`splits.check_no_patient_leakage`
+    and :func:`splits.patient_split`'s share of patients."""
+    if not _answered("1.2", answer) or not _function("1.2", answer):
+        return False
+    rng = _fresh_rng(seed)
+    table = _patients_drawn(selected, rng, 40)
+    draws = [(fraction, int(rng.integers(1_000_000))) for fraction in (0.2, 0.25, 0.4)]
+    for fraction, split_seed in draws:
+        problem = _split_problem(answer, table, fraction, split_seed)
+        if problem is not None:
+            return bool(problem) and feedback("1.2", False, problem)
+    fraction, split_seed = draws[0]
+    runs = [_call("1.2", answer, table, fraction, s) for s in (split_seed, split_seed, split_seed + 1)]
+    if not all(ok for ok, _ in runs):
+        return False
+    first, again, other = (result[1] for _, result in runs)
+    if list(first["csv_line"]) != list(again["csv_line"]):
+        return feedback("1.2", False, "the same seed gave two different splits: draw the "
+                        "shuffle from a generator seeded with `seed`")
+    if set(first["patient_id"]) == set(other["patient_id"]):
+        return feedback("1.2", False, "another seed gave the same validation patients: the "
+                        "shuffle must depend on `seed`")
+    library = splits.patient_split(table, fraction, split_seed)[1]["patient_id"].nunique()
+    return feedback("1.2", True, (
+        f"right — on {table['patient_id'].nunique()} patients drawn at random ({len(table)} rows) "
+        f"and three fractions, no patient on both sides, every row once; "
+        f"{first['patient_id'].nunique()} validation patients at {fraction:.0%}, "
+        f"splits.patient_split takes {library}"))
+
+
+def exercise_01_3(answer: Any, selected: pd.DataFrame, seed: int | None = None) -> bool:
+    """The leak check written by hand: ``answer(*tables)`` returns the set of patients found
+    in more than one of the tables. Run on tables drawn afresh from ``selected`` with known
+    overlaps (between the first and the last table too), and on tables without any; agrees
+    with :func:`splits.check_no_patient_leakage` when right."""
+    if not _answered("1.3", answer) or not _function("1.3", answer):
+        return False
+    rng = _fresh_rng(seed)
+    patients = rng.permutation(pd.unique(selected["patient_id"]))[:12]
+    groups = [patients[0:4], patients[4:8], patients[8:12]]
+    planted = {str(groups[0][0]), str(groups[1][1])}  # first & third, second & third
+    groups[2] = np.r_[groups[2], [groups[0][0], groups[1][1]]]
+    tables = [selected[selected["patient_id"].isin(set(g))] for g in groups]
+    cases = [(tables, planted), (tables[:2], set())]
+    for given, expected in cases:
+        ok, result = _call("1.3", answer, *given)
+        if not ok:
+            return False
+        if isinstance(result, (int, np.integer)) and not isinstance(result, bool):
+            return feedback("1.3", False, f"returned {result}, a count: return the patients "
+                            "themselves (a set of patient_id)")
+        try:
+            found = {str(p) for p in result}
+        except TypeError:
+            return feedback("1.3", False, f"expected a set of patient ids, got "
+                            f"{type(result).__name__}")
+        if found != expected:
+            missed = ", ".join(sorted(expected - found)) or "none"
+            extra = ", ".join(sorted(found - expected)) or "none"
+            hint = (" Compare every pair of tables, not only neighbours or the first two."
+                    if found < expected else "")
+            return feedback("1.3", False, f"on {len(given)} tables drawn afresh: missed {missed}"
+                            f"; wrongly named {extra}.{hint}")
+    return feedback("1.3", True, (
+        f"right — on tables drawn afresh it named the {len(planted)} planted patients "
+        "(one shared by the first and the last table) and none where there were none, as "
+        "splits.check_no_patient_leakage does"))
 
 
 # ----------------------------------------------------------------------- 02
@@ -141,21 +274,38 @@ def exercise_02_1(answer: Any, resized: np.ndarray, normalisation: str = "torch"
 # ----------------------------------------------------------------------- 03
 
 
-def exercise_03_1(answer: Any, stored: np.ndarray) -> bool:
-    """Features of the first images of a split computed by hand, against the store's rows."""
-    if not _answered("3.1", answer):
+def exercise_03_1(answer: Any, stored: np.ndarray, paths: Any, seed: int | None = None,
+                  n_images: int = 3) -> bool:
+    """Features computed by hand: ``answer(paths)`` returns an ``(n, width)`` array for a list of
+    image files. It is called on ``n_images`` rows of a split drawn afresh, in a shuffled
+    order, and compared with the store's rows for them (``stored``: the split's features,
+    row-aligned with ``paths``)."""
+    if not _answered("3.1", answer) or not _function("3.1", answer):
         return False
-    n = min(len(np.atleast_2d(np.asarray(answer, dtype=object))), len(stored))
-    array = _as_array("3.1", answer, (n, stored.shape[1]), f"{n} rows of {stored.shape[1]} features")
+    paths = [str(p) for p in paths]
+    rows = _fresh_rng(seed).choice(len(stored), size=min(n_images, len(stored)), replace=False)
+    ok, result = _call("3.1", answer, [paths[k] for k in rows])
+    if not ok:
+        return False
+    expected = np.asarray(stored[rows], dtype=np.float64)
+    if np.ndim(result) == 2 and np.shape(result)[1] == 14:
+        return feedback("3.1", False, "14 columns: CheXNet's probabilities; the features are "
+                        "the output of the layer before its head (the pooled 1024 numbers)")
+    array = _as_array("3.1", result, expected.shape, f"{len(rows)} rows of "
+                      f"{expected.shape[1]} features")
     if array is None:
         return False
-    gap = float(np.abs(array - stored[:n]).max())
-    if gap < 1e-3 * max(1.0, float(np.abs(stored[:n]).max())):
-        return feedback("3.1", True, f"right — the store's first {n} rows, to {gap:.1g}: the "
-                        "frozen base gives every image the same features every time")
-    return feedback("3.1", False, f"max |difference| {gap:.3g} from the store's first {n} rows: "
-                    "same images, same preprocessing (images.load_image with study.preprocess), "
-                    "the feature extractor rather than CheXNet's 14 outputs?")
+    gap = float(np.abs(array - expected).max())
+    if gap < 1e-3 * max(1.0, float(np.abs(expected).max())):
+        listed = ", ".join(map(str, sorted(rows)))
+        return feedback("3.1", True, f"right — rows {listed}, drawn afresh, equal the store's "
+                        f"(max |difference| {gap:.1g}): the frozen base gives every image the "
+                        "same features every time")
+    if np.abs(array - expected[::-1]).max() < 1e-3 * max(1.0, float(np.abs(expected).max())):
+        return feedback("3.1", False, "the rows come back in another order than the paths")
+    return feedback("3.1", False, f"max |difference| {gap:.3g} from the store's rows: the same "
+                    "preprocessing as the store (images.load_image with study.preprocess), "
+                    "inference mode, the pooled output rather than the 14 probabilities?")
 
 
 # ----------------------------------------------------------------------- 04
@@ -185,6 +335,78 @@ def exercise_04_1(answer: Any, head, features: np.ndarray, y: np.ndarray,
     return _diagnose("4.1", value, expected, slips, rtol=1e-3, right=(
         f"{expected:.4f}; log(2) = 0.6931 is what an untrained head that says 0.5 everywhere "
         "would score"))
+
+
+def _fresh_rows(features: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                n: int = 160) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` rows drawn at random (both classes kept), as float32 features and labels."""
+    y = np.asarray(y, dtype=np.float32).ravel()
+    positives, negatives = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    n_pos = min(len(positives), max(2, n // 5))
+    rows = np.r_[rng.choice(positives, n_pos, replace=False),
+                 rng.choice(negatives, min(len(negatives), n - n_pos), replace=False)]
+    rows = rng.permutation(rows)
+    return np.asarray(features, dtype=np.float32)[rows], y[rows]
+
+
+def _library_epoch(x: np.ndarray, y: np.ndarray, seed: int, class_weight: str = "balanced"):
+    """The library's head after one epoch (:func:`training.train_head`) on ``x, y``, its initial
+    weights and its epoch-1 order."""
+    import tempfile
+
+    from tchexnet_lib import config, training  # the check of one exercise: keras on demand
+
+    head_config = training.HeadConfig(epochs=1, seed=seed, class_weight=class_weight)
+    with tempfile.TemporaryDirectory() as folder:
+        run = training.train_head(x, y, x, y, folder, head_config)
+        trained = training.build_head(x.shape[1], head_config)
+        trained.load_weights(run.best_checkpoint)
+    config.set_seed(seed)  # train_head seeds, then builds its head: the same start
+    start = training.build_head(x.shape[1], head_config).get_weights()
+    order = np.random.default_rng([seed, 1]).permutation(len(x))
+    return trained, start, order
+
+
+def exercise_04_2(answer: Any, features: np.ndarray, y: np.ndarray,
+                  seed: int | None = None) -> bool:
+    """One epoch of the head in plain Keras: ``answer(x, y, start_weights)`` builds
+    Dense(512, relu) → Dense(1, sigmoid), sets ``start_weights``, compiles Adam(1e-3) with binary
+    cross-entropy, fits one epoch (batch 16, rows in the given order, balanced class weights
+    from the labels) and returns the model. Run on rows drawn afresh from ``features``,
+    against :func:`training.train_head`'s first epoch from the same start."""
+    if not _answered("4.2", answer) or not _function("4.2", answer):
+        return False
+    rng = _fresh_rng(seed)
+    x, labels = _fresh_rows(features, y, rng)
+    head_seed = int(rng.integers(1_000))
+    trained, start, order = _library_epoch(x, labels, head_seed)
+    ok, model = _call("4.2", answer, x[order], labels[order], start)
+    if not ok:
+        return False
+    ok, p = _call("4.2", lambda rows: np.asarray(model(rows, training=False)), x)
+    if not ok:
+        return False
+    expected = np.asarray(trained(x, training=False))
+    if np.shape(p) != expected.shape:
+        return feedback("4.2", False, f"the model's output has shape {np.shape(p)}, expected "
+                        f"{expected.shape}: one sigmoid unit on top of the 512 relu units")
+    gap = float(np.abs(p - expected).max())
+    if gap < 1e-4:
+        return feedback("4.2", True, (
+            f"right — on {len(x)} train rows drawn at random ({int(labels.sum())} positive), "
+            f"your epoch and the library's end at the same head (max |difference| {gap:.1g}): "
+            "`fit` with class_weight is the library's weighted loss, step for step"))
+    trained.set_weights(start)  # the library's head, back at the start
+    if np.abs(p - np.asarray(trained(x, training=False))).max() < 1e-6:
+        return feedback("4.2", False, "the model has not moved from its start weights: fit it "
+                        "for one epoch")
+    unweighted = _library_epoch(x, labels, head_seed, "none")[0]
+    if np.abs(p - np.asarray(unweighted(x, training=False))).max() < 1e-4:
+        return feedback("4.2", False, "this is the epoch without class weights: give fit the "
+                        "balanced weights of the two classes, w_c = n / (2 n_c)")
+    return feedback("4.2", False, f"max |difference| {gap:.3g} from the library's epoch: "
+                    "Adam(1e-3) and binary cross-entropy? batch 16, one epoch, no shuffling "
+                    "(the rows come in the library's order)? balanced weights w_c = n / (2 n_c)?")
 
 
 # ----------------------------------------------------------------------- 05

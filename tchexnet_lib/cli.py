@@ -394,7 +394,7 @@ def _reproduce_parser(commands) -> None:
                                         "the run folder recorded, else $TCHEXNET_DATA_DIR, else "
                                         "chexpert/)")
     rep.add_argument("--weights", help="CheXNet weight file (default: the registry's)")
-    rep.add_argument("--out", help="run folder (default outputs/reproduce[-patient][-limitN]/)")
+    rep.add_argument("--out", help="run folder (default outputs/chexpert[-patient][-limitN]/, the notebooks' too)")
     rep.add_argument("--limit", type=int, help="only the first N rows of each split")
     rep.add_argument("--shard", metavar="i/N", help="this machine's share of the extraction "
                                                     "(blocks k with k %% N == i), then stop; a "

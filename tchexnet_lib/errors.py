@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 
 __all__ = [
-    "CheckpointError", "DataError", "FeatureStoreError", "ImageError", "MissingInputError",
-    "MissingTensorFlowError", "NotebookError", "OneLineError", "ShippedWeightsError",
-    "WeightsError", "import_keras",
+    "CheckpointError", "DataError", "FeatureStoreError", "ImageError", "LongStepError",
+    "MissingInputError", "MissingTensorFlowError", "NotebookError", "OneLineError",
+    "ShippedWeightsError", "WeightsError", "import_keras",
 ]
 
 
@@ -106,3 +106,8 @@ class CheckpointError(OneLineError, ValueError):
 
 class NotebookError(OneLineError, RuntimeError):
     """A notebook failed: names the notebook, the cell, the error and the executed copy."""
+
+
+class LongStepError(OneLineError, RuntimeError):
+    """A notebook step estimated to run longer than it may without being asked to (it says how
+    long, measured on this machine, and which parameter lets it go on)."""

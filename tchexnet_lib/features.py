@@ -58,8 +58,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DTYPES", "FORMAT", "FeatureStore", "MANIFEST", "assigned_shards", "default_devices",
-    "extract_features", "load_features", "merge", "parse_shard", "strategy_for_devices",
-    "without_autotune",
+    "extract_features", "images_per_second", "load_features", "merge", "missing_blocks",
+    "parse_shard", "strategy_for_devices", "without_autotune",
 ]
 
 
@@ -572,6 +572,52 @@ def extract_features(
                         batch_size, strategy or strategy_for_devices(), progress,
                         num_parallel_calls, on_batch)
     return FeatureStore(folder, _finish_if_complete(folder, manifest))
+
+
+def missing_blocks(out_dir: PathLike, paths: Sequence[PathLike], weights_sha256: str,
+                   shard_size: int = 1024) -> dict[int, int] | None:
+    """The blocks of a store still to compute, read from its manifest without touching an image.
+
+    Args:
+        out_dir: the store folder (as given to :func:`extract_features`).
+        paths: the image files, in row order.
+        weights_sha256: sha256 of the weight file the features come from.
+        shard_size: rows per shard (part of the key).
+
+    Returns:
+        ``{block: rows}`` for each block not validly written (empty for a complete store), or
+        None when the folder holds no store of these rows, weights and shard size: then every
+        row is to compute.
+    """
+    folder = Path(out_dir)
+    manifest = files.read_json(folder / MANIFEST) or {}
+    key = manifest.get("key", {})
+    if [key.get("rows_sha256"), key.get("weights_sha256"), key.get("shard_size")] != [
+            files.sha256_lines([os.fspath(p) for p in paths]), weights_sha256, shard_size]:
+        return None
+    return {k: shard["stop"] - shard["start"] for k, shard in enumerate(manifest["shards"])
+            if not _shard_is_valid(folder, manifest, k)}
+
+
+def images_per_second(model: keras.Model, paths: Sequence[PathLike],
+                      config: PreprocessConfig = PreprocessConfig(), batch_size: int = 16) -> float:
+    """The feature extractor's speed on this machine, decoding included, timed on ``paths``.
+
+    One batch runs first, untimed (the first call traces the graph); then every image of
+    ``paths`` is timed. A few dozen images give the order of magnitude a notebook needs to say
+    how long a step will take before it starts.
+
+    Raises:
+        ValueError: no path given.
+    """
+    if not paths:
+        raise ValueError("images_per_second: no paths given")
+    extractor = models.feature_extractor(model)
+    batches = images.make_dataset([os.fspath(p) for p in paths], config, batch_size=batch_size)
+    extractor.predict(batches.take(1), verbose=0)
+    start = time.perf_counter()
+    extractor.predict(batches, verbose=0)
+    return len(paths) / (time.perf_counter() - start)
 
 
 def _read_manifest(folder: Path) -> dict:

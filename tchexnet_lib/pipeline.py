@@ -32,8 +32,9 @@ from tchexnet_lib import (backbones, config, data, errors, evaluation, features,
                           models, pretrain, splits, synthetic, training)
 
 __all__ = [
-    "PREDICTIONS_KEY", "SPLITS", "STUDY_FILE", "Study", "all_features", "best_head",
-    "chexnet_loader", "chexnet_scores_from_features", "default_out_dir", "delong_summary_text",
+    "ExtractionPlan", "LONG_STEP_SECONDS", "PREDICTIONS_KEY", "SPLITS", "STUDY_FILE", "Study",
+    "all_features", "best_head", "chexnet_loader", "chexnet_scores_from_features",
+    "default_out_dir", "delong_summary_text", "duration_text", "extraction_plan",
     "feature_store",
     "features_for", "labelled_rows", "load_chexnet", "load_predictions", "load_study",
     "make_study", "read_json", "save_predictions", "save_tchexnet_model", "saved_predictions",
@@ -133,7 +134,8 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
             for real data, the shipped demo CheXNet (checked) for the demo.
         head: a :class:`tchexnet_lib.training.HeadConfig` (default: the paper's).
         limit: first N rows of each split only.
-        out_dir: default ``outputs/<dataset>/``.
+        out_dir: default :func:`default_out_dir` (``outputs/<dataset>/`` for the paper's
+            settings).
         policy: the uncertainty policy of the training labels (default U-Zeros, the paper's).
         data_dir: the folder holding real ``CheXpert-v1.0-small/`` (default
             :func:`config.data_dir`).
@@ -155,17 +157,27 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
     if not path.is_file():
         raise errors.MissingInputError(models.missing_file_message(path))
     study = Study(dataset, folder, path, models.input_shape_for(path)[:2],
-                  Path(out_dir) if out_dir else default_out_dir(dataset, policy),
+                  Path(out_dir) if out_dir else default_out_dir(dataset, policy, recipe, limit),
                   head or training.HeadConfig(), limit, models.backbone_for(path), policy, recipe)
     if save:
         study.save()
     return study
 
 
-def default_out_dir(dataset: str, policy: str = data.PAPER_POLICY) -> Path:
-    """``outputs/<dataset>/``; ``outputs/<dataset>-<policy>/`` under another uncertainty policy
-    (its labels, hence its head and predictions, differ from the paper's)."""
+def default_out_dir(dataset: str, policy: str = data.PAPER_POLICY, recipe: str = "paper",
+                    limit: int | None = None) -> Path:
+    """A study's folder: ``outputs/<dataset>/`` for the paper's settings, with ``-<policy>``,
+    ``-<recipe>`` and ``-limit<N>`` added for another uncertainty policy, the patient recipe and
+    a row limit (their labels or rows differ, so their feature stores, heads and predictions do).
+
+    The notebooks (:func:`make_study`) and ``tchexnet reproduce`` both use it: on real CheXpert
+    they share one folder per setting, hence one feature store per split, and neither
+    recomputes the other's hours of extraction; a quick pass with a limit never overwrites the
+    full run's stores.
+    """
     suffix = "" if policy == data.PAPER_POLICY else f"-{policy}"
+    suffix += "" if recipe == "paper" else f"-{recipe}"
+    suffix += f"-limit{limit}" if limit else ""
     return config.output_dir(dataset + suffix)
 
 
@@ -229,6 +241,93 @@ def feature_store(study: Study, split: str, table: pd.DataFrame | None = None, m
     return features.extract_features(
         model or chexnet_loader(study), table["image_path"].tolist(), study.out_dir / "features" / split,
         study.preprocess, weights_sha256=study.weights_sha256, progress=progress, **extraction)
+
+
+#: A step of a notebook estimated to take longer than this (seconds) stops before it starts,
+#: unless the notebook's ``ALLOW_LONG`` parameter says to go on.
+LONG_STEP_SECONDS = 300.0
+
+
+def duration_text(seconds: float) -> str:
+    """``3 h 44 min``, ``12 min``, ``40 s``."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+    return f"{round(seconds / 60)} min" if seconds >= 90 else f"{round(seconds)} s"
+
+
+@dataclass(frozen=True)
+class ExtractionPlan:
+    """What filling a study's feature stores still costs, said before any extraction starts.
+
+    Attributes:
+        pending: rows still to compute, per split (0 for a complete, current store).
+        images_per_second: the extractor's speed measured here (None when nothing is pending:
+            then nothing was timed).
+        timed: how many images were timed.
+    """
+
+    pending: dict[str, int]
+    images_per_second: float | None = None
+    timed: int = 0
+
+    @property
+    def seconds(self) -> float:
+        """The estimated time of the extraction (0 when nothing is pending)."""
+        total = sum(self.pending.values())
+        return total / self.images_per_second if total and self.images_per_second else 0.0
+
+    def describe(self) -> str:
+        """One line: what is left per split and how long it will take here."""
+        total = sum(self.pending.values())
+        if not total:
+            return "feature stores: every split's store is complete; nothing to extract"
+        parts = ", ".join(f"{name} {n:,}" for name, n in self.pending.items())
+        return (f"feature stores: {total:,} images to extract ({parts}) at "
+                f"{self.images_per_second:.1f} img/s measured on {self.timed} images here: "
+                f"about {duration_text(self.seconds)}, plus the first batch's tracing")
+
+    def check(self, allow_long: bool, limit_seconds: float = LONG_STEP_SECONDS) -> None:
+        """Go on (return) if the extraction is short enough or ``allow_long``; else stop.
+
+        Raises:
+            LongStepError: estimated over ``limit_seconds`` and not allowed; the message says
+                how long, and which parameters let it go on or shorten it.
+        """
+        if allow_long or self.seconds <= limit_seconds:
+            return
+        raise errors.LongStepError(
+            f"{self.describe()}. That is more than {duration_text(limit_seconds)}: stopped "
+            "before starting. Set ALLOW_LONG = True in the parameters cell to go on (the stores are "
+            "resumable: an interrupted run continues where it stopped), or LIMIT = 500 for a "
+            "quick pass; `tchexnet reproduce` fills the same stores from a terminal")
+
+
+def extraction_plan(study: Study, tables: dict[str, pd.DataFrame], chexnet=None,
+                    sample_images: int = 32) -> ExtractionPlan:
+    """How many images each split's store still needs and, if any, how fast this machine is.
+
+    Reads the stores' manifests only; when some rows are pending, times the feature extractor
+    on the first ``sample_images`` of them (:func:`features.images_per_second`).
+
+    Args:
+        study: the study.
+        tables: its split tables (:func:`split_tables`).
+        chexnet: CheXNet, or a :func:`chexnet_loader` (built only if something is pending).
+        sample_images: images timed.
+    """
+    pending, first = {}, []
+    for name, table in tables.items():
+        paths = table["image_path"].tolist()
+        missing = features.missing_blocks(study.out_dir / "features" / name, paths,
+                                          study.weights_sha256)
+        pending[name] = len(paths) if missing is None else sum(missing.values())
+        first += paths[:sample_images - len(first)] if pending[name] else []
+    if not first:
+        return ExtractionPlan(pending)
+    model = chexnet() if callable(chexnet) and not hasattr(chexnet, "layers") else chexnet
+    model = model or load_chexnet(study)
+    rate = features.images_per_second(model, first, study.preprocess)
+    return ExtractionPlan(pending, rate, len(first))
 
 
 def features_for(study: Study, split: str, table: pd.DataFrame | None = None,

@@ -58,10 +58,11 @@ Say = Callable[[str], None]
 
 
 def default_out_dir(recipe: str = "paper", limit: int | None = None) -> Path:
-    """``outputs/reproduce/``; ``-patient`` and ``-limitN`` added for the other recipe and a
-    quick pass, so they never meet the full run's folder."""
-    suffix = ("" if recipe == "paper" else f"-{recipe}") + (f"-limit{limit}" if limit else "")
-    return config.output_dir("reproduce" + suffix)
+    """``outputs/chexpert/``, the notebooks' folder for real CheXpert
+    (:func:`pipeline.default_out_dir`): one run folder, hence one feature store per split, for
+    both, so neither recomputes the other's extraction. ``-patient`` and ``-limitN`` are added
+    for the other recipe and a quick pass, so they never meet the full run's folder."""
+    return pipeline.default_out_dir("chexpert", recipe=recipe, limit=limit)
 
 
 def data_root(data_dir: str | Path | None = None, out_dir: str | Path | None = None) -> Path:
@@ -187,9 +188,10 @@ class ExtractionClock:
         if not self.said and elapsed >= self.after_seconds:
             rate = (self.images - self.first) / elapsed
             left = max(self.pending - self.images, 0)
+            eta = pipeline.duration_text(left / rate)
             with tqdm.external_write_mode():  # off the progress bar's line, which is redrawn
                 self.say(f"ETA: {rate:.1f} img/s measured on {self.images - self.first:,} "
-                         f"images after the first batch: about {_duration(left / rate)} for "
+                         f"images after the first batch: about {eta} for "
                          f"the {left:,} images left")
             self.said = True
 
@@ -200,28 +202,18 @@ class ExtractionClock:
                 "images_per_second": round(self.images / seconds, 2) if self.images else None}
 
 
-def _duration(seconds: float) -> str:
-    """``3 h 44 min``, ``12 min``, ``40 s``."""
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
-    return f"{round(seconds / 60)} min" if seconds >= 90 else f"{round(seconds)} s"
-
-
 def _blocks(study: pipeline.Study, name: str, paths: list[str], shard: tuple[int, int] | None,
             shard_size: int) -> tuple[dict[int, int], int]:
     """This run's blocks of a store (block → rows) and how many rows of them are still to compute
     (the store's completed blocks are read from its manifest when it is this store's)."""
-    folder = study.out_dir / "features" / name
     n = len(paths)
     sizes = {k: min(shard_size, n - k * shard_size)
              for k in features.assigned_shards(math.ceil(n / shard_size), shard)}
-    manifest = files.read_json(folder / features.MANIFEST) or {}
-    key = manifest.get("key", {})
-    if [key.get("rows_sha256"), key.get("weights_sha256"), key.get("shard_size")] != [
-            files.sha256_lines(paths), study.weights_sha256, shard_size]:
+    missing = features.missing_blocks(study.out_dir / "features" / name, paths,
+                                      study.weights_sha256, shard_size)
+    if missing is None:
         return sizes, sum(sizes.values())
-    missing = set(features.FeatureStore(folder, manifest).missing_shards())
-    return sizes, sum(size for k, size in sizes.items() if manifest["shards"][k]["name"] in missing)
+    return sizes, sum(size for k, size in sizes.items() if k in missing)
 
 
 def _merging(study: pipeline.Study, shard: tuple[int, int] | None) -> bool:

@@ -53,11 +53,90 @@ def test_02_normalisation_by_hand(capsys):
     assert "shape (8, 6, 3)" in said(capsys)
 
 
-def test_03_features_against_the_store(capsys):
+def test_03_features_by_hand_on_rows_drawn_afresh(capsys):
     stored = np.random.default_rng(1).normal(size=(10, 16)).astype(np.float32)
-    assert check.exercise_03_1(stored[:4] + 1e-6, stored)
-    assert not check.exercise_03_1(stored[4:8], stored)
-    assert "first 4 rows" in said(capsys)
+    paths = [f"img{k}.png" for k in range(10)]
+    by_hand = lambda chosen: stored[[paths.index(p) for p in chosen]] + 1e-6  # noqa: E731
+    assert check.exercise_03_1(by_hand, stored, paths)
+    assert "drawn afresh, equal the store's" in said(capsys)
+    assert not check.exercise_03_1(lambda chosen: stored[:len(chosen)], stored, paths, seed=3)
+    assert "max |difference|" in said(capsys)
+    assert not check.exercise_03_1(lambda chosen: np.zeros((len(chosen), 14)), stored, paths)
+    assert "14 columns" in said(capsys)
+    assert not check.exercise_03_1(lambda chosen: by_hand(chosen)[::-1], stored, paths, seed=3)
+    assert "another order" in said(capsys)
+    assert not check.exercise_03_1(stored[:3], stored, paths)  # the printed numbers, copied
+    assert "expected a function" in said(capsys)
+    assert not check.exercise_03_1(..., stored, paths)
+    assert "not yet answered" in said(capsys)
+
+
+def patients_table(n_patients: int = 60, seed: int = 0) -> pd.DataFrame:
+    """A train.csv-like table sorted by patient: 1-3 rows each, csv_line and a label."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 4, n_patients)
+    patient = np.repeat([f"patient{k:05d}" for k in range(n_patients)], counts)
+    return pd.DataFrame({"patient_id": patient, "csv_line": np.arange(2, len(patient) + 2),
+                         "Pneumothorax": (rng.random(len(patient)) < 0.2).astype(int)})
+
+
+def split_by_patient(table, val_fraction, seed):
+    """The solution of Exercise 1.2 in notebook 01."""
+    patients = table["patient_id"].unique()
+    shuffled = np.random.default_rng(seed).permutation(patients)
+    val_patients = set(shuffled[:round(len(patients) * val_fraction)])
+    in_val = table["patient_id"].isin(val_patients)
+    train, val = table[~in_val], table[in_val]
+    assert not set(train["patient_id"]) & set(val["patient_id"]), "a patient on both sides"
+    return train, val
+
+
+def test_01_patient_split_by_hand(capsys):
+    table = patients_table()
+    assert check.exercise_01_2(split_by_patient, table), said(capsys)
+    assert "no patient on both sides" in said(capsys)
+    by_rows = lambda t, f, s: (t.iloc[:round(len(t) * (1 - f))], t.iloc[round(len(t) * (1 - f)):])
+    assert not check.exercise_01_2(by_rows, table, seed=1)  # the paper's row-order cut
+    assert "patient leakage" in said(capsys)
+    fixed = lambda t, f, s: split_by_patient(t, f, 0)  # noqa: E731  ignores the seed
+    assert not check.exercise_01_2(fixed, table, seed=1)
+    assert "must depend on `seed`" in said(capsys)
+    lost = lambda t, f, s: (split_by_patient(t, f, s)[0].iloc[1:], split_by_patient(t, f, s)[1])
+    assert not check.exercise_01_2(lost, table, seed=1)
+    assert "every row must land on exactly one side" in said(capsys)
+    assert not check.exercise_01_2(12, table)  # a printed number, copied
+    assert "expected a function" in said(capsys)
+    assert not check.exercise_01_2(..., table)
+    assert "not yet answered" in said(capsys)
+    assert not check.exercise_01_2(lambda t, f, s: 1 / 0, table)
+    assert "raised ZeroDivisionError" in said(capsys)
+
+
+def test_01_leak_check_by_hand(capsys):
+    def shared_patients(*tables):
+        seen, shared = set(), set()
+        for table in tables:
+            patients = set(table["patient_id"])
+            shared |= seen & patients
+            seen |= patients
+        return shared
+
+    table = patients_table()
+    assert check.exercise_01_3(shared_patients, table), said(capsys)
+    assert "planted patients" in said(capsys)
+    neighbours = lambda *ts: set().union(*(set(a["patient_id"]) & set(b["patient_id"])  # noqa
+                                           for a, b in zip(ts, ts[1:])))
+    assert not check.exercise_01_3(neighbours, table)  # misses the first and the last table's
+    assert "missed" in said(capsys)
+    first_two = lambda *ts: set(ts[0]["patient_id"]) & set(ts[1]["patient_id"])  # noqa: E731
+    assert not check.exercise_01_3(first_two, table)
+    assert "Compare every pair" in said(capsys)
+    assert not check.exercise_01_3(lambda *ts: len(shared_patients(*ts)), table)
+    assert "a count" in said(capsys)
+    assert not check.exercise_01_3(2, table)
+    assert "expected a function" in said(capsys)
+    assert not check.exercise_01_3(..., table)
+    assert "not yet answered" in said(capsys)
 
 
 def test_04_the_weighted_loss(capsys):
@@ -79,6 +158,53 @@ def test_04_the_weighted_loss(capsys):
     by_weights = float((row_weight * row_loss).sum() / row_weight.sum())
     assert not check.exercise_04_1(by_weights, head, features, y, weights)
     assert "number of rows" in said(capsys)
+
+
+def fit_one_epoch(features, labels, start_weights):
+    """The solution of Exercise 4.2 in notebook 04."""
+    import keras
+    import tensorflow as tf
+
+    head = keras.Sequential([keras.Input((features.shape[1],)),
+                             keras.layers.Dense(512, activation="relu"),
+                             keras.layers.Dense(1, activation="sigmoid")])
+    head.set_weights(start_weights)
+    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    n, n1 = len(labels), labels.sum()
+    weights = {0: n / (2 * (n - n1)), 1: n / (2 * n1)}
+    rows = tf.data.Dataset.from_tensor_slices((features, labels)).batch(16)
+    head.fit(rows, epochs=1, class_weight=weights, shuffle=False, verbose=0)
+    return head
+
+
+def test_04_one_epoch_in_plain_keras(capsys):
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    features = rng.normal(size=(300, 32)).astype(np.float32)
+    y = (rng.random(300) < 0.25).astype(np.float32)
+    assert check.exercise_04_2(fit_one_epoch, features, y), said(capsys)
+    assert "your epoch and the library's end at the same head" in said(capsys)
+
+    def unweighted(x, labels, start, epochs=1):
+        head = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(512, "relu"),
+                                 keras.layers.Dense(1, "sigmoid")])
+        head.set_weights(start)
+        head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+        head.fit(tf.data.Dataset.from_tensor_slices((x, labels)).batch(16), shuffle=False,
+                 verbose=0, epochs=epochs)
+        return head
+
+    assert not check.exercise_04_2(unweighted, features, y, seed=2)
+    assert "without class weights" in said(capsys)
+    assert not check.exercise_04_2(lambda x, labels, start: unweighted(x, labels, start, 0),
+                                   features, y, seed=2)
+    assert "has not moved from its start weights" in said(capsys)
+    assert not check.exercise_04_2(0.6931, features, y)
+    assert "expected a function" in said(capsys)
+    assert not check.exercise_04_2(..., features, y)
+    assert "not yet answered" in said(capsys)
 
 
 def test_05_ppv_at_another_prevalence_and_auc_from_u(capsys):

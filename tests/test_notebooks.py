@@ -25,6 +25,9 @@ from tests import tiny_demo
 from tests.conftest import REFERENCE
 
 DEMO = "demo"
+#: The tiny demo's study folder: its LIMIT names it (pipeline.default_out_dir), so a quick pass
+#: never overwrites a full run's feature stores.
+STUDY = f"{DEMO}-limit{tiny_demo.parameters(Path())['LIMIT']}"
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -117,7 +120,9 @@ def test_01_data_exploration(tiny):
     assert list(overview.index) == ["train", "val", "test"]
     written = pd.read_csv(folder / "paper_train.csv")
     assert len(written) == overview.loc["train", "rows"]
-    assert "patient split train" in all_text(executed)
+    text = all_text(executed)
+    assert "patient split train" in text and "the drawn air space covers" in text
+    assert "a design choice of the demo: valid.csv is drawn with 20% pneumothorax" in text
 
 
 @slow
@@ -130,7 +135,7 @@ def test_02_chexnet_inference(tiny):
     assert len(probabilities) == 14 and probabilities["probability"].between(0, 1).all()
     scores = pd.read_csv(folder / "chexnet_test_scores.csv")
     assert len(scores) == 30 and set(scores["Pneumothorax"]) <= {0, 1}
-    assert json.loads((tiny["out"] / DEMO / "features" / "test" / "manifest.json").read_text())[
+    assert json.loads((tiny["out"] / STUDY / "features" / "test" / "manifest.json").read_text())[
         "complete"]
     text = all_text(executed)
     assert "check_model_input refuses it" in text and "7,051,854 parameters" in text
@@ -141,7 +146,7 @@ def test_02_chexnet_inference(tiny):
 def test_03_feature_extraction(tiny):
     executed = run(tiny, "03_feature_extraction", TIMING_IMAGES=8)
     for split in ("train", "val", "test"):
-        manifest = json.loads((tiny["out"] / DEMO / "features" / split / "manifest.json")
+        manifest = json.loads((tiny["out"] / STUDY / "features" / split / "manifest.json")
                               .read_text())
         assert manifest["complete"] and manifest["n_features"] == 1024
     folder = outputs(tiny, "03_feature_extraction")
@@ -149,13 +154,15 @@ def test_03_feature_extraction(tiny):
     timing = json.loads((folder / "timing.json").read_text())
     assert timing["store_images_per_s"] > 0
     assert timing["original_hours"] == pytest.approx(timing["epochs"] * timing["store_hours"])
-    assert "training=True vs training=False: max |difference| = 0.0" in all_text(executed)
+    text = all_text(executed)
+    assert "training=True vs training=False: max |difference| = 0.0" in text
+    assert "feature stores: " in text  # the plan, said before any extraction
 
 
 @slow
 def test_04_transfer_training(tiny):
     executed = run(tiny, "04_transfer_training")
-    study_dir = tiny["out"] / DEMO
+    study_dir = tiny["out"] / STUDY
     history = pd.read_csv(study_dir / "head" / "history.csv")
     assert list(history["epoch"]) == [1, 2]
     assert len(list((study_dir / "head" / "checkpoints").glob("head_00[12]_*.weights.h5"))) == 2
@@ -169,6 +176,8 @@ def test_04_transfer_training(tiny):
     text = all_text(executed)
     assert "120 Conv2D + 2 Dense = 122 layers" in text and "7,562,817 parameters" in text
     assert "FINE_TUNE = False: skipped" in text
+    assert "feature stores: " in text  # the plan: complete after 03, else said before extracting
+    assert "times what one confident mistake adds" in text and "Exercise 3 below" in text
 
 
 @slow

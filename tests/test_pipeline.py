@@ -100,3 +100,16 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
         features.extract_features(chexnet, image, tmp_path / "wrong", PreprocessConfig(size=(64, 64)))
     with pytest.raises(ValueError, match="unknown backbone 'resnet'.*densenet121"):
         dataclasses.replace(other, backbone="resnet")
+
+
+def test_default_out_dir_names_every_setting_that_changes_rows_or_labels(monkeypatch, tmp_path):
+    """One folder per setting: a quick pass (limit) never overwrites the full run's stores, and
+    `tchexnet reproduce` uses the notebooks' folder for the same settings."""
+    from tchexnet_lib import reproduce
+
+    monkeypatch.setenv("TCHEXNET_OUTPUT_DIR", str(tmp_path))
+    assert pipeline.default_out_dir("chexpert") == tmp_path / "chexpert"
+    assert pipeline.default_out_dir("chexpert", "ones", "patient", 300) == \
+        tmp_path / "chexpert-ones-patient-limit300"
+    assert reproduce.default_out_dir() == pipeline.default_out_dir("chexpert")
+    assert reproduce.default_out_dir("patient", 20) == tmp_path / "chexpert-patient-limit20"

@@ -113,13 +113,44 @@ def test_patient_recipe_keeps_the_paper_rows_and_splits_them_by_patient(chexpert
 
     data_dir, weights, base = chexpert
     study = reproduce.open_study(data_dir, weights, None, recipe="patient")
-    assert study.out_dir == base / "outputs" / "reproduce-patient" and study.recipe == "patient"
-    assert reproduce.default_out_dir("paper", 300).name == "reproduce-limit300"
+    assert study.out_dir == base / "outputs" / "chexpert-patient" and study.recipe == "patient"
+    assert reproduce.default_out_dir("paper", 300).name == "chexpert-limit300"
     tables = pipeline.split_tables(study)
     splits.check_no_patient_leakage(tables["train"], tables["val"])
     paper = splits.paper_select(data.read_labels(study.dataset_dir / "train.csv"))
     assert sorted([*tables["train"]["Path"], *tables["val"]["Path"]]) == sorted(paper["Path"])
     assert (tables["val"]["Pneumothorax"] == 1).any() and (tables["train"]["Pneumothorax"] == 1).any()
+
+
+def test_the_notebooks_and_reproduce_share_one_feature_store_per_split(chexpert):
+    """A notebook's study on real CheXpert and `tchexnet reproduce` with the same settings use
+    one folder: what either extracted, the other reuses (no image goes through the base twice),
+    and the notebook's plan says, before starting, what is left and how long it takes."""
+    from tchexnet_lib import errors, pipeline
+
+    data_dir, weights, base = chexpert
+    study = pipeline.make_study("chexpert", weights, limit=15, data_dir=data_dir)
+    assert study.out_dir == reproduce.default_out_dir("paper", 15) == base / "outputs" / \
+        "chexpert-limit15"
+    tables = pipeline.split_tables(study)
+    chexnet = pipeline.chexnet_loader(study)
+    plan = pipeline.extraction_plan(study, tables, chexnet, sample_images=4)
+    assert plan.pending == {"train": 15, "val": 10, "test": 12} and plan.timed == 4
+    assert plan.images_per_second > 0 and plan.seconds == pytest.approx(37 / plan.images_per_second)
+    assert "37 images to extract (train 15, val 10, test 12)" in plan.describe()
+    pipeline.features_for(study, "test", tables["test"], chexnet, progress=False)  # notebook 02
+    said = []
+    reproduce.reproduce(data_dir, weights, limit=15, progress=False, say=said.append)
+    text = "\n".join(said)
+    assert "features test: 12 rows, complete store reused" in text, text
+    assert "features train: 15 rows computed" in text
+    after = pipeline.extraction_plan(study, pipeline.split_tables(study), chexnet)
+    assert after.pending == {"train": 0, "val": 0, "test": 0} and after.seconds == 0
+    assert after.describe().endswith("nothing to extract")
+    with pytest.raises(errors.LongStepError, match="ALLOW_LONG = True"):
+        pipeline.ExtractionPlan({"train": 3000}, 5.0, 32).check(allow_long=False)
+    pipeline.ExtractionPlan({"train": 3000}, 5.0, 32).check(allow_long=True)
+    pipeline.ExtractionPlan({"train": 1000}, 5.0, 32).check(allow_long=False)  # 200 s: short
 
 
 def test_data_root_order(chexpert, reference, tmp_path, monkeypatch):
