@@ -249,7 +249,8 @@ def output_dir(*parts: str) -> Path:
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up notes (oneDNN, CPU features) kept off stderr.
+    """Import TensorFlow with its C++ start-up notes (oneDNN, CPU features, a failed ``cuInit``
+    of the full wheel on a host without a GPU) kept off stderr.
 
     They are printed before any logging setting applies (``TF_CPP_MIN_LOG_LEVEL`` does not
     hide them) and a notebook shows them in red; they are replayed if the import fails.
@@ -262,7 +263,11 @@ def import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401  (seconds: imported by the first caller)
+            import tensorflow  # (seconds: imported by the first caller)
+
+            # The full wheel on a host without a GPU logs "failed call to cuInit" when its
+            # devices are first listed: list them here, where stderr is captured.
+            tensorflow.config.list_physical_devices()
         except ModuleNotFoundError as error:
             if error.name != "tensorflow":
                 raise

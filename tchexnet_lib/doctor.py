@@ -193,25 +193,42 @@ def check_python(version: str | None = None) -> Check:
                  f"{_spec_text(supported)}", "use a supported Python: make PYTHON=python3.X setup")
 
 
-def check_package(name: str, version: str) -> Check:
-    """An installed package (``tensorflow``, ``keras``) against the project's pin.
+def _locked_versions(name: str) -> set[str]:
+    """The versions ``requirements.lock`` gives ``name`` (and its ``-cpu`` twin), in a checkout."""
+    root = config.checkout_root()
+    lock = root / "requirements.lock" if root else None
+    if lock is None or not lock.is_file():
+        return set()
+    found = (line.split(";")[0].strip() for line in lock.read_text().splitlines())
+    return {pin.split("==", 1)[1] for pin in found
+            if "==" in pin and pin.split("==", 1)[0].lower() in {name, f"{name}-cpu"}}
 
-    Keras before 3 fails (the library is Keras 3); another version than the pin warns.
+
+def check_package(name: str, version: str) -> Check:
+    """An installed package (``tensorflow``, ``keras``) against the project's ranges and lock.
+
+    Keras before 3 fails (the library is Keras 3); outside the declared range warns; inside it,
+    a checkout whose ``requirements.lock`` says another version warns too (the tested one).
     """
     _, requirements = _project_requirements()
-    pins = {str(r.specifier) for r in requirements if r.name.startswith(name) and r.specifier}
+    ranges = {str(r.specifier) for r in requirements if r.name.startswith(name) and r.specifier}
     where = f"software.{name}"
     if name == "keras" and int(version.split(".")[0]) < 3:
         return Check(where, "fail", f"Keras {version}: this project needs Keras 3",
-                     "reinstall the pinned environment: make setup")
-    if not pins:
-        return Check(where, "warn", f"{version}; no pin found (tchexnet not installed)",
+                     "reinstall the locked environment: make setup")
+    if not ranges:
+        return Check(where, "warn", f"{version}; no requirement found (tchexnet not installed)",
                      "install it: make setup")
-    if any(SpecifierSet(pin).contains(version, prereleases=True) for pin in pins):
-        return Check(where, "ok", f"{version} (pinned: {', '.join(sorted(pins))})")
-    return Check(where, "warn", f"{version}, not the pinned {', '.join(sorted(pins))}: "
-                 "results may differ from the project's", "reinstall the pinned environment: "
-                 "make setup")
+    if not any(SpecifierSet(spec).contains(version, prereleases=True) for spec in ranges):
+        return Check(where, "warn", f"{version}, outside the supported {', '.join(sorted(ranges))}: "
+                     "results may differ from the project's", "reinstall: make setup, or pip "
+                     "install \"tchexnet[cpu]\"")
+    locked = _locked_versions(name)
+    if locked and version not in locked:
+        return Check(where, "warn", f"{version}, supported; the lock tests {', '.join(sorted(locked))}",
+                     "the locked environment: make setup")
+    return Check(where, "ok", f"{version} (supported: {', '.join(sorted(ranges))}"
+                 + (", the locked version)" if locked else ")"))
 
 
 def check_cpu(info: dict) -> Check:

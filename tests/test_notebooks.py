@@ -432,7 +432,7 @@ def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_p
     for path in paths.values():
         path.write_text(path.name)
     result = demo.DemoResult({"note": "n"}, pd.DataFrame(), {"roc": tmp_path / "roc.png", **paths})
-    monkeypatch.setattr(demo, "run_demo", lambda cfg, out, progress: result)
+    monkeypatch.setattr(demo, "run_in_child", lambda cfg, out, progress, ablation: (result, None))
     monkeypatch.setattr(demo, "summary_table", lambda summary: "summary")
     monkeypatch.setattr(demo, "demo_weights_path", lambda cfg: weights)
     monkeypatch.setattr(demo, "notebook_inputs", lambda cfg, out: {  # what the series read

@@ -279,7 +279,8 @@ def wheel_contents(wheel: Path) -> dict[str, int]:
 
     names = zipfile.ZipFile(wheel).namelist()
     return {"notebooks (*.ipynb)": sum(n.endswith(".ipynb") for n in names),
-            "notebooks README.md": sum(n.endswith("notebooks/README.md") for n in names),
+            # the instructor's page beside the series (tchexnet_lib/_series/ in the wheel)
+            "notebooks README.md": sum(n.endswith("_series/README.md") for n in names),
             "demo weights (*.weights.h5)": sum(n.endswith(".weights.h5") for n in names)}
 
 
@@ -719,6 +720,8 @@ def check(args: argparse.Namespace, work: Path, report: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the check; print the timings and the verdict; 0 passed, 1 failed."""
     args = parse_args(argv)
+    # absolute, for runs in other folders; not resolved: a venv's python is a link out of it
+    args.reference_python = Path(os.path.abspath(args.reference_python))
     if not args.reference_python.exists() and not args.install_only:
         say(f"FAILED: no reference venv at {args.reference_python} (run `make setup`, or pass --reference-python)")
         return 1
