@@ -131,7 +131,7 @@ def exercise_01_1(answer: Any, selected: pd.DataFrame) -> bool:
              int((~same).sum())}
     return _diagnose("1.1", value, expected, slips, right=(
         f"{expected:,} of the {len(same):,} possible cut positions ({share:.0%}) split a patient; "
-        "the paper's 80% cut is one of them only by chance"))
+        "whether the paper's 80% cut lands on one of them is chance"))
 
 
 def _patients_drawn(table: pd.DataFrame, rng: np.random.Generator, n: int) -> pd.DataFrame:

@@ -473,9 +473,13 @@ def summary_table(summary: dict) -> str:
 
 
 def notebook_parameters(cfg: DemoConfig = DemoConfig()) -> dict:
-    """The parameters ``tchexnet demo`` runs the series with: the demo, its seed, its CheXNet."""
+    """The parameters ``tchexnet demo`` runs the series with: the demo, its seed, its CheXNet.
+
+    With the shipped demo CheXNet, ``WEIGHTS`` is left out: the notebooks' ``WEIGHTS = None``
+    finds that file, and an executed copy shows no path of this machine.
+    """
     parameters = {"DATASET": "demo", "SEED": cfg.seed}
-    weights = demo_weights_path(cfg)
+    weights = None if cfg.uses_shipped_weights else demo_weights_path(cfg)
     if weights is not None:  # the weights run_demo used, not a retrain
         parameters["WEIGHTS"] = str(weights)
     return parameters

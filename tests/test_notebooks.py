@@ -441,7 +441,7 @@ def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_p
     monkeypatch.setattr(notebooks, "execute_series", lambda parameters, **options: calls.append(
         (parameters, options["inputs"])) or [tmp_path / "01.ipynb"])
     cli.cmd_demo(cli.build_parser().parse_args(["demo", "--seed", "3", *flags]))
-    expected = {"DATASET": "demo", "SEED": 3, "WEIGHTS": str(weights)}
+    expected = {"DATASET": "demo", "SEED": 3}  # the shipped CheXNet: WEIGHTS = None finds it
     if "--no-notebooks" in flags:
         assert calls == []
         return
