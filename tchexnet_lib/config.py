@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from tchexnet_lib import errors
 __all__ = [
     "CHEXPERT_SMALL", "DATASETS", "HOME_VARIABLE", "IMAGE_SIZE", "PLAIN_PROGRESS",
     "PreprocessConfig", "WORK_FOLDER", "bundled_dir", "checkout_root", "chexpert_dir", "data_dir",
-    "dataset_dir", "default_dataset", "demo_data_dir", "display_path", "find_work_folder",
+    "dataset_dir", "default_dataset", "demo_data_dir", "display_path",
+    "environment_for_children", "find_work_folder",
     "import_tensorflow_quietly", "output_dir", "progress_bar", "project_root", "require_dataset",
     "set_seed", "weights_dir",
 ]
@@ -88,6 +91,24 @@ def project_root() -> Path:
         print(f"tchexnet: working folder {folder} (data, weights, outputs; "
               f"${HOME_VARIABLE} chooses another)", file=stream)
     return folder
+
+
+@contextmanager
+def environment_for_children(**extra: str) -> Iterator[None]:
+    """Set, while the block runs, what the processes it starts must inherit: this process's
+    working folder as ``$TCHEXNET_HOME`` (so a kernel or a worker reads and writes the same
+    folders, and does not name it again), and ``extra`` variables; restored afterwards."""
+    settings = {HOME_VARIABLE: str(project_root()), **extra}
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def _dir_from_env(variable: str, default_name: str) -> Path:

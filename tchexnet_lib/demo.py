@@ -204,7 +204,8 @@ def run_in_child(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = No
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+    with config.environment_for_children(), \
+            concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
         return pool.submit(_study_and_ablation, cfg, out_dir, progress, ablation).result()
 
 

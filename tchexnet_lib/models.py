@@ -607,8 +607,6 @@ def resolve_weights(
         return Path(weights)
     real = registry_path(DEFAULT_WEIGHTS[architecture])
     demo = config.weights_dir() / DEMO_FILES[architecture]
-    if architecture == "chexnet" and not demo.is_file():  # the shipped demo CheXNet
-        demo = config.bundled_dir("demo_weights") / Path(DEMO_FILES[architecture]).name
     return demo if not real.is_file() and demo.is_file() else real
 
 

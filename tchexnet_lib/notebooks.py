@@ -13,10 +13,9 @@ and nbformat are imported by the functions that need them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,23 +135,6 @@ def _error_line(error: Exception) -> str:
     return f"cell [{where}]: {ename}: {first}" if where else f"{ename}: {first}"
 
 
-@contextlib.contextmanager
-def _kernel_environment() -> Iterator[None]:
-    """What the kernels started meanwhile inherit: text progress bars, and this process's
-    working folder (``$TCHEXNET_HOME``), so a kernel reads and writes the same folders."""
-    settings = {config.PLAIN_PROGRESS: "1", config.HOME_VARIABLE: str(config.project_root())}
-    before = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
-
-
 def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.PathLike | None = None,
             timeout: int = 1200) -> Path:
     """Run one notebook top to bottom with papermill, in its output folder, on the ``python3`` kernel.
@@ -183,7 +165,8 @@ def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.Path
     out.mkdir(parents=True, exist_ok=True)
     target, failed = out / source.name, out / f"{source.stem}.failed.ipynb"
     failed.unlink(missing_ok=True)  # a new run supersedes an old failure
-    with files.atomic_path(target) as tmp, _kernel_environment():
+    with files.atomic_path(target) as tmp, \
+            config.environment_for_children(**{config.PLAIN_PROGRESS: "1"}):  # text bars
         try:
             papermill.execute_notebook(
                 str(source), str(tmp), parameters=dict(parameters or {}), kernel_name=KERNEL,

@@ -177,7 +177,7 @@ def test_04_transfer_training(tiny):
     assert "120 Conv2D + 2 Dense = 122 layers" in text and "7,562,817 parameters" in text
     assert "FINE_TUNE = False: skipped" in text
     assert "feature stores: " in text  # the plan: complete after 03, else said before extracting
-    assert "times what one confident mistake adds" in text and "Exercise 3 below" in text
+    assert "times what one confident mistake adds" in text and "question 3 of the Exercises below" in text
 
 
 @slow
