@@ -663,17 +663,11 @@ def exercise_06_1(answer: Any, model, x, layer: str | None = None) -> bool:
     produced = np.asarray(answer, dtype=object)
     if produced.ndim == 3 and produced.shape[0] == 1:  # (1, h, w): the batch of one image
         answer = produced[0]
-    array = _as_array("6.1", answer, expected.shape, "a map the size of the input image")
-    if array is None or not _map_slips("6.1", array, expected):
-        return False
-    gap = float(np.abs(array - expected).max())
-    if gap < 1e-3:
-        return feedback("6.1", True, f"right — within {max(gap, 1e-9):.1g} of gradcam.grad_cam on "
-                        f"an image drawn for this run, at {layer}")
-    return feedback("6.1", False, f"max |difference| {gap:.3g} from gradcam.grad_cam of x_new: "
-                    "the map of this run's x_new (it is drawn afresh each run), the logit (the "
-                    "head's input times its kernel plus its bias), the channel weights as the "
-                    "gradients' mean over height and width, a bilinear resize?")
+    return _judge_map("6.1", answer, expected, lambda gap: (
+        f"right — within {max(gap, 1e-9):.1g} of gradcam.grad_cam on an image drawn for this "
+        f"run, at {layer}"), "gradcam.grad_cam of x_new: the map of this run's x_new (it is "
+        "drawn afresh each run), the logit (the head's input times its kernel plus its bias), "
+        "the channel weights as the gradients' mean over height and width, a bilinear resize?")
 
 
 def exercise_06_2(answer: Any, model, image_path, output: int | str | None = None,
@@ -683,13 +677,19 @@ def exercise_06_2(answer: Any, model, image_path, output: int | str | None = Non
     if not _answered("6.2", answer):
         return False
     expected = gradcam.cam_for_image(image_path, model, output, layer_name=layer).cam
-    array = _as_array("6.2", answer, expected.shape, "a map the size of the input image")
-    if array is None or not _map_slips("6.2", array, expected):
+    return _judge_map("6.2", answer, expected, lambda gap: (
+        f"right — max |difference| {gap:.1g} from gradcam.cam_for_image"),
+        "gradcam.cam_for_image: the output's logit (not another class), the channel weights as "
+        "the gradients' mean over height and width, a bilinear resize?")
+
+
+def _judge_map(number: str, answer: Any, expected: np.ndarray, right, wrong: str) -> bool:
+    """A Grad-CAM map against ``expected`` within 1e-3: ``right(gap)`` or "max |difference|
+    … from ``wrong``", after the shape and the usual slips (:func:`_map_slips`)."""
+    array = _as_array(number, answer, expected.shape, "a map the size of the input image")
+    if array is None or not _map_slips(number, array, expected):
         return False
     gap = float(np.abs(array - expected).max())
     if gap < 1e-3:
-        return feedback("6.2", True, f"right — max |difference| {gap:.1g} from "
-                        "gradcam.cam_for_image")
-    return feedback("6.2", False, f"max |difference| {gap:.3g} from gradcam.cam_for_image: the "
-                    "output's logit (not another class), the channel weights as the gradients' "
-                    "mean over height and width, a bilinear resize?")
+        return feedback(number, True, right(gap))
+    return feedback(number, False, f"max |difference| {gap:.3g} from {wrong}")
