@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: setup lock wheel test test-fast test-browser browser-deps demo lab site site-student student instructor bench bench-demo clean
+.PHONY: setup lock wheel lint format test test-fast test-browser browser-deps demo lab site site-student student instructor bench bench-demo clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,16 @@ wheel: setup
 # Two test processes (pytest-xdist, one test file each at a time): 1.7× faster on 2 cores, since
 # model builds and tracing run on one core. TEST_WORKERS=1 runs serially; more need ~3 GB each.
 TEST_WORKERS ?= 2
+
+# The formatter and linter (ruff, pinned in pyproject's dev extra; settings in [tool.ruff]).
+# `make lint` checks, as CI does; `make format` rewrites. pre-commit runs the same two hooks.
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 test: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile

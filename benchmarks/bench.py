@@ -44,8 +44,8 @@ def synthetic_xray(rng: np.random.Generator, height: int, width: int) -> np.ndar
     for side in (-1, 1):  # lungs
         lx, ly = cx + side * width * rng.uniform(0.2, 0.25), cy - height * 0.05
         inside = ((xx - lx) / (width * 0.17)) ** 2 + ((yy - ly) / (height * 0.3)) ** 2
-        image -= 90 * np.exp(-inside**2)
-    image += 50 * np.exp(-((xx - cx) / (width * 0.04)) ** 2)  # spine
+        image -= 90 * np.exp(-(inside**2))
+    image += 50 * np.exp(-(((xx - cx) / (width * 0.04)) ** 2))  # spine
     image += 12 * np.sin(yy / rng.uniform(9, 13) + 0.02 * np.abs(xx - cx)) ** 8  # ribs
     image += rng.normal(0, 6, (height, width))
     return np.clip(image, 0, 255).astype(np.uint8)
@@ -100,8 +100,9 @@ def extract_into_temp(model, paths: list[str], root: Path) -> np.ndarray:
     from tchexnet_lib import features
 
     out = Path(tempfile.mkdtemp(dir=root))
-    features.extract_features(model, paths, out, progress=False, weights_sha256="bench",
-                              batch_size=MODEL_BATCH)
+    features.extract_features(
+        model, paths, out, progress=False, weights_sha256="bench", batch_size=MODEL_BATCH
+    )
     feats, _ = features.load_features(out)
     shutil.rmtree(out)
     return feats
@@ -138,7 +139,8 @@ def relative_change(new: np.ndarray, old: np.ndarray) -> dict:
     """Per-image relative L2 change of feature vectors: median and max."""
     old = old.astype(np.float64)
     rel = np.linalg.norm(new.astype(np.float64) - old, axis=1) / np.maximum(
-        np.linalg.norm(old, axis=1), 1e-12)
+        np.linalg.norm(old, axis=1), 1e-12
+    )
     return {"median": float(np.median(rel)), "max": float(rel.max())}
 
 
@@ -157,8 +159,10 @@ def bench_inference(base, paths: list[str], root: Path, repeats: int) -> dict:
     steps = max(1, math.ceil(n / MODEL_BATCH))
     bf16 = bf16_copy(base)
     variants = {
-        "model_bound": (steps * MODEL_BATCH,
-                        lambda: [forward(batch).numpy() for _ in range(steps)]),
+        "model_bound": (
+            steps * MODEL_BATCH,
+            lambda: [forward(batch).numpy() for _ in range(steps)],
+        ),
         "extract": (n, lambda: extract_into_temp(base, paths, root)),
         "paper_infer": (n, lambda: paper_predict(base, paths)),
         "bf16_extract": (n, lambda: extract_into_temp(bf16, paths, root)),
@@ -208,15 +212,25 @@ def rss_child(paths_file: str) -> None:
     paths = Path(paths_file).read_text().split("\n")
     out = tempfile.mkdtemp()
     began = time.perf_counter()
-    features.extract_features(models.build_base(), paths, out, progress=False,
-                              weights_sha256="bench")
+    features.extract_features(
+        models.build_base(), paths, out, progress=False, weights_sha256="bench"
+    )
     seconds = time.perf_counter() - began
     shutil.rmtree(out)
     status = Path("/proc/self/status").read_text()
-    hwm = next((int(line.split()[1]) for line in status.splitlines()
-                if line.startswith("VmHWM")), 0)
-    print(json.dumps({"n": len(paths), "maxrss_mb": resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss / 1024, "vmhwm_mb": hwm / 1024, "seconds": seconds}))
+    hwm = next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0
+    )
+    print(
+        json.dumps(
+            {
+                "n": len(paths),
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "vmhwm_mb": hwm / 1024,
+                "seconds": seconds,
+            }
+        )
+    )
 
 
 def bench_rss(paths: list[str], sizes: list[int], root: Path) -> dict:
@@ -224,13 +238,15 @@ def bench_rss(paths: list[str], sizes: list[int], root: Path) -> dict:
     for n in sizes:
         listing = root / f"paths-{n}.txt"
         listing.write_text("\n".join(paths[:n]))
-        done = subprocess.run([sys.executable, __file__, "--rss-child", str(listing)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(listing)], capture_output=True, text=True
+        )
         if done.returncode:
             raise RuntimeError(f"rss child for {n} images failed:\n{done.stderr[-2000:]}")
         child = json.loads(done.stdout.strip().splitlines()[-1])
         results[str(n)] = child | {
-            "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+            "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        }
     # VmHWM, not ru_maxrss: a child's ru_maxrss keeps the high-water mark of the fork before
     # exec, i.e. this (large) parent's RSS, so it reads the same for every child.
     small, large = (results[str(n)]["vmhwm_mb"] for n in (sizes[0], sizes[-1]))
@@ -283,8 +299,13 @@ def bench_paper_train(paths, labels, n_train: int, epochs: int) -> float:
     train = paper_sequence(paths[:n_train], labels[:n_train], 16)
     val = paper_sequence(paths[n_train:], labels[n_train:], 16)
     began = time.perf_counter()
-    model.fit(train, validation_data=val, epochs=epochs,
-              class_weight=paper_weights(labels[:n_train]), verbose=0)
+    model.fit(
+        train,
+        validation_data=val,
+        epochs=epochs,
+        class_weight=paper_weights(labels[:n_train]),
+        verbose=0,
+    )
     return time.perf_counter() - began
 
 
@@ -301,13 +322,21 @@ def bench_project_train(paths, labels, n_train: int, epochs: int, root: Path) ->
     features.extract_features(base, paths, store, progress=False, weights_sha256="bench")
     x, _ = features.load_features(store)
     extracted = time.perf_counter() - began
-    result = training.train_head(x[:n_train], labels[:n_train], x[n_train:], labels[n_train:],
-                                 root / "head-run", training.HeadConfig(epochs=epochs,
-                                                                        class_weight="paper"),
-                                 resume=False)
+    result = training.train_head(
+        x[:n_train],
+        labels[:n_train],
+        x[n_train:],
+        labels[n_train:],
+        root / "head-run",
+        training.HeadConfig(epochs=epochs, class_weight="paper"),
+        resume=False,
+    )
     total = time.perf_counter() - began
-    return total, {"extract_s": extracted, "head_s": total - extracted,
-                   "head_epochs": len(result.history)}
+    return total, {
+        "extract_s": extracted,
+        "head_s": total - extracted,
+        "head_epochs": len(result.history),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,21 +361,36 @@ def bench_tuning(base, paths: list[str], root: Path) -> list[dict]:
 
         def run(some: list[str]) -> None:
             out = Path(tempfile.mkdtemp(dir=root))
-            features.extract_features(base, some, out, progress=False, weights_sha256="bench",
-                                      batch_size=batch_size, shard_size=shard_size,
-                                      num_parallel_calls=parallel)
+            features.extract_features(
+                base,
+                some,
+                out,
+                progress=False,
+                weights_sha256="bench",
+                batch_size=batch_size,
+                shard_size=shard_size,
+                num_parallel_calls=parallel,
+            )
             shutil.rmtree(out)
 
         run(paths[:batch_size])
         model_s, _, _ = timed(lambda: [forward(batch).numpy() for _ in range(steps)])
         extract_s, _, _ = timed(lambda: run(paths))
-        rows.append({"batch_size": batch_size,
-                     "num_parallel_calls": "AUTOTUNE" if parallel is None else parallel,
-                     "ips": len(paths) / extract_s,
-                     "ratio": (len(paths) / extract_s) / (steps * MODEL_BATCH / model_s)})
-    rows.append({"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-                 "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-                 "note": "0 = TensorFlow's default (all cores)"})
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "num_parallel_calls": "AUTOTUNE" if parallel is None else parallel,
+                "ips": len(paths) / extract_s,
+                "ratio": (len(paths) / extract_s) / (steps * MODEL_BATCH / model_s),
+            }
+        )
+    rows.append(
+        {
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "note": "0 = TensorFlow's default (all cores)",
+        }
+    )
     return rows
 
 
@@ -363,18 +407,27 @@ def save(results: dict, path: Path | None) -> None:
 def table(results: dict) -> str:
     r = results
     rows = [
-        ("model_bound_ips", f"{r['model_bound_ips']:.1f}", "DenseNet-121 224², tf.function, "
-         "in-memory batch 32"),
+        (
+            "model_bound_ips",
+            f"{r['model_bound_ips']:.1f}",
+            "DenseNet-121 224², tf.function, in-memory batch 32",
+        ),
         ("extract_ips", f"{r['extract_ips']:.1f}", "extract_features from JPEGs on disk"),
         ("extract_ratio", f"{r['extract_ratio']:.3f}", "target ≥ 0.9 (wall time)"),
-        ("extract_ratio_cpu", f"{r['extract_ratio_cpu']:.3f}",
-         f"CPU ms/image: model {r['model_bound_cpu_ms_per_image']:.0f}, "
-         f"extract {r['extract_cpu_ms_per_image']:.0f} (robust to other processes)"),
+        (
+            "extract_ratio_cpu",
+            f"{r['extract_ratio_cpu']:.3f}",
+            f"CPU ms/image: model {r['model_bound_cpu_ms_per_image']:.0f}, "
+            f"extract {r['extract_cpu_ms_per_image']:.0f} (robust to other processes)",
+        ),
         ("paper_infer_ips", f"{r['paper_infer_ips']:.1f}", "load_img + vstack + model.predict"),
         ("infer_speedup", f"{r['infer_speedup']:.2f}×", "extract / paper"),
-        ("paper_infer_array_mb", f"{r['paper_infer_array_mb']:.0f}",
-         f"the original's one array (94,482 images: {r['paper_infer_array_gb_at_94482']:.0f} GB,"
-         " computed)"),
+        (
+            "paper_infer_array_mb",
+            f"{r['paper_infer_array_mb']:.0f}",
+            f"the original's one array (94,482 images: {r['paper_infer_array_gb_at_94482']:.0f} GB,"
+            " computed)",
+        ),
     ]
     if "paper_train10_s" in r:
         rows += [
@@ -384,19 +437,35 @@ def table(results: dict) -> str:
         ]
     if "rss" in r:
         for n, child in r["rss"].items():
-            rows.append((f"rss_mb@{n}", f"{child['vmhwm_mb']:.0f}",
-                         f"peak RSS (VmHWM) of an extraction of {n} images"))
+            rows.append(
+                (
+                    f"rss_mb@{n}",
+                    f"{child['vmhwm_mb']:.0f}",
+                    f"peak RSS (VmHWM) of an extraction of {n} images",
+                )
+            )
         rows.append(("rss_growth", f"{100 * r['rss_growth']:+.1f}%", "target within ±10%"))
     if "bf16_extract_ips" in r:
         rows += [
-            ("bf16_extract_ips", f"{r['bf16_extract_ips']:.1f}",
-             f"{r['bf16_speedup']:.2f}× float32 extraction"),
-            ("bf16_rel_change", f"{r['bf16_rel_change']['max']:.4f}",
-             f"max per-image relative L2 (median {r['bf16_rel_change']['median']:.4f})"),
+            (
+                "bf16_extract_ips",
+                f"{r['bf16_extract_ips']:.1f}",
+                f"{r['bf16_speedup']:.2f}× float32 extraction",
+            ),
+            (
+                "bf16_rel_change",
+                f"{r['bf16_rel_change']['max']:.4f}",
+                f"max per-image relative L2 (median {r['bf16_rel_change']['median']:.4f})",
+            ),
         ]
     if "float16_store_rel_change" in r:
-        rows.append(("float16_store_rel_change", f"{r['float16_store_rel_change']['max']:.2e}",
-                     "max per-image relative L2 of a float16 store"))
+        rows.append(
+            (
+                "float16_store_rel_change",
+                f"{r['float16_store_rel_change']['max']:.2e}",
+                "max per-image relative L2 of a float16 store",
+            )
+        )
     width = max(len(name) for name, _, _ in rows)
     return "\n".join(f"{name:<{width}}  {value:>10}  {note}" for name, value, note in rows)
 
@@ -435,10 +504,16 @@ def main(argv=None) -> int:
         else:
             paths = make_images(root / "images", n_images)
         speed_paths = paths[: args.n]
-        results: dict = {"machine": machine_info(),
-                         "settings": {"n": args.n, "repeats": args.repeats, "epochs": args.epochs,
-                                      "images": str(args.images or "synthetic 390×320 JPEG"),
-                                      "batch_size": MODEL_BATCH}}
+        results: dict = {
+            "machine": machine_info(),
+            "settings": {
+                "n": args.n,
+                "repeats": args.repeats,
+                "epochs": args.epochs,
+                "images": str(args.images or "synthetic 390×320 JPEG"),
+                "batch_size": MODEL_BATCH,
+            },
+        }
         keras.utils.set_random_seed(0)
         base = models.build_base()
         print("inference: model-bound, extraction, the original's, bf16 …", file=sys.stderr)
@@ -456,21 +531,27 @@ def main(argv=None) -> int:
             labels[:2] = [0, 1]  # both classes present
             n_train = round(0.8 * args.n)
             print("the original's 10-epoch training …", file=sys.stderr)
-            results["paper_train10_s"] = bench_paper_train(speed_paths, labels, n_train,
-                                                           args.epochs)
+            results["paper_train10_s"] = bench_paper_train(
+                speed_paths, labels, n_train, args.epochs
+            )
             save(results, args.json_out)
             print("the project's 10-epoch training …", file=sys.stderr)
             total, parts = bench_project_train(speed_paths, labels, n_train, args.epochs, root)
-            results |= {"project_train10_s": total, "project_train10_parts": parts,
-                        "train10_speedup": results["paper_train10_s"] / total}
+            results |= {
+                "project_train10_s": total,
+                "project_train10_parts": parts,
+                "train10_speedup": results["paper_train10_s"] / total,
+            }
     from tchexnet_lib import machine  # (the benchmark imports the library lazily)
 
     results["machine"]["loadavg_end"] = machine.load_average()
     results["wall_s"] = time.perf_counter() - began
     print(table(results))
-    print(f"(load average start {results['machine']['loadavg_start'][0]:.2f}, end "
-          f"{results['machine']['loadavg_end'][0]:.2f} on {results['machine']['usable_cores']} "
-          f"cores; wall {results['wall_s']:.0f} s)")
+    print(
+        f"(load average start {results['machine']['loadavg_start'][0]:.2f}, end "
+        f"{results['machine']['loadavg_end'][0]:.2f} on {results['machine']['usable_cores']} "
+        f"cores; wall {results['wall_s']:.0f} s)"
+    )
     if args.json_out:
         save(results, args.json_out)
         print(f"wrote {args.json_out}")

@@ -34,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import machine_info, save  # noqa: E402  (the same machine record as make bench)
+
 from tchexnet_lib import evaluation, machine  # noqa: E402  (no TensorFlow imported)
 
 BUDGET_S = {"first_run": 360.0, "rerun": 150.0}
@@ -51,10 +52,15 @@ SLOW_HOST_IMG_S = 8.8
 def run_demo(env: dict[str, str], extra: list[str]) -> dict:
     """One ``tchexnet demo`` in a subprocess: wall seconds, exit status, the summary it wrote."""
     load = os.getloadavg()[0]
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "tchexnet_lib.cli", "demo", *extra], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tchexnet_lib.cli", "demo", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     with machine.PeakRss(process.pid) as watch:
         stdout, stderr = process.communicate()
     seconds = time.perf_counter() - start
@@ -63,10 +69,17 @@ def run_demo(env: dict[str, str], extra: list[str]) -> dict:
     outputs = Path(env["TCHEXNET_OUTPUT_DIR"])
     summary = json.loads((outputs / "demo" / "summary.json").read_text())
     ran = notebook_seconds(outputs / "notebooks", started)
-    return {"seconds": round(seconds, 1), "loadavg_start": round(load, 2),
-            "loadavg_end": round(os.getloadavg()[0], 2), "summary": summary,
-            "notebook_seconds": ran, "peak_rss_mb": peak_rss_by_name(watch.peaks, ran),
-            "total_peak_rss_mb": watch.total_peak_mb, "processes": watch.peaks, "table": stdout.strip().splitlines()[-4:]}
+    return {
+        "seconds": round(seconds, 1),
+        "loadavg_start": round(load, 2),
+        "loadavg_end": round(os.getloadavg()[0], 2),
+        "summary": summary,
+        "notebook_seconds": ran,
+        "peak_rss_mb": peak_rss_by_name(watch.peaks, ran),
+        "total_peak_rss_mb": watch.total_peak_mb,
+        "processes": watch.peaks,
+        "table": stdout.strip().splitlines()[-4:],
+    }
 
 
 def peak_rss_by_name(peaks: list[dict], notebooks: dict[str, float | str]) -> dict[str, float]:
@@ -80,14 +93,20 @@ def peak_rss_by_name(peaks: list[dict], notebooks: dict[str, float | str]) -> di
     keep their process name and pid; unnamed ones under :data:`SMALL_MB` (multiprocessing's
     resource tracker, a ``uname``) are left out (the run's ``processes`` keeps every one).
     """
+
     def has(record: dict, word: str) -> bool:
         return any(word in part for part in record["cmdline"])
 
     ran = [name for name, seconds in notebooks.items() if not isinstance(seconds, str)]
     kernels = [p["pid"] for p in peaks[1:] if has(p, "ipykernel")]
     names = dict(zip(kernels, ran)) if len(kernels) == len(ran) else {}
-    names.update({p["pid"]: STUDY for p in peaks[1:]
-                  if has(p, "multiprocessing.spawn") and p.get("ppid") == peaks[0]["pid"]})
+    names.update(
+        {
+            p["pid"]: STUDY
+            for p in peaks[1:]
+            if has(p, "multiprocessing.spawn") and p.get("ppid") == peaks[0]["pid"]
+        }
+    )
     result = {DEMO: peaks[0]["peak_mb"]} if peaks else {}
     for p in peaks[1:]:
         if p["pid"] in names or p["peak_mb"] >= SMALL_MB:
@@ -102,35 +121,50 @@ def notebook_seconds(folder: Path, since: datetime.datetime) -> dict[str, float 
     for path in sorted(folder.glob("[0-9]*.ipynb")):
         meta = json.loads(path.read_text())["metadata"].get("papermill", {})
         if meta.get("start_time") and meta.get("end_time"):
-            start, end = (datetime.datetime.fromisoformat(meta[k]) for k in ("start_time", "end_time"))
+            start, end = (
+                datetime.datetime.fromisoformat(meta[k]) for k in ("start_time", "end_time")
+            )
             if start.tzinfo is None:
-                start, end = (t.replace(tzinfo=datetime.timezone.utc) for t in (start, end))
+                start, end = (t.replace(tzinfo=datetime.UTC) for t in (start, end))
             times[path.stem] = round((end - start).total_seconds(), 1) if end >= since else "reused"
     return times
 
 
 def table(results: dict) -> str:
     """The runs against their budgets."""
-    lines = [f"host: {results['machine']['cpu']}, model-bound {results['model_bound_img_s']} img/s "
-             f"(budgets are for the slow host, {SLOW_HOST_IMG_S} img/s)",
-             f"{'run':<10} {'seconds':>8} {'budget':>7}  load (start→end)"]
+    lines = [
+        f"host: {results['machine']['cpu']}, model-bound {results['model_bound_img_s']} img/s "
+        f"(budgets are for the slow host, {SLOW_HOST_IMG_S} img/s)",
+        f"{'run':<10} {'seconds':>8} {'budget':>7}  load (start→end)",
+    ]
     for name in ("first_run", "rerun"):
         run = results[name]
         verdict = "ok" if run["seconds"] <= BUDGET_S[name] else "OVER"
-        lines.append(f"{name:<10} {run['seconds']:>8.0f} {BUDGET_S[name]:>7.0f}  "
-                     f"{run['loadavg_start']:.2f}→{run['loadavg_end']:.2f}  {verdict}")
+        lines.append(
+            f"{name:<10} {run['seconds']:>8.0f} {BUDGET_S[name]:>7.0f}  "
+            f"{run['loadavg_start']:.2f}→{run['loadavg_end']:.2f}  {verdict}"
+        )
     for name in ("first_run", "rerun"):
         notebooks = results[name]["notebook_seconds"]
         if notebooks:
-            lines.append(f"{name} notebooks: " + ", ".join(
-                f"{k[:2]} {v:.0f} s" if isinstance(v, float) else f"{k[:2]} {v}" for k, v in notebooks.items()))
+            lines.append(
+                f"{name} notebooks: "
+                + ", ".join(
+                    f"{k[:2]} {v:.0f} s" if isinstance(v, float) else f"{k[:2]} {v}"
+                    for k, v in notebooks.items()
+                )
+            )
     lines.extend(rss_table(results))
     models = results["first_run"]["summary"]["models"]
-    lines.append("AUC " + ", ".join(f"{name} {evaluation.format_auc(m)}" for name, m in models.items()))
+    lines.append(
+        "AUC " + ", ".join(f"{name} {evaluation.format_auc(m)}" for name, m in models.items())
+    )
     cam = results["first_run"]["summary"].get("gradcam") or {}
     if cam.get("n"):
-        lines.append(f"Grad-CAM {cam['layer']} {cam['map_size']}: pointing {cam['pointing_hit_rate']:.2f}, "
-                     f"mass ratio {cam['mass_ratio_median']:.2f} (n = {cam['n']})")
+        lines.append(
+            f"Grad-CAM {cam['layer']} {cam['map_size']}: pointing {cam['pointing_hit_rate']:.2f}, "
+            f"mass ratio {cam['mass_ratio_median']:.2f} (n = {cam['n']})"
+        )
     return "\n".join(lines)
 
 
@@ -139,8 +173,10 @@ def rss_table(results: dict) -> list[str]:
     that run, e.g. a notebook reused)."""
     runs = [name for name in ("first_run", "rerun") if name in results]
     names = list(dict.fromkeys(n for run in runs for n in results[run].get("peak_rss_mb", {})))
-    lines = [f"peak RSS, MB (budget {BUDGET_RSS_MB:.0f}: mybinder.org's 2 GB; -: not run)",
-             f"{'process':<28}" + "".join(f"{run:>11}" for run in runs)]
+    lines = [
+        f"peak RSS, MB (budget {BUDGET_RSS_MB:.0f}: mybinder.org's 2 GB; -: not run)",
+        f"{'process':<28}" + "".join(f"{run:>11}" for run in runs),
+    ]
     for name in names:
         cells = [results[run].get("peak_rss_mb", {}).get(name) for run in runs]
         over = any(c is not None and c > BUDGET_RSS_MB for c in cells)
@@ -158,15 +194,26 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     extra = ["--no-notebooks"] if args.no_notebooks else []
-    results = {"machine": machine_info(), "notebooks": not args.no_notebooks, "budget_s": BUDGET_S,
-               "budget_rss_mb": BUDGET_RSS_MB,
-               "model_bound_img_s": machine.model_bound_images_per_second(),
-               "slow_host_img_s": SLOW_HOST_IMG_S}
-    print(f"model-bound DenseNet-121 at 224, batch 32: {results['model_bound_img_s']} img/s here "
-          f"(slow host: {SLOW_HOST_IMG_S})", flush=True)
+    results = {
+        "machine": machine_info(),
+        "notebooks": not args.no_notebooks,
+        "budget_s": BUDGET_S,
+        "budget_rss_mb": BUDGET_RSS_MB,
+        "model_bound_img_s": machine.model_bound_images_per_second(),
+        "slow_host_img_s": SLOW_HOST_IMG_S,
+    }
+    print(
+        f"model-bound DenseNet-121 at 224, batch 32: {results['model_bound_img_s']} img/s here "
+        f"(slow host: {SLOW_HOST_IMG_S})",
+        flush=True,
+    )
     base = Path(tempfile.mkdtemp(prefix="tchexnet-demo-budget-"))
-    env = {**os.environ, "TCHEXNET_DATA_DIR": str(base / "data"),
-           "TCHEXNET_WEIGHTS_DIR": str(base / "weights"), "TCHEXNET_OUTPUT_DIR": str(base / "outputs")}
+    env = {
+        **os.environ,
+        "TCHEXNET_DATA_DIR": str(base / "data"),
+        "TCHEXNET_WEIGHTS_DIR": str(base / "weights"),
+        "TCHEXNET_OUTPUT_DIR": str(base / "outputs"),
+    }
     try:
         for name in ("first_run", "rerun"):
             results[name] = run_demo(env, extra)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import machine_info, save  # noqa: E402  (the same machine record as make bench)
+
 from tchexnet_lib import evaluation  # noqa: E402  (no TensorFlow: AUC text only)
 
 #: What a run must print to be read (``tchexnet demo --json``).
@@ -31,12 +32,17 @@ _COMMAND = [sys.executable, "-m", "tchexnet_lib.cli", "demo", "--no-notebooks", 
 
 def run_seed(seed: int, base: Path, isa: str | None) -> dict:
     """The demo on the target set drawn with ``seed`` (in its own folders); its summary."""
-    env = {**os.environ, "TCHEXNET_DATA_DIR": str(base / f"data-{seed}"),
-           "TCHEXNET_WEIGHTS_DIR": str(base / f"weights-{seed}-{isa}"),
-           "TCHEXNET_OUTPUT_DIR": str(base / f"outputs-{seed}-{isa}")}
+    env = {
+        **os.environ,
+        "TCHEXNET_DATA_DIR": str(base / f"data-{seed}"),
+        "TCHEXNET_WEIGHTS_DIR": str(base / f"weights-{seed}-{isa}"),
+        "TCHEXNET_OUTPUT_DIR": str(base / f"outputs-{seed}-{isa}"),
+    }
     if isa:
         env["ONEDNN_MAX_CPU_ISA"] = isa
-    done = subprocess.run([*_COMMAND, "--target-seed", str(seed)], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [*_COMMAND, "--target-seed", str(seed)], env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise SystemExit(f"seed {seed} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout)
@@ -45,10 +51,12 @@ def run_seed(seed: int, base: Path, isa: str | None) -> dict:
 def row(seed: int, isa: str | None, summary: dict) -> str:
     """One line of the table."""
     models, cam = summary["models"], summary["gradcam"]
-    return (f"{seed:>4} {isa or 'native':>7} {summary['positives']:>4} "
-            f"{evaluation.format_auc(models['CheXNet'])} {evaluation.format_auc(models['tCheXNet'])} "
-            f"{summary['delong']['p']:>9.2g} {cam['n']:>4} {cam['pointing_hit_rate']:.2f} "
-            f"{cam['mass_ratio_median']:.2f}")
+    return (
+        f"{seed:>4} {isa or 'native':>7} {summary['positives']:>4} "
+        f"{evaluation.format_auc(models['CheXNet'])} {evaluation.format_auc(models['tCheXNet'])} "
+        f"{summary['delong']['p']:>9.2g} {cam['n']:>4} {cam['pointing_hit_rate']:.2f} "
+        f"{cam['mass_ratio_median']:.2f}"
+    )
 
 
 def main(argv=None) -> int:

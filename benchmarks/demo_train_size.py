@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import machine_info, save  # noqa: E402  (the same machine record as make bench)
+
 from tchexnet_lib import evaluation  # noqa: E402  (no TensorFlow: AUC text only)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -44,8 +45,13 @@ def head_auc(study, features: dict, tables: dict, n_patients: int, out: Path) ->
     head.load_weights(result.best_checkpoint)
     scores = head.predict(features["test"], verbose=0)[:, 0]
     auc = evaluation.roc_auc(pipeline.target_labels(tables["test"]), scores)
-    return {"patients": n_patients, "images": int(keep.sum()), "positives": int(y.sum()),
-            "auc": round(float(auc.auc), 4), "ci95": [round(float(v), 4) for v in auc.ci95]}
+    return {
+        "patients": n_patients,
+        "images": int(keep.sum()),
+        "positives": int(y.sum()),
+        "auc": round(float(auc.auc), 4),
+        "ci95": [round(float(v), 4) for v in auc.ci95],
+    }
 
 
 def main(argv=None) -> int:
@@ -55,21 +61,30 @@ def main(argv=None) -> int:
     parser.add_argument("--json-out", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="tchexnet-train-size-"))
-    os.environ.update({"TCHEXNET_DATA_DIR": str(base / "data"), "TCHEXNET_WEIGHTS_DIR": str(base / "w"),
-                       "TCHEXNET_OUTPUT_DIR": str(base / "out")})
+    os.environ.update(
+        {
+            "TCHEXNET_DATA_DIR": str(base / "data"),
+            "TCHEXNET_WEIGHTS_DIR": str(base / "w"),
+            "TCHEXNET_OUTPUT_DIR": str(base / "out"),
+        }
+    )
     from tchexnet_lib import demo, pipeline
 
     results = {"machine": machine_info(), "patients_drawn": args.patients, "runs": []}
     try:
-        cfg = demo.DemoConfig(target=dataclasses.replace(demo.DEMO_TARGET, n_patients_train=args.patients))
+        cfg = demo.DemoConfig(
+            target=dataclasses.replace(demo.DEMO_TARGET, n_patients_train=args.patients)
+        )
         study = demo.demo_study(cfg, progress=False)
         features, tables = pipeline.all_features(study, progress=False)
         for size in sorted(n for n in args.sizes if n <= args.patients):
             run = head_auc(study, features, tables, size, base / "heads" / str(size))
             results["runs"].append(run)
-            print(f"{run['patients']:>5} patients: {run['images']:>5} train+val images, "
-                  f"{run['positives']:>4} positive → tCheXNet AUC {evaluation.format_auc(run)}",
-                  flush=True)
+            print(
+                f"{run['patients']:>5} patients: {run['images']:>5} train+val images, "
+                f"{run['positives']:>4} positive → tCheXNet AUC {evaluation.format_auc(run)}",
+                flush=True,
+            )
             save(results, args.json_out)
     finally:
         shutil.rmtree(base, ignore_errors=True)

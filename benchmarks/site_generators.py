@@ -32,7 +32,11 @@ import yaml
 from tchexnet_lib import config, machine, notebooks, site
 
 CANDIDATES = {
-    "mkdocs-material-jupyter": ["mkdocs==1.6.1", "mkdocs-material==9.8.1", "mkdocs-jupyter==0.26.3"],
+    "mkdocs-material-jupyter": [
+        "mkdocs==1.6.1",
+        "mkdocs-material==9.8.1",
+        "mkdocs-jupyter==0.26.3",
+    ],
     "jupyter-book-1": ["jupyter-book==1.0.4.post1"],
     "jupyter-book-2": ["jupyter-book==2.1.7"],
 }
@@ -54,8 +58,14 @@ def offline(command: list[str]) -> tuple[list[str], dict]:
     if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0:
         return ["unshare", "-n", *command], env
     dead = "http://127.0.0.1:9"
-    return command, {**env, "http_proxy": dead, "https_proxy": dead, "HTTP_PROXY": dead,
-                     "HTTPS_PROXY": dead, "no_proxy": ""}
+    return command, {
+        **env,
+        "http_proxy": dead,
+        "https_proxy": dead,
+        "HTTP_PROXY": dead,
+        "HTTPS_PROXY": dead,
+        "no_proxy": "",
+    }
 
 
 def stage(source: Path, folder: Path) -> list[str]:
@@ -76,20 +86,51 @@ def project(name: str, work: Path, source: Path) -> tuple[list[str], Path]:
         (work / "docs" / "index.md").write_text("# tchexnet\n")
         nav = [{"Home": "index.md"}, *({n: f"{n}.ipynb"} for n in names)]
         (work / "mkdocs.yml").write_text(yaml.safe_dump(site.mkdocs_config(nav, "docs")))
-        return ["bin/python", "-m", "mkdocs", "build", "-f", "mkdocs.yml", "-d", "html"], work / "html"
+        return [
+            "bin/python",
+            "-m",
+            "mkdocs",
+            "build",
+            "-f",
+            "mkdocs.yml",
+            "-d",
+            "html",
+        ], work / "html"
     names = stage(source, work / "book")
     if name == "jupyter-book-1":
-        (work / "book" / "_config.yml").write_text(yaml.safe_dump(
-            {"title": "tchexnet", "execute": {"execute_notebooks": "off"},
-             "only_build_toc_files": True}))
-        (work / "book" / "_toc.yml").write_text(yaml.safe_dump(
-            {"format": "jb-book", "root": names[0], "chapters": [{"file": n} for n in names[1:]]}))
+        (work / "book" / "_config.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "title": "tchexnet",
+                    "execute": {"execute_notebooks": "off"},
+                    "only_build_toc_files": True,
+                }
+            )
+        )
+        (work / "book" / "_toc.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "format": "jb-book",
+                    "root": names[0],
+                    "chapters": [{"file": n} for n in names[1:]],
+                }
+            )
+        )
         return ["bin/jupyter-book", "build", "book"], work / "book" / "_build" / "html"
-    (work / "book" / "myst.yml").write_text(yaml.safe_dump(
-        {"version": 1, "project": {"title": "tchexnet", "toc": [{"file": f"{n}.ipynb"} for n in names]},
-         "site": {"template": "book-theme"}}))
-    return ["sh", "-c", "cd book && HOME=$PWD/.. ../bin/jupyter-book build --html --ci"], \
-        work / "book" / "_build" / "html"
+    (work / "book" / "myst.yml").write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "project": {"title": "tchexnet", "toc": [{"file": f"{n}.ipynb"} for n in names]},
+                "site": {"template": "book-theme"},
+            }
+        )
+    )
+    return [
+        "sh",
+        "-c",
+        "cd book && HOME=$PWD/.. ../bin/jupyter-book build --html --ci",
+    ], work / "book" / "_build" / "html"
 
 
 def console_errors(folder: Path) -> dict[str, int]:
@@ -102,8 +143,9 @@ def console_errors(folder: Path) -> dict[str, int]:
 
     counts = {}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
         for page_file in sorted(set(folder.glob("*.html")) - {folder / "404.html"}):
             page, errors = browser.new_page(), []
             page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
@@ -116,32 +158,46 @@ def console_errors(folder: Path) -> dict[str, int]:
     return counts
 
 
-def measure(name: str, packages: list[str], work: Path, source: Path, ours: set[str],
-            browser: bool) -> dict:
+def measure(
+    name: str, packages: list[str], work: Path, source: Path, ours: set[str], browser: bool
+) -> dict:
     """Install one candidate in a fresh venv under ``work``, build offline, inspect the pages."""
     shutil.rmtree(work, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(work)], check=True)
     start = time.perf_counter()
-    install = subprocess.run([str(work / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                              *packages], capture_output=True, text=True)
-    row = {"packages": packages, "install_s": round(time.perf_counter() - start, 1),
-           "install_ok": install.returncode == 0}
+    install = subprocess.run(
+        [str(work / "bin" / "python"), "-m", "pip", "install", "--quiet", *packages],
+        capture_output=True,
+        text=True,
+    )
+    row = {
+        "packages": packages,
+        "install_s": round(time.perf_counter() - start, 1),
+        "install_ok": install.returncode == 0,
+    }
     if not row["install_ok"]:
         return {**row, "error": install.stderr.strip().splitlines()[-1:]}
-    sizes = json.loads(subprocess.run([str(work / "bin" / "python"), "-c", SIZES],
-                                      capture_output=True, text=True, check=True).stdout)
+    sizes = json.loads(
+        subprocess.run(
+            [str(work / "bin" / "python"), "-c", SIZES], capture_output=True, text=True, check=True
+        ).stdout
+    )
     added = {n: b for n, b in sizes.items() if n not in ours and n not in {"pip", "setuptools"}}
     row.update(added_packages=len(added), added_mb=round(sum(added.values()) / 1e6, 1))
     command, output = project(name, work, source)
     command, env = offline(command)
     start = time.perf_counter()
     build = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
-    row.update(build_s=round(time.perf_counter() - start, 1), offline_build_ok=build.returncode == 0)
+    row.update(
+        build_s=round(time.perf_counter() - start, 1), offline_build_ok=build.returncode == 0
+    )
     if build.returncode != 0:
         return {**row, "error": (build.stdout + build.stderr).strip().splitlines()[-4:]}
     problems = site.site_problems(output)
-    row.update(network_fetches=sum("network" in p for p in problems),
-               network_examples=[p for p in problems if "network" in p][:3])
+    row.update(
+        network_fetches=sum("network" in p for p in problems),
+        network_examples=[p for p in problems if "network" in p][:3],
+    )
     if browser:
         errors = console_errors(output)
         row.update(console_errors=sum(errors.values()), pages=len(errors))
@@ -155,22 +211,46 @@ def main() -> None:
     parser.add_argument("--browser", action="store_true", help="count console errors per page")
     parser.add_argument("--json-out")
     args = parser.parse_args()
-    ours = {d.metadata["Name"].lower().replace("_", "-") for d in importlib.metadata.distributions()}
-    ours -= {"mkdocs", "mkdocs-material", "mkdocs-jupyter", "mkdocs-get-deps",
-             "mkdocs-material-extensions", "pymdown-extensions", "markdown", "jupytext", "backrefs",
-             "ghp-import", "mergedeep", "paginate", "pathspec", "pyyaml-env-tag", "watchdog",
-             "colorama", "mdit-py-plugins"}  # the site extra itself is what is measured
+    ours = {
+        d.metadata["Name"].lower().replace("_", "-") for d in importlib.metadata.distributions()
+    }
+    ours -= {
+        "mkdocs",
+        "mkdocs-material",
+        "mkdocs-jupyter",
+        "mkdocs-get-deps",
+        "mkdocs-material-extensions",
+        "pymdown-extensions",
+        "markdown",
+        "jupytext",
+        "backrefs",
+        "ghp-import",
+        "mergedeep",
+        "paginate",
+        "pathspec",
+        "pyyaml-env-tag",
+        "watchdog",
+        "colorama",
+        "mdit-py-plugins",
+    }  # the site extra itself is what is measured
     results = {"machine": machine.machine_info(), "candidates": {}}
     start = time.perf_counter()
     built = site.build_site(args.notebooks, Path(args.work) / "site", require_current=False)
     results["make_site_s"] = round(time.perf_counter() - start, 1)
-    print(f"this project's build (site.build_site, MkDocs): {results['make_site_s']} s, "
-          f"{len(built.pages)} pages", flush=True)
+    print(
+        f"this project's build (site.build_site, MkDocs): {results['make_site_s']} s, "
+        f"{len(built.pages)} pages",
+        flush=True,
+    )
     for name, packages in CANDIDATES.items():
-        row = measure(name, packages, Path(args.work) / name, Path(args.notebooks), ours, args.browser)
+        row = measure(
+            name, packages, Path(args.work) / name, Path(args.notebooks), ours, args.browser
+        )
         results["candidates"][name] = row
-        print(f"{name:<24} " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "packages"),
-              flush=True)
+        print(
+            f"{name:<24} " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "packages"),
+            flush=True,
+        )
     results["model_bound_ips"] = round(machine.model_bound_images_per_second(), 1)
     print(f"model-bound: {results['model_bound_ips']} img/s (DenseNet-121, 224, batch 32)")
     if args.json_out:

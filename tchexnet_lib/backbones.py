@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = [
-    "BACKBONES", "Backbone", "DEFAULT", "NORMALISATIONS", "check_normalisation", "get", "names",
+    "BACKBONES",
+    "Backbone",
+    "DEFAULT",
+    "NORMALISATIONS",
+    "check_normalisation",
+    "get",
+    "names",
     "of_model",
 ]
 
@@ -63,33 +69,45 @@ class Backbone:
 
     def __post_init__(self) -> None:
         if self.normalisation not in NORMALISATIONS:
-            raise ValueError(f"backbone {self.name!r}: normalisation must be one of "
-                             f"{NORMALISATIONS}, got {self.normalisation!r}")
+            raise ValueError(
+                f"backbone {self.name!r}: normalisation must be one of "
+                f"{NORMALISATIONS}, got {self.normalisation!r}"
+            )
 
     def check_input_shape(self, input_shape: tuple[int | None, int | None, int]) -> None:
         """Raise ValueError unless ``input_shape`` is (height, width, 3) and big enough."""
         if len(input_shape) != 3 or input_shape[2] != 3:
             raise ValueError(
                 f"input_shape must be (height, width, 3), got {input_shape}: "
-                "grayscale X-rays are replicated to 3 channels by images.load_image")
+                "grayscale X-rays are replicated to 3 channels by images.load_image"
+            )
         if any(side is not None and side < self.min_side for side in input_shape[:2]):
-            raise ValueError(f"input_shape {input_shape}: {self.name} needs at least "
-                             f"{self.min_side}×{self.min_side} inputs")
+            raise ValueError(
+                f"input_shape {input_shape}: {self.name} needs at least "
+                f"{self.min_side}×{self.min_side} inputs"
+            )
 
 
 def _densenet121(input_shape: tuple[int, int, int], imagenet: bool) -> keras.Model:
     keras = errors.import_keras()
 
-    return keras.applications.DenseNet121(include_top=False, pooling="avg",
-                                          weights="imagenet" if imagenet else None,
-                                          input_shape=input_shape)
+    return keras.applications.DenseNet121(
+        include_top=False,
+        pooling="avg",
+        weights="imagenet" if imagenet else None,
+        input_shape=input_shape,
+    )
 
 
 def _mobilenet_v2(input_shape: tuple[int, int, int], imagenet: bool) -> keras.Model:
     keras = errors.import_keras()
 
-    base = keras.applications.MobileNetV2(include_top=False, alpha=0.35, input_shape=input_shape,
-                                          weights="imagenet" if imagenet else None)
+    base = keras.applications.MobileNetV2(
+        include_top=False,
+        alpha=0.35,
+        input_shape=input_shape,
+        weights="imagenet" if imagenet else None,
+    )
     # Its own pooling="avg" layer gets an automatic name; the table needs a fixed one.
     pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
     return keras.Model(base.input, pooled, name="mobilenet_v2")
@@ -97,11 +115,26 @@ def _mobilenet_v2(input_shape: tuple[int, int, int], imagenet: bool) -> keras.Mo
 
 #: Every backbone, by name.
 BACKBONES: dict[str, Backbone] = {
-    backbone.name: backbone for backbone in (
-        Backbone("densenet121", _densenet121, normalisation="torch", feature_layer="avg_pool",
-                 feature_width=1024, gradcam_layer="relu", fine_tune_prefix="conv5_"),
-        Backbone("mobilenet_v2", _mobilenet_v2, normalisation="tf", feature_layer="avg_pool",
-                 feature_width=1280, gradcam_layer="out_relu", fine_tune_prefix="block_16_"),
+    backbone.name: backbone
+    for backbone in (
+        Backbone(
+            "densenet121",
+            _densenet121,
+            normalisation="torch",
+            feature_layer="avg_pool",
+            feature_width=1024,
+            gradcam_layer="relu",
+            fine_tune_prefix="conv5_",
+        ),
+        Backbone(
+            "mobilenet_v2",
+            _mobilenet_v2,
+            normalisation="tf",
+            feature_layer="avg_pool",
+            feature_width=1280,
+            gradcam_layer="out_relu",
+            fine_tune_prefix="block_16_",
+        ),
     )
 }
 #: CheXNet's backbone, the paper's.
@@ -136,8 +169,10 @@ def of_model(model: keras.Model) -> Backbone:
             width = model.get_layer(backbone.feature_layer).output.shape[-1]
             if width == backbone.feature_width:
                 return backbone
-    raise ValueError(f"model {model.name!r} is built on none of the backbones {names()} "
-                     "(no layer pair and feature width of theirs matches)")
+    raise ValueError(
+        f"model {model.name!r} is built on none of the backbones {names()} "
+        "(no layer pair and feature width of theirs matches)"
+    )
 
 
 def check_normalisation(model: keras.Model, normalisation: str) -> None:
@@ -148,6 +183,8 @@ def check_normalisation(model: keras.Model, normalisation: str) -> None:
     """
     expected = of_model(model).normalisation
     if normalisation != expected:
-        raise ValueError(f"preprocessing normalisation {normalisation!r} does not fit the model's "
-                         f"backbone {of_model(model).name} ({expected!r}): use "
-                         f"PreprocessConfig(normalisation={expected!r})")
+        raise ValueError(
+            f"preprocessing normalisation {normalisation!r} does not fit the model's "
+            f"backbone {of_model(model).name} ({expected!r}): use "
+            f"PreprocessConfig(normalisation={expected!r})"
+        )

@@ -28,11 +28,13 @@ __all__ = ["cam_figure", "cam_grid_figure", "gradcam_figure", "overlay"]
 
 PathLike = str | os.PathLike
 
+
 def _resize_float(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if array.shape == tuple(shape):
         return array
     resized = Image.fromarray(np.ascontiguousarray(array, dtype=np.float32)).resize(
-        (shape[1], shape[0]), Image.BILINEAR)
+        (shape[1], shape[0]), Image.BILINEAR
+    )
     return np.asarray(resized, dtype=np.float32)
 
 
@@ -77,9 +79,11 @@ def _draw_mask(axes: Sequence, mask: PathLike | np.ndarray, cam: np.ndarray) -> 
         ax.contour(m.astype(float), levels=[0.5], colors="lime", linewidths=1.5)
     scores = gradcam.localisation_scores(cam, m)
     inside = "—" if scores["mass_inside"] is None else f"{scores['mass_inside']:.2f}"
-    return (f"pointing game {'yes' if scores['hit_tolerant'] else 'no'}, peak inside "
-            f"{'yes' if scores['hit'] else 'no'}\nIoU {scores['iou']:.2f}, "
-            f"mass inside {inside} (uniform {scores['mask_fraction']:.2f})")
+    return (
+        f"pointing game {'yes' if scores['hit_tolerant'] else 'no'}, peak inside "
+        f"{'yes' if scores['hit'] else 'no'}\nIoU {scores['iou']:.2f}, "
+        f"mass inside {inside} (uniform {scores['mask_fraction']:.2f})"
+    )
 
 
 def _colorbar(fig: Figure, axes: Sequence, cmap: str, label: str) -> None:
@@ -95,8 +99,12 @@ def _probability_text(p: float) -> str:
     return f"{p:.2f}" if p < 0.995 else f"{p:.4f}"
 
 
-def cam_figure(result: gradcam.CamResult, mask: PathLike | np.ndarray | None = None,
-               alpha: float = 0.4, cmap: str = "jet") -> Figure:
+def cam_figure(
+    result: gradcam.CamResult,
+    mask: PathLike | np.ndarray | None = None,
+    alpha: float = 0.4,
+    cmap: str = "jet",
+) -> Figure:
     """Image, heat-map overlay with a colorbar and (if given) the mask's contour on both.
 
     Args:
@@ -125,14 +133,18 @@ def cam_figure(result: gradcam.CamResult, mask: PathLike | np.ndarray | None = N
     return fig
 
 
-def _grid_maps(results: Mapping[str, gradcam.CamResult], shared_scale: bool) -> dict[str, np.ndarray]:
+def _grid_maps(
+    results: Mapping[str, gradcam.CamResult], shared_scale: bool
+) -> dict[str, np.ndarray]:
     """Each result's map to draw: on the largest raw peak shown, or on its own maximum."""
     if not shared_scale:
         return {kind: r.cam for kind, r in results.items()}
     unknown = [kind for kind, r in results.items() if r.peak is None]
     if unknown:
-        raise ValueError(f"{unknown}: no raw peak (a gradcam.CamResult built by hand); make them with "
-                         "cams_for_images, or pass shared_scale=False")
+        raise ValueError(
+            f"{unknown}: no raw peak (a gradcam.CamResult built by hand); make them with "
+            "cams_for_images, or pass shared_scale=False"
+        )
     top = max(r.peak for r in results.values())
     return {kind: r.cam * (r.peak / top if top > 0 else 0.0) for kind, r in results.items()}
 
@@ -168,22 +180,27 @@ def cam_grid_figure(
     if not results:
         raise ValueError("cam_grid_figure: no results given")
     maps, masks = _grid_maps(results, shared_scale), masks or {}
-    fig = Figure(figsize=(7.5, 3.4 * len(results) + (0.4 if title else 0.0)),
-                 layout="constrained")
+    fig = Figure(figsize=(7.5, 3.4 * len(results) + (0.4 if title else 0.0)), layout="constrained")
     axes = fig.subplots(len(results), 2, squeeze=False)
     for (kind, result), (left, right) in zip(results.items(), axes):
         left.imshow(result.gray, cmap="gray", vmin=0, vmax=255)
         right.imshow(overlay(result.gray, maps[kind], alpha=alpha, cmap=cmap))
         left.set_title(f"{kind}, p = {_probability_text(result.probability)}", fontsize=9)
-        note = (f"peak {float(maps[kind].max()):.2f} of the hottest map" if shared_scale
-                else "scaled to its own maximum")
+        note = (
+            f"peak {float(maps[kind].max()):.2f} of the hottest map"
+            if shared_scale
+            else "scaled to its own maximum"
+        )
         if masks.get(kind) is not None:
             note += "\n" + _draw_mask((left, right), masks[kind], result.cam)
         right.set_title(note, fontsize=9)
         _bare(left)
         _bare(right)
-    label = ("Grad-CAM, shared scale (1 = the hottest map shown)" if shared_scale
-             else "Grad-CAM (1 = each map's own maximum)")
+    label = (
+        "Grad-CAM, shared scale (1 = the hottest map shown)"
+        if shared_scale
+        else "Grad-CAM (1 = each map's own maximum)"
+    )
     _colorbar(fig, axes[:, 1], cmap, label)
     if title:
         fig.suptitle(title, fontsize=10)

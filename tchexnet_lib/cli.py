@@ -22,21 +22,53 @@ from pathlib import Path
 
 import numpy as np
 
-from tchexnet_lib import (backbones, config, data, doctor, errors, evaluation, features, files,
-                          images, labels, models, pretrain, score_files, splits, synthetic,
-                          training)
+from tchexnet_lib import (
+    backbones,
+    config,
+    data,
+    doctor,
+    errors,
+    evaluation,
+    features,
+    files,
+    images,
+    labels,
+    models,
+    pretrain,
+    score_files,
+    splits,
+    synthetic,
+    training,
+)
 
 __all__ = [
-    "EXIT_ERROR", "build_parser", "cmd_compare", "cmd_demo", "cmd_demo_pretrain", "cmd_doctor",
-    "cmd_extract", "cmd_features", "cmd_gradcam", "cmd_instructor", "cmd_notebooks", "cmd_predict",
-    "cmd_reproduce", "cmd_site", "cmd_split", "cmd_student", "cmd_train", "main",
+    "EXIT_ERROR",
+    "build_parser",
+    "cmd_compare",
+    "cmd_demo",
+    "cmd_demo_pretrain",
+    "cmd_doctor",
+    "cmd_extract",
+    "cmd_features",
+    "cmd_gradcam",
+    "cmd_instructor",
+    "cmd_notebooks",
+    "cmd_predict",
+    "cmd_reproduce",
+    "cmd_site",
+    "cmd_split",
+    "cmd_student",
+    "cmd_train",
+    "main",
 ]
 
 EXIT_ERROR = 2
 #: Help of ``--data-dir`` (extract, train).
-DATA_DIR_HELP = ("folder holding CheXpert-v1.0-small/, the images' root (default: the root a "
-                 "`tchexnet split` CSV recorded, else $TCHEXNET_DATA_DIR, else chexpert/; "
-                 "CheXpert's own CSVs: their folder)")
+DATA_DIR_HELP = (
+    "folder holding CheXpert-v1.0-small/, the images' root (default: the root a "
+    "`tchexnet split` CSV recorded, else $TCHEXNET_DATA_DIR, else chexpert/; "
+    "CheXpert's own CSVs: their folder)"
+)
 
 
 def _note(message: str) -> None:
@@ -53,8 +85,10 @@ def _preprocess_config(args: argparse.Namespace, model=None) -> config.Preproces
     interpolation = getattr(args, "interpolation", None)  # extract has no --interpolation
     options = {} if interpolation is None else {"interpolation": interpolation}
     if model is not None:
-        options.update(size=tuple(model.input.shape[1:3]),
-                       normalisation=backbones.of_model(model).normalisation)
+        options.update(
+            size=tuple(model.input.shape[1:3]),
+            normalisation=backbones.of_model(model).normalisation,
+        )
     return config.PreprocessConfig(**options)
 
 
@@ -63,7 +97,7 @@ def _kept_images(args: argparse.Namespace) -> images.PreflightReport:
     report = images.preflight(args.images, _preprocess_config(args), on_error=args.on_error)
     if report.n_skipped:
         _note(report.summary())
-        for index, path, reason in report.skipped:
+        for _index, path, reason in report.skipped:
             _note(f"skipped {path}: {reason}")
     return report
 
@@ -121,14 +155,20 @@ def cmd_split(args: argparse.Namespace) -> None:
         train, val = splits.paper_split(table, args.uncertain)
     else:
         train, val = splits.patient_split(
-            data.frontal(table), val_fraction=args.val_fraction, seed=args.seed,
+            data.frontal(table),
+            val_fraction=args.val_fraction,
+            seed=args.seed,
             stratify_on=args.stratify,
         )
     out = Path(args.out) if args.out else config.output_dir("split", args.recipe)
     train_csv = data.write_split_csv(train, out / "train.csv")
     val_csv = data.write_split_csv(val, out / "val.csv")
-    result = {"train": len(train), "val": len(val), "train_csv": str(train_csv),
-              "val_csv": str(val_csv)}
+    result = {
+        "train": len(train),
+        "val": len(val),
+        "train_csv": str(train_csv),
+        "val_csv": str(val_csv),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -154,7 +194,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
     table = data.read_labels(args.labels, require=("Path", args.target))
     if args.view == "frontal":
         table = data.frontal(table)
-    targets = data.to_targets(table, [args.target], uncertain=args.uncertain, blank=data.PAPER_POLICY)
+    targets = data.to_targets(
+        table, [args.target], uncertain=args.uncertain, blank=data.PAPER_POLICY
+    )
     keep = targets.mask[:, 0]
     y = targets.values[keep, 0]
     paths = table["Path"].tolist()
@@ -190,17 +232,28 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
     from tchexnet_lib import camplots, gradcam, plotting  # matplotlib: only for this command
 
     model = _load_model(args.model, args.weights)
-    result = gradcam.cam_for_image(args.image, model, output=args.output,
-                                   layer_name=args.layer, interpolation=args.interpolation)
+    result = gradcam.cam_for_image(
+        args.image,
+        model,
+        output=args.output,
+        layer_name=args.layer,
+        interpolation=args.interpolation,
+    )
     stem = f"{Path(args.image).stem}_{result.output}_gradcam.png"
     out = Path(args.out) if args.out else config.output_dir("gradcam") / stem
     figure = camplots.cam_figure(result, mask=args.mask)
     plotting.save_figure(figure, out)
-    report = {"image": args.image, "model": args.model, "output": result.output,
-              "probability": result.probability, "figure": str(out)}
+    report = {
+        "image": args.image,
+        "model": args.model,
+        "output": result.output,
+        "probability": result.probability,
+        "figure": str(out),
+    }
     if args.mask:
         report["localisation"] = gradcam.localisation_scores(
-            result.cam, gradcam.load_mask(args.mask, result.cam.shape))
+            result.cam, gradcam.load_mask(args.mask, result.cam.shape)
+        )
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -226,20 +279,36 @@ def cmd_extract(args: argparse.Namespace) -> None:
     weights = models.resolve_weights("chexnet", args.weights)
     model = _load_model("chexnet", args.weights)
     store = features.extract_features(
-        model, paths, args.out, _preprocess_config(args, model), batch_size=args.batch_size,
-        shard_size=args.shard_size, dtype=args.dtype, weights_sha256=files.sha256_file(weights),
-        on_error=args.on_error, shard=args.shard)
+        model,
+        paths,
+        args.out,
+        _preprocess_config(args, model),
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        dtype=args.dtype,
+        weights_sha256=files.sha256_file(weights),
+        on_error=args.on_error,
+        shard=args.shard,
+    )
     missing = store.missing_shards()
-    result = {"out": str(store.path), "rows": store.n_rows, "kept": len(store.kept_indices),
-              "skipped": len(store.skipped), "complete": store.complete, "missing_shards": missing}
+    result = {
+        "out": str(store.path),
+        "rows": store.n_rows,
+        "kept": len(store.kept_indices),
+        "skipped": len(store.skipped),
+        "complete": store.complete,
+        "missing_shards": missing,
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return
     for row in store.skipped:
         _note(f"skipped row {row['index']} {row['path']}: {row['reason']}")
     state = "complete" if store.complete else f"{len(missing)} shard(s) still missing"
-    print(f"feature store {store.path}: {result['rows']} rows, {result['kept']} with features, "
-          f"{result['skipped']} skipped; {state}")
+    print(
+        f"feature store {store.path}: {result['rows']} rows, {result['kept']} with features, "
+        f"{result['skipped']} skipped; {state}"
+    )
 
 
 def _store_labels(
@@ -251,7 +320,8 @@ def _store_labels(
     if len(rows) < n_rows or files.sha256_lines(rows[:n_rows]) != manifest["key"]["rows_sha256"]:
         raise errors.DataError(
             f"{csv_path}: its image paths do not line up with the feature store's {n_rows} rows "
-            "(another CSV, order or data root); extract the features from this CSV")
+            "(another CSV, order or data root); extract the features from this CSV"
+        )
     if len(rows) > n_rows:
         _note(f"{csv_path}: using its first {n_rows} rows, the rows of the feature store")
     targets = data.to_targets(table.iloc[:n_rows], [args.target], uncertain=args.uncertain)
@@ -273,20 +343,33 @@ def cmd_train(args: argparse.Namespace) -> None:
         x, y = x[labelled], y[labelled]
         n_train, _ = splits.paper_split_sizes(len(x))
         val_percent = _paper_val_percent()
-        _note(f"validation: the last {len(x) - n_train} of {len(x)} rows (the paper's "
-              f"{100 - val_percent}/{val_percent} by row order; give --val-features/--val-labels "
-              "for a patient-level split)")
+        _note(
+            f"validation: the last {len(x) - n_train} of {len(x)} rows (the paper's "
+            f"{100 - val_percent}/{val_percent} by row order; give --val-features/--val-labels "
+            "for a patient-level split)"
+        )
         x, y, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
     head_config = training.HeadConfig(
-        epochs=args.epochs, class_weight=args.class_weight, batch_size=args.batch_size,
-        learning_rate=args.lr, select_on=args.select_on, seed=args.seed,
-        early_stopping_patience=args.patience)
-    result = training.train_head(x, y, x_val, y_val, args.out, head_config,
-                                 resume=not args.no_resume)
-    summary = {"out": str(result.out_dir), "train": len(x), "val": len(x_val),
-               "best_epoch": result.best_epoch, args.select_on: result.best_value,
-               "best_checkpoint": str(result.best_checkpoint),
-               "history": str(result.paths["history"])}
+        epochs=args.epochs,
+        class_weight=args.class_weight,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        select_on=args.select_on,
+        seed=args.seed,
+        early_stopping_patience=args.patience,
+    )
+    result = training.train_head(
+        x, y, x_val, y_val, args.out, head_config, resume=not args.no_resume
+    )
+    summary = {
+        "out": str(result.out_dir),
+        "train": len(x),
+        "val": len(x_val),
+        "best_epoch": result.best_epoch,
+        args.select_on: result.best_value,
+        "best_checkpoint": str(result.best_checkpoint),
+        "history": str(result.paths["history"]),
+    }
     if args.json:
         print(json.dumps(summary, indent=2))
         return
@@ -294,8 +377,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     if result.best_epoch is None:
         print(f"no epoch had a defined {args.select_on}: no best checkpoint")
     else:
-        print(f"best: epoch {result.best_epoch}, {args.select_on} {result.best_value:.5f}: "
-              f"{result.best_checkpoint}")
+        print(
+            f"best: epoch {result.best_epoch}, {args.select_on} {result.best_value:.5f}: "
+            f"{result.best_checkpoint}"
+        )
 
 
 def _paper_val_percent() -> int:
@@ -312,8 +397,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     cfg = _demo_config(args)
     lock = config.output_dir() / ".demo.lock"  # one demo at a time per working folder
-    with files.exclusive_lock(lock, f"tchexnet demo in {config.display_path(lock.parent)}",
-                              say=_note):
+    with files.exclusive_lock(
+        lock, f"tchexnet demo in {config.display_path(lock.parent)}", say=_note
+    ):
         # In a child process that exits before the notebooks' kernels start (docs/memory.md)
         result, ablation = demo.run_in_child(cfg, args.out, not args.json, args.ablation)
         _demo_notebooks(args, result)
@@ -335,12 +421,23 @@ def cmd_notebooks(args: argparse.Namespace) -> None:
 
     result = notebooks.copy_series(args.folder)
     if args.json:
-        print(json.dumps({"folder": str(result.folder), "copied": result.copied,
-                          "unchanged": result.unchanged, "kept": result.kept}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "folder": str(result.folder),
+                    "copied": result.copied,
+                    "unchanged": result.unchanged,
+                    "kept": result.kept,
+                },
+                indent=2,
+            )
+        )
         return
     print(result.report())
-    print(f"next: `tchexnet demo` here (the study and its outputs), then open "
-          f"{config.display_path(result.folder / notebooks.SERIES_FILES[0])} in Jupyter")
+    print(
+        f"next: `tchexnet demo` here (the study and its outputs), then open "
+        f"{config.display_path(result.folder / notebooks.SERIES_FILES[0])} in Jupyter"
+    )
 
 
 def cmd_demo_pretrain(args: argparse.Namespace) -> None:
@@ -349,12 +446,20 @@ def cmd_demo_pretrain(args: argparse.Namespace) -> None:
 
     cfg = pretrain.PretrainConfig()
     if args.stages:
-        cfg = dataclasses.replace(cfg, stages=tuple(pretrain.Stage.parse(s) for s in args.stages),
-                                  eval_size=pretrain.Stage.parse(args.stages[-1]).size)
+        cfg = dataclasses.replace(
+            cfg,
+            stages=tuple(pretrain.Stage.parse(s) for s in args.stages),
+            eval_size=pretrain.Stage.parse(args.stages[-1]).size,
+        )
     if args.source_patients:
-        cfg = dataclasses.replace(cfg, source=dataclasses.replace(
-            cfg.source, n_patients_train=args.source_patients,
-            n_patients_valid=max(4, args.source_patients // 4)))
+        cfg = dataclasses.replace(
+            cfg,
+            source=dataclasses.replace(
+                cfg.source,
+                n_patients_train=args.source_patients,
+                n_patients_valid=max(4, args.source_patients // 4),
+            ),
+        )
     if args.fresh:
         shutil.rmtree(args.work_dir or config.output_dir("pretrain"), ignore_errors=True)
     out = args.weights_out
@@ -368,18 +473,29 @@ def cmd_demo_pretrain(args: argparse.Namespace) -> None:
         print(json.dumps({"weights": str(path), **manifest}, indent=2))
         return
     aucs = ", ".join(f"{k} {v:.3f}" for k, v in manifest["val_auc"].items() if v is not None)
-    print(f"demo CheXNet: {path} ({manifest['seconds']:.0f} s, "
-          f"sha256 {manifest['sha256'][:12]}…)\nsource validation AUC at {cfg.eval_size} px: "
-          f"mean {manifest['val_mean_auc']:.3f}; {aucs}")
+    print(
+        f"demo CheXNet: {path} ({manifest['seconds']:.0f} s, "
+        f"sha256 {manifest['sha256'][:12]}…)\nsource validation AUC at {cfg.eval_size} px: "
+        f"mean {manifest['val_mean_auc']:.3f}; {aucs}"
+    )
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
     """The paper on real CheXpert in one resumable command (split, features, head, comparison)."""
     from tchexnet_lib import reproduce  # matplotlib: only for this command
 
-    result = reproduce.reproduce(args.data_dir, args.weights, args.out, args.limit, args.shard,
-                                 args.recipe, args.batch_size, args.shard_size,
-                                 progress=not args.json, say=_note)
+    result = reproduce.reproduce(
+        args.data_dir,
+        args.weights,
+        args.out,
+        args.limit,
+        args.shard,
+        args.recipe,
+        args.batch_size,
+        args.shard_size,
+        progress=not args.json,
+        say=_note,
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -388,23 +504,44 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
 def _reproduce_parser(commands) -> None:
     """``tchexnet reproduce``'s options."""
-    rep = commands.add_parser("reproduce", help="the paper on real CheXpert in one resumable "
-                                                "command")
-    rep.add_argument("--data-dir", help="folder holding CheXpert-v1.0-small/ (default: the one "
-                                        "the run folder recorded, else $TCHEXNET_DATA_DIR, else "
-                                        "chexpert/)")
+    rep = commands.add_parser(
+        "reproduce", help="the paper on real CheXpert in one resumable command"
+    )
+    rep.add_argument(
+        "--data-dir",
+        help="folder holding CheXpert-v1.0-small/ (default: the one "
+        "the run folder recorded, else $TCHEXNET_DATA_DIR, else "
+        "chexpert/)",
+    )
     rep.add_argument("--weights", help="CheXNet weight file (default: the registry's)")
-    rep.add_argument("--out", help="run folder (default outputs/chexpert[-patient][-limitN]/, the notebooks' too)")
+    rep.add_argument(
+        "--out",
+        help="run folder (default outputs/chexpert[-patient][-limitN]/, the notebooks' too)",
+    )
     rep.add_argument("--limit", type=int, help="only the first N rows of each split")
-    rep.add_argument("--shard", metavar="i/N", help="this machine's share of the extraction "
-                                                    "(blocks k with k %% N == i), then stop; a "
-                                                    "run without it merges the shards")
-    rep.add_argument("--recipe", choices=splits.RECIPES, default="paper",
-                     help="train/val split: the paper's row order (default) or by patient")
-    rep.add_argument("--batch-size", type=int, help="extraction batch (default "
-                     f"{_default(features.extract_features, 'batch_size')})")
-    rep.add_argument("--shard-size", type=int, help="rows per shard file (default "
-                     f"{_default(features.extract_features, 'shard_size')})")
+    rep.add_argument(
+        "--shard",
+        metavar="i/N",
+        help="this machine's share of the extraction "
+        "(blocks k with k %% N == i), then stop; a "
+        "run without it merges the shards",
+    )
+    rep.add_argument(
+        "--recipe",
+        choices=splits.RECIPES,
+        default="paper",
+        help="train/val split: the paper's row order (default) or by patient",
+    )
+    rep.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"extraction batch (default {_default(features.extract_features, 'batch_size')})",
+    )
+    rep.add_argument(
+        "--shard-size",
+        type=int,
+        help=f"rows per shard file (default {_default(features.extract_features, 'shard_size')})",
+    )
     rep.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
     rep.set_defaults(run=cmd_reproduce)
 
@@ -431,8 +568,10 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
     results = result.paths["predictions"].parent  # the run's results folder
     inputs = None if args.rerun_notebooks else demo.notebook_inputs(cfg, results)
     if not args.json:
-        print(f"running the notebooks ({len(notebooks.SERIES)}) on the demo "
-              f"({'all' if inputs is None else 'those not up to date'})...")
+        print(
+            f"running the notebooks ({len(notebooks.SERIES)}) on the demo "
+            f"({'all' if inputs is None else 'those not up to date'})..."
+        )
 
     def report(name: str, path: Path, reused: bool) -> None:
         if not args.json:
@@ -448,19 +587,37 @@ def cmd_site(args: argparse.Namespace) -> None:
     cfg = _demo_config(args)
     inputs = demo.notebook_inputs(cfg, args.demo)  # None until the demo has run
     expected = site.expected_keys(demo.notebook_parameters(cfg), inputs)
-    result = site.build_site(args.notebooks, args.out, args.demo, expected,
-                             require_current=not args.allow_stale, student_edition=args.student)
+    result = site.build_site(
+        args.notebooks,
+        args.out,
+        args.demo,
+        expected,
+        require_current=not args.allow_stale,
+        student_edition=args.student,
+    )
     behind = {name: state for name, state in result.states.items() if state != "current"}
     if args.json:
-        print(json.dumps({"index": str(result.index), "pages": [str(p) for p in result.pages],
-                          "notebooks": result.states}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "index": str(result.index),
+                    "pages": [str(p) for p in result.pages],
+                    "notebooks": result.states,
+                },
+                indent=2,
+            )
+        )
         return
     for name, state in behind.items():
-        print(f"warning: {name}: {state}; its page says so (`make demo` makes it current)",
-              file=sys.stderr)
-    print(f"site: {result.index} ({len(result.pages)} pages, from the executed notebooks in "
-          f"{args.notebooks or config.output_dir('notebooks')})\nopen it in a browser, or "
-          f"publish it by copying {result.folder} to any static host")
+        print(
+            f"warning: {name}: {state}; its page says so (`make demo` makes it current)",
+            file=sys.stderr,
+        )
+    print(
+        f"site: {result.index} ({len(result.pages)} pages, from the executed notebooks in "
+        f"{args.notebooks or config.output_dir('notebooks')})\nopen it in a browser, or "
+        f"publish it by copying {result.folder} to any static host"
+    )
 
 
 def cmd_student(args: argparse.Namespace) -> None:
@@ -473,8 +630,7 @@ def cmd_student(args: argparse.Namespace) -> None:
         return
     for path in written:
         print(f"student copy: {path}")
-    print("safe to hand out: no solution and no worked answer (`tchexnet instructor` writes "
-          "those)")
+    print("safe to hand out: no solution and no worked answer (`tchexnet instructor` writes those)")
 
 
 def cmd_instructor(args: argparse.Namespace) -> None:
@@ -486,8 +642,10 @@ def cmd_instructor(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({"pages": [str(p) for p in written]}, indent=2))
         return
-    print(f"instructor edition: {written[0]} (one page per notebook beside it, and the "
-          f"workshop's clock: {written[-1]})")
+    print(
+        f"instructor edition: {written[0]} (one page per notebook beside it, and the "
+        f"workshop's clock: {written[-1]})"
+    )
 
 
 #: How ``doctor`` marks a check of each level.
@@ -497,8 +655,15 @@ DOCTOR_MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the setup before hours of work: one line per check; status 1 if any failed."""
     checks = []
-    for check in doctor.run_checks(args.data_dir, args.weights, args.out, args.seconds,
-                                   args.sample, args.seed, args.only or doctor.SECTIONS):
+    for check in doctor.run_checks(
+        args.data_dir,
+        args.weights,
+        args.out,
+        args.seconds,
+        args.sample,
+        args.seed,
+        args.only or doctor.SECTIONS,
+    ):
         checks.append(check)
         if not args.json:
             label = "fix" if check.level == "fail" else "note"
@@ -506,11 +671,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"{DOCTOR_MARKS[check.level]} {check.check:<21} {check.found}{fix}", flush=True)
     result = doctor.summary(checks)
     if args.json:
-        print(json.dumps({"checks": [check.to_dict() for check in checks], "summary": result},
-                         indent=2))
+        print(
+            json.dumps(
+                {"checks": [check.to_dict() for check in checks], "summary": result}, indent=2
+            )
+        )
     else:
-        print(f"{result['passed']} passed, {result['warnings']} warning(s), "
-              f"{result['failed']} failed")
+        print(
+            f"{result['passed']} passed, {result['warnings']} warning(s), {result['failed']} failed"
+        )
     return result["exit_status"]
 
 
@@ -518,22 +687,30 @@ def _image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG chest X-rays")
     parser.add_argument("--weights", help="weight file (default: the registry's, under weights/)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--on-error", choices=images.ON_ERROR,
-                        default=_default(images.preflight, "on_error"),
-                        help="a bad image stops the run (default) or is skipped and reported")
-    parser.add_argument("--batch-size", type=int,
-                        default=_default(images.make_dataset, "batch_size"))
+    parser.add_argument(
+        "--on-error",
+        choices=images.ON_ERROR,
+        default=_default(images.preflight, "on_error"),
+        help="a bad image stops the run (default) or is skipped and reported",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=_default(images.make_dataset, "batch_size")
+    )
     height, width = config.IMAGE_SIZE
-    parser.add_argument("--interpolation", choices=images.INTERPOLATIONS,
-                        default=config.PreprocessConfig().interpolation,
-                        help=f"resize to {height}×{width}: antialiased bilinear (default) or "
-                             "nearest (the original hello scripts)")
+    parser.add_argument(
+        "--interpolation",
+        choices=images.INTERPOLATIONS,
+        default=config.PreprocessConfig().interpolation,
+        help=f"resize to {height}×{width}: antialiased bilinear (default) or "
+        "nearest (the original hello scripts)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tchexnet`` (one sub-command per task)."""
     parser = argparse.ArgumentParser(
-        prog="tchexnet", description="CheXNet / tCheXNet on chest X-rays. Not for clinical use.")
+        prog="tchexnet", description="CheXNet / tCheXNet on chest X-rays. Not for clinical use."
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -550,29 +727,52 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--csv", required=True, help="CheXpert train.csv")
     split.add_argument("--recipe", choices=("paper", "patient"), default="paper")
     split.add_argument("--out", help="folder for train.csv and val.csv (default outputs/split/)")
-    split.add_argument("--val-fraction", type=float,
-                       default=_default(splits.patient_split, "val_fraction"),
-                       help="patient recipe only")
-    split.add_argument("--seed", type=int, default=_default(splits.patient_split, "seed"),
-                       help="patient recipe only")
+    split.add_argument(
+        "--val-fraction",
+        type=float,
+        default=_default(splits.patient_split, "val_fraction"),
+        help="patient recipe only",
+    )
+    split.add_argument(
+        "--seed",
+        type=int,
+        default=_default(splits.patient_split, "seed"),
+        help="patient recipe only",
+    )
     split.add_argument("--stratify", metavar="CLASS", help="patient recipe: stratify on CLASS")
-    split.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES, default=data.PAPER_POLICY,
-                       help="paper recipe: what uncertain (-1) labels become (default: zeros, "
-                            "the paper's U-Zeros; ignore keeps them -1)")
+    split.add_argument(
+        "--uncertain",
+        choices=data.UNCERTAINTY_POLICIES,
+        default=data.PAPER_POLICY,
+        help="paper recipe: what uncertain (-1) labels become (default: zeros, "
+        "the paper's U-Zeros; ignore keeps them -1)",
+    )
     split.add_argument("--json", action="store_true")
     split.set_defaults(run=cmd_split)
 
     compare = commands.add_parser("compare", help="ROC AUC with 95%% CIs and DeLong tests")
     compare.add_argument("--labels", required=True, help="CheXpert-style CSV")
     compare.add_argument("--target", default=labels.TARGET)
-    compare.add_argument("--scores", nargs="+", action="extend", required=True,
-                         metavar="NAME=FILE",
-                         help="one score per line aligned with the label rows, or a CSV with "
-                              "Path and score columns; repeat the flag or list several")
-    compare.add_argument("--view", choices=("all", "frontal"), default="all",
-                         help="use all label rows (default) or frontal ones only")
-    compare.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES,
-                         default=_default(data.to_targets, "uncertain"))
+    compare.add_argument(
+        "--scores",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="NAME=FILE",
+        help="one score per line aligned with the label rows, or a CSV with "
+        "Path and score columns; repeat the flag or list several",
+    )
+    compare.add_argument(
+        "--view",
+        choices=("all", "frontal"),
+        default="all",
+        help="use all label rows (default) or frontal ones only",
+    )
+    compare.add_argument(
+        "--uncertain",
+        choices=data.UNCERTAINTY_POLICIES,
+        default=_default(data.to_targets, "uncertain"),
+    )
     compare.add_argument("--out", help="folder for metrics.json")
     compare.add_argument("--json", action="store_true")
     compare.set_defaults(run=cmd_compare)
@@ -581,14 +781,26 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("image", metavar="IMAGE", help="JPEG or PNG chest X-ray")
     cam.add_argument("--model", choices=models.ARCHITECTURES, default="chexnet")
     cam.add_argument("--weights", help="weight file (default: the registry's, under weights/)")
-    cam.add_argument("--output", metavar="CLASS", default=None,
-                     help=f"output class, ChestX-ray14 or CheXpert name (default {labels.TARGET})")
-    cam.add_argument("--layer", default=None, help="feature-map layer (default: the backbone's, "
-                                                   "relu for DenseNet-121: its last activation)")
-    cam.add_argument("--mask", help="ground-truth mask image: drawn and scored (hit, IoU, "
-                                    "mass inside)")
-    cam.add_argument("--interpolation", choices=images.INTERPOLATIONS,
-                     default=config.PreprocessConfig().interpolation)
+    cam.add_argument(
+        "--output",
+        metavar="CLASS",
+        default=None,
+        help=f"output class, ChestX-ray14 or CheXpert name (default {labels.TARGET})",
+    )
+    cam.add_argument(
+        "--layer",
+        default=None,
+        help="feature-map layer (default: the backbone's, "
+        "relu for DenseNet-121: its last activation)",
+    )
+    cam.add_argument(
+        "--mask", help="ground-truth mask image: drawn and scored (hit, IoU, mass inside)"
+    )
+    cam.add_argument(
+        "--interpolation",
+        choices=images.INTERPOLATIONS,
+        default=config.PreprocessConfig().interpolation,
+    )
     cam.add_argument("--out", metavar="PNG", help="figure file (default outputs/gradcam/)")
     cam.add_argument("--json", action="store_true")
     cam.set_defaults(run=cmd_gradcam)
@@ -599,16 +811,25 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--weights", help="CheXNet weight file (default: the registry's)")
     extract.add_argument("--out", required=True, help="feature store folder")
     extract.add_argument("--limit", type=int, help="only the first N rows")
-    extract.add_argument("--shard", metavar="i/N", help="this machine's share: shard blocks "
-                                                        "k with k %% N == i (i from 0)")
-    extract.add_argument("--on-error", choices=images.ON_ERROR,
-                         default=_default(features.extract_features, "on_error"))
-    extract.add_argument("--batch-size", type=int,
-                         default=_default(features.extract_features, "batch_size"))
-    extract.add_argument("--shard-size", type=int,
-                         default=_default(features.extract_features, "shard_size"))
-    extract.add_argument("--dtype", choices=features.DTYPES,
-                         default=_default(features.extract_features, "dtype"))
+    extract.add_argument(
+        "--shard",
+        metavar="i/N",
+        help="this machine's share: shard blocks k with k %% N == i (i from 0)",
+    )
+    extract.add_argument(
+        "--on-error",
+        choices=images.ON_ERROR,
+        default=_default(features.extract_features, "on_error"),
+    )
+    extract.add_argument(
+        "--batch-size", type=int, default=_default(features.extract_features, "batch_size")
+    )
+    extract.add_argument(
+        "--shard-size", type=int, default=_default(features.extract_features, "shard_size")
+    )
+    extract.add_argument(
+        "--dtype", choices=features.DTYPES, default=_default(features.extract_features, "dtype")
+    )
     extract.add_argument("--json", action="store_true")
     extract.set_defaults(run=cmd_extract)
 
@@ -618,125 +839,212 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--labels", required=True, help="the CSV the store was extracted from")
     train.add_argument("--data-dir", help=DATA_DIR_HELP)
     train.add_argument("--out", required=True, help="run folder (checkpoints, history, state)")
-    train.add_argument("--val-features", help="feature store of the validation rows (default: "
-                                              f"the last {_paper_val_percent()}%% of --features' "
-                                              "rows)")
+    train.add_argument(
+        "--val-features",
+        help="feature store of the validation rows (default: "
+        f"the last {_paper_val_percent()}%% of --features' "
+        "rows)",
+    )
     train.add_argument("--val-labels", help="the CSV --val-features was extracted from")
     train.add_argument("--target", default=labels.TARGET)
-    train.add_argument("--uncertain", choices=data.UNCERTAINTY_POLICIES,
-                       default=_default(data.to_targets, "uncertain"))
+    train.add_argument(
+        "--uncertain",
+        choices=data.UNCERTAINTY_POLICIES,
+        default=_default(data.to_targets, "uncertain"),
+    )
     train.add_argument("--epochs", type=int, default=head.epochs)
-    train.add_argument("--class-weight", choices=training.CLASS_WEIGHTS, default=head.class_weight,
-                       help="'paper': the original's inverted weights (positives down-weighted)")
+    train.add_argument(
+        "--class-weight",
+        choices=training.CLASS_WEIGHTS,
+        default=head.class_weight,
+        help="'paper': the original's inverted weights (positives down-weighted)",
+    )
     train.add_argument("--batch-size", type=int, default=head.batch_size)
     train.add_argument("--lr", type=float, default=head.learning_rate)
     train.add_argument("--select-on", choices=training.SELECT_ON, default=head.select_on)
-    train.add_argument("--patience", type=int, default=head.early_stopping_patience,
-                       help="early stopping patience (default: none)")
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=head.early_stopping_patience,
+        help="early stopping patience (default: none)",
+    )
     train.add_argument("--seed", type=int, default=head.seed)
-    train.add_argument("--no-resume", action="store_true", help="start afresh (the folder's "
-                                                                "best is still kept)")
+    train.add_argument(
+        "--no-resume", action="store_true", help="start afresh (the folder's best is still kept)"
+    )
     train.add_argument("--json", action="store_true")
     train.set_defaults(run=cmd_train)
 
     demo_parser = commands.add_parser(
-        "demo", help="the whole study offline on synthetic data (`demo pretrain`: remake the "
-                     "shipped demo CheXNet)")
-    demo_parser.add_argument("action", nargs="?", choices=("run", "pretrain"), default="run",
-                             help="run: the study (default); pretrain: the demo CheXNet")
+        "demo",
+        help="the whole study offline on synthetic data (`demo pretrain`: remake the "
+        "shipped demo CheXNet)",
+    )
+    demo_parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "pretrain"),
+        default="run",
+        help="run: the study (default); pretrain: the demo CheXNet",
+    )
     demo_parser.add_argument("--out", help="results folder (default outputs/demo/)")
-    demo_parser.add_argument("--seed", type=int, help="seeds the head and the splits (default: "
-                                                      "the demo's)")
-    demo_parser.add_argument("--target-seed", type=int, default=synthetic.DEMO_TARGET.seed,
-                             help="seed of the synthetic target set's drawing "
-                                  "(default: the demo's)")
+    demo_parser.add_argument(
+        "--seed", type=int, help="seeds the head and the splits (default: the demo's)"
+    )
+    demo_parser.add_argument(
+        "--target-seed",
+        type=int,
+        default=synthetic.DEMO_TARGET.seed,
+        help="seed of the synthetic target set's drawing (default: the demo's)",
+    )
     demo_parser.add_argument("--json", action="store_true")
-    demo_parser.add_argument("--no-notebooks", action="store_true",
-                             help="skip running the tutorial notebooks on the demo afterwards")
-    demo_parser.add_argument("--rerun-notebooks", action="store_true",
-                             help="execute every notebook again, even those whose executed copy "
-                                  "is up to date (same source, parameters, library and results)")
-    demo_parser.add_argument("--ablation", action="store_true",
-                             help="also run the control: the same models on the test images drawn "
-                                  "without the pneumothorax sign (labels kept); AUCs at chance")
+    demo_parser.add_argument(
+        "--no-notebooks",
+        action="store_true",
+        help="skip running the tutorial notebooks on the demo afterwards",
+    )
+    demo_parser.add_argument(
+        "--rerun-notebooks",
+        action="store_true",
+        help="execute every notebook again, even those whose executed copy "
+        "is up to date (same source, parameters, library and results)",
+    )
+    demo_parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also run the control: the same models on the test images drawn "
+        "without the pneumothorax sign (labels kept); AUCs at chance",
+    )
     pretrain_options = demo_parser.add_argument_group("demo pretrain")
     shipped = pretrain.PretrainConfig()
     stages = " ".join(f"{s.size}:{s.epochs}:{s.learning_rate:g}" for s in shipped.stages)
-    pretrain_options.add_argument("--stages", nargs="+", metavar="SIZE:EPOCHS:LR",
-                                  help=f"progressive-resizing schedule (default: the shipped one, "
-                                       f"{stages})")
-    pretrain_options.add_argument("--source-patients", type=int,
-                                  help="patients in the synthetic source set (default "
-                                       f"{shipped.source.n_patients_train})")
-    pretrain_options.add_argument("--weights-out", help="weight file to write (default: the "
-                                                        "shipped weights/"
-                                                        f"{models.DEMO_FILES['chexnet']} "
-                                                        "for the shipped recipe, else "
-                                                        "demo/chexnet_demo_custom.weights.h5)")
-    pretrain_options.add_argument("--work-dir", help="checkpoints; a rerun resumes from here "
-                                                     "(default outputs/pretrain/)")
-    pretrain_options.add_argument("--fresh", action="store_true",
-                                  help="ignore the checkpoints in --work-dir")
+    pretrain_options.add_argument(
+        "--stages",
+        nargs="+",
+        metavar="SIZE:EPOCHS:LR",
+        help=f"progressive-resizing schedule (default: the shipped one, {stages})",
+    )
+    pretrain_options.add_argument(
+        "--source-patients",
+        type=int,
+        help=f"patients in the synthetic source set (default {shipped.source.n_patients_train})",
+    )
+    pretrain_options.add_argument(
+        "--weights-out",
+        help="weight file to write (default: the "
+        "shipped weights/"
+        f"{models.DEMO_FILES['chexnet']} "
+        "for the shipped recipe, else "
+        "demo/chexnet_demo_custom.weights.h5)",
+    )
+    pretrain_options.add_argument(
+        "--work-dir", help="checkpoints; a rerun resumes from here (default outputs/pretrain/)"
+    )
+    pretrain_options.add_argument(
+        "--fresh", action="store_true", help="ignore the checkpoints in --work-dir"
+    )
     demo_parser.set_defaults(run=cmd_demo)
     _reproduce_parser(commands)
 
-    check = commands.add_parser("doctor", help="check the setup (software, data, weights, speed, "
-                                               "disk) before a long run; exit status 1 on a ✗")
-    check.add_argument("--data-dir", help="folder holding CheXpert-v1.0-small/ (default "
-                                          "$TCHEXNET_DATA_DIR, else chexpert/)")
+    check = commands.add_parser(
+        "doctor",
+        help="check the setup (software, data, weights, speed, "
+        "disk) before a long run; exit status 1 on a ✗",
+    )
+    check.add_argument(
+        "--data-dir",
+        help="folder holding CheXpert-v1.0-small/ (default $TCHEXNET_DATA_DIR, else chexpert/)",
+    )
     check.add_argument("--weights", help="CheXNet weight file (default: the registry's)")
     check.add_argument("--out", help="output folder (default outputs/)")
-    check.add_argument("--seconds", type=float, default=_default(doctor.run_checks, "seconds"),
-                       help="how long to measure the model-bound img/s (default %(default)g; "
-                            "0: skip)")
-    check.add_argument("--sample", type=int, default=_default(doctor.run_checks, "sample"),
-                       help="images decoded per CSV (default %(default)s)")
-    check.add_argument("--seed", type=int, default=_default(doctor.run_checks, "seed"),
-                       help="seeds the image sample")
-    check.add_argument("--only", nargs="+", action="extend", choices=doctor.SECTIONS,
-                       metavar="SECTION", help=f"run only these of {', '.join(doctor.SECTIONS)}")
+    check.add_argument(
+        "--seconds",
+        type=float,
+        default=_default(doctor.run_checks, "seconds"),
+        help="how long to measure the model-bound img/s (default %(default)g; 0: skip)",
+    )
+    check.add_argument(
+        "--sample",
+        type=int,
+        default=_default(doctor.run_checks, "sample"),
+        help="images decoded per CSV (default %(default)s)",
+    )
+    check.add_argument(
+        "--seed",
+        type=int,
+        default=_default(doctor.run_checks, "seed"),
+        help="seeds the image sample",
+    )
+    check.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        choices=doctor.SECTIONS,
+        metavar="SECTION",
+        help=f"run only these of {', '.join(doctor.SECTIONS)}",
+    )
     check.add_argument("--json", action="store_true")
     check.set_defaults(run=cmd_doctor)
 
     site_parser = commands.add_parser(
-        "site", help="the executed notebooks of `tchexnet demo` as a static website (no execution)")
+        "site", help="the executed notebooks of `tchexnet demo` as a static website (no execution)"
+    )
     site_parser.add_argument("--notebooks", help="executed notebooks (default outputs/notebooks/)")
     site_parser.add_argument("--demo", help="the demo's results (default outputs/demo/)")
     site_parser.add_argument("--out", help="the site's folder (default outputs/site/)")
     site_parser.add_argument("--seed", type=int, help="the demo run's --seed (default: the demo's)")
-    site_parser.add_argument("--target-seed", type=int, default=synthetic.DEMO_TARGET.seed,
-                             help="the demo run's --target-seed (default: the demo's)")
-    site_parser.add_argument("--allow-stale", action="store_true",
-                             help="build from executed copies that are not current (their pages "
-                                  "say so) instead of stopping")
-    site_parser.add_argument("--student", action="store_true",
-                             help="the student edition: no solution, no worked answer, no "
-                                  "instructor's page (default out: outputs/site-student/)")
+    site_parser.add_argument(
+        "--target-seed",
+        type=int,
+        default=synthetic.DEMO_TARGET.seed,
+        help="the demo run's --target-seed (default: the demo's)",
+    )
+    site_parser.add_argument(
+        "--allow-stale",
+        action="store_true",
+        help="build from executed copies that are not current (their pages "
+        "say so) instead of stopping",
+    )
+    site_parser.add_argument(
+        "--student",
+        action="store_true",
+        help="the student edition: no solution, no worked answer, no "
+        "instructor's page (default out: outputs/site-student/)",
+    )
     site_parser.add_argument("--json", action="store_true")
     site_parser.set_defaults(run=cmd_site)
 
     series = commands.add_parser(
-        "notebooks", help="copy the six notebooks and the instructor's page into FOLDER (an "
-                          "edited notebook is kept, never overwritten)")
+        "notebooks",
+        help="copy the six notebooks and the instructor's page into FOLDER (an "
+        "edited notebook is kept, never overwritten)",
+    )
     series.add_argument("folder", nargs="?", help="where (default ./tchexnet-notebooks/)")
     series.add_argument("--json", action="store_true")
     series.set_defaults(run=cmd_notebooks)
 
     student_parser = commands.add_parser(
-        "student", help="student copies of the notebooks: solutions removed, checks kept")
+        "student", help="student copies of the notebooks: solutions removed, checks kept"
+    )
     student_parser.add_argument("--out", help="their folder (default outputs/student/)")
     student_parser.add_argument("--json", action="store_true")
     student_parser.set_defaults(run=cmd_student)
 
     instructor_parser = commands.add_parser(
-        "instructor", help="the instructor edition: each notebook's worked answers and "
-                           "solutions, one Markdown page each")
+        "instructor",
+        help="the instructor edition: each notebook's worked answers and "
+        "solutions, one Markdown page each",
+    )
     instructor_parser.add_argument("--out", help="its folder (default outputs/instructor/)")
-    instructor_parser.add_argument("--notebooks", help="executed notebooks, for the clock's "
-                                                       "running times (default outputs/notebooks/)")
-    instructor_parser.add_argument("--slot", type=int,
-                                   help="the workshop's minutes, for the clock (default: "
-                                        "workshop.write_instructor_edition's)")
+    instructor_parser.add_argument(
+        "--notebooks",
+        help="executed notebooks, for the clock's running times (default outputs/notebooks/)",
+    )
+    instructor_parser.add_argument(
+        "--slot",
+        type=int,
+        help="the workshop's minutes, for the clock (default: workshop.write_instructor_edition's)",
+    )
     instructor_parser.add_argument("--json", action="store_true")
     instructor_parser.set_defaults(run=cmd_instructor)
     return parser
@@ -750,8 +1058,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # doctor imports TensorFlow itself: a missing or broken one is one of its ✗ lines; the
         # demo's study runs in a child process that imports it (demo.run_in_child)
         study_apart = args.command == "demo" and args.action != "pretrain"
-        if args.command not in {"split", "compare", "site", "student", "instructor", "doctor",
-                                "notebooks"} and not args.debug and not study_apart:
+        if (
+            args.command
+            not in {"split", "compare", "site", "student", "instructor", "doctor", "notebooks"}
+            and not args.debug
+            and not study_apart
+        ):
             config.import_tensorflow_quietly()
         status = args.run(args)
     except (ValueError, OSError, errors.MissingTensorFlowError) as error:  # DataError, ImageError,

@@ -7,8 +7,8 @@ Every default here is the paper's value. Nothing happens on import: call
 from __future__ import annotations
 
 import os
-import sys
 import random
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -19,12 +19,30 @@ import numpy as np
 from tchexnet_lib import errors
 
 __all__ = [
-    "CHEXPERT_SMALL", "DATASETS", "HOME_VARIABLE", "IMAGE_SIZE", "PLAIN_PROGRESS",
-    "PreprocessConfig", "WORK_FOLDER", "bundled_dir", "checkout_root", "chexpert_dir", "data_dir",
-    "dataset_dir", "default_dataset", "demo_data_dir", "display_path",
-    "environment_for_children", "find_work_folder",
-    "import_tensorflow_quietly", "output_dir", "progress_bar", "project_root", "require_dataset",
-    "set_seed", "weights_dir",
+    "CHEXPERT_SMALL",
+    "DATASETS",
+    "HOME_VARIABLE",
+    "IMAGE_SIZE",
+    "PLAIN_PROGRESS",
+    "PreprocessConfig",
+    "WORK_FOLDER",
+    "bundled_dir",
+    "checkout_root",
+    "chexpert_dir",
+    "data_dir",
+    "dataset_dir",
+    "default_dataset",
+    "demo_data_dir",
+    "display_path",
+    "environment_for_children",
+    "find_work_folder",
+    "import_tensorflow_quietly",
+    "output_dir",
+    "progress_bar",
+    "project_root",
+    "require_dataset",
+    "set_seed",
+    "weights_dir",
 ]
 
 
@@ -88,8 +106,11 @@ def project_root() -> Path:
     if folder not in _announced:
         _announced.add(folder)
         stream = sys.stdout if "ipykernel" in sys.modules else sys.stderr
-        print(f"tchexnet: working folder {folder} (data, weights, outputs; "
-              f"${HOME_VARIABLE} chooses another)", file=stream)
+        print(
+            f"tchexnet: working folder {folder} (data, weights, outputs; "
+            f"${HOME_VARIABLE} chooses another)",
+            file=stream,
+        )
     return folder
 
 
@@ -166,7 +187,9 @@ def dataset_dir(dataset: str, root: str | os.PathLike | None = None) -> Path:
 def default_dataset() -> str:
     """``"chexpert"`` when the real train.csv and valid.csv are on disk, else ``"demo"``."""
     real = chexpert_dir()
-    return "chexpert" if (real / "train.csv").is_file() and (real / "valid.csv").is_file() else "demo"
+    return (
+        "chexpert" if (real / "train.csv").is_file() and (real / "valid.csv").is_file() else "demo"
+    )
 
 
 def require_dataset(dataset: str, root: str | os.PathLike | None = None) -> Path:
@@ -180,9 +203,11 @@ def require_dataset(dataset: str, root: str | os.PathLike | None = None) -> Path
         raise errors.MissingInputError(
             f"CheXpert not found: {folder} lacks {' and '.join(missing)}; download "
             "CheXpert-v1.0-small (Stanford ML Group, free registration) and unpack it there "
-            "(see chexpert/README.md), or use DATASET = 'demo'")
+            "(see chexpert/README.md), or use DATASET = 'demo'"
+        )
     raise errors.MissingInputError(
-        f"demo data not found in {folder}: run `tchexnet demo` (`make demo` in a checkout)")
+        f"demo data not found in {folder}: run `tchexnet demo` (`make demo` in a checkout)"
+    )
 
 
 def weights_dir() -> Path:
@@ -347,5 +372,3 @@ class PreprocessConfig:
     def to_dict(self) -> dict:
         """Plain-JSON form, for manifests and cache keys."""
         return asdict(self)
-
-

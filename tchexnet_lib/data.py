@@ -32,15 +32,34 @@ from tchexnet_lib import config, errors, files
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, CHEXPERT_OBSERVATIONS
 
 __all__ = [
-    "ADDED_COLUMNS", "DEFAULT_REQUIRED", "IGNORED_LABEL", "PAPER_POLICY", "POLICIES",
-    "SHOWN_IN_ERRORS", "Targets", "UNCERTAINTY_POLICIES", "UncertaintyPolicy",
-    "check_binary_labels", "frame_name", "frontal", "image_root_record", "label_error",
-    "label_matrix", "label_summary", "lateral", "read_labels", "read_table", "recorded_image_root",
-    "require_columns", "resolve_image_path", "select_views", "subset_rows", "to_targets",
-    "uncertainty_policy", "write_split_csv",
+    "ADDED_COLUMNS",
+    "DEFAULT_REQUIRED",
+    "IGNORED_LABEL",
+    "PAPER_POLICY",
+    "POLICIES",
+    "SHOWN_IN_ERRORS",
+    "Targets",
+    "UNCERTAINTY_POLICIES",
+    "UncertaintyPolicy",
+    "check_binary_labels",
+    "frame_name",
+    "frontal",
+    "image_root_record",
+    "label_error",
+    "label_matrix",
+    "label_summary",
+    "lateral",
+    "read_labels",
+    "read_table",
+    "recorded_image_root",
+    "require_columns",
+    "resolve_image_path",
+    "select_views",
+    "subset_rows",
+    "to_targets",
+    "uncertainty_policy",
+    "write_split_csv",
 ]
-
-
 
 
 @dataclass(frozen=True)
@@ -63,11 +82,14 @@ class UncertaintyPolicy:
 #: The uncertainty policies that map labels, by name. Irvin et al. 2019 compared five; the
 #: other two (U-SelfTrained, U-MultiClass) change the model or its training, not the labels.
 #: The paper's recipe is U-Zeros. Adding a policy is adding a row here.
-POLICIES: dict[str, UncertaintyPolicy] = {policy.name: policy for policy in (
-    UncertaintyPolicy("ignore", "U-Ignore", None, "left out of the loss and the metrics"),
-    UncertaintyPolicy("zeros", "U-Zeros", 0.0, "counted as negative (the paper's recipe)"),
-    UncertaintyPolicy("ones", "U-Ones", 1.0, "counted as positive"),
-)}
+POLICIES: dict[str, UncertaintyPolicy] = {
+    policy.name: policy
+    for policy in (
+        UncertaintyPolicy("ignore", "U-Ignore", None, "left out of the loss and the metrics"),
+        UncertaintyPolicy("zeros", "U-Zeros", 0.0, "counted as negative (the paper's recipe)"),
+        UncertaintyPolicy("ones", "U-Ones", 1.0, "counted as positive"),
+    )
+}
 #: Names accepted by :func:`to_targets` for ``uncertain`` and ``blank``.
 UNCERTAINTY_POLICIES: tuple[str, ...] = tuple(POLICIES)
 #: The paper's policy for both uncertain and blank labels.
@@ -98,8 +120,12 @@ _ILLEGAL = object()  # what a cell parser returns for text it does not accept
 
 
 def _bad_rows(
-    where: str, column: str | None, found: Sequence[tuple[int, str]], problem: str,
-    hint: str = "", unit: str = "line",
+    where: str,
+    column: str | None,
+    found: Sequence[tuple[int, str]],
+    problem: str,
+    hint: str = "",
+    unit: str = "line",
 ) -> errors.DataError:
     """One-line error naming the first few offending rows and how many there are.
 
@@ -136,7 +162,12 @@ def _cells(df: pd.DataFrame, bad: np.ndarray, column: str) -> list[tuple[int, st
 
 
 def label_error(
-    df: pd.DataFrame, raw: np.ndarray, bad: np.ndarray, classes: Sequence[str], problem: str, hint: str
+    df: pd.DataFrame,
+    raw: np.ndarray,
+    bad: np.ndarray,
+    classes: Sequence[str],
+    problem: str,
+    hint: str,
 ) -> errors.DataError:
     """A DataError naming the rows of the first class column of ``raw`` with a ``bad`` entry."""
     rows, cols = np.nonzero(bad)
@@ -203,7 +234,9 @@ def _read_records(csv_path: Path, name: str) -> tuple[list[str], list[list[str]]
     except FileNotFoundError:
         raise errors.DataError(f"{name}: file not found ({csv_path})") from None
     except UnicodeDecodeError as err:
-        raise errors.DataError(f"{name}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise errors.DataError(
+            f"{name}: not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from None
     except csv.Error as err:
         raise errors.DataError(f"{name} line {start}: malformed CSV ({err})") from None
     if header is None:
@@ -217,7 +250,9 @@ def _check_field_counts(
     """Raise errors.DataError naming the lines whose field count differs from the header's."""
     found = [(n, f"{len(r)}") for r, n in zip(records, lines) if len(r) != len(header)]
     if found:
-        raise _bad_rows(name, None, found, "wrong number of fields:", f"the header has {len(header)}")
+        raise _bad_rows(
+            name, None, found, "wrong number of fields:", f"the header has {len(header)}"
+        )
 
 
 def _check_header(header: list[str], name: str) -> None:
@@ -315,10 +350,14 @@ def _relative_image_text(path_text: str) -> str:
     text = str(path_text).strip().replace("\\", "/")
     # The data root is a trust boundary: a CSV may only name files below it.
     if text.startswith("/") or _WINDOWS_DRIVE.match(text):
-        raise errors.DataError(f"absolute image path {path_text!r} (paths must be relative to the data root)")
+        raise errors.DataError(
+            f"absolute image path {path_text!r} (paths must be relative to the data root)"
+        )
     parts = text.split("/")
     if ".." in parts:
-        raise errors.DataError(f"image path {path_text!r} contains '..' (paths must stay inside the data root)")
+        raise errors.DataError(
+            f"image path {path_text!r} contains '..' (paths must stay inside the data root)"
+        )
     parts = [part for part in parts if part not in ("", ".")]
     if parts and parts[0] in _PATH_PREFIXES:
         parts = parts[1:]
@@ -578,8 +617,9 @@ def uncertainty_policy(name: str, argument: str = "policy") -> UncertaintyPolicy
         return POLICIES[name]
     except (KeyError, TypeError):
         known = ", ".join(f"{p.name!r} ({p.label})" for p in POLICIES.values())
-        raise ValueError(f"{argument}={name!r} is not an uncertainty policy; use one of {known}"
-                         ) from None
+        raise ValueError(
+            f"{argument}={name!r} is not an uncertainty policy; use one of {known}"
+        ) from None
 
 
 def label_matrix(df: pd.DataFrame, classes: Sequence[str], needed_by: str) -> np.ndarray:
@@ -599,10 +639,7 @@ def label_matrix(df: pd.DataFrame, classes: Sequence[str], needed_by: str) -> np
 
 
 def to_targets(
-    df: pd.DataFrame,
-    classes: str | Sequence[str],
-    uncertain: str = "zeros",
-    blank: str = "zeros",
+    df: pd.DataFrame, classes: str | Sequence[str], uncertain: str = "zeros", blank: str = "zeros"
 ) -> Targets:
     """Apply an uncertainty policy to CheXpert labels.
 
@@ -695,7 +732,9 @@ def _as_csv_text(df: pd.DataFrame) -> pd.DataFrame:
         values = out[column].to_numpy()
         if values.dtype.kind == "f":
             # Spelling them here is 2-3x faster than to_csv's float formatting.
-            out[column] = np.select([values == 1, values == 0, values == -1], ["1.0", "0.0", "-1.0"], "")
+            out[column] = np.select(
+                [values == 1, values == 0, values == -1], ["1.0", "0.0", "-1.0"], ""
+            )
     return out
 
 
@@ -757,7 +796,9 @@ def label_summary(df: pd.DataFrame, classes: Sequence[str] | None = None) -> pd.
     Raises:
         DataError: a class column is missing or holds an illegal label.
     """
-    classes = [c for c in CHEXPERT_OBSERVATIONS if c in df.columns] if classes is None else list(classes)
+    classes = (
+        [c for c in CHEXPERT_OBSERVATIONS if c in df.columns] if classes is None else list(classes)
+    )
     raw = label_matrix(df, classes, "label_summary")
     counts = {
         "positive": (raw == 1.0).sum(axis=0),

@@ -33,17 +33,53 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (config, data, evaluation, files, gradcam, labels, models, pipeline,
-                          plotting, pretrain, splits, synthetic, training)
+from tchexnet_lib import (
+    config,
+    data,
+    evaluation,
+    files,
+    gradcam,
+    labels,
+    models,
+    pipeline,
+    plotting,
+    pretrain,
+    splits,
+    synthetic,
+    training,
+)
 
 __all__ = [
-    "ABLATION_NAME", "CUSTOM_CHEXNET", "DEMO_TARGET", "DEMO_WEIGHTS_NOTE", "DemoConfig",
-    "DemoResult", "GRADCAM_LAYER", "PEAK_SIGNS", "ablated_spec", "demo_study",
-    "demo_weights_path", "detected_with_masks", "ensure_demo_data", "ensure_demo_weights",
-    "gradcam_check", "gradcam_lines", "head_config", "localisation_of_positives", "lung_masks",
-    "notebook_inputs", "notebook_parameters", "peak_place_text", "peak_places",
-    "positives_with_masks", "run_ablation", "run_demo", "run_in_child", "summary_table",
-    "tube_ablation", "tube_ablation_text",
+    "ABLATION_NAME",
+    "CUSTOM_CHEXNET",
+    "DEMO_TARGET",
+    "DEMO_WEIGHTS_NOTE",
+    "DemoConfig",
+    "DemoResult",
+    "GRADCAM_LAYER",
+    "PEAK_SIGNS",
+    "ablated_spec",
+    "demo_study",
+    "demo_weights_path",
+    "detected_with_masks",
+    "ensure_demo_data",
+    "ensure_demo_weights",
+    "gradcam_check",
+    "gradcam_lines",
+    "head_config",
+    "localisation_of_positives",
+    "lung_masks",
+    "notebook_inputs",
+    "notebook_parameters",
+    "peak_place_text",
+    "peak_places",
+    "positives_with_masks",
+    "run_ablation",
+    "run_demo",
+    "run_in_child",
+    "summary_table",
+    "tube_ablation",
+    "tube_ablation_text",
 ]
 
 
@@ -117,16 +153,21 @@ def demo_weights_path(cfg: DemoConfig = DemoConfig()) -> Path | None:
 def ensure_demo_weights(cfg: DemoConfig = DemoConfig(), progress: bool = True) -> Path:
     """The demo CheXNet: the shipped file, or (another recipe, e.g. the tests' tiny one) pretrained once."""
     return demo_weights_path(cfg) or pretrain.pretrain(
-        cfg.pretrain, config.weights_dir() / CUSTOM_CHEXNET, config.output_dir("pretrain-custom"),
-        progress=progress)
+        cfg.pretrain,
+        config.weights_dir() / CUSTOM_CHEXNET,
+        config.output_dir("pretrain-custom"),
+        progress=progress,
+    )
 
 
-def demo_study(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
-               progress: bool = True) -> pipeline.Study:
+def demo_study(
+    cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None, progress: bool = True
+) -> pipeline.Study:
     """The study on the demo: its data drawn (or reused), its CheXNet, its head settings."""
     ensure_demo_data(cfg, progress)
-    return pipeline.make_study("demo", ensure_demo_weights(cfg, progress), head=head_config(cfg),
-                               out_dir=out_dir)
+    return pipeline.make_study(
+        "demo", ensure_demo_weights(cfg, progress), head=head_config(cfg), out_dir=out_dir
+    )
 
 
 def head_config(cfg: DemoConfig) -> training.HeadConfig:
@@ -143,8 +184,9 @@ class DemoResult:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def run_demo(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
-             progress: bool = True) -> DemoResult:
+def run_demo(
+    cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None, progress: bool = True
+) -> DemoResult:
     """The paper's study on the synthetic target set, end to end.
 
     Draws or reuses the data, takes the shipped demo CheXNet, then runs the pipeline's
@@ -167,25 +209,34 @@ def run_demo(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
     split_features, tables = pipeline.all_features(study, progress)
     result = pipeline.train_transfer_head(study, split_features, tables, progress)
     test = pipeline.test_predictions(study, progress)
-    tchexnet = _publish(pipeline.save_tchexnet_model(study, result=result),
-                        config.weights_dir() / models.DEMO_FILES["tchexnet"])
-    summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),
-               "note": DEMO_WEIGHTS_NOTE,
-               "gradcam": gradcam_check(study, test, tchexnet, cfg.gradcam_layer, progress)}
+    tchexnet = _publish(
+        pipeline.save_tchexnet_model(study, result=result),
+        config.weights_dir() / models.DEMO_FILES["tchexnet"],
+    )
+    summary = {
+        **pipeline.summary_json(test, study, time.perf_counter() - start),
+        "note": DEMO_WEIGHTS_NOTE,
+        "gradcam": gradcam_check(study, test, tchexnet, cfg.gradcam_layer, progress),
+    }
     summary["seconds"] = round(time.perf_counter() - start, 1)
     paths = _write_outputs(study.out_dir, test, summary, study.dataset_dir)
     return DemoResult(summary, test, {**paths, "tchexnet_weights": tchexnet})
 
 
-def _study_and_ablation(cfg: DemoConfig, out_dir: str | Path | None, progress: bool,
-                        ablation: bool) -> tuple[DemoResult, dict | None]:
+def _study_and_ablation(
+    cfg: DemoConfig, out_dir: str | Path | None, progress: bool, ablation: bool
+) -> tuple[DemoResult, dict | None]:
     config.import_tensorflow_quietly()  # as the command does: its C++ notes stay off stderr
     result = run_demo(cfg, out_dir, progress)
     return result, (run_ablation(cfg, progress=progress) if ablation else None)
 
 
-def run_in_child(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None,
-                 progress: bool = True, ablation: bool = False) -> tuple[DemoResult, dict | None]:
+def run_in_child(
+    cfg: DemoConfig = DemoConfig(),
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    ablation: bool = False,
+) -> tuple[DemoResult, dict | None]:
     """:func:`run_demo` (then :func:`run_ablation` if asked) in a child process, which exits.
 
     What ``tchexnet demo`` does before it runs the notebooks: the study's process peaks at
@@ -204,13 +255,16 @@ def run_in_child(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = No
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    with config.environment_for_children(), \
-            concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+    with (
+        config.environment_for_children(),
+        concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool,
+    ):
         return pool.submit(_study_and_ablation, cfg, out_dir, progress, ablation).result()
 
 
-def positives_with_masks(study: pipeline.Study, test: pd.DataFrame,
-                         threshold: float = gradcam.DETECTION_THRESHOLD) -> pd.DataFrame:
+def positives_with_masks(
+    study: pipeline.Study, test: pd.DataFrame, threshold: float = gradcam.DETECTION_THRESHOLD
+) -> pd.DataFrame:
     """The test positives whose pneumothorax is drawn, with their masks and whether tCheXNet detects them.
 
     Returns:
@@ -220,24 +274,34 @@ def positives_with_masks(study: pipeline.Study, test: pd.DataFrame,
     root = study.dataset_dir.parent
     rows = []
     for path, score in test.loc[test[labels.TARGET] == 1, ["Path", "tCheXNet"]].itertuples(
-            index=False):
+        index=False
+    ):
         mask = synthetic.read_mask(root / path, labels.TARGET)
         if mask is not None and mask.any():
-            rows.append({"Path": path, "image_path": root / path, "tCheXNet": float(score),
-                         "detected": bool(score >= threshold), "mask": mask})
+            rows.append(
+                {
+                    "Path": path,
+                    "image_path": root / path,
+                    "tCheXNet": float(score),
+                    "detected": bool(score >= threshold),
+                    "mask": mask,
+                }
+            )
     return pd.DataFrame(rows, columns=["Path", "image_path", "tCheXNet", "detected", "mask"])
 
 
-def detected_with_masks(study: pipeline.Study, test: pd.DataFrame,
-                        threshold: float = gradcam.DETECTION_THRESHOLD) -> dict[Path, np.ndarray]:
+def detected_with_masks(
+    study: pipeline.Study, test: pd.DataFrame, threshold: float = gradcam.DETECTION_THRESHOLD
+) -> dict[Path, np.ndarray]:
     """Image → pneumothorax mask of the test positives tCheXNet detects (score ≥ ``threshold``)."""
     found = positives_with_masks(study, test, threshold)
     found = found[found["detected"]]
     return dict(zip(found["image_path"], found["mask"]))
 
 
-def localisation_of_positives(model, positives: pd.DataFrame, layer: str
-                              ) -> tuple[pd.DataFrame, dict, list[gradcam.CamResult]]:
+def localisation_of_positives(
+    model, positives: pd.DataFrame, layer: str
+) -> tuple[pd.DataFrame, dict, list[gradcam.CamResult]]:
     """Grad-CAM at ``layer`` of every positive of :func:`positives_with_masks`, scored.
 
     Returns:
@@ -246,8 +310,9 @@ def localisation_of_positives(model, positives: pd.DataFrame, layer: str
         (:func:`gradcam.cams_for_images`, in the table's order).
     """
     cams = gradcam.cams_for_images(list(positives["image_path"]), model, layer_name=layer)
-    table = gradcam.localisation_table([c.cam for c in cams], list(positives["mask"]),
-                                       names=list(positives["Path"]))
+    table = gradcam.localisation_table(
+        [c.cam for c in cams], list(positives["mask"]), names=list(positives["Path"])
+    )
     table["detected"] = positives["detected"].to_numpy()
     return table, gradcam.localisation_groups(table, table["detected"].to_numpy()), cams
 
@@ -259,8 +324,10 @@ def lung_masks(study: pipeline.Study, paths) -> dict[str, np.ndarray]:
     random draws (:func:`synthetic.redraw`) and returns them.
     """
     spec = synthetic.spec_of(study.dataset_dir)
-    return {path: masks["lungs"] for path, (_, masks) in
-            synthetic.redraw(spec, list(paths), lungs=True).items()}
+    return {
+        path: masks["lungs"]
+        for path, (_, masks) in synthetic.redraw(spec, list(paths), lungs=True).items()
+    }
 
 
 #: The drawn signs a Grad-CAM peak is placed against (:func:`peak_places`), in order.
@@ -287,8 +354,11 @@ def peak_places(study: pipeline.Study, paths, cams) -> pd.DataFrame:
         row = {"Path": path, "in the lungs": gradcam.pointing_game(cam, lungs[path])}
         for sign in PEAK_SIGNS:
             mask = synthetic.read_mask(root / path, sign)
-            row[f"near {sign}"] = (None if mask is None or not mask.any() else
-                                   gradcam.pointing_game(cam, mask, gradcam.POINTING_TOLERANCE_PX))
+            row[f"near {sign}"] = (
+                None
+                if mask is None or not mask.any()
+                else gradcam.pointing_game(cam, mask, gradcam.POINTING_TOLERANCE_PX)
+            )
         rows.append(row)
     table = pd.DataFrame(rows).set_index("Path")
     return table.astype({f"near {sign}": "boolean" for sign in PEAK_SIGNS})
@@ -302,26 +372,45 @@ def peak_place_text(place: pd.Series, called_positive: bool = True) -> str:
         called_positive: whether the model called the image positive; a negative's map holds
             little evidence, so where its peak lies says little.
     """
-    drawn = {sign: place[f"near {sign}"] for sign in PEAK_SIGNS if not pd.isna(place[f"near {sign}"])}
+    drawn = {
+        sign: place[f"near {sign}"] for sign in PEAK_SIGNS if not pd.isna(place[f"near {sign}"])
+    }
     near = [sign.replace("_", " ") for sign, hit in drawn.items() if hit]
     within = f"within {gradcam.POINTING_TOLERANCE_PX:.0f} px of the {' and the '.join(near)}"
-    missed = ("pneumothorax" in drawn and not drawn["pneumothorax"])
+    missed = "pneumothorax" in drawn and not drawn["pneumothorax"]
     if place["in the lungs"]:
-        return ("peaks inside the lung fields" + (f", {within}" if near else "")
-                + (f", but not within {gradcam.POINTING_TOLERANCE_PX:.0f} px of the pneumothorax"
-                   if missed else ""))
-    where = within if near else ("off every drawn sign: on the chest wall, in the band between "
-                                 "torso and arm, or beyond the body")
+        return (
+            "peaks inside the lung fields"
+            + (f", {within}" if near else "")
+            + (
+                f", but not within {gradcam.POINTING_TOLERANCE_PX:.0f} px of the pneumothorax"
+                if missed
+                else ""
+            )
+        )
+    where = (
+        within
+        if near
+        else (
+            "off every drawn sign: on the chest wall, in the band between "
+            "torso and arm, or beyond the body"
+        )
+    )
     if not called_positive:
-        return (f"peaks outside the lung fields, {where}; called negative, its map holds little "
-                "evidence, so its peak says little")
-    return (f"peaks OUTSIDE the lung fields, {where}: evidence the lungs do not hold, so the "
-            "model may be using a shortcut (a device, the body's outline) rather than a "
-            "pneumothorax")
+        return (
+            f"peaks outside the lung fields, {where}; called negative, its map holds little "
+            "evidence, so its peak says little"
+        )
+    return (
+        f"peaks OUTSIDE the lung fields, {where}: evidence the lungs do not hold, so the "
+        "model may be using a shortcut (a device, the body's outline) rather than a "
+        "pneumothorax"
+    )
 
 
-def tube_ablation(study: pipeline.Study, test: pd.DataFrame, model, folder: str | Path,
-                  layer: str = GRADCAM_LAYER) -> tuple[pd.DataFrame, dict]:
+def tube_ablation(
+    study: pipeline.Study, test: pd.DataFrame, model, folder: str | Path, layer: str = GRADCAM_LAYER
+) -> tuple[pd.DataFrame, dict]:
     """tCheXNet on the test images with a chest tube, and on their twins drawn without it.
 
     Each twin is the same image from the same random draws with the tube left off
@@ -337,21 +426,31 @@ def tube_ablation(study: pipeline.Study, test: pd.DataFrame, model, folder: str 
     root = study.dataset_dir.parent
     has_tube = [synthetic.read_mask(root / path, "chest_tube") is not None for path in test["Path"]]
     rows = test[has_tube]
-    twins = synthetic.write_redrawn(synthetic.spec_of(study.dataset_dir), list(rows["Path"]),
-                                    folder, hide=("chest_tube",))
-    results = {"with tube": gradcam.cams_for_images([root / p for p in rows["Path"]], model,
-                                                    layer_name=layer),
-               "without tube": gradcam.cams_for_images([twins[p] for p in rows["Path"]], model,
-                                                       layer_name=layer)}
-    table = pd.DataFrame({labels.TARGET: rows[labels.TARGET].to_numpy(),
-                          **{kind: [r.probability for r in found] for kind, found in results.items()}},
-                         index=pd.Index(rows["Path"], name="Path"))
+    twins = synthetic.write_redrawn(
+        synthetic.spec_of(study.dataset_dir), list(rows["Path"]), folder, hide=("chest_tube",)
+    )
+    results = {
+        "with tube": gradcam.cams_for_images(
+            [root / p for p in rows["Path"]], model, layer_name=layer
+        ),
+        "without tube": gradcam.cams_for_images(
+            [twins[p] for p in rows["Path"]], model, layer_name=layer
+        ),
+    }
+    table = pd.DataFrame(
+        {
+            labels.TARGET: rows[labels.TARGET].to_numpy(),
+            **{kind: [r.probability for r in found] for kind, found in results.items()},
+        },
+        index=pd.Index(rows["Path"], name="Path"),
+    )
     table["change"] = table["without tube"] - table["with tube"]
     return table, results
 
 
-def tube_ablation_text(table: pd.DataFrame, threshold: float = gradcam.DETECTION_THRESHOLD,
-                       effect: float = 0.05) -> list[str]:
+def tube_ablation_text(
+    table: pd.DataFrame, threshold: float = gradcam.DETECTION_THRESHOLD, effect: float = 0.05
+) -> list[str]:
     """:func:`tube_ablation`'s table in words, ending with its conclusion.
 
     Args:
@@ -368,32 +467,47 @@ def tube_ablation_text(table: pd.DataFrame, threshold: float = gradcam.DETECTION
     for label, name in ((1, "positives"), (0, "negatives")):
         rows = table[table[labels.TARGET] == label]
         if len(rows):
-            lost = int(((rows["with tube"] >= threshold) & (rows["without tube"] < threshold)).sum())
-            lines.append(f"{len(rows)} {name} with a tube: without it tCheXNet's score changes by "
-                         f"{rows['change'].median():+.3f} (median; {rows['change'].min():+.3f} … "
-                         f"{rows['change'].max():+.3f}); {lost} called positive with the tube "
-                         "are not without it")
+            lost = int(
+                ((rows["with tube"] >= threshold) & (rows["without tube"] < threshold)).sum()
+            )
+            lines.append(
+                f"{len(rows)} {name} with a tube: without it tCheXNet's score changes by "
+                f"{rows['change'].median():+.3f} (median; {rows['change'].min():+.3f} … "
+                f"{rows['change'].max():+.3f}); {lost} called positive with the tube "
+                "are not without it"
+            )
     change = table.loc[table[labels.TARGET] == 1, "change"].median()
     if np.isnan(change):
         verdict = "no positive has a tube, so the ablation cannot say what the tube adds to one"
     elif change <= -effect:
-        verdict = (f"removing the tube lowers the positives' score by {-change:.3f} (median), at "
-                   f"least {effect}: part of tCheXNet's score rests on the tube, a shortcut")
+        verdict = (
+            f"removing the tube lowers the positives' score by {-change:.3f} (median), at "
+            f"least {effect}: part of tCheXNet's score rests on the tube, a shortcut"
+        )
     else:
-        verdict = (f"the positives' score barely moves without the tube (median {change:+.3f}, "
-                   f"under {effect}): tCheXNet does not rest on the tube here")
+        verdict = (
+            f"the positives' score barely moves without the tube (median {change:+.3f}, "
+            f"under {effect}): tCheXNet does not rest on the tube here"
+        )
     return lines + [f"Conclusion: {verdict}"]
 
 
 def _rounded(summary: dict) -> dict:
     """A group's localisation summary as ``summary.json`` stores it."""
     keys = ("pointing_game", "peak_inside", "median_mass_ratio")
-    return {"n": summary["n"], **{key: None if summary.get(key) is None else round(summary[key], 4)
-                                  for key in keys}}
+    return {
+        "n": summary["n"],
+        **{key: None if summary.get(key) is None else round(summary[key], 4) for key in keys},
+    }
 
 
-def gradcam_check(study: pipeline.Study, test: pd.DataFrame, tchexnet_weights: Path,
-                  layer: str = GRADCAM_LAYER, progress: bool = True) -> dict:
+def gradcam_check(
+    study: pipeline.Study,
+    test: pd.DataFrame,
+    tchexnet_weights: Path,
+    layer: str = GRADCAM_LAYER,
+    progress: bool = True,
+) -> dict:
     """Does tCheXNet's Grad-CAM point at the pneumothorax? Scored on all positives and the detected ones.
 
     Returns:
@@ -414,56 +528,80 @@ def gradcam_check(study: pipeline.Study, test: pd.DataFrame, tchexnet_weights: P
     groups = {"all positives": empty, "detected positives": empty}
     if len(positives):
         if progress:
-            print(f"Grad-CAM ({layer}, {map_size[0]}×{map_size[1]} maps) on {len(positives)} "
-                  "positives")
-        groups = {name: _rounded(group) if group["n"] else empty for name, group in
-                  localisation_of_positives(model, positives, layer)[1].items()}
+            print(
+                f"Grad-CAM ({layer}, {map_size[0]}×{map_size[1]} maps) on {len(positives)} "
+                "positives"
+            )
+        groups = {
+            name: _rounded(group) if group["n"] else empty
+            for name, group in localisation_of_positives(model, positives, layer)[1].items()
+        }
     detected = groups["detected positives"]
-    return {"layer": layer, "map_size": map_size,
-            "pointing_tolerance_px": gradcam.POINTING_TOLERANCE_PX,
-            "detection_threshold": gradcam.DETECTION_THRESHOLD,
-            "all_positives": groups["all positives"], "detected_positives": detected,
-            "pointing_hit_rate": detected["pointing_game"],
-            "pointing_hit_rate_strict": detected["peak_inside"],
-            "mass_ratio_median": detected["median_mass_ratio"], "n": detected["n"]}
+    return {
+        "layer": layer,
+        "map_size": map_size,
+        "pointing_tolerance_px": gradcam.POINTING_TOLERANCE_PX,
+        "detection_threshold": gradcam.DETECTION_THRESHOLD,
+        "all_positives": groups["all positives"],
+        "detected_positives": detected,
+        "pointing_hit_rate": detected["pointing_game"],
+        "pointing_hit_rate_strict": detected["peak_inside"],
+        "mass_ratio_median": detected["median_mass_ratio"],
+        "n": detected["n"],
+    }
 
 
 def gradcam_lines(cam: dict) -> list[str]:
     """The Grad-CAM lines of a summary's ``gradcam`` block (all positives, then the detected)."""
     head = f"Grad-CAM ({cam['layer']}, {cam['map_size'][0]}×{cam['map_size'][1]})"
     if "all_positives" not in cam:  # a summary written before both groups were scored
-        group = {"n": cam["n"], "pointing_game": cam["pointing_hit_rate"],
-                 "peak_inside": cam["pointing_hit_rate_strict"],
-                 "median_mass_ratio": cam["mass_ratio_median"]}
+        group = {
+            "n": cam["n"],
+            "pointing_game": cam["pointing_hit_rate"],
+            "peak_inside": cam["pointing_hit_rate_strict"],
+            "median_mass_ratio": cam["mass_ratio_median"],
+        }
         return [f"{head} {gradcam.localisation_text(group, 'detected positives')}"]
     threshold = cam.get("detection_threshold", gradcam.DETECTION_THRESHOLD)
-    return [f"{head} {gradcam.localisation_text(cam['all_positives'], 'all positives')}",
-            f"{head} {gradcam.localisation_text(cam['detected_positives'], 'detected positives')}"
-            f" (tCheXNet ≥ {threshold:g})"]
+    return [
+        f"{head} {gradcam.localisation_text(cam['all_positives'], 'all positives')}",
+        f"{head} {gradcam.localisation_text(cam['detected_positives'], 'detected positives')}"
+        f" (tCheXNet ≥ {threshold:g})",
+    ]
 
 
 def _publish(saved: Path, path: Path) -> Path:
     """Copy the study's saved tCheXNet (which the notebooks reuse) and its sidecar to ``path``."""
-    for source, target in ((saved, path), (models.metadata_path(saved), models.metadata_path(path))):
+    for source, target in (
+        (saved, path),
+        (models.metadata_path(saved), models.metadata_path(path)),
+    ):
         files.save_bytes(source.read_bytes(), target)
     return path
 
 
 def _write_outputs(out: Path, test: pd.DataFrame, summary: dict, target_dir: Path) -> dict:
     scores = {"CheXNet": test["CheXNet"].to_numpy(), "tCheXNet": test["tCheXNet"].to_numpy()}
-    figure = plotting.roc_figure(test[labels.TARGET].to_numpy(), scores,
-                                 title=f"Pneumothorax, synthetic test set ({DEMO_WEIGHTS_NOTE})")
+    figure = plotting.roc_figure(
+        test[labels.TARGET].to_numpy(),
+        scores,
+        title=f"Pneumothorax, synthetic test set ({DEMO_WEIGHTS_NOTE})",
+    )
     sheet = synthetic.contact_sheet(Path(target_dir))
-    return {"summary": files.save_json(summary, out / "summary.json"),
-            "predictions": out / "predictions.csv",
-            "roc": plotting.save_figure(figure, out / "roc.png"),
-            "contact_sheet": synthetic.save_contact_sheet(sheet, out / "contact_sheet.png")}
+    return {
+        "summary": files.save_json(summary, out / "summary.json"),
+        "predictions": out / "predictions.csv",
+        "roc": plotting.save_figure(figure, out / "roc.png"),
+        "contact_sheet": synthetic.save_contact_sheet(sheet, out / "contact_sheet.png"),
+    }
 
 
 def summary_table(summary: dict) -> str:
     """The short table ``make demo`` prints (AUCs worded by :func:`evaluation.format_auc`)."""
-    lines = [f"Demo ({summary['note']}): Pneumothorax on {summary['n_test']} synthetic test "
-             f"images, {summary['positives']} positive, {summary['seconds']:.0f} s"]
+    lines = [
+        f"Demo ({summary['note']}): Pneumothorax on {summary['n_test']} synthetic test "
+        f"images, {summary['positives']} positive, {summary['seconds']:.0f} s"
+    ]
     for name, model in summary["models"].items():
         lines.append(f"  {name:<9} AUC {evaluation.format_auc(model)}")
     lines.append(f"  paired DeLong: {pipeline.delong_summary_text(summary['delong'])}")
@@ -486,7 +624,9 @@ def notebook_parameters(cfg: DemoConfig = DemoConfig()) -> dict:
     return parameters
 
 
-def notebook_inputs(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None) -> dict | None:
+def notebook_inputs(
+    cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None = None
+) -> dict | None:
     """What the series reads from a demo run (its data, predictions and weights, by sha256).
 
     The ``inputs`` of :func:`notebooks.run_key`: an executed notebook stamped with the key
@@ -505,11 +645,13 @@ def notebook_inputs(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None =
     summary = files.read_json(out / "summary.json")
     if summary is None or not (out / "predictions.csv").is_file() or not tchexnet.is_file():
         return None
-    return {"target": cfg.target.to_dict(), "summary_weights": summary.get("weights_sha256"),
-            "predictions": files.sha256_file(out / "predictions.csv"),
-            "tchexnet": files.sha256_file(tchexnet),
-            "folders": [str(config.data_dir()), str(config.weights_dir()),
-                        str(config.output_dir())]}
+    return {
+        "target": cfg.target.to_dict(),
+        "summary_weights": summary.get("weights_sha256"),
+        "predictions": files.sha256_file(out / "predictions.csv"),
+        "tchexnet": files.sha256_file(tchexnet),
+        "folders": [str(config.data_dir()), str(config.weights_dir()), str(config.output_dir())],
+    }
 
 
 # ------------------------------------------------------------------ the ablation
@@ -518,7 +660,9 @@ def notebook_inputs(cfg: DemoConfig = DemoConfig(), out_dir: str | Path | None =
 ABLATION_NAME = "demo-ablation"
 
 
-def ablated_spec(spec: synthetic.SyntheticSpec, keep_chest_tubes: bool = False) -> synthetic.SyntheticSpec:
+def ablated_spec(
+    spec: synthetic.SyntheticSpec, keep_chest_tubes: bool = False
+) -> synthetic.SyntheticSpec:
     """The target set with every label kept but no pneumothorax drawn.
 
     Args:
@@ -527,12 +671,20 @@ def ablated_spec(spec: synthetic.SyntheticSpec, keep_chest_tubes: bool = False) 
             pneumothorax); by default tubes get the same rate with and without one,
             so nothing in the images is left that tells the label.
     """
-    tubes = {} if keep_chest_tubes else {"chest_tube_with_pneumothorax": spec.chest_tube_without_pneumothorax}
+    tubes = (
+        {}
+        if keep_chest_tubes
+        else {"chest_tube_with_pneumothorax": spec.chest_tube_without_pneumothorax}
+    )
     return dataclasses.replace(spec, draw_pneumothorax=False, **tubes)
 
 
-def run_ablation(cfg: DemoConfig = DemoConfig(), keep_chest_tubes: bool = False,
-                 out_dir: str | Path | None = None, progress: bool = True) -> dict:
+def run_ablation(
+    cfg: DemoConfig = DemoConfig(),
+    keep_chest_tubes: bool = False,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
     """The demo's trained models on test images that lost the pneumothorax sign.
 
     The same demo CheXNet and the same trained tCheXNet head as :func:`run_demo` (trained
@@ -549,15 +701,22 @@ def run_ablation(cfg: DemoConfig = DemoConfig(), keep_chest_tubes: bool = False,
     study = demo_study(cfg, progress=progress)
     name = ABLATION_NAME + ("-tubes" if keep_chest_tubes else "")
     spec = ablated_spec(cfg.target, keep_chest_tubes)
-    folder = Path(synthetic.generate_dataset(config.data_dir() / name, spec, progress=progress,
-                                             splits=("valid",))["dataset_dir"])
+    folder = Path(
+        synthetic.generate_dataset(
+            config.data_dir() / name, spec, progress=progress, splits=("valid",)
+        )["dataset_dir"]
+    )
     out = Path(out_dir) if out_dir else config.output_dir(name)
     table = splits.paper_test_set(data.read_labels(folder / "valid.csv"))
     test = pipeline.score_images(study, table, out / "features" / "test", progress)
     pipeline.save_predictions(test, out / "predictions.csv")
-    removed = "the pneumothorax sign" + ("" if keep_chest_tubes else " and the chest-tube confounder")
-    summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),
-               "note": DEMO_WEIGHTS_NOTE,
-               "ablation": f"test images without {removed}; labels, weights and head kept"}
+    removed = "the pneumothorax sign" + (
+        "" if keep_chest_tubes else " and the chest-tube confounder"
+    )
+    summary = {
+        **pipeline.summary_json(test, study, time.perf_counter() - start),
+        "note": DEMO_WEIGHTS_NOTE,
+        "ablation": f"test images without {removed}; labels, weights and head kept",
+    }
     files.save_json(summary, out / "summary.json")
     return summary

@@ -12,9 +12,18 @@ from __future__ import annotations
 import os
 
 __all__ = [
-    "CheckpointError", "DataError", "FeatureStoreError", "ImageError", "LongStepError",
-    "MissingInputError", "MissingTensorFlowError", "NotebookError", "OneLineError",
-    "ShippedWeightsError", "WeightsError", "import_keras",
+    "CheckpointError",
+    "DataError",
+    "FeatureStoreError",
+    "ImageError",
+    "LongStepError",
+    "MissingInputError",
+    "MissingTensorFlowError",
+    "NotebookError",
+    "OneLineError",
+    "ShippedWeightsError",
+    "WeightsError",
+    "import_keras",
 ]
 
 
@@ -43,8 +52,9 @@ class MissingTensorFlowError(OneLineError, ImportError):
     def __init__(self, cause: BaseException | None = None) -> None:
         found = f" ({cause})" if cause else ""
         super().__init__(
-            f"TensorFlow is not installed{found}: pip install \"tchexnet[cpu]\" (or "
-            "\"tchexnet[gpu]\" for a GPU), or `make setup` in a checkout")
+            f'TensorFlow is not installed{found}: pip install "tchexnet[cpu]" (or '
+            '"tchexnet[gpu]" for a GPU), or `make setup` in a checkout'
+        )
 
 
 def import_keras():

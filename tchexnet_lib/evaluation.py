@@ -32,10 +32,29 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
-    "AucResult", "BootstrapDiff", "BootstrapMethod", "CiMethod", "DelongResult", "FEW_POSITIVES",
-    "PAPER_AUCS", "PAPER_TEST_IMAGES", "PAPER_TEST_POSITIVES", "auc_warnings", "checked_labels_and_scores", "checked_pair", "compare_models",
-    "delong_covariance", "delong_placements", "delong_test", "delong_text", "format_auc", "format_subgroups",
-    "mann_whitney_auc", "paired_bootstrap_diff", "roc_auc", "subgroup_aucs",
+    "AucResult",
+    "BootstrapDiff",
+    "BootstrapMethod",
+    "CiMethod",
+    "DelongResult",
+    "FEW_POSITIVES",
+    "PAPER_AUCS",
+    "PAPER_TEST_IMAGES",
+    "PAPER_TEST_POSITIVES",
+    "auc_warnings",
+    "checked_labels_and_scores",
+    "checked_pair",
+    "compare_models",
+    "delong_covariance",
+    "delong_placements",
+    "delong_test",
+    "delong_text",
+    "format_auc",
+    "format_subgroups",
+    "mann_whitney_auc",
+    "paired_bootstrap_diff",
+    "roc_auc",
+    "subgroup_aucs",
 ]
 
 CiMethod = Literal["delong", "bootstrap"]
@@ -106,9 +125,7 @@ def _validate_scores(scores: object, n: int, where: str = "scores") -> np.ndarra
     if arr.ndim != 1:
         raise ValueError(f"{where}: scores must be 1-D, got shape {arr.shape}")
     if arr.size != n:
-        raise ValueError(
-            f"{where}: {arr.size} scores but {n} labels; they must line up row by row"
-        )
+        raise ValueError(f"{where}: {arr.size} scores but {n} labels; they must line up row by row")
     bad = ~np.isfinite(arr)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -118,9 +135,7 @@ def _validate_scores(scores: object, n: int, where: str = "scores") -> np.ndarra
     return arr
 
 
-def checked_pair(
-    y: object, scores: object, where: str = "scores"
-) -> tuple[np.ndarray, np.ndarray]:
+def checked_pair(y: object, scores: object, where: str = "scores") -> tuple[np.ndarray, np.ndarray]:
     """Labels (int8, 0/1) and one model's scores (float64, finite, as many), validated once.
 
     Raises:
@@ -152,13 +167,15 @@ def checked_labels_and_scores(
     labels = _validate_labels(y)
     if not scores:
         raise ValueError("scores is empty: give at least one {model name: scores}")
-    arrays = {name: _validate_scores(s, labels.size, f"scores[{name!r}]")
-              for name, s in scores.items()}
+    arrays = {
+        name: _validate_scores(s, labels.size, f"scores[{name!r}]") for name, s in scores.items()
+    }
     return labels, arrays
 
 
-def _checked_paired(y: object, a: object, b: object, names: tuple[str, str], what: str
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _checked_paired(
+    y: object, a: object, b: object, names: tuple[str, str], what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels and two models' scores for a paired comparison, >= 2 cases per class."""
     labels = _validate_labels(y)
     first, second = (_validate_scores(s, labels.size, name) for s, name in zip((a, b), names))
@@ -247,8 +264,11 @@ def _auc_facts(result: AucResult | Mapping[str, Any]) -> _AucFacts:
         auc=None if auc is None else float(auc),
         ci95=None if ci95 is None else (float(ci95[0]), float(ci95[1])),
         level=float(fields.get("level", 0.95)),
-        n=fields.get("n"), n_pos=n_pos, n_neg=n_neg,
-        ci_asked=fields.get("method") != "none", undefined=undefined,
+        n=fields.get("n"),
+        n_pos=n_pos,
+        n_neg=n_neg,
+        ci_asked=fields.get("method") != "none",
+        undefined=undefined,
     )
 
 
@@ -260,8 +280,11 @@ def _auc_warnings(facts: _AucFacts) -> list[str]:
     if facts.n_pos is not None and facts.n_pos < FEW_POSITIVES:
         notes.append(f"only {facts.n_pos} positive{'' if facts.n_pos == 1 else 's'}")
     if facts.ci95 is not None and facts.auc not in (0.0, 1.0):
-        notes += [f"interval clipped at {bound:.1f}" for bound, at in
-                  ((0.0, facts.ci95[0] <= 0.0), (1.0, facts.ci95[1] >= 1.0)) if at]
+        notes += [
+            f"interval clipped at {bound:.1f}"
+            for bound, at in ((0.0, facts.ci95[0] <= 0.0), (1.0, facts.ci95[1] >= 1.0))
+            if at
+        ]
     return notes
 
 
@@ -380,8 +403,14 @@ def _bootstrap_ci(
     n_cases = sum(d.shape[-1] for d in data)
     batch = max(1, min(n_resamples, _BOOTSTRAP_BATCH_VALUES // max(n_cases, 1)))
     res = stats.bootstrap(
-        data, statistic, n_resamples=n_resamples, batch=batch, vectorized=True,
-        confidence_level=1 - alpha, method=method, rng=np.random.default_rng(seed),
+        data,
+        statistic,
+        n_resamples=n_resamples,
+        batch=batch,
+        vectorized=True,
+        confidence_level=1 - alpha,
+        method=method,
+        rng=np.random.default_rng(seed),
     )
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -445,8 +474,9 @@ def _roc_auc(
         _, cov = _delong_covariance(labels, s[np.newaxis])
         interval = _delong_ci(auc, float(cov[0, 0]), alpha)
     elif ci == "bootstrap" and n_pos >= 2 and n_neg >= 2:
-        interval = _bootstrap_ci((pos, neg), mann_whitney_auc, alpha, n_resamples, seed,
-                                 bootstrap_method)
+        interval = _bootstrap_ci(
+            (pos, neg), mann_whitney_auc, alpha, n_resamples, seed, bootstrap_method
+        )
     return AucResult(auc, interval, labels.size, n_pos, n_neg, method, True, level)
 
 
@@ -485,8 +515,10 @@ def delong_text(a: str, b: str, z: float | None, p: float | None) -> str:
         e.g. ``"z = (AUC tCheXNet − AUC CheXNet)/SE = 3.25, p = 0.0012"``.
     """
     if z is None or p is None:
-        return (f"z = (AUC {a} − AUC {b})/SE: z, p undefined (a class with fewer than 2 "
-                "cases, or zero variance)")
+        return (
+            f"z = (AUC {a} − AUC {b})/SE: z, p undefined (a class with fewer than 2 "
+            "cases, or zero variance)"
+        )
     return f"z = (AUC {a} − AUC {b})/SE = {z:.2f}, p = {p:.2g}"
 
 
@@ -560,9 +592,7 @@ def _delong_covariance(labels: np.ndarray, mat: np.ndarray) -> tuple[np.ndarray,
     return aucs, cov
 
 
-def delong_test(
-    y: object, scores_a: object, scores_b: object, alpha: float = 0.05
-) -> DelongResult:
+def delong_test(y: object, scores_a: object, scores_b: object, alpha: float = 0.05) -> DelongResult:
     """Two-sided paired DeLong test that two models' AUCs on the same cases are equal.
 
     Args:
@@ -576,8 +606,9 @@ def delong_test(
     Raises:
         ValueError: bad inputs, or fewer than 2 cases in a class.
     """
-    labels, a, b = _checked_paired(y, scores_a, scores_b, ("scores_a", "scores_b"),
-                                   "DeLong variance")
+    labels, a, b = _checked_paired(
+        y, scores_a, scores_b, ("scores_a", "scores_b"), "DeLong variance"
+    )
     return _delong_test(labels, a, b, alpha)
 
 
@@ -655,8 +686,9 @@ def paired_bootstrap_diff(
     auc_a = float(mann_whitney_auc(sa[pos_idx], sa[neg_idx]))
     auc_b = float(mann_whitney_auc(sb[pos_idx], sb[neg_idx]))
     interval = _bootstrap_ci((pos_idx, neg_idx), statistic, alpha, n_resamples, seed, method)
-    return BootstrapDiff(auc_a, auc_b, auc_a - auc_b, interval, n_resamples,
-                         f"bootstrap-{method}", 1 - alpha)
+    return BootstrapDiff(
+        auc_a, auc_b, auc_a - auc_b, interval, n_resamples, f"bootstrap-{method}", 1 - alpha
+    )
 
 
 # --------------------------------------------------------------------------- comparison
@@ -718,8 +750,10 @@ def compare_models(
     """
     _check_ci(ci)
     labels, arrays = checked_labels_and_scores(y, scores)
-    results = {name: _roc_auc(labels, s, ci=ci, n_resamples=n_resamples, seed=seed)
-               for name, s in arrays.items()}
+    results = {
+        name: _roc_auc(labels, s, ci=ci, n_resamples=n_resamples, seed=seed)
+        for name, s in arrays.items()
+    }
     return {
         "n": int(labels.size),
         "positives": int(labels.sum()),
@@ -739,8 +773,17 @@ def _grouping_keys(df: pd.DataFrame, name: str, grouping: object) -> pd.Series:
 
 
 #: Columns of :func:`subgroup_aucs`, in order.
-_SUBGROUP_COLUMNS = ["subgroup", "value", "n", "n_pos", "auc", "ci_lo", "ci_hi", "defined",
-                     "warning"]
+_SUBGROUP_COLUMNS = [
+    "subgroup",
+    "value",
+    "n",
+    "n_pos",
+    "auc",
+    "ci_lo",
+    "ci_hi",
+    "defined",
+    "warning",
+]
 
 
 def subgroup_aucs(
@@ -775,9 +818,19 @@ def subgroup_aucs(
         for value, idx in keys.groupby(keys, dropna=False, sort=True).indices.items():
             r = _roc_auc(labels[idx], s[idx], ci=ci)
             lo, hi = r.ci95 if r.ci95 is not None else (None, None)
-            rows.append({"subgroup": name, "value": value, "n": r.n, "n_pos": r.n_pos,
-                         "auc": r.auc, "ci_lo": lo, "ci_hi": hi, "defined": r.defined,
-                         "warning": "; ".join(auc_warnings(r))})
+            rows.append(
+                {
+                    "subgroup": name,
+                    "value": value,
+                    "n": r.n,
+                    "n_pos": r.n_pos,
+                    "auc": r.auc,
+                    "ci_lo": lo,
+                    "ci_hi": hi,
+                    "defined": r.defined,
+                    "warning": "; ".join(auc_warnings(r)),
+                }
+            )
     out = pd.DataFrame(rows, columns=_SUBGROUP_COLUMNS)
     return out.astype({"auc": "Float64", "ci_lo": "Float64", "ci_hi": "Float64"})
 

@@ -57,9 +57,20 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = [
-    "DTYPES", "FORMAT", "FeatureStore", "MANIFEST", "assigned_shards", "default_devices",
-    "extract_features", "images_per_second", "load_features", "merge", "missing_blocks",
-    "parse_shard", "strategy_for_devices", "without_autotune",
+    "DTYPES",
+    "FORMAT",
+    "FeatureStore",
+    "MANIFEST",
+    "assigned_shards",
+    "default_devices",
+    "extract_features",
+    "images_per_second",
+    "load_features",
+    "merge",
+    "missing_blocks",
+    "parse_shard",
+    "strategy_for_devices",
+    "without_autotune",
 ]
 
 
@@ -89,8 +100,9 @@ def parse_shard(shard: str | Sequence[int] | None) -> tuple[int, int] | None:
     except (TypeError, ValueError):
         raise ValueError(f"shard {shard!r}: expected 'i/N', e.g. '0/4' (i counts from 0)") from None
     if not 0 <= i < n:
-        raise ValueError(f"shard {shard!r}: expected i/N with 0 <= i < N (i counts from 0), "
-                         f"e.g. '0/{max(n, 1)}'")
+        raise ValueError(
+            f"shard {shard!r}: expected i/N with 0 <= i < N (i counts from 0), e.g. '0/{max(n, 1)}'"
+        )
     return i, n
 
 
@@ -142,8 +154,11 @@ class FeatureStore:
 
     def missing_shards(self) -> list[str]:
         """File names of the shards not (validly) written yet."""
-        return [_SHARD.format(k) for k in range(len(self.manifest["shards"]))
-                if not _shard_is_valid(self.path, self.manifest, k)]
+        return [
+            _SHARD.format(k)
+            for k in range(len(self.manifest["shards"]))
+            if not _shard_is_valid(self.path, self.manifest, k)
+        ]
 
     def load(self) -> np.ndarray:
         """The features, (n_kept, width), in the store's dtype (see :func:`load_features`)."""
@@ -151,8 +166,13 @@ class FeatureStore:
 
 
 def _store_key(
-    weights_sha256: str, weights_source: str, config: PreprocessConfig, dtype: str,
-    paths: Sequence[str], report: images.PreflightReport, shard_size: int,
+    weights_sha256: str,
+    weights_source: str,
+    config: PreprocessConfig,
+    dtype: str,
+    paths: Sequence[str],
+    report: images.PreflightReport,
+    shard_size: int,
 ) -> dict:
     """What the features depend on; any difference makes an existing store stale."""
     key = {
@@ -180,9 +200,11 @@ def _stale_reasons(stored: dict | None, key: dict) -> list[str]:
         if before == value:
             continue
         if isinstance(value, dict) and isinstance(before, dict):
-            parts = [f"{name} {before.get(name)!r} → {value.get(name)!r}"
-                     for name in sorted(set(value) | set(before))
-                     if before.get(name) != value.get(name)]
+            parts = [
+                f"{name} {before.get(name)!r} → {value.get(name)!r}"
+                for name in sorted(set(value) | set(before))
+                if before.get(name) != value.get(name)
+            ]
             reasons.append(f"{field} differs ({', '.join(parts)})")
         else:
             reasons.append(f"{field} differs (stored {str(before)[:70]}, now {str(value)[:70]})")
@@ -191,8 +213,14 @@ def _stale_reasons(stored: dict | None, key: dict) -> list[str]:
 
 def _shard_plan(n_kept: int, shard_size: int) -> list[dict]:
     n_shards = math.ceil(n_kept / shard_size)
-    return [{"name": _SHARD.format(k), "start": k * shard_size,
-             "stop": min((k + 1) * shard_size, n_kept)} for k in range(n_shards)]
+    return [
+        {
+            "name": _SHARD.format(k),
+            "start": k * shard_size,
+            "stop": min((k + 1) * shard_size, n_kept),
+        }
+        for k in range(n_shards)
+    ]
 
 
 def _shard_problem(folder: Path, manifest: dict, k: int) -> str | None:
@@ -202,8 +230,10 @@ def _shard_problem(folder: Path, manifest: dict, k: int) -> str | None:
     shard = folder / plan["name"]
     if record is None or not shard.is_file():
         return "missing"
-    if (record.get("key_sha256") != manifest["key_sha256"]
-            or [record.get("start"), record.get("stop")] != [plan["start"], plan["stop"]]):
+    if record.get("key_sha256") != manifest["key_sha256"] or [
+        record.get("start"),
+        record.get("stop"),
+    ] != [plan["start"], plan["stop"]]:
         return "computed for another store (other weights, preprocessing, rows or shard size)"
     if files.sha256_file(shard) != record.get("sha256"):
         return "corrupt (its sha256 differs from its record)"
@@ -217,15 +247,19 @@ def _shard_is_valid(folder: Path, manifest: dict, k: int) -> bool:
 
 def _refuse_unusable(folder: Path, manifest: dict) -> None:
     """Raise :class:`errors.FeatureStoreError` naming every shard not usable, and why."""
-    bad = [(plan["name"], why) for k, plan in enumerate(manifest["shards"])
-           if (why := _shard_problem(folder, manifest, k))]
+    bad = [
+        (plan["name"], why)
+        for k, plan in enumerate(manifest["shards"])
+        if (why := _shard_problem(folder, manifest, k))
+    ]
     if bad:
         shown = "; ".join(f"{name} {why}" for name, why in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise errors.FeatureStoreError(
             f"feature store {folder}: {len(bad)} of {len(manifest['shards'])} shard(s) not "
             f"usable: {shown}{more}; copy every machine's shards here, or run the missing "
-            "`--shard i/N` again")
+            "`--shard i/N` again"
+        )
 
 
 def _merged(folder: Path, manifest: dict) -> dict:
@@ -306,7 +340,9 @@ def _finish_if_complete(folder: Path, manifest: dict) -> dict:
         shard["sha256"] = record["sha256"]
         widths.add(record["shape"][1])
     if len(widths) != 1:
-        raise errors.FeatureStoreError(f"{folder}: shards of different feature widths {sorted(widths)}")
+        raise errors.FeatureStoreError(
+            f"{folder}: shards of different feature widths {sorted(widths)}"
+        )
     final["complete"], final["n_features"] = True, widths.pop()  # the width found
     files.save_json(final, folder / MANIFEST)
     return final
@@ -350,8 +386,11 @@ def _mirrored(devices: tuple[str, ...]) -> tf.distribute.Strategy:
 
 def _cached_forward(model: keras.Model, strategy: tf.distribute.Strategy):
     """:func:`_make_forward` of ``model``'s feature extractor, built once per (model, strategy)."""
-    return models.compiled(model, ("features", strategy),
-                           lambda: _make_forward(models.feature_extractor(model), strategy))
+    return models.compiled(
+        model,
+        ("features", strategy),
+        lambda: _make_forward(models.feature_extractor(model), strategy),
+    )
 
 
 def _make_forward(extractor: keras.Model, strategy: tf.distribute.Strategy):
@@ -361,8 +400,9 @@ def _make_forward(extractor: keras.Model, strategy: tf.distribute.Strategy):
 
     if strategy.num_replicas_in_sync == 1:
         spec = tf.TensorSpec((None, *extractor.input.shape[1:]), tf.float32)
-        forward = tf.function(lambda x: tf.cast(extractor(x, training=False), tf.float32),
-                              input_signature=[spec])
+        forward = tf.function(
+            lambda x: tf.cast(extractor(x, training=False), tf.float32), input_signature=[spec]
+        )
         return forward, lambda dataset: dataset
     replica = extractor
     if not strategy.extended.variable_created_in_scope(extractor.weights[0].value):
@@ -396,23 +436,37 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def _compute_shards(
-    folder: Path, manifest: dict, kept_paths: Sequence[str], pending: Sequence[int],
-    model: keras.Model, config: PreprocessConfig, batch_size: int, strategy,
-    progress: bool, num_parallel_calls: int | None, on_batch: Callable[[int], None] | None,
+    folder: Path,
+    manifest: dict,
+    kept_paths: Sequence[str],
+    pending: Sequence[int],
+    model: keras.Model,
+    config: PreprocessConfig,
+    batch_size: int,
+    strategy,
+    progress: bool,
+    num_parallel_calls: int | None,
+    on_batch: Callable[[int], None] | None,
 ) -> None:
     """Stream the pending shards' images through the model; write each shard as it fills."""
     plans = [manifest["shards"][k] for k in pending]
-    paths = [p for plan in plans for p in kept_paths[plan["start"]:plan["stop"]]]
+    paths = [p for plan in plans for p in kept_paths[plan["start"] : plan["stop"]]]
     forward, distribute = _cached_forward(model, strategy)
     # shard_size is a multiple of batch_size and only the last shard is short, so batches
     # of the concatenated pending shards never straddle a shard boundary.
-    dataset = distribute(without_autotune(images.make_dataset(
-        paths, config, batch_size=batch_size, num_parallel_calls=num_parallel_calls)))
+    dataset = distribute(
+        without_autotune(
+            images.make_dataset(
+                paths, config, batch_size=batch_size, num_parallel_calls=num_parallel_calls
+            )
+        )
+    )
     dtype = manifest["key"]["dtype"]
     buffer: list[np.ndarray] = []
     filled, todo = 0, list(zip(pending, plans))
-    with progress_bar(total=len(paths), desc="features", unit="row", disable=not progress,
-              smoothing=0.1) as bar:
+    with progress_bar(
+        total=len(paths), desc="features", unit="row", disable=not progress, smoothing=0.1
+    ) as bar:
         for batch in dataset:
             out = forward(batch).numpy()
             buffer.append(out)
@@ -434,11 +488,19 @@ def _write_shard(folder: Path, manifest: dict, k: int, array: np.ndarray) -> Non
     plan = manifest["shards"][k]
     path = folder / plan["name"]
     files.save_npy(array, path)
-    files.save_json({
-        "key_sha256": manifest["key_sha256"], "start": plan["start"], "stop": plan["stop"],
-        "shape": list(array.shape), "dtype": str(array.dtype), "sha256": files.sha256_file(path),
-        "host": socket.gethostname(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }, folder / _RECORD.format(k))
+    files.save_json(
+        {
+            "key_sha256": manifest["key_sha256"],
+            "start": plan["start"],
+            "stop": plan["stop"],
+            "shape": list(array.shape),
+            "dtype": str(array.dtype),
+            "sha256": files.sha256_file(path),
+            "host": socket.gethostname(),
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+        folder / _RECORD.format(k),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,8 +514,10 @@ def _check_arguments(batch_size: int, shard_size: int, dtype: str) -> None:
     if batch_size < 1 or shard_size < 1:
         raise ValueError(f"batch_size ({batch_size}) and shard_size ({shard_size}) must be ≥ 1")
     if shard_size % batch_size:
-        raise ValueError(f"shard_size ({shard_size}) must be a multiple of batch_size "
-                         f"({batch_size}), so that no batch straddles two shards")
+        raise ValueError(
+            f"shard_size ({shard_size}) must be a multiple of batch_size "
+            f"({batch_size}), so that no batch straddles two shards"
+        )
 
 
 def _build_manifest(key: dict, report: images.PreflightReport, batch_size: int) -> dict:
@@ -469,8 +533,11 @@ def _build_manifest(key: dict, report: images.PreflightReport, batch_size: int) 
         "shards": _shard_plan(report.n_kept, key["shard_size"]),
         "preflight": report.to_dict(),
         "complete": False,
-        "provenance": {"batch_size": batch_size, "tensorflow": tf.__version__,
-                       "keras": keras.__version__},
+        "provenance": {
+            "batch_size": batch_size,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
     }
 
 
@@ -545,8 +612,10 @@ def extract_features(
     if build is None:
         backbones.check_normalisation(model_or_extractor, config.normalisation)  # before any work
     elif not weights_sha256:
-        raise ValueError("extract_features: a model-building function needs weights_sha256 "
-                         "(the store's key cannot be computed without the model)")
+        raise ValueError(
+            "extract_features: a model-building function needs weights_sha256 "
+            "(the store's key cannot be computed without the model)"
+        )
     source = "file" if weights_sha256 else "model weights in memory"
     digest = weights_sha256 or models.weights_digest(models.feature_extractor(model_or_extractor))
     key = _store_key(digest, source, config, dtype, paths, report, shard_size)
@@ -568,14 +637,25 @@ def extract_features(
         if build is not None:
             model_or_extractor = build()
             backbones.check_normalisation(model_or_extractor, config.normalisation)
-        _compute_shards(folder, manifest, report.kept_paths, pending, model_or_extractor, config,
-                        batch_size, strategy or strategy_for_devices(), progress,
-                        num_parallel_calls, on_batch)
+        _compute_shards(
+            folder,
+            manifest,
+            report.kept_paths,
+            pending,
+            model_or_extractor,
+            config,
+            batch_size,
+            strategy or strategy_for_devices(),
+            progress,
+            num_parallel_calls,
+            on_batch,
+        )
     return FeatureStore(folder, _finish_if_complete(folder, manifest))
 
 
-def missing_blocks(out_dir: PathLike, paths: Sequence[PathLike], weights_sha256: str,
-                   shard_size: int = 1024) -> dict[int, int] | None:
+def missing_blocks(
+    out_dir: PathLike, paths: Sequence[PathLike], weights_sha256: str, shard_size: int = 1024
+) -> dict[int, int] | None:
     """The blocks of a store still to compute, read from its manifest without touching an image.
 
     Args:
@@ -593,14 +673,24 @@ def missing_blocks(out_dir: PathLike, paths: Sequence[PathLike], weights_sha256:
     manifest = files.read_json(folder / MANIFEST) or {}
     key = manifest.get("key", {})
     if [key.get("rows_sha256"), key.get("weights_sha256"), key.get("shard_size")] != [
-            files.sha256_lines([os.fspath(p) for p in paths]), weights_sha256, shard_size]:
+        files.sha256_lines([os.fspath(p) for p in paths]),
+        weights_sha256,
+        shard_size,
+    ]:
         return None
-    return {k: shard["stop"] - shard["start"] for k, shard in enumerate(manifest["shards"])
-            if not _shard_is_valid(folder, manifest, k)}
+    return {
+        k: shard["stop"] - shard["start"]
+        for k, shard in enumerate(manifest["shards"])
+        if not _shard_is_valid(folder, manifest, k)
+    }
 
 
-def images_per_second(model: keras.Model, paths: Sequence[PathLike],
-                      config: PreprocessConfig = PreprocessConfig(), batch_size: int = 16) -> float:
+def images_per_second(
+    model: keras.Model,
+    paths: Sequence[PathLike],
+    config: PreprocessConfig = PreprocessConfig(),
+    batch_size: int = 16,
+) -> float:
     """The feature extractor's speed on this machine, decoding included, timed on ``paths``.
 
     One batch runs first, untimed (the first call traces the graph); then every image of
@@ -625,7 +715,8 @@ def _read_manifest(folder: Path) -> dict:
     if manifest is None or manifest.get("format") != FORMAT:
         raise errors.FeatureStoreError(
             f"{folder}: not a feature store ({MANIFEST} missing or unreadable); "
-            "create it with features.extract_features or `tchexnet extract`")
+            "create it with features.extract_features or `tchexnet extract`"
+        )
     return manifest
 
 
@@ -645,7 +736,8 @@ def _verify(folder: Path, manifest: dict) -> None:
         shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
         raise errors.FeatureStoreError(
             f"feature store {folder} is incomplete: {len(bad)} of {n} shard(s) missing or "
-            f"corrupt: {shown}; run the extraction (each `--shard i/N`) again to fill them")
+            f"corrupt: {shown}; run the extraction (each `--shard i/N`) again to fill them"
+        )
 
 
 def merge(out_dir: PathLike) -> FeatureStore:
@@ -681,8 +773,10 @@ def load_features(out_dir: PathLike, verify: bool = True) -> tuple[np.ndarray, d
     if verify:
         _verify(folder, manifest)
     if "n_features" not in manifest:
-        raise errors.FeatureStoreError(f"{folder}: incomplete store (shards still missing); "
-                                       "finish it with features.extract_features")
+        raise errors.FeatureStoreError(
+            f"{folder}: incomplete store (shards still missing); "
+            "finish it with features.extract_features"
+        )
     n_kept = manifest["preflight"]["n_kept"]
     out = np.empty((n_kept, manifest["n_features"]), dtype=manifest["dtype"])
     for plan in manifest["shards"]:
@@ -693,7 +787,8 @@ def load_features(out_dir: PathLike, verify: bool = True) -> tuple[np.ndarray, d
             raise errors.FeatureStoreError(f"{path}: unreadable shard ({error})") from error
         want = (plan["stop"] - plan["start"], manifest["n_features"])
         if array.shape != want or str(array.dtype) != manifest["dtype"]:
-            raise errors.FeatureStoreError(f"{path}: shape {array.shape} {array.dtype}, expected "
-                                    f"{want} {manifest['dtype']}")
-        out[plan["start"]:plan["stop"]] = array
+            raise errors.FeatureStoreError(
+                f"{path}: shape {array.shape} {array.dtype}, expected {want} {manifest['dtype']}"
+            )
+        out[plan["start"] : plan["stop"]] = array
     return out, manifest

@@ -20,8 +20,19 @@ from typing import Any, BinaryIO
 import numpy as np
 
 __all__ = [
-    "TEMPORARY_PREFIX", "atomic_path", "atomic_write", "exclusive_lock", "read_json", "save_bytes", "save_json",
-    "save_npy", "save_table", "sha256_arrays", "sha256_file", "sha256_json", "sha256_lines",
+    "TEMPORARY_PREFIX",
+    "atomic_path",
+    "atomic_write",
+    "exclusive_lock",
+    "read_json",
+    "save_bytes",
+    "save_json",
+    "save_npy",
+    "save_table",
+    "sha256_arrays",
+    "sha256_file",
+    "sha256_json",
+    "sha256_lines",
     "temporary_path",
 ]
 
@@ -156,8 +167,9 @@ def _try_lock(handle: BinaryIO) -> bool:
 
 
 @contextmanager
-def exclusive_lock(path: PathLike, what: str, poll_seconds: float = 2.0,
-                   say: Callable[[str], None] = print) -> Iterator[None]:
+def exclusive_lock(
+    path: PathLike, what: str, poll_seconds: float = 2.0, say: Callable[[str], None] = print
+) -> Iterator[None]:
     """Hold ``path`` as a lock file while the block runs; wait, saying so once, while another
     process holds it.
 

@@ -45,11 +45,30 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = [
-    "CamResult", "DETECTION_THRESHOLD", "PEAK_INSIDE", "POINTING_GAME", "POINTING_TOLERANCE_PX",
-    "better_layer", "cam_for_image", "cam_iou", "cams_for_images", "default_layer", "grad_cam",
-    "grad_cam_with_probabilities", "layer_comparison", "load_mask", "localisation_groups",
-    "localisation_scores", "localisation_summary", "localisation_table", "localisation_text",
-    "mass_inside", "mass_ratio", "peak_position", "pointing_game", "resize_mask",
+    "CamResult",
+    "DETECTION_THRESHOLD",
+    "PEAK_INSIDE",
+    "POINTING_GAME",
+    "POINTING_TOLERANCE_PX",
+    "better_layer",
+    "cam_for_image",
+    "cam_iou",
+    "cams_for_images",
+    "default_layer",
+    "grad_cam",
+    "grad_cam_with_probabilities",
+    "layer_comparison",
+    "load_mask",
+    "localisation_groups",
+    "localisation_scores",
+    "localisation_summary",
+    "localisation_table",
+    "localisation_text",
+    "mass_inside",
+    "mass_ratio",
+    "peak_position",
+    "pointing_game",
+    "resize_mask",
     "resolve_output",
 ]
 
@@ -109,8 +128,9 @@ def resolve_output(model: keras.Model, output: int | str | None = None) -> tuple
             raise ValueError(f"output index {index} is out of range for {width} outputs")
         return index, names[index] if names else f"output {index}"
     if not isinstance(output, str) or names is None:
-        raise ValueError(f"output {output!r}: give an index (model {model.name!r} has "
-                         f"{width} unnamed outputs)")
+        raise ValueError(
+            f"output {output!r}: give an index (model {model.name!r} has {width} unnamed outputs)"
+        )
     if width == 1:
         if labels.CHEXPERT_TO_CHEXNET.get(output, output) != labels.TARGET:
             raise ValueError(f"tCheXNet has one output, {labels.TARGET!r}; got {output!r}")
@@ -128,8 +148,10 @@ def _as_image_batch(image_batch: object, model: keras.Model) -> np.ndarray:
         x = x[None]
     expected = tuple(model.input.shape[1:])
     if x.ndim != 4 or (None not in expected and x.shape[1:] != expected):
-        raise ValueError(f"image_batch must be (n, *{expected}) or one image, got {x.shape}; "
-                         "prepare images with images.load_image at the model's input size")
+        raise ValueError(
+            f"image_batch must be (n, *{expected}) or one image, got {x.shape}; "
+            "prepare images with images.load_image at the model's input size"
+        )
     if not np.all(np.isfinite(x)):
         raise ValueError("image_batch contains NaN or infinite values")
     return x
@@ -143,14 +165,17 @@ def _gradient_model(model: keras.Model, layer_name: str):
         layer = model.get_layer(layer_name)
     except ValueError:
         convs = [lyr.name for lyr in model.layers if len(lyr.output.shape) == 4][-3:]
-        raise ValueError(f"model {model.name!r} has no layer {layer_name!r}; its last "
-                         f"4-D (feature map) layers are {convs}") from None
+        raise ValueError(
+            f"model {model.name!r} has no layer {layer_name!r}; its last "
+            f"4-D (feature map) layers are {convs}"
+        ) from None
     if len(layer.output.shape) != 4:
-        raise ValueError(f"layer {layer_name!r} outputs shape {layer.output.shape}; "
-                         "Grad-CAM needs (n, h, w, channels) feature maps")
+        raise ValueError(
+            f"layer {layer_name!r} outputs shape {layer.output.shape}; "
+            "Grad-CAM needs (n, h, w, channels) feature maps"
+        )
     head = model.layers[-1]
-    logit = (isinstance(head, keras.layers.Dense)
-             and head.activation is keras.activations.sigmoid)
+    logit = isinstance(head, keras.layers.Dense) and head.activation is keras.activations.sigmoid
     target = head.input if logit else model.output
     return keras.Model(model.inputs, [layer.output, target]), (head if logit else None)
 
@@ -184,8 +209,11 @@ def _cam_function(grad_model, head, index: int):
 
 def _compiled_cams(model: keras.Model, layer_name: str, index: int):
     """The compiled Grad-CAM of ``model`` at ``layer_name`` for output ``index``, built once."""
-    return models.compiled(model, ("gradcam", layer_name, index),
-                           lambda: _cam_function(*_gradient_model(model, layer_name), index))
+    return models.compiled(
+        model,
+        ("gradcam", layer_name, index),
+        lambda: _cam_function(*_gradient_model(model, layer_name), index),
+    )
 
 
 def _cams_in_batches(function, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -194,16 +222,17 @@ def _cams_in_batches(function, x: np.ndarray, batch_size: int) -> tuple[np.ndarr
 
     cams, probabilities = [], []
     for start in range(0, len(x), batch_size):
-        chunk = x[start:start + batch_size]
+        chunk = x[start : start + batch_size]
         padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk), axis=0)])
         low, p = function(tf.convert_to_tensor(padded))
-        cams.append(low.numpy()[:len(chunk)])
-        probabilities.append(p.numpy()[:len(chunk)])
+        cams.append(low.numpy()[: len(chunk)])
+        probabilities.append(p.numpy()[: len(chunk)])
     return np.concatenate(cams), np.concatenate(probabilities)
 
 
-def _upsample_and_normalise(cams: np.ndarray, size: tuple[int, int]
-                            ) -> tuple[np.ndarray, np.ndarray]:
+def _upsample_and_normalise(
+    cams: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear upsampling to ``size``, then division by each map's maximum; zeros stay zero.
 
     Returns:
@@ -219,9 +248,13 @@ def _upsample_and_normalise(cams: np.ndarray, size: tuple[int, int]
     return maps, peak[:, 0, 0].astype(np.float32)
 
 
-def _grad_cam_parts(model: keras.Model, image_batch: object, output_index: int | str | None,
-                    layer_name: str | None, batch_size: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _grad_cam_parts(
+    model: keras.Model,
+    image_batch: object,
+    output_index: int | str | None,
+    layer_name: str | None,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(normalised maps (n, h, w), probabilities (n,), raw peaks (n,)) of one output."""
     x = _as_image_batch(image_batch, model)
     index, _ = resolve_output(model, output_index)
@@ -269,8 +302,7 @@ def grad_cam(
         float32 array (n, h, w) in [0, 1], finite; each map divided by its maximum, an
         all-zero map left zero.
     """
-    return grad_cam_with_probabilities(model, image_batch, output_index, layer_name,
-                                       batch_size)[0]
+    return grad_cam_with_probabilities(model, image_batch, output_index, layer_name, batch_size)[0]
 
 
 class CamResult(NamedTuple):
@@ -337,17 +369,24 @@ def cams_for_images(
     """
     height, width = (int(d) for d in model.input.shape[1:3])
     normalisation = backbones.of_model(model).normalisation
-    cfg = config.PreprocessConfig(size=(height, width), interpolation=interpolation,
-                                  normalisation=normalisation)
+    cfg = config.PreprocessConfig(
+        size=(height, width), interpolation=interpolation, normalisation=normalisation
+    )
     grays = [images.resize_gray(images.read_grayscale(path, cfg), cfg) for path in paths]
     if not grays:
         return []
     index, name = resolve_output(model, output)
     cams, probabilities, peaks = _grad_cam_parts(
-        model, np.stack([images.to_model_input(gray, normalisation) for gray in grays]), index,
-        layer_name, batch_size)
-    return [CamResult(os.fspath(path), gray, cam, float(p), name, index, float(peak))
-            for path, gray, cam, p, peak in zip(paths, grays, cams, probabilities, peaks)]
+        model,
+        np.stack([images.to_model_input(gray, normalisation) for gray in grays]),
+        index,
+        layer_name,
+        batch_size,
+    )
+    return [
+        CamResult(os.fspath(path), gray, cam, float(p), name, index, float(peak))
+        for path, gray, cam, p, peak in zip(paths, grays, cams, probabilities, peaks)
+    ]
 
 
 # --------------------------------------------------------------------------- masks and scores
@@ -369,10 +408,12 @@ def resize_mask(mask: object, shape: tuple[int, int]) -> np.ndarray:
     m = m != 0
     if m.shape == tuple(shape):
         return m
-    rows = np.minimum(((np.arange(shape[0]) + 0.5) * m.shape[0] / shape[0]).astype(int),
-                      m.shape[0] - 1)
-    cols = np.minimum(((np.arange(shape[1]) + 0.5) * m.shape[1] / shape[1]).astype(int),
-                      m.shape[1] - 1)
+    rows = np.minimum(
+        ((np.arange(shape[0]) + 0.5) * m.shape[0] / shape[0]).astype(int), m.shape[0] - 1
+    )
+    cols = np.minimum(
+        ((np.arange(shape[1]) + 0.5) * m.shape[1] / shape[1]).astype(int), m.shape[1] - 1
+    )
     return m[np.ix_(rows, cols)]
 
 
@@ -487,8 +528,9 @@ def mass_ratio(mass_in: float | None, mask_fraction: float) -> float | None:
     return float("inf") if outside == 0 else float((mass_in / mask_fraction) / outside)
 
 
-def localisation_scores(cam: object, mask: object, threshold: float = 0.5,
-                        tolerance: float = POINTING_TOLERANCE_PX) -> dict:
+def localisation_scores(
+    cam: object, mask: object, threshold: float = 0.5, tolerance: float = POINTING_TOLERANCE_PX
+) -> dict:
     """Pointing game, IoU, mass inside, the mask's area fraction and the mass ratio of one map.
 
     Returns:
@@ -498,10 +540,14 @@ def localisation_scores(cam: object, mask: object, threshold: float = 0.5,
     """
     c, m = _cam_and_mask(cam, mask)
     inside, fraction = mass_inside(c, m), float(m.mean())
-    return {"hit": pointing_game(c, m), "hit_tolerant": pointing_game(c, m, tolerance),
-            "iou": cam_iou(c, m, threshold),
-            "mass_inside": inside, "mask_fraction": fraction,
-            "mass_ratio": mass_ratio(inside, fraction)}
+    return {
+        "hit": pointing_game(c, m),
+        "hit_tolerant": pointing_game(c, m, tolerance),
+        "iou": cam_iou(c, m, threshold),
+        "mass_inside": inside,
+        "mask_fraction": fraction,
+        "mass_ratio": mass_ratio(inside, fraction),
+    }
 
 
 def localisation_table(
@@ -530,11 +576,21 @@ def localisation_table(
     if len(names) != len(cams):
         raise ValueError(f"{len(names)} names for {len(cams)} cams")
     rows = [localisation_scores(c, m, threshold, tolerance) for c, m in zip(cams, masks)]
-    table = pd.DataFrame(rows, index=pd.Index(names, name="image"),
-                         columns=["hit", "hit_tolerant", "iou", "mass_inside", "mask_fraction",
-                                  "mass_ratio"])
-    return table.astype({"hit": bool, "hit_tolerant": bool, "iou": float, "mass_inside": "Float64",
-                         "mask_fraction": float, "mass_ratio": "Float64"})
+    table = pd.DataFrame(
+        rows,
+        index=pd.Index(names, name="image"),
+        columns=["hit", "hit_tolerant", "iou", "mass_inside", "mask_fraction", "mass_ratio"],
+    )
+    return table.astype(
+        {
+            "hit": bool,
+            "hit_tolerant": bool,
+            "iou": float,
+            "mass_inside": "Float64",
+            "mask_fraction": float,
+            "mass_ratio": "Float64",
+        }
+    )
 
 
 def peak_position(cam: object) -> tuple[int, int]:
@@ -566,14 +622,18 @@ def localisation_summary(table: pd.DataFrame) -> dict:
     mass = table["mass_inside"].dropna()
     ratio = table["mass_ratio"].dropna() if "mass_ratio" in table else pd.Series([], dtype=float)
     tolerant = table["hit_tolerant"] if "hit_tolerant" in table else table["hit"]
-    return {"n": n, "pointing_game": float(tolerant.mean()),
-            "peak_inside": float(table["hit"].mean()),
-            "hits": int(table["hit"].sum()), "hit_rate": float(table["hit"].mean()),
-            "hit_rate_tolerant": float(tolerant.mean()),
-            "mean_iou": float(table["iou"].mean()),
-            "mean_mass_inside": float(mass.mean()) if len(mass) else None,
-            "mean_mask_fraction": float(table["mask_fraction"].mean()),
-            "median_mass_ratio": float(ratio.median()) if len(ratio) else None}
+    return {
+        "n": n,
+        "pointing_game": float(tolerant.mean()),
+        "peak_inside": float(table["hit"].mean()),
+        "hits": int(table["hit"].sum()),
+        "hit_rate": float(table["hit"].mean()),
+        "hit_rate_tolerant": float(tolerant.mean()),
+        "mean_iou": float(table["iou"].mean()),
+        "mean_mass_inside": float(mass.mean()) if len(mass) else None,
+        "mean_mask_fraction": float(table["mask_fraction"].mean()),
+        "median_mass_ratio": float(ratio.median()) if len(ratio) else None,
+    }
 
 
 def localisation_groups(table: pd.DataFrame, detected: Sequence[bool]) -> dict[str, dict]:
@@ -592,8 +652,9 @@ def localisation_groups(table: pd.DataFrame, detected: Sequence[bool]) -> dict[s
     if len(detected) != len(table):
         raise ValueError(f"{len(detected)} detected flags for {len(table)} rows")
     groups = {"all positives": table, "detected positives": table[detected]}
-    return {name: localisation_summary(rows) if len(rows) else {"n": 0}
-            for name, rows in groups.items()}
+    return {
+        name: localisation_summary(rows) if len(rows) else {"n": 0} for name, rows in groups.items()
+    }
 
 
 def localisation_text(summary: Mapping, group: str) -> str:
@@ -614,8 +675,10 @@ def localisation_text(summary: Mapping, group: str) -> str:
         return f"{head}: no maps"
     ratio = summary.get("median_mass_ratio")
     ratio_text = "undefined" if ratio is None else f"{ratio:.1f}"
-    return (f"{head}: {POINTING_GAME} {summary['pointing_game']:.2f}, {PEAK_INSIDE} "
-            f"{summary['peak_inside']:.2f}, median mass ratio {ratio_text}")
+    return (
+        f"{head}: {POINTING_GAME} {summary['pointing_game']:.2f}, {PEAK_INSIDE} "
+        f"{summary['peak_inside']:.2f}, median mass ratio {ratio_text}"
+    )
 
 
 def layer_comparison(
@@ -636,9 +699,13 @@ def layer_comparison(
         results[name] = cams_for_images(paths, model, layer_name=name)
         table = localisation_table([r.cam for r in results[name]], masks, threshold=threshold)
         summary = localisation_summary(table)
-        rows[name] = {"map": "×".join(str(d) for d in model.get_layer(name).output.shape[1:3]),
-                      **{key: summary[key] for key in ("n", "pointing_game", "peak_inside",
-                                                       "mean_iou", "median_mass_ratio")}}
+        rows[name] = {
+            "map": "×".join(str(d) for d in model.get_layer(name).output.shape[1:3]),
+            **{
+                key: summary[key]
+                for key in ("n", "pointing_game", "peak_inside", "mean_iou", "median_mass_ratio")
+            },
+        }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("layer"), results
 
 
@@ -660,6 +727,7 @@ def better_layer(table: pd.DataFrame) -> tuple[str, str]:
     tied = table[table["pointing_game"] > best - 1.0 / max(n, 1) + 1e-12]
     ratio = tied["median_mass_ratio"].astype(float).fillna(-np.inf)
     chosen = str(ratio.idxmax()) if len(tied) > 1 else str(tied.index[0])
+
     def listed(column: str, rows: pd.DataFrame, digits: int = 2) -> str:
         return ", ".join(f"{name} {float(row[column]):.{digits}f}" for name, row in rows.iterrows())
 
@@ -667,9 +735,11 @@ def better_layer(table: pd.DataFrame) -> tuple[str, str]:
     if len(tied) == 1:
         reason = f"`{chosen}` wins the {POINTING_GAME} on {n} positives: {games}"
     else:
-        reason = (f"the {POINTING_GAME} ties within one image of {n} ({games}), and `{chosen}` "
-                  "puts more of its mass on the pneumothorax (median mass ratio "
-                  f"{listed('median_mass_ratio', tied, 1)})")
+        reason = (
+            f"the {POINTING_GAME} ties within one image of {n} ({games}), and `{chosen}` "
+            "puts more of its mass on the pneumothorax (median mass ratio "
+            f"{listed('median_mass_ratio', tied, 1)})"
+        )
     others = f"{PEAK_INSIDE}: {listed('peak_inside', table)}" if "peak_inside" in table else ""
     if len(tied) == 1 and "median_mass_ratio" in table:
         others += f"; median mass ratio: {listed('median_mass_ratio', table, 1)}"

@@ -15,8 +15,15 @@ from urllib.parse import quote
 
 from tchexnet_lib import config
 
-__all__ = ["HOSTS", "INSTALL_TAG", "badges_markdown", "install_cell_source", "install_line",
-           "open_links", "repository_url"]
+__all__ = [
+    "HOSTS",
+    "INSTALL_TAG",
+    "badges_markdown",
+    "install_cell_source",
+    "install_line",
+    "open_links",
+    "repository_url",
+]
 
 #: Where a notebook can be opened, in the order the links are shown.
 HOSTS: tuple[str, ...] = ("Colab", "Kaggle", "Binder")
@@ -46,7 +53,9 @@ def _github_path() -> str:
     url = repository_url()
     prefix = "https://github.com/"
     if not url.startswith(prefix):
-        raise ValueError(f"Colab, Kaggle and Binder open notebooks from GitHub; Repository is {url}")
+        raise ValueError(
+            f"Colab, Kaggle and Binder open notebooks from GitHub; Repository is {url}"
+        )
     return url.removeprefix(prefix)
 
 
@@ -54,9 +63,11 @@ def open_links(notebook: str) -> dict[str, str]:
     """Host → the address that opens ``notebooks/<notebook>.ipynb`` there (:data:`HOSTS` order)."""
     path, file = _github_path(), f"notebooks/{notebook.removesuffix('.ipynb')}.ipynb"
     blob = f"https://github.com/{path}/blob/{_BRANCH}/{file}"
-    return {"Colab": f"https://colab.research.google.com/github/{path}/blob/{_BRANCH}/{file}",
-            "Kaggle": f"https://kaggle.com/kernels/welcome?src={quote(blob, safe='')}",
-            "Binder": f"https://mybinder.org/v2/gh/{path}/{_BRANCH}?labpath={quote(file, safe='')}"}
+    return {
+        "Colab": f"https://colab.research.google.com/github/{path}/blob/{_BRANCH}/{file}",
+        "Kaggle": f"https://kaggle.com/kernels/welcome?src={quote(blob, safe='')}",
+        "Binder": f"https://mybinder.org/v2/gh/{path}/{_BRANCH}?labpath={quote(file, safe='')}",
+    }
 
 
 def badges_markdown(notebook: str) -> str:
@@ -81,6 +92,6 @@ def install_cell_source() -> str:
         "    import tchexnet_lib\n"
         "except ImportError:\n"
         "    import importlib.util\n"
-        "    extra = \"\" if importlib.util.find_spec(\"tensorflow\") else \"[cpu]\"\n"
+        '    extra = "" if importlib.util.find_spec("tensorflow") else "[cpu]"\n'
         f"    {install_line()}"
     )

@@ -60,9 +60,21 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "INTERPOLATIONS", "MODEL_INPUT_RANGE", "ON_ERROR",
-    "PreflightReport", "check_image_file", "check_model_input", "image_info", "load_image",
-    "make_dataset", "paper_training_input", "preflight", "read_grayscale", "resize_gray",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "INTERPOLATIONS",
+    "MODEL_INPUT_RANGE",
+    "ON_ERROR",
+    "PreflightReport",
+    "check_image_file",
+    "check_model_input",
+    "image_info",
+    "load_image",
+    "make_dataset",
+    "paper_training_input",
+    "preflight",
+    "read_grayscale",
+    "resize_gray",
     "to_model_input",
 ]
 
@@ -267,7 +279,9 @@ def read_grayscale(path: PathLike, config: PreprocessConfig = PreprocessConfig()
         except errors.ImageError:
             raise
         except Exception as exc:  # Pillow's decoders raise many types on bad data
-            raise errors.ImageError(path, f"cannot decode image: {type(exc).__name__}: {exc}") from exc
+            raise errors.ImageError(
+                path, f"cannot decode image: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def _resample_filter(interpolation: str) -> int:
@@ -526,8 +540,12 @@ def preflight(
     paths = [os.fspath(p) for p in paths]
     kept: list[int] = []
     bad: list[tuple[int, errors.ImageError]] = []
-    bar = progress_bar(paths, desc="preflight", unit="file",
-               disable=not progress or len(paths) < _PROGRESS_MIN_FILES)
+    bar = progress_bar(
+        paths,
+        desc="preflight",
+        unit="file",
+        disable=not progress or len(paths) < _PROGRESS_MIN_FILES,
+    )
     for index, path in enumerate(bar):
         try:
             check_image_file(path, config)

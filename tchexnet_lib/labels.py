@@ -8,8 +8,14 @@ same finding; the others are never compared.
 from __future__ import annotations
 
 __all__ = [
-    "CHEXNET_CLASSES", "CHEXNET_TO_CHEXPERT", "CHEXPERT_META_COLUMNS", "CHEXPERT_OBSERVATIONS",
-    "CHEXPERT_TO_CHEXNET", "PAPER_CLASSES", "TARGET", "chexnet_index",
+    "CHEXNET_CLASSES",
+    "CHEXNET_TO_CHEXPERT",
+    "CHEXPERT_META_COLUMNS",
+    "CHEXPERT_OBSERVATIONS",
+    "CHEXPERT_TO_CHEXNET",
+    "PAPER_CLASSES",
+    "TARGET",
+    "chexnet_index",
 ]
 
 

@@ -17,13 +17,19 @@ import shutil
 import subprocess
 import threading
 import time
-
-from tchexnet_lib import backbones
 from pathlib import Path
 
+from tchexnet_lib import backbones
+
 __all__ = [
-    "PeakRss", "cpu_model", "gpu_names", "load_average", "machine_info",
-    "model_bound_images_per_second", "peak_rss_bytes", "usable_cores",
+    "PeakRss",
+    "cpu_model",
+    "gpu_names",
+    "load_average",
+    "machine_info",
+    "model_bound_images_per_second",
+    "peak_rss_bytes",
+    "usable_cores",
 ]
 
 
@@ -69,8 +75,12 @@ def gpu_names() -> list[str]:
     """Names of the NVIDIA GPUs ``nvidia-smi`` lists (empty without one)."""
     if not shutil.which("nvidia-smi"):
         return []
-    done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return [line.strip() for line in done.stdout.splitlines() if line.strip()]
 
 
@@ -83,20 +93,27 @@ def machine_info() -> dict:
 
     flags = _cpu_flags()
     return {
-        "cpu": cpu_model(), "avx512": None if flags is None else "avx512f" in flags,
+        "cpu": cpu_model(),
+        "avx512": None if flags is None else "avx512f" in flags,
         "avx2": None if flags is None else "avx2" in flags,
-        "cores": os.cpu_count(), "usable_cores": usable_cores(),
+        "cores": os.cpu_count(),
+        "usable_cores": usable_cores(),
         "gpu": ", ".join(gpu_names()) or None,
         "tf_devices": [d.name for d in tf.config.list_logical_devices()],
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "python": platform.python_version(), "tensorflow": tf.__version__,
-        "keras": keras.__version__, "numpy": np.__version__, "pillow": PIL.__version__,
-        "platform": platform.platform(), "loadavg_start": load_average(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "platform": platform.platform(),
+        "loadavg_start": load_average(),
     }
 
 
-def model_bound_images_per_second(seconds: float = 8.0, batch_size: int = 32,
-                                  size: int = 224) -> float:
+def model_bound_images_per_second(
+    seconds: float = 8.0, batch_size: int = 32, size: int = 224
+) -> float:
     """DenseNet-121's forward pass alone (graph mode, random weights and inputs), in images/s.
 
     The yardstick every time in this project is quoted with: 8.8 img/s on an AVX2-only
@@ -169,7 +186,7 @@ class PeakRss:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self._thread.start()
         return self
 
@@ -181,8 +198,10 @@ class PeakRss:
     def peaks(self) -> list[dict]:
         """One record per process seen, in the order they started; ``peak_mb`` in 10⁶ bytes."""
         ordered = sorted(self._seen.values(), key=lambda r: (r["started"], r["pid"]))
-        return [{**{k: v for k, v in r.items() if k != "bytes"},
-                 "peak_mb": round(r["bytes"] / 1e6, 1)} for r in ordered]
+        return [
+            {**{k: v for k, v in r.items() if k != "bytes"}, "peak_mb": round(r["bytes"] / 1e6, 1)}
+            for r in ordered
+        ]
 
     @property
     def total_peak_mb(self) -> float:
@@ -216,11 +235,19 @@ class PeakRss:
             cmdline = []
         record = self._seen.get(pid)
         if record is None or (cmdline and cmdline != record["cmdline"]):
-            record = self._seen[pid] = {"pid": pid, "ppid": None, "name": "", "cmdline": cmdline,
-                                        "started": 0.0, "bytes": 0, "exact": peak[1]}
+            record = self._seen[pid] = {
+                "pid": pid,
+                "ppid": None,
+                "name": "",
+                "cmdline": cmdline,
+                "started": 0.0,
+                "bytes": 0,
+                "exact": peak[1],
+            }
             try:
-                record.update(ppid=process.ppid(), name=process.name(),
-                              started=process.create_time())
+                record.update(
+                    ppid=process.ppid(), name=process.name(), started=process.create_time()
+                )
             except Exception:  # noqa: BLE001  (no psutil, or it exited meanwhile)
                 pass
         record["bytes"] = max(record["bytes"], peak[0])

@@ -27,9 +27,9 @@ import json
 import os
 import warnings
 import weakref
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Literal
 
 import h5py
@@ -41,13 +41,42 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = [
-    "ARCHITECTURES", "Architecture", "CHEXNET_HEAD", "DEFAULT_WEIGHTS", "DEMO_FILES",
-    "HIDDEN_UNITS", "REGISTRY", "SavedLayer", "TCHEXNET_HIDDEN", "TCHEXNET_OUTPUT", "WeightsSpec",
-    "attach_tchexnet_head", "backbone_for", "build_base", "build_chexnet", "build_model",
-    "build_tchexnet", "compiled", "describe_weights", "expected_layers", "feature_extractor",
-    "input_shape_for", "load_model_file", "load_weights", "metadata_path", "missing_file_message",
-    "output_names", "predict", "read_metadata", "read_saved_layers", "registry_path",
-    "resolve_weights", "save_metadata", "save_weights_atomic", "spec_for", "verify_file",
+    "ARCHITECTURES",
+    "Architecture",
+    "CHEXNET_HEAD",
+    "DEFAULT_WEIGHTS",
+    "DEMO_FILES",
+    "HIDDEN_UNITS",
+    "REGISTRY",
+    "SavedLayer",
+    "TCHEXNET_HIDDEN",
+    "TCHEXNET_OUTPUT",
+    "WeightsSpec",
+    "attach_tchexnet_head",
+    "backbone_for",
+    "build_base",
+    "build_chexnet",
+    "build_model",
+    "build_tchexnet",
+    "compiled",
+    "describe_weights",
+    "expected_layers",
+    "feature_extractor",
+    "input_shape_for",
+    "load_model_file",
+    "load_weights",
+    "metadata_path",
+    "missing_file_message",
+    "output_names",
+    "predict",
+    "read_metadata",
+    "read_saved_layers",
+    "registry_path",
+    "resolve_weights",
+    "save_metadata",
+    "save_weights_atomic",
+    "spec_for",
+    "verify_file",
     "weights_digest",
 ]
 
@@ -148,8 +177,11 @@ def build_chexnet(
     """
     keras = errors.import_keras()
 
-    base = build_base(input_shape, imagenet=imagenet and weights is None,
-                      backbone=backbone or backbone_for(weights))
+    base = build_base(
+        input_shape,
+        imagenet=imagenet and weights is None,
+        backbone=backbone or backbone_for(weights),
+    )
     outputs = keras.layers.Dense(
         len(labels.CHEXNET_CLASSES), activation="sigmoid", name=CHEXNET_HEAD
     )(base.output)
@@ -202,8 +234,9 @@ def build_tchexnet(
         Model from (n, h, w, 3) preprocessed images to (n, 1) Pneumothorax probabilities.
     """
     backbone = backbone or backbone_for(weights or chexnet_weights)
-    chexnet = build_chexnet(weights=None if weights else chexnet_weights, input_shape=input_shape,
-                            backbone=backbone)
+    chexnet = build_chexnet(
+        weights=None if weights else chexnet_weights, input_shape=input_shape, backbone=backbone
+    )
     model = attach_tchexnet_head(chexnet)
     if weights is not None:
         load_weights(model, weights)
@@ -390,9 +423,10 @@ def _compare_in_order(path: Path, saved: list[SavedLayer], model: keras.Model) -
 
 
 def _raise_count_mismatch(path: Path, saved: list, expected: list, model_name: str) -> None:
-    longer, shorter, what = (saved, expected, "extra") if len(saved) > len(expected) else (
-        expected, saved, "missing")
-    names = ", ".join(f"'{layer.name}'" for layer in longer[len(shorter):][:3])
+    longer, shorter, what = (
+        (saved, expected, "extra") if len(saved) > len(expected) else (expected, saved, "missing")
+    )
+    names = ", ".join(f"'{layer.name}'" for layer in longer[len(shorter) :][:3])
     raise errors.WeightsError(
         f"{path}: does not fit {model_name}: the file has {len(saved)} layers with weights, "
         f"the model {len(expected)} ({what} in the file: {names})"
@@ -405,7 +439,9 @@ def _compare_by_name(path: Path, saved: list[SavedLayer], model: keras.Model) ->
     for want in expected_layers(model):
         got = stored.pop(want.name, None)
         if got is None:
-            raise errors.WeightsError(f"{path}: does not fit {model.name}: layer '{want.name}' is missing")
+            raise errors.WeightsError(
+                f"{path}: does not fit {model.name}: layer '{want.name}' is missing"
+            )
         if got.shapes != want.shapes:
             raise errors.WeightsError(
                 f"{path}: does not fit {model.name}: layer {_describe(got)} in the file, "
@@ -434,8 +470,12 @@ def read_saved_layers(path: str | os.PathLike) -> tuple[str, list[SavedLayer]]:
             if "layers" in handle:
                 return "keras3", _keras3_layers(handle)
     except (OSError, KeyError, ValueError) as error:
-        raise errors.WeightsError(f"{path}: unreadable HDF5, truncated or corrupt ({error})") from error
-    raise errors.WeightsError(f"{path}: HDF5 file but not a Keras weight file (no layer_names, no layers)")
+        raise errors.WeightsError(
+            f"{path}: unreadable HDF5, truncated or corrupt ({error})"
+        ) from error
+    raise errors.WeightsError(
+        f"{path}: HDF5 file but not a Keras weight file (no layer_names, no layers)"
+    )
 
 
 def load_weights(
@@ -472,7 +512,9 @@ def load_weights(
         _compare_in_order(path, saved, model)
     else:
         if not path.name.endswith(".weights.h5"):
-            raise errors.WeightsError(f"{path}: a Keras 3 weights file; rename it to end in .weights.h5")
+            raise errors.WeightsError(
+                f"{path}: a Keras 3 weights file; rename it to end in .weights.h5"
+            )
         _compare_by_name(path, saved, model)
     _load_checked(model, path)
     return path
@@ -485,7 +527,9 @@ def _load_checked(model: keras.Model, path: Path) -> None:
             warnings.simplefilter("ignore", UserWarning)
             model.load_weights(path)
     except (OSError, ValueError, KeyError) as error:
-        raise errors.WeightsError(f"{path}: could not be read to the end, truncated or corrupt ({error})") from error
+        raise errors.WeightsError(
+            f"{path}: could not be read to the end, truncated or corrupt ({error})"
+        ) from error
 
 
 def _load_from_keras_archive(model: keras.Model, path: Path) -> Path:
@@ -518,14 +562,17 @@ def load_model_file(path: str | os.PathLike) -> keras.Model:
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # Keras raises many types for a bad archive
-        raise errors.WeightsError(f"{path}: unreadable .keras file ({type(error).__name__}: {error})") from error
+        raise errors.WeightsError(
+            f"{path}: unreadable .keras file ({type(error).__name__}: {error})"
+        ) from error
 
 
 def weights_digest(model: keras.Model) -> str:
     """sha256 over a model's weight values, names and shapes (for models not loaded from a file)."""
     names = [f"{variable.path}:{tuple(variable.shape)}" for variable in model.weights]
-    return files.sha256_json({"names": names,
-                              "values": files.sha256_arrays(*[v.numpy() for v in model.weights])})
+    return files.sha256_json(
+        {"names": names, "values": files.sha256_arrays(*[v.numpy() for v in model.weights])}
+    )
 
 
 def save_weights_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -562,8 +609,9 @@ def read_metadata(path: str | os.PathLike) -> dict:
         raise errors.WeightsError(f"{sidecar}: unreadable weights metadata ({error})") from error
 
 
-def save_metadata(path: str | os.PathLike, model: keras.Model, description: str,
-                  **fields: object) -> Path:
+def save_metadata(
+    path: str | os.PathLike, model: keras.Model, description: str, **fields: object
+) -> Path:
     """Write the sidecar of a weight file this project saved (every writer calls this).
 
     Its core fields: ``architecture`` (chexnet or tchexnet), ``backbone``, ``image_size``
@@ -574,10 +622,14 @@ def save_metadata(path: str | os.PathLike, model: keras.Model, description: str,
     Returns:
         The sidecar's path (:func:`metadata_path`).
     """
-    metadata = {"architecture": "chexnet" if model.output.shape[-1] > 1 else "tchexnet",
-                "backbone": backbones.of_model(model).name,
-                "image_size": [int(side) for side in model.input.shape[1:3] if side is not None],
-                "description": description, "sha256": files.sha256_file(path), **fields}
+    metadata = {
+        "architecture": "chexnet" if model.output.shape[-1] > 1 else "tchexnet",
+        "backbone": backbones.of_model(model).name,
+        "image_size": [int(side) for side in model.input.shape[1:3] if side is not None],
+        "description": description,
+        "sha256": files.sha256_file(path),
+        **fields,
+    }
     return files.save_json(metadata, metadata_path(path))
 
 
@@ -593,9 +645,7 @@ def input_shape_for(path: str | os.PathLike | None) -> tuple[int, int, int]:
     return (*(tuple(size) if size else backbones.get(backbone_for(path)).native_size), 3)
 
 
-def resolve_weights(
-    architecture: Architecture, weights: str | os.PathLike | None = None
-) -> Path:
+def resolve_weights(architecture: Architecture, weights: str | os.PathLike | None = None) -> Path:
     """The weight file to use.
 
     ``weights`` if given; else the registry's file for the model (``weights/``); else,
@@ -614,7 +664,9 @@ def describe_weights(path: str | os.PathLike) -> str:
     """One line saying which weights are in use, for notebooks and the CLI."""
     spec = spec_for(path)
     note = read_metadata(path).get("description") if Path(path).is_file() else None
-    origin = note or (f"registry '{spec.key}': {spec.source.split(':')[0]}" if spec else "user file")
+    origin = note or (
+        f"registry '{spec.key}': {spec.source.split(':')[0]}" if spec else "user file"
+    )
     return f"weights: {config.display_path(path)} ({origin})"
 
 
@@ -641,8 +693,11 @@ def _compiled_forward(model: keras.Model):
     import tensorflow as tf
 
     ref = weakref.ref(model)
-    return compiled(model, "predict", lambda: tf.function(lambda x: ref()(x, training=False),
-                                                          reduce_retracing=True))
+    return compiled(
+        model,
+        "predict",
+        lambda: tf.function(lambda x: ref()(x, training=False), reduce_retracing=True),
+    )
 
 
 def predict(model: keras.Model, batches) -> np.ndarray:

@@ -22,16 +22,46 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (config, data, errors, files, gradcam, labels, models, pipeline,
-                          score_files, splits, synthetic)
+from tchexnet_lib import (
+    config,
+    data,
+    errors,
+    files,
+    gradcam,
+    labels,
+    models,
+    pipeline,
+    score_files,
+    splits,
+    synthetic,
+)
 from tchexnet_lib.pipeline import Study
 
 __all__ = [
-    "COPY_RECORD", "DEFAULT_COPY_DIR", "KERNEL", "NOT_READ_BY_NOTEBOOKS", "PAPER_LABEL_FILES",
-    "PAPER_SCORES_SOURCE", "PAPER_SCORE_FILES", "PaperScores", "SERIES", "SERIES_FILES",
-    "SeriesCopy", "cam_mass_by_sign", "copy_series", "error_outputs", "execute",
-    "execute_series", "executed_key", "load_paper_scores", "notebook_dir", "notebook_path",
-    "paper_scores_dir", "run_key", "scored_test_table", "scored_validation_table",
+    "COPY_RECORD",
+    "DEFAULT_COPY_DIR",
+    "KERNEL",
+    "NOT_READ_BY_NOTEBOOKS",
+    "PAPER_LABEL_FILES",
+    "PAPER_SCORES_SOURCE",
+    "PAPER_SCORE_FILES",
+    "PaperScores",
+    "SERIES",
+    "SERIES_FILES",
+    "SeriesCopy",
+    "cam_mass_by_sign",
+    "copy_series",
+    "error_outputs",
+    "execute",
+    "execute_series",
+    "executed_key",
+    "load_paper_scores",
+    "notebook_dir",
+    "notebook_path",
+    "paper_scores_dir",
+    "run_key",
+    "scored_test_table",
+    "scored_validation_table",
     "setup_report",
 ]
 
@@ -74,10 +104,14 @@ class SeriesCopy:
 
     def report(self) -> str:
         """Lines for people: where the series is, what was written and what was kept."""
-        lines = [f"the series in {config.display_path(self.folder)}: {len(self.copied)} copied, "
-                 f"{len(self.unchanged)} already current, {len(self.kept)} kept as edited"]
-        lines += [f"  kept {name}: edited here (delete or rename it to get the current one)"
-                  for name in self.kept]
+        lines = [
+            f"the series in {config.display_path(self.folder)}: {len(self.copied)} copied, "
+            f"{len(self.unchanged)} already current, {len(self.kept)} kept as edited"
+        ]
+        lines += [
+            f"  kept {name}: edited here (delete or rename it to get the current one)"
+            for name in self.kept
+        ]
         return "\n".join(lines)
 
 
@@ -135,8 +169,12 @@ def _error_line(error: Exception) -> str:
     return f"cell [{where}]: {ename}: {first}" if where else f"{ename}: {first}"
 
 
-def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.PathLike | None = None,
-            timeout: int = 1200) -> Path:
+def execute(
+    name: str,
+    parameters: Mapping | None = None,
+    out_dir: str | os.PathLike | None = None,
+    timeout: int = 1200,
+) -> Path:
     """Run one notebook top to bottom with papermill, in its output folder, on the ``python3`` kernel.
 
     The kernel inherits this process's environment, so ``TCHEXNET_DATA_DIR``,
@@ -165,25 +203,38 @@ def execute(name: str, parameters: Mapping | None = None, out_dir: str | os.Path
     out.mkdir(parents=True, exist_ok=True)
     target, failed = out / source.name, out / f"{source.stem}.failed.ipynb"
     failed.unlink(missing_ok=True)  # a new run supersedes an old failure
-    with files.atomic_path(target) as tmp, \
-            config.environment_for_children(**{config.PLAIN_PROGRESS: "1"}):  # text bars
+    with (
+        files.atomic_path(target) as tmp,
+        config.environment_for_children(**{config.PLAIN_PROGRESS: "1"}),
+    ):  # text bars
         try:
             papermill.execute_notebook(
-                str(source), str(tmp), parameters=dict(parameters or {}), kernel_name=KERNEL,
-                cwd=str(out), progress_bar=False, execution_timeout=timeout)
+                str(source),
+                str(tmp),
+                parameters=dict(parameters or {}),
+                kernel_name=KERNEL,
+                cwd=str(out),
+                progress_bar=False,
+                execution_timeout=timeout,
+            )
         except Exception as error:
             if tmp.is_file():
                 os.replace(tmp, failed)  # kept for reading, under its own name
             copy = failed if failed.is_file() else "none written"
-            raise errors.NotebookError(f"notebook {source.stem} failed at {_error_line(error)} "
-                                       f"(executed copy: {copy})") from error
+            raise errors.NotebookError(
+                f"notebook {source.stem} failed at {_error_line(error)} (executed copy: {copy})"
+            ) from error
     return target
 
 
-def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SERIES,
-                   out_dir: str | os.PathLike | None = None, timeout: int = 1200,
-                   inputs: Mapping | None = None,
-                   on_done: Callable[[str, Path, bool], None] | None = None) -> list[Path]:
+def execute_series(
+    parameters: Mapping | None = None,
+    names: Iterable[str] = SERIES,
+    out_dir: str | os.PathLike | None = None,
+    timeout: int = 1200,
+    inputs: Mapping | None = None,
+    on_done: Callable[[str, Path, bool], None] | None = None,
+) -> list[Path]:
     """Run notebooks in order (each reads what the one before it wrote); stop at the first failure.
 
     Args:
@@ -222,27 +273,39 @@ def execute_series(parameters: Mapping | None = None, names: Iterable[str] = SER
 
 
 #: Modules no notebook reads (commands and the site): editing them leaves executed copies current.
-NOT_READ_BY_NOTEBOOKS: tuple[str, ...] = ("cli.py", "doctor.py", "reproduce.py", "site.py",
-                                          "student.py", "workshop.py")
+NOT_READ_BY_NOTEBOOKS: tuple[str, ...] = (
+    "cli.py",
+    "doctor.py",
+    "reproduce.py",
+    "site.py",
+    "student.py",
+    "workshop.py",
+)
 
 
 def _library_sha256() -> str:
     """sha256 of the library's sources that notebooks read (a changed function can change a
     notebook's output)."""
     package = Path(__file__).parent
-    sources = sorted(p for p in package.rglob("*.py")
-                     if str(p.relative_to(package)) not in NOT_READ_BY_NOTEBOOKS)
+    sources = sorted(
+        p for p in package.rglob("*.py") if str(p.relative_to(package)) not in NOT_READ_BY_NOTEBOOKS
+    )
     return files.sha256_json({str(p.relative_to(package)): files.sha256_file(p) for p in sources})
 
 
-def run_key(name: str, parameters: Mapping | None, inputs: Mapping, library: str | None = None) -> str:
+def run_key(
+    name: str, parameters: Mapping | None, inputs: Mapping, library: str | None = None
+) -> str:
     """What an executed copy of ``name`` depends on: its source, parameters, the library, ``inputs``.
 
     ``library``: the library's sources' sha256 when the caller already has it.
     """
-    record = {"source": files.sha256_file(notebook_path(name)),
-              "parameters": dict(parameters or {}), "library": library or _library_sha256(),
-              "inputs": dict(inputs)}
+    record = {
+        "source": files.sha256_file(notebook_path(name)),
+        "parameters": dict(parameters or {}),
+        "library": library or _library_sha256(),
+        "inputs": dict(inputs),
+    }
     return files.sha256_json(record)
 
 
@@ -267,18 +330,34 @@ def error_outputs(path: str | os.PathLike) -> list[dict]:
     import nbformat
 
     notebook = nbformat.read(os.fspath(path), as_version=4)
-    return [{"cell": index, "ename": output.get("ename"), "evalue": output.get("evalue"),
-             "traceback": list(output.get("traceback", []))}
-            for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
-            for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+    return [
+        {
+            "cell": index,
+            "ename": output.get("ename"),
+            "evalue": output.get("evalue"),
+            "traceback": list(output.get("traceback", [])),
+        }
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
 
 
 # --------------------------------------------------------------------------- lesson helpers
 
 
 #: Distributions whose versions :func:`setup_report` prints (the first found of each group).
-_REPORTED = (("tensorflow-cpu", "tensorflow"), ("keras",), ("numpy",), ("pandas",),
-             ("scikit-learn",), ("matplotlib",), ("seaborn",), ("ipywidgets",))
+_REPORTED = (
+    ("tensorflow-cpu", "tensorflow"),
+    ("keras",),
+    ("numpy",),
+    ("pandas",),
+    ("scikit-learn",),
+    ("matplotlib",),
+    ("seaborn",),
+    ("ipywidgets",),
+)
 
 
 def setup_report() -> str:
@@ -301,16 +380,21 @@ def setup_report() -> str:
                 continue
     real = config.default_dataset() == "chexpert"
     weights = models.registry_path("chexnet")
-    return "\n".join([
-        " · ".join(versions),
-        f"real CheXpert: {'found' if real else 'NOT found'} in "
-        f"{config.display_path(config.chexpert_dir())}"
-        + ("" if real else " → DATASET = None uses the synthetic DEMO data"),
-        f"CheXNet weights: {'found' if weights.is_file() else 'NOT found'}: "
-        f"{config.display_path(weights)}"
-        + ("" if weights.is_file() else " → with the demo, WEIGHTS = None uses the demo weights"),
-    ])
-
+    return "\n".join(
+        [
+            " · ".join(versions),
+            f"real CheXpert: {'found' if real else 'NOT found'} in "
+            f"{config.display_path(config.chexpert_dir())}"
+            + ("" if real else " → DATASET = None uses the synthetic DEMO data"),
+            f"CheXNet weights: {'found' if weights.is_file() else 'NOT found'}: "
+            f"{config.display_path(weights)}"
+            + (
+                ""
+                if weights.is_file()
+                else " → with the demo, WEIGHTS = None uses the demo weights"
+            ),
+        ]
+    )
 
 
 def scored_test_table(study: Study) -> pd.DataFrame:
@@ -345,11 +429,13 @@ def scored_validation_table(study: Study, progress: bool = False) -> pd.DataFram
     """
     chexnet = pipeline.chexnet_loader(study)
     split_features, tables = pipeline.all_features(study, progress, chexnet)
-    head = pipeline.best_head(study, pipeline.train_transfer_head(study, split_features, tables,
-                                                                  progress))
+    head = pipeline.best_head(
+        study, pipeline.train_transfer_head(study, split_features, tables, progress)
+    )
     kept = (tables["val"][labels.TARGET] != data.IGNORED_LABEL).to_numpy()
-    return pipeline.with_scores(tables["val"][kept].reset_index(drop=True),
-                                split_features["val"][kept], chexnet, head)
+    return pipeline.with_scores(
+        tables["val"][kept].reset_index(drop=True), split_features["val"][kept], chexnet, head
+    )
 
 
 #: The original repository's score files (one score per line, in the labels' row order).
@@ -362,7 +448,8 @@ PAPER_SCORES_SOURCE = (
     "They are in the original repository (github.com/deepMD-io/tCheXNet: the two score files "
     "and valid_frontal_6_classes.csv); with CheXpert's valid.csv they go in "
     "chexpert/tchexnet-paper/ (or $TCHEXNET_DATA_DIR/tchexnet-paper/), where "
-    "PAPER_SCORES_DIR = \"auto\" looks.")
+    'PAPER_SCORES_DIR = "auto" looks.'
+)
 #: Label files the paper's scores line up with, in order of preference.
 PAPER_LABEL_FILES: tuple[str, ...] = ("valid_frontal_6_classes.csv", "valid.csv")
 
@@ -406,26 +493,33 @@ def load_paper_scores(folder: str | os.PathLike | None) -> PaperScores | None:
             message names the file).
     """
     if folder is None:
-        print("PAPER_SCORES_DIR = None: the paper's published scores are skipped (set it to the "
-              "folder holding " + ", ".join(PAPER_SCORE_FILES.values()) + " and valid.csv)")
+        print(
+            "PAPER_SCORES_DIR = None: the paper's published scores are skipped (set it to the "
+            "folder holding " + ", ".join(PAPER_SCORE_FILES.values()) + " and valid.csv)"
+        )
         return None
     folder = paper_scores_dir() if folder == "auto" else Path(folder).expanduser()
     label_csv = next((folder / n for n in PAPER_LABEL_FILES if (folder / n).is_file()), None)
     missing = [n for n in PAPER_SCORE_FILES.values() if not (folder / n).is_file()]
     if label_csv is None or missing:
         lacking = missing + ([] if label_csv else [" or ".join(PAPER_LABEL_FILES)])
-        print(f"{config.display_path(folder)} lacks {', '.join(lacking)}: the paper's published "
-              f"scores are skipped. {PAPER_SCORES_SOURCE}")
+        print(
+            f"{config.display_path(folder)} lacks {', '.join(lacking)}: the paper's published "
+            f"scores are skipped. {PAPER_SCORES_SOURCE}"
+        )
         return None
     table = data.read_labels(label_csv, image_root=folder)
     if label_csv.name == "valid.csv":
         table = splits.paper_test_set(table)
     if "Support Devices" not in table.columns and (folder / "valid.csv").is_file():
         devices = data.read_labels(folder / "valid.csv", image_root=folder)
-        table = table.merge(devices[["Path", "Support Devices"]], on="Path", how="left",
-                            validate="1:1")
-    scores = {name: score_files.read_scores(folder / file, n_expected=len(table))
-              for name, file in PAPER_SCORE_FILES.items()}
+        table = table.merge(
+            devices[["Path", "Support Devices"]], on="Path", how="left", validate="1:1"
+        )
+    scores = {
+        name: score_files.read_scores(folder / file, n_expected=len(table))
+        for name, file in PAPER_SCORE_FILES.items()
+    }
     return PaperScores(table, scores, folder)
 
 

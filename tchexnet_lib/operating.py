@@ -25,15 +25,27 @@ from sklearn import metrics
 from tchexnet_lib import evaluation
 
 __all__ = [
-    "Calibration", "PAPER_TEST_PREVALENCE", "Platt", "PrCurve", "RecalibrationSets",
-    "calibration", "expected_calibration_error", "fit_platt", "operating_point",
-    "ppv_at_prevalence", "pr_curve", "recalibration_sets", "threshold_for_sensitivity",
-    "threshold_table", "youden_threshold",
+    "Calibration",
+    "PAPER_TEST_PREVALENCE",
+    "Platt",
+    "PrCurve",
+    "RecalibrationSets",
+    "calibration",
+    "expected_calibration_error",
+    "fit_platt",
+    "operating_point",
+    "ppv_at_prevalence",
+    "pr_curve",
+    "recalibration_sets",
+    "threshold_for_sensitivity",
+    "threshold_table",
+    "youden_threshold",
 ]
 
 #: Pneumothorax's share of the paper's test set: 7 positives in CheXpert's 202 frontal
 #: validation images (3.5%). The demo's test set is richer in positives by design.
 PAPER_TEST_PREVALENCE = evaluation.PAPER_TEST_POSITIVES / evaluation.PAPER_TEST_IMAGES
+
 
 def _ratio(num: int, den: int) -> float | None:
     """num / den, or None when den is 0 (an undefined ratio is not NaN)."""
@@ -79,9 +91,15 @@ def _operating_point(labels: np.ndarray, s: np.ndarray, threshold: float) -> dic
     fn = int(np.sum(~pred & (labels == 1)))
     tn = int(np.sum(~pred & (labels == 0)))
     return {
-        "threshold": float(threshold), "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-        "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
-        "ppv": _ratio(tp, tp + fp), "npv": _ratio(tn, tn + fn),
+        "threshold": float(threshold),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "sensitivity": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
+        "ppv": _ratio(tp, tp + fp),
+        "npv": _ratio(tn, tn + fn),
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
     }
 
@@ -215,14 +233,18 @@ def calibration(y: object, scores: object, n_bins: int = 10) -> Calibration:
     for b in range(n_bins):
         in_bin = which == b
         n = int(in_bin.sum())
-        rows.append({"bin_lo": edges[b], "bin_hi": edges[b + 1], "n": n,
-                     "n_pos": int(labels[in_bin].sum()),
-                     "mean_score": s[in_bin].mean() if n else None,
-                     "observed_rate": labels[in_bin].mean() if n else None})
+        rows.append(
+            {
+                "bin_lo": edges[b],
+                "bin_hi": edges[b + 1],
+                "n": n,
+                "n_pos": int(labels[in_bin].sum()),
+                "mean_score": s[in_bin].mean() if n else None,
+                "observed_rate": labels[in_bin].mean() if n else None,
+            }
+        )
     table = pd.DataFrame(rows).astype({"mean_score": "Float64", "observed_rate": "Float64"})
     return Calibration(table, float(np.mean((s - labels) ** 2)))
-
-
 
 
 def expected_calibration_error(y: object, scores: object, n_bins: int = 10) -> float:
@@ -296,8 +318,9 @@ def fit_platt(y: object, scores: object) -> Platt:
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"Platt scaling needs both classes: n_pos={n_pos}, n_neg={n_neg}")
     if s.min() < 0 or s.max() > 1:
-        raise ValueError(f"Platt scaling needs probabilities in [0, 1]; scores span "
-                         f"{s.min()}..{s.max()}")
+        raise ValueError(
+            f"Platt scaling needs probabilities in [0, 1]; scores span {s.min()}..{s.max()}"
+        )
     x = _logit(s)
     target = np.where(labels == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
 
@@ -328,8 +351,12 @@ def _counted(where: str, y: np.ndarray) -> str:
 
 
 def recalibration_sets(
-    y_val: object, scores_val: Mapping[str, object], y_test: object,
-    scores_test: Mapping[str, object], min_per_class: int = 2, seed: int = 0,
+    y_val: object,
+    scores_val: Mapping[str, object],
+    y_test: object,
+    scores_test: Mapping[str, object],
+    min_per_class: int = 2,
+    seed: int = 0,
 ) -> RecalibrationSets:
     """The images a recalibration is fitted on, and the test rows it is judged on.
 
@@ -349,15 +376,26 @@ def recalibration_sets(
     test_labels, test_arrays = evaluation.checked_labels_and_scores(y_test, scores_test)
     n_pos = int(val_labels.sum())
     if min(n_pos, val_labels.size - n_pos) >= min_per_class:
-        return RecalibrationSets(_counted("the validation split", val_labels),
-                                 _counted("the test split", test_labels), val_labels,
-                                 val_arrays, np.ones(test_labels.size, dtype=bool))
+        return RecalibrationSets(
+            _counted("the validation split", val_labels),
+            _counted("the test split", test_labels),
+            val_labels,
+            val_arrays,
+            np.ones(test_labels.size, dtype=bool),
+        )
     rng = np.random.default_rng(seed)
     fit = np.zeros(test_labels.size, dtype=bool)
     for label in (0, 1):
         rows = rng.permutation(np.flatnonzero(test_labels == label))
         fit[rows[: rows.size // 2]] = True
-    fitted_on = (_counted("half of the test split", test_labels[fit]) + ", since the "
-                 f"validation split has {n_pos} positives and {val_labels.size - n_pos} negatives")
-    return RecalibrationSets(fitted_on, _counted("the other half", test_labels[~fit]),
-                             test_labels[fit], {m: s[fit] for m, s in test_arrays.items()}, ~fit)
+    fitted_on = (
+        _counted("half of the test split", test_labels[fit]) + ", since the "
+        f"validation split has {n_pos} positives and {val_labels.size - n_pos} negatives"
+    )
+    return RecalibrationSets(
+        fitted_on,
+        _counted("the other half", test_labels[~fit]),
+        test_labels[fit],
+        {m: s[fit] for m, s in test_arrays.items()},
+        ~fit,
+    )

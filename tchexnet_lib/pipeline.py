@@ -28,18 +28,55 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (backbones, config, data, errors, evaluation, features, files, labels,
-                          models, pretrain, splits, synthetic, training)
+from tchexnet_lib import (
+    backbones,
+    config,
+    data,
+    errors,
+    evaluation,
+    features,
+    files,
+    labels,
+    models,
+    pretrain,
+    splits,
+    synthetic,
+    training,
+)
 
 __all__ = [
-    "ExtractionPlan", "LONG_STEP_SECONDS", "PREDICTIONS_KEY", "SPLITS", "STUDY_FILE", "Study",
-    "all_features", "best_head", "chexnet_loader", "chexnet_scores_from_features",
-    "default_out_dir", "delong_summary_text", "duration_text", "extraction_plan",
+    "ExtractionPlan",
+    "LONG_STEP_SECONDS",
+    "PREDICTIONS_KEY",
+    "SPLITS",
+    "STUDY_FILE",
+    "Study",
+    "all_features",
+    "best_head",
+    "chexnet_loader",
+    "chexnet_scores_from_features",
+    "default_out_dir",
+    "delong_summary_text",
+    "duration_text",
+    "extraction_plan",
     "feature_store",
-    "features_for", "labelled_rows", "load_chexnet", "load_predictions", "load_study",
-    "make_study", "read_json", "save_predictions", "save_tchexnet_model", "saved_predictions",
-    "score_images", "split_tables", "summary_json", "target_labels", "test_predictions",
-    "train_transfer_head", "with_scores",
+    "features_for",
+    "labelled_rows",
+    "load_chexnet",
+    "load_predictions",
+    "load_study",
+    "make_study",
+    "read_json",
+    "save_predictions",
+    "save_tchexnet_model",
+    "saved_predictions",
+    "score_images",
+    "split_tables",
+    "summary_json",
+    "target_labels",
+    "test_predictions",
+    "train_transfer_head",
+    "with_scores",
 ]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -89,8 +126,9 @@ class Study:
     @property
     def preprocess(self) -> config.PreprocessConfig:
         """The preprocessing of every model input in this study."""
-        return config.PreprocessConfig(size=tuple(self.image_size),
-                                       normalisation=backbones.get(self.backbone).normalisation)
+        return config.PreprocessConfig(
+            size=tuple(self.image_size), normalisation=backbones.get(self.backbone).normalisation
+        )
 
     def to_dict(self) -> dict:
         """Plain-JSON form (``study.json``)."""
@@ -113,19 +151,27 @@ class Study:
     def describe(self) -> str:
         """Which data and weights are in use, said loudly (notebooks print it in Setup)."""
         data_note = "DEMO data (synthetic, not radiographs)" if self.is_demo else "real CheXpert"
-        return (f"dataset: {self.dataset} — {data_note}: {config.display_path(self.dataset_dir)}\n"
-                f"{models.describe_weights(self.weights)}\n"
-                f"backbone: {self.backbone}; input size: {self.image_size[0]}×{self.image_size[1]}; "
-                f"uncertain training labels: {data.uncertainty_policy(self.policy).label}; "
-                f"split: {self.recipe} recipe\n"
-                f"outputs: {config.display_path(self.out_dir)}")
+        return (
+            f"dataset: {self.dataset} — {data_note}: {config.display_path(self.dataset_dir)}\n"
+            f"{models.describe_weights(self.weights)}\n"
+            f"backbone: {self.backbone}; input size: {self.image_size[0]}×{self.image_size[1]}; "
+            f"uncertain training labels: {data.uncertainty_policy(self.policy).label}; "
+            f"split: {self.recipe} recipe\n"
+            f"outputs: {config.display_path(self.out_dir)}"
+        )
 
 
-def make_study(dataset: str | None = None, weights: str | Path | None = None,
-               head: training.HeadConfig | None = None, limit: int | None = None,
-               out_dir: str | Path | None = None, policy: str = data.PAPER_POLICY,
-               data_dir: str | Path | None = None, recipe: str = "paper", save: bool = True
-               ) -> Study:
+def make_study(
+    dataset: str | None = None,
+    weights: str | Path | None = None,
+    head: training.HeadConfig | None = None,
+    limit: int | None = None,
+    out_dir: str | Path | None = None,
+    policy: str = data.PAPER_POLICY,
+    data_dir: str | Path | None = None,
+    recipe: str = "paper",
+    save: bool = True,
+) -> Study:
     """Resolve a study's data and weights, failing with one line saying what is missing.
 
     Args:
@@ -156,16 +202,26 @@ def make_study(dataset: str | None = None, weights: str | Path | None = None,
     path = models.resolve_weights("chexnet", weights)
     if not path.is_file():
         raise errors.MissingInputError(models.missing_file_message(path))
-    study = Study(dataset, folder, path, models.input_shape_for(path)[:2],
-                  Path(out_dir) if out_dir else default_out_dir(dataset, policy, recipe, limit),
-                  head or training.HeadConfig(), limit, models.backbone_for(path), policy, recipe)
+    study = Study(
+        dataset,
+        folder,
+        path,
+        models.input_shape_for(path)[:2],
+        Path(out_dir) if out_dir else default_out_dir(dataset, policy, recipe, limit),
+        head or training.HeadConfig(),
+        limit,
+        models.backbone_for(path),
+        policy,
+        recipe,
+    )
     if save:
         study.save()
     return study
 
 
-def default_out_dir(dataset: str, policy: str = data.PAPER_POLICY, recipe: str = "paper",
-                    limit: int | None = None) -> Path:
+def default_out_dir(
+    dataset: str, policy: str = data.PAPER_POLICY, recipe: str = "paper", limit: int | None = None
+) -> Path:
     """A study's folder: ``outputs/<dataset>/`` for the paper's settings, with ``-<policy>``,
     ``-<recipe>`` and ``-limit<N>`` added for another uncertainty policy, the patient recipe and
     a row limit (their labels or rows differ, so their feature stores, heads and predictions do).
@@ -189,11 +245,18 @@ def load_study(out_dir: str | Path) -> Study:
     """
     saved = files.read_json(Path(out_dir) / STUDY_FILE)
     if saved is None:
-        raise errors.MissingInputError(f"{Path(out_dir) / STUDY_FILE}: no study saved there "
-                                       "(pipeline.make_study writes it)")
+        raise errors.MissingInputError(
+            f"{Path(out_dir) / STUDY_FILE}: no study saved there (pipeline.make_study writes it)"
+        )
     paths = {name: Path(saved[name]) for name in ("dataset_dir", "weights", "out_dir")}
-    return Study(**{**saved, **paths, "image_size": tuple(saved["image_size"]),
-                    "head": training.HeadConfig(**saved["head"])})
+    return Study(
+        **{
+            **saved,
+            **paths,
+            "image_size": tuple(saved["image_size"]),
+            "head": training.HeadConfig(**saved["head"]),
+        }
+    )
 
 
 def split_tables(study: Study) -> dict[str, pd.DataFrame]:
@@ -207,15 +270,17 @@ def split_tables(study: Study) -> dict[str, pd.DataFrame]:
     test = splits.paper_test_set(data.read_labels(study.dataset_dir / "valid.csv"))
     tables = {"train": train, "val": val, "test": test}
     if study.limit:
-        tables = {name: table.iloc[: study.limit].reset_index(drop=True)
-                  for name, table in tables.items()}
+        tables = {
+            name: table.iloc[: study.limit].reset_index(drop=True) for name, table in tables.items()
+        }
     return tables
 
 
 def load_chexnet(study: Study):
     """The study's CheXNet at its input size, weights checked and loaded."""
-    return models.build_chexnet(study.weights, input_shape=(*study.image_size, 3),
-                                backbone=study.backbone)
+    return models.build_chexnet(
+        study.weights, input_shape=(*study.image_size, 3), backbone=study.backbone
+    )
 
 
 def chexnet_loader(study: Study):
@@ -227,8 +292,14 @@ def chexnet_loader(study: Study):
     return functools.cache(functools.partial(load_chexnet, study))
 
 
-def feature_store(study: Study, split: str, table: pd.DataFrame | None = None, model=None,
-                  progress: bool = True, **extraction) -> features.FeatureStore:
+def feature_store(
+    study: Study,
+    split: str,
+    table: pd.DataFrame | None = None,
+    model=None,
+    progress: bool = True,
+    **extraction,
+) -> features.FeatureStore:
     """A split's feature store in ``<out_dir>/features/<split>/``: extracted, resumed or reused.
 
     The store is keyed by the weights' sha256, the preprocessing and the rows, so a
@@ -239,8 +310,14 @@ def feature_store(study: Study, split: str, table: pd.DataFrame | None = None, m
     """
     table = split_tables(study)[split] if table is None else table
     return features.extract_features(
-        model or chexnet_loader(study), table["image_path"].tolist(), study.out_dir / "features" / split,
-        study.preprocess, weights_sha256=study.weights_sha256, progress=progress, **extraction)
+        model or chexnet_loader(study),
+        table["image_path"].tolist(),
+        study.out_dir / "features" / split,
+        study.preprocess,
+        weights_sha256=study.weights_sha256,
+        progress=progress,
+        **extraction,
+    )
 
 
 #: A step of a notebook estimated to take longer than this (seconds) stops before it starts,
@@ -282,9 +359,11 @@ class ExtractionPlan:
         if not total:
             return "feature stores: every split's store is complete; nothing to extract"
         parts = ", ".join(f"{name} {n:,}" for name, n in self.pending.items())
-        return (f"feature stores: {total:,} images to extract ({parts}) at "
-                f"{self.images_per_second:.1f} img/s measured on {self.timed} images here: "
-                f"about {duration_text(self.seconds)}, plus the first batch's tracing")
+        return (
+            f"feature stores: {total:,} images to extract ({parts}) at "
+            f"{self.images_per_second:.1f} img/s measured on {self.timed} images here: "
+            f"about {duration_text(self.seconds)}, plus the first batch's tracing"
+        )
 
     def check(self, allow_long: bool, limit_seconds: float = LONG_STEP_SECONDS) -> None:
         """Go on (return) if the extraction is short enough or ``allow_long``; else stop.
@@ -299,11 +378,13 @@ class ExtractionPlan:
             f"{self.describe()}. That is more than {duration_text(limit_seconds)}: stopped "
             "before starting. Set ALLOW_LONG = True in the parameters cell to go on (the stores are "
             "resumable: an interrupted run continues where it stopped), or LIMIT = 500 for a "
-            "quick pass; `tchexnet reproduce` fills the same stores from a terminal")
+            "quick pass; `tchexnet reproduce` fills the same stores from a terminal"
+        )
 
 
-def extraction_plan(study: Study, tables: dict[str, pd.DataFrame], chexnet=None,
-                    sample_images: int = 32) -> ExtractionPlan:
+def extraction_plan(
+    study: Study, tables: dict[str, pd.DataFrame], chexnet=None, sample_images: int = 32
+) -> ExtractionPlan:
     """How many images each split's store still needs and, if any, how fast this machine is.
 
     Reads the stores' manifests only; when some rows are pending, times the feature extractor
@@ -318,10 +399,11 @@ def extraction_plan(study: Study, tables: dict[str, pd.DataFrame], chexnet=None,
     pending, first = {}, []
     for name, table in tables.items():
         paths = table["image_path"].tolist()
-        missing = features.missing_blocks(study.out_dir / "features" / name, paths,
-                                          study.weights_sha256)
+        missing = features.missing_blocks(
+            study.out_dir / "features" / name, paths, study.weights_sha256
+        )
         pending[name] = len(paths) if missing is None else sum(missing.values())
-        first += paths[:sample_images - len(first)] if pending[name] else []
+        first += paths[: sample_images - len(first)] if pending[name] else []
     if not first:
         return ExtractionPlan(pending)
     model = chexnet() if callable(chexnet) and not hasattr(chexnet, "layers") else chexnet
@@ -330,8 +412,9 @@ def extraction_plan(study: Study, tables: dict[str, pd.DataFrame], chexnet=None,
     return ExtractionPlan(pending, rate, len(first))
 
 
-def features_for(study: Study, split: str, table: pd.DataFrame | None = None,
-                 model=None, progress: bool = True) -> np.ndarray:
+def features_for(
+    study: Study, split: str, table: pd.DataFrame | None = None, model=None, progress: bool = True
+) -> np.ndarray:
     """A split's CheXNet features (1024-d), from its store (:func:`feature_store`)."""
     return feature_store(study, split, table, model, progress).load()
 
@@ -343,7 +426,9 @@ def all_features(study: Study, progress: bool = True, chexnet=None) -> tuple[dic
     """
     tables = split_tables(study)
     chexnet = chexnet or chexnet_loader(study)
-    return {name: features_for(study, name, tables[name], chexnet, progress) for name in SPLITS}, tables
+    return {
+        name: features_for(study, name, tables[name], chexnet, progress) for name in SPLITS
+    }, tables
 
 
 def target_labels(table: pd.DataFrame) -> np.ndarray:
@@ -351,15 +436,15 @@ def target_labels(table: pd.DataFrame) -> np.ndarray:
     return data.check_binary_labels(table[labels.TARGET].to_numpy(), labels.TARGET)
 
 
-def labelled_rows(split_features: np.ndarray, table: pd.DataFrame
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def labelled_rows(split_features: np.ndarray, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Features and 0/1 targets of the rows whose label the policy kept (U-Ignore drops some)."""
     kept = (table[labels.TARGET] != data.IGNORED_LABEL).to_numpy()
     return split_features[kept], target_labels(table[kept])
 
 
-def train_transfer_head(study: Study, features: dict | None = None, tables: dict | None = None,
-                        progress: bool = True):
+def train_transfer_head(
+    study: Study, features: dict | None = None, tables: dict | None = None, progress: bool = True
+):
     """The tCheXNet head on the train split's features, validated on the val split.
 
     Resumes or reuses a run in ``outputs/<dataset>/head/`` (see
@@ -367,9 +452,12 @@ def train_transfer_head(study: Study, features: dict | None = None, tables: dict
     """
     if features is None or tables is None:
         features, tables = all_features(study, progress)
-    return training.train_head(*labelled_rows(features["train"], tables["train"]),
-                               *labelled_rows(features["val"], tables["val"]),
-                               study.out_dir / "head", study.head)
+    return training.train_head(
+        *labelled_rows(features["train"], tables["train"]),
+        *labelled_rows(features["val"], tables["val"]),
+        study.out_dir / "head",
+        study.head,
+    )
 
 
 def best_head(study: Study, result=None):
@@ -390,8 +478,13 @@ def chexnet_scores_from_features(chexnet, feature_rows: np.ndarray, finding: str
     return np.asarray(head(feature_rows.astype("float32")))[:, labels.chexnet_index(finding)]
 
 
-def test_predictions(study: Study, progress: bool = True, split_features: dict | None = None,
-                     tables: dict | None = None, chexnet=None) -> pd.DataFrame:
+def test_predictions(
+    study: Study,
+    progress: bool = True,
+    split_features: dict | None = None,
+    tables: dict | None = None,
+    chexnet=None,
+) -> pd.DataFrame:
     """Test rows with CheXNet's zero-shot and tCheXNet's Pneumothorax scores.
 
     ``split_features`` and ``tables``: every split's features and rows when the caller has
@@ -411,8 +504,9 @@ def test_predictions(study: Study, progress: bool = True, split_features: dict |
     return test
 
 
-def score_images(study: Study, table: pd.DataFrame, store_dir: Path, progress: bool = True
-                 ) -> pd.DataFrame:
+def score_images(
+    study: Study, table: pd.DataFrame, store_dir: Path, progress: bool = True
+) -> pd.DataFrame:
     """Any table of images (``image_path``) scored by the study's CheXNet and trained tCheXNet.
 
     Its features go to a store in ``store_dir`` (reused when current); the head is the
@@ -420,9 +514,14 @@ def score_images(study: Study, table: pd.DataFrame, store_dir: Path, progress: b
     images this way.
     """
     chexnet = chexnet_loader(study)
-    store = features.extract_features(chexnet, table["image_path"].tolist(), store_dir,
-                                      study.preprocess, weights_sha256=study.weights_sha256,
-                                      progress=progress)
+    store = features.extract_features(
+        chexnet,
+        table["image_path"].tolist(),
+        store_dir,
+        study.preprocess,
+        weights_sha256=study.weights_sha256,
+        progress=progress,
+    )
     head = best_head(study, train_transfer_head(study, progress=progress))
     return with_scores(table, store.load(), chexnet, head)
 
@@ -438,13 +537,14 @@ def with_scores(table: pd.DataFrame, feature_rows: np.ndarray, chexnet, head) ->
     """
     return table.assign(
         CheXNet=chexnet_scores_from_features(chexnet(), feature_rows, labels.TARGET),
-        tCheXNet=models.predict(head, _row_blocks(feature_rows))[:, 0])
+        tCheXNet=models.predict(head, _row_blocks(feature_rows))[:, 0],
+    )
 
 
 def _row_blocks(rows: np.ndarray, size: int = 4096):
     """``rows`` in blocks of ``size``: a compiled forward over them never builds a tf.data
     pipeline (Keras's array adapter under op determinism logs an ``E0000`` line)."""
-    return (rows[start:start + size] for start in range(0, len(rows), size))
+    return (rows[start : start + size] for start in range(0, len(rows), size))
 
 
 def save_predictions(test: pd.DataFrame, path: Path) -> Path:
@@ -454,8 +554,13 @@ def save_predictions(test: pd.DataFrame, path: Path) -> Path:
 
 def _predictions_key(study: Study, test: pd.DataFrame) -> str:
     """What test predictions depend on: the study (weights' content included) and the rows."""
-    return files.sha256_json({"study": study.to_dict(), "weights_sha256": study.weights_sha256,
-                              "rows": files.sha256_lines(test["Path"])})
+    return files.sha256_json(
+        {
+            "study": study.to_dict(),
+            "weights_sha256": study.weights_sha256,
+            "rows": files.sha256_lines(test["Path"]),
+        }
+    )
 
 
 def load_predictions(study: Study, test: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -472,8 +577,10 @@ def load_predictions(study: Study, test: pd.DataFrame | None = None) -> pd.DataF
     saved = saved_predictions(study, split_tables(study)["test"] if test is None else test)
     if saved is not None:
         return saved
-    print(f"{path} was computed for another study (other rows, weights, head or policy): "
-          "computing the test predictions again")
+    print(
+        f"{path} was computed for another study (other rows, weights, head or policy): "
+        "computing the test predictions again"
+    )
     return test_predictions(study)
 
 
@@ -495,16 +602,19 @@ def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> 
     """
     result = result or train_transfer_head(study)
     path = Path(path or study.out_dir / "tchexnet.weights.h5")
-    sources = {"base_sha256": study.weights_sha256,
-               "head_sha256": files.sha256_file(result.best_checkpoint)}
+    sources = {
+        "base_sha256": study.weights_sha256,
+        "head_sha256": files.sha256_file(result.best_checkpoint),
+    }
     if _saved_from(path, sources):
         return path
     model = training.attach_head(load_chexnet(study), result.best_checkpoint)
     path = training.save_tchexnet(model, path)
     base_note = models.read_metadata(study.weights).get("description")
     description = f"tCheXNet trained here on {study.dataset} data, base from {study.weights.name}"
-    models.save_metadata(path, model, description + (f" ({base_note})" if base_note else ""),
-                         **sources)
+    models.save_metadata(
+        path, model, description + (f" ({base_note})" if base_note else ""), **sources
+    )
     return path
 
 
@@ -513,8 +623,9 @@ def _saved_from(path: Path, sources: dict[str, str]) -> bool:
     if not path.is_file():
         return False
     metadata = models.read_metadata(path)
-    return (all(metadata.get(key) == value for key, value in sources.items())
-            and metadata.get("sha256") == files.sha256_file(path))
+    return all(metadata.get(key) == value for key, value in sources.items()) and metadata.get(
+        "sha256"
+    ) == files.sha256_file(path)
 
 
 def summary_json(test: pd.DataFrame, study: Study, seconds: float) -> dict:
@@ -525,14 +636,21 @@ def summary_json(test: pd.DataFrame, study: Study, seconds: float) -> dict:
     (worded by :func:`evaluation.delong_text` wherever it is printed).
     """
     compared = evaluation.compare_models(
-        target_labels(test), {"tCheXNet": test["tCheXNet"], "CheXNet": test["CheXNet"]})
+        target_labels(test), {"tCheXNet": test["tCheXNet"], "CheXNet": test["CheXNet"]}
+    )
     pair = compared["delong"][0]
     compared["models"] = {name: compared["models"][name] for name in ("CheXNet", "tCheXNet")}
-    return {"dataset": study.dataset, "weights": "demo" if study.is_demo else str(study.weights),
-            "image_size": list(study.image_size), "weights_sha256": study.weights_sha256,
-            "n_test": compared["n"], "positives": compared["positives"],
-            "seconds": round(seconds, 1), "models": compared["models"],
-            "delong": {"a": pair["a"], "b": pair["b"], "z": pair["z"], "p": pair["p"]}}
+    return {
+        "dataset": study.dataset,
+        "weights": "demo" if study.is_demo else str(study.weights),
+        "image_size": list(study.image_size),
+        "weights_sha256": study.weights_sha256,
+        "n_test": compared["n"],
+        "positives": compared["positives"],
+        "seconds": round(seconds, 1),
+        "models": compared["models"],
+        "delong": {"a": pair["a"], "b": pair["b"], "z": pair["z"], "p": pair["p"]},
+    }
 
 
 def delong_summary_text(delong: dict) -> str:

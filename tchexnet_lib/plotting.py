@@ -36,11 +36,23 @@ from sklearn import metrics
 from tchexnet_lib import evaluation, files, images, operating
 
 __all__ = [
-    "LEGEND_PLACES", "OperatingPoints", "TABLE_COLUMNS", "auc_label", "best_epoch",
-    "calibration_figure", "fit_title", "image_grid", "label_summary_figure",
+    "LEGEND_PLACES",
+    "OperatingPoints",
+    "TABLE_COLUMNS",
+    "auc_label",
+    "best_epoch",
+    "calibration_figure",
+    "fit_title",
+    "image_grid",
+    "label_summary_figure",
     "learning_curves_figure",
-    "legend_outside", "pr_figure", "roc_figure", "save_figure", "set_style",
-    "style_threshold_table", "threshold_table_figure",
+    "legend_outside",
+    "pr_figure",
+    "roc_figure",
+    "save_figure",
+    "set_style",
+    "style_threshold_table",
+    "threshold_table_figure",
 ]
 
 #: Marker shapes for operating points, in the order the points are given.
@@ -105,15 +117,16 @@ def legend_outside(ax: Axes, where: str = "right", grow: bool = True, **legend_k
     gap = _LEGEND_GAP_PT + (_below_x_axis_points(ax) if where == "below" else 0.0)
     pad = gap / FontProperties(size=legend_kwargs["fontsize"]).get_size_in_points()
     anchor = {"right": ("upper left", (1.0, 1.0)), "below": ("upper center", (0.5, 0.0))}[where]
-    legend = ax.legend(loc=anchor[0], bbox_to_anchor=anchor[1], borderaxespad=pad,
-                       **legend_kwargs)
+    legend = ax.legend(loc=anchor[0], bbox_to_anchor=anchor[1], borderaxespad=pad, **legend_kwargs)
     if grow:
         fig = ax.get_figure(root=True)
         box = legend.get_window_extent()
         width, height = fig.get_size_inches()
         extra = (gap / 72.0) + (box.width if where == "right" else box.height) / fig.dpi
-        fig.set_size_inches(width + extra if where == "right" else width,
-                            height + extra if where == "below" else height)
+        fig.set_size_inches(
+            width + extra if where == "right" else width,
+            height + extra if where == "below" else height,
+        )
     return legend
 
 
@@ -152,13 +165,16 @@ def _point_thresholds(
     if isinstance(spec, Mapping):
         unknown = sorted(set(spec) - set(scores))
         if unknown:
-            raise ValueError(f"operating point names unknown models {unknown}; "
-                             f"models: {list(scores)}")
+            raise ValueError(
+                f"operating point names unknown models {unknown}; models: {list(scores)}"
+            )
         return {name: float(t) for name, t in spec.items()}
     if isinstance(spec, str):
         if spec != "youden":
-            raise ValueError(f"operating point {spec!r}: give a threshold, 'youden' or "
-                             "a {model: threshold} mapping")
+            raise ValueError(
+                f"operating point {spec!r}: give a threshold, 'youden' or "
+                "a {model: threshold} mapping"
+            )
         return {name: operating.youden_threshold(y, s) for name, s in scores.items()}
     return {name: float(spec) for name in scores}
 
@@ -188,10 +204,18 @@ def _mark_points(ax: Axes, points: list, colors: dict[str, str], x_key: str, y_k
         if x_key == "specificity":
             x = 1.0 - x
         marker = _POINT_MARKERS[labels.index(label) % len(_POINT_MARKERS)]
-        ax.plot([x], [y], marker=marker, markersize=8, linestyle="none", color=colors[name],
-                markeredgecolor="black", zorder=5,
-                label=f"{label}: {name} t={op['threshold']:.3g} "
-                      f"(sens {_rate(op['sensitivity'])}, spec {_rate(op['specificity'])})")
+        ax.plot(
+            [x],
+            [y],
+            marker=marker,
+            markersize=8,
+            linestyle="none",
+            color=colors[name],
+            markeredgecolor="black",
+            zorder=5,
+            label=f"{label}: {name} t={op['threshold']:.3g} "
+            f"(sens {_rate(op['sensitivity'])}, spec {_rate(op['specificity'])})",
+        )
 
 
 def _model_colors(names: Sequence[str]) -> dict[str, str]:
@@ -241,11 +265,20 @@ def roc_figure(
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", lw=1, label="chance (AUC 0.5)")
     n_pos, n = int(labels.sum()), labels.size
     if 0 < n_pos < n:
-        _mark_points(ax, _resolve_points(operating_points, labels, arrays), colors,
-                     "specificity", "sensitivity")
-    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal",
-           xlabel="1 − specificity (false-positive rate)",
-           ylabel="sensitivity (true-positive rate)")
+        _mark_points(
+            ax,
+            _resolve_points(operating_points, labels, arrays),
+            colors,
+            "specificity",
+            "sensitivity",
+        )
+    ax.set(
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.01),
+        aspect="equal",
+        xlabel="1 − specificity (false-positive rate)",
+        ylabel="sensitivity (true-positive rate)",
+    )
     legend_outside(ax, legend, grow=own)
     fit_title(ax, title or f"ROC, n = {n}, {n_pos} positive")
     return fig
@@ -285,16 +318,32 @@ def pr_figure(
             ax.plot([], [], color=colors[name], label=f"{name} AP undefined (n_pos=0)")
             continue
         curve = operating.pr_curve(labels, s)
-        ax.step(curve.recall, curve.precision, where="post", color=colors[name], lw=2,
-                label=f"{name} AP {curve.average_precision:.3f}")
+        ax.step(
+            curve.recall,
+            curve.precision,
+            where="post",
+            color=colors[name],
+            lw=2,
+            label=f"{name} AP {curve.average_precision:.3f}",
+        )
     prevalence = n_pos / n if n else 0.0
-    ax.axhline(prevalence, linestyle="--", color="grey", lw=1,
-               label=f"prevalence {prevalence:.3f} (chance AP)")
+    ax.axhline(
+        prevalence,
+        linestyle="--",
+        color="grey",
+        lw=1,
+        label=f"prevalence {prevalence:.3f} (chance AP)",
+    )
     if 0 < n_pos < n:
-        _mark_points(ax, _resolve_points(operating_points, labels, arrays), colors,
-                     "sensitivity", "ppv")
-    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="recall (sensitivity)",
-           ylabel="precision (PPV)")
+        _mark_points(
+            ax, _resolve_points(operating_points, labels, arrays), colors, "sensitivity", "ppv"
+        )
+    ax.set(
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.01),
+        xlabel="recall (sensitivity)",
+        ylabel="precision (PPV)",
+    )
     legend_outside(ax, legend, grow=own)
     fit_title(ax, title or f"Precision-recall, n = {n}, {n_pos} positive")
     return fig
@@ -326,13 +375,21 @@ def calibration_figure(
         cal = operating.calibration(labels, s, n_bins=n_bins)
         rows = cal.table[cal.table["n"] > 0]
         ece = operating.expected_calibration_error(labels, s, n_bins=n_bins)
-        top.plot(rows["mean_score"].astype(float), rows["observed_rate"].astype(float),
-                 marker="o", color=colors[name],
-                 label=f"{name} Brier {cal.brier_score:.4f}, ECE {ece:.3f}")
+        top.plot(
+            rows["mean_score"].astype(float),
+            rows["observed_rate"].astype(float),
+            marker="o",
+            color=colors[name],
+            label=f"{name} Brier {cal.brier_score:.4f}, ECE {ece:.3f}",
+        )
         bottom.hist(s, bins=bins, color=colors[name], alpha=0.5, label=name, log=True)
     top.plot([0, 1], [0, 1], linestyle="--", color="grey", lw=1, label="perfectly calibrated")
-    top.set(xlim=(0, 1), ylim=(-0.01, 1.01), ylabel="observed positive rate",
-            title=title or f"Calibration, n = {labels.size}, {int(labels.sum())} positive")
+    top.set(
+        xlim=(0, 1),
+        ylim=(-0.01, 1.01),
+        ylabel="observed positive rate",
+        title=title or f"Calibration, n = {labels.size}, {int(labels.sum())} positive",
+    )
     legend_outside(top, "right")
     bottom.set(xlabel="predicted probability", ylabel="images (log)")
     return fig
@@ -375,10 +432,13 @@ def threshold_table_figure(
     """
     shown = [c for c in columns if c in table.columns]
     rows, thinned = _table_rows(table, max_rows)
-    cells = [[_format_cell(v, c) for c, v in zip(shown, row)]
-             for row in rows[shown].itertuples(index=False)]
-    fig = Figure(figsize=(1.0 * len(shown) + 0.5, 0.22 * (len(cells) + 2) + 0.3),
-                 layout="constrained")
+    cells = [
+        [_format_cell(v, c) for c, v in zip(shown, row)]
+        for row in rows[shown].itertuples(index=False)
+    ]
+    fig = Figure(
+        figsize=(1.0 * len(shown) + 0.5, 0.22 * (len(cells) + 2) + 0.3), layout="constrained"
+    )
     ax = fig.add_subplot()
     ax.axis("off")
     drawn = ax.table(cellText=cells, colLabels=shown, loc="center", cellLoc="right")
@@ -431,8 +491,12 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150, **savefig_
 # --------------------------------------------------------------------------- notebook figures
 
 #: Colours of the label states in :func:`label_summary_figure`.
-_LABEL_COLORS = {"positive": "#c0392b", "uncertain": "#f39c12", "negative": "#2e86c1",
-                 "blank": "#d5d8dc"}
+_LABEL_COLORS = {
+    "positive": "#c0392b",
+    "uncertain": "#f39c12",
+    "negative": "#2e86c1",
+    "blank": "#d5d8dc",
+}
 
 
 def label_summary_figure(summary: pd.DataFrame, title: str | None = None) -> Figure:
@@ -473,8 +537,9 @@ def _grid_image(item: object) -> tuple[np.ndarray, dict]:
     if array.ndim == 3 and array.shape[-1] == 3:
         lo, hi = float(array.min()), float(array.max())  # e.g. a normalised model input
         return (array - lo) / (hi - lo) if hi > lo else np.zeros_like(array), {}
-    raise ValueError(f"image_grid: expected a file, an (h, w) or an (h, w, 3) array, got "
-                     f"shape {array.shape}")
+    raise ValueError(
+        f"image_grid: expected a file, an (h, w) or an (h, w, 3) array, got shape {array.shape}"
+    )
 
 
 def image_grid(
@@ -504,8 +569,9 @@ def image_grid(
         raise ValueError(f"image_grid: {len(titles)} titles for {len(items)} images")
     columns = max(1, min(columns, len(items)))
     rows = -(-len(items) // columns)
-    fig = Figure(figsize=(size * columns, size * rows + (0.3 if title else 0)),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(size * columns, size * rows + (0.3 if title else 0)), layout="constrained"
+    )
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
     for k, ax in enumerate(axes):
         ax.set_axis_off()
@@ -534,8 +600,11 @@ def best_epoch(history: pd.DataFrame, select_on: str = "val_loss") -> int | None
     """
     if select_on not in _SELECTED_ON:
         raise ValueError(f"select_on={select_on!r}: use one of {list(_SELECTED_ON)}")
-    values = (history[select_on].to_numpy(dtype=float) if select_on in history
-              else np.full(len(history), np.nan))
+    values = (
+        history[select_on].to_numpy(dtype=float)
+        if select_on in history
+        else np.full(len(history), np.nan)
+    )
     if not np.isfinite(values).any():
         return None
     pick = np.nanargmin if select_on == "val_loss" else np.nanargmax
@@ -579,8 +648,9 @@ def learning_curves_figure(
     """
     missing = [c for c in ("epoch", "loss", "val_loss") if c not in history.columns]
     if missing or history.empty:
-        raise ValueError(f"history needs rows and the columns epoch, loss, val_loss "
-                         f"(missing: {missing})")
+        raise ValueError(
+            f"history needs rows and the columns epoch, loss, val_loss (missing: {missing})"
+        )
     if select_on not in _SELECTED_ON:
         raise ValueError(f"select_on={select_on!r}: use one of {list(_SELECTED_ON)}")
     best = best_epoch(history, select_on) if best is None else int(best)
@@ -588,29 +658,51 @@ def learning_curves_figure(
     panels = dict(zip(("loss", "val_loss", "val_auc"), fig.subplots(1, 3)))
     epochs = history["epoch"].to_numpy()
     auc = history["val_auc"].to_numpy(dtype=float) if "val_auc" in history else np.array([np.nan])
-    shown = {"loss": (f"Training loss ({_train_loss_words(class_weight)})", "C0"),
-             "val_loss": ("Validation loss (unweighted)", "C1"),
-             "val_auc": ("Validation AUC", "C2")}
+    shown = {
+        "loss": (f"Training loss ({_train_loss_words(class_weight)})", "C0"),
+        "val_loss": ("Validation loss (unweighted)", "C1"),
+        "val_auc": ("Validation AUC", "C2"),
+    }
     for column, (name, color) in shown.items():
         ax = panels[column]
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set(xlabel="epoch", title=name, ylabel="ROC AUC" if column == "val_auc"
-               else "binary cross-entropy")
+        ax.set(
+            xlabel="epoch",
+            title=name,
+            ylabel="ROC AUC" if column == "val_auc" else "binary cross-entropy",
+        )
         if column == "val_auc" and not np.isfinite(auc).any():
             ax.set_axis_off()
-            ax.text(0.5, 0.5, "validation AUC undefined\n(one class in the validation split)",
-                    ha="center", va="center", transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                "validation AUC undefined\n(one class in the validation split)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
             continue
         ax.plot(epochs, history[column].to_numpy(dtype=float), marker="o", color=color)
         if best is not None:
             ax.axvline(best, color="grey", linestyle="--", lw=1)
         kept = history.loc[history["epoch"] == best, column]
         if column == select_on and len(kept):  # the kept epoch may be an earlier run's
-            ax.plot([best], [float(kept.iloc[0])], marker="*", markersize=16, color="gold",
-                    markeredgecolor="black", linestyle="none", zorder=5)
+            ax.plot(
+                [best],
+                [float(kept.iloc[0])],
+                marker="*",
+                markersize=16,
+                color="gold",
+                markeredgecolor="black",
+                linestyle="none",
+                zorder=5,
+            )
     if panels["val_auc"].get_lines():
         panels["val_auc"].set_ylim(0, 1.01)
-    chosen = (f"kept: epoch {best} (★), chosen on {_SELECTED_ON[select_on]}" if best is not None
-              else f"no epoch kept: {select_on} is undefined on every epoch")
+    chosen = (
+        f"kept: epoch {best} (★), chosen on {_SELECTED_ON[select_on]}"
+        if best is not None
+        else f"no epoch kept: {select_on} is undefined on every epoch"
+    )
     fig.suptitle(f"{title}\n{chosen}" if title else chosen, fontsize=11)
     return fig

@@ -26,7 +26,11 @@ from scipy import stats
 from tchexnet_lib import evaluation
 
 __all__ = [
-    "PAPER_GAIN", "PAPER_NEGATIVES", "PAPER_POSITIVES", "positives_for_power", "power_curve",
+    "PAPER_GAIN",
+    "PAPER_NEGATIVES",
+    "PAPER_POSITIVES",
+    "positives_for_power",
+    "power_curve",
     "resampled_comparisons",
 ]
 
@@ -38,8 +42,13 @@ PAPER_GAIN = round(evaluation.PAPER_AUCS["tCheXNet"] - evaluation.PAPER_AUCS["Ch
 
 
 def resampled_comparisons(
-    y: object, scores_a: object, scores_b: object, n_pos: int = PAPER_POSITIVES,
-    n_neg: int = PAPER_NEGATIVES, n_draws: int = 1000, seed: int = 0,
+    y: object,
+    scores_a: object,
+    scores_b: object,
+    n_pos: int = PAPER_POSITIVES,
+    n_neg: int = PAPER_NEGATIVES,
+    n_draws: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Many test sets of ``n_pos`` positives and ``n_neg`` negatives drawn (with replacement)
     from one test set; the paired DeLong test of model a against model b on each.
@@ -52,22 +61,33 @@ def resampled_comparisons(
     Raises:
         ValueError: bad labels or scores, or a class without cases to draw from.
     """
-    labels, a, b = evaluation.checked_pair(y, scores_a)[0], np.asarray(scores_a, dtype=float), \
-        np.asarray(scores_b, dtype=float)
+    labels, a, b = (
+        evaluation.checked_pair(y, scores_a)[0],
+        np.asarray(scores_a, dtype=float),
+        np.asarray(scores_b, dtype=float),
+    )
     evaluation.checked_pair(labels, b)
     positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     if not len(positives) or not len(negatives) or min(n_pos, n_neg) < 2:
-        raise ValueError(f"resampled_comparisons needs positives and negatives to draw from "
-                         f"(has {len(positives)} and {len(negatives)}) and draws of at least 2 "
-                         f"of each (asked {n_pos} and {n_neg})")
+        raise ValueError(
+            f"resampled_comparisons needs positives and negatives to draw from "
+            f"(has {len(positives)} and {len(negatives)}) and draws of at least 2 "
+            f"of each (asked {n_pos} and {n_neg})"
+        )
     rng = np.random.default_rng(seed)
     drawn_labels = np.r_[np.ones(n_pos, dtype=int), np.zeros(n_neg, dtype=int)]
     rows = []
     for _ in range(n_draws):
         rows_drawn = np.r_[rng.choice(positives, n_pos), rng.choice(negatives, n_neg)]
         test = evaluation.delong_test(drawn_labels, a[rows_drawn], b[rows_drawn])
-        rows.append({"auc_a": test.auc_a, "auc_b": test.auc_b, "difference": test.diff,
-                     "p": np.nan if test.p is None else test.p})
+        rows.append(
+            {
+                "auc_a": test.auc_a,
+                "auc_b": test.auc_b,
+                "difference": test.diff,
+                "p": np.nan if test.p is None else test.p,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -78,8 +98,12 @@ def _variance_components(y: object, scores_a: object, scores_b: object) -> tuple
 
 
 def power_curve(
-    y: object, scores_a: object, scores_b: object, positives: object = (7, 14, 28, 56, 112, 224),
-    gain: float = PAPER_GAIN, negatives_per_positive: float = PAPER_NEGATIVES / PAPER_POSITIVES,
+    y: object,
+    scores_a: object,
+    scores_b: object,
+    positives: object = (7, 14, 28, 56, 112, 224),
+    gain: float = PAPER_GAIN,
+    negatives_per_positive: float = PAPER_NEGATIVES / PAPER_POSITIVES,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Power of the paired DeLong test to detect an AUC ``gain`` with ``m`` positives and
@@ -101,15 +125,23 @@ def power_curve(
     for m in sizes:
         n = max(int(round(m * negatives_per_positive)), 1)
         se = math.sqrt(s10 / m + s01 / n)
-        power = 1.0 if se == 0 else float(stats.norm.cdf(abs(gain) / se - z)
-                                         + stats.norm.cdf(-abs(gain) / se - z))
+        power = (
+            1.0
+            if se == 0
+            else float(stats.norm.cdf(abs(gain) / se - z) + stats.norm.cdf(-abs(gain) / se - z))
+        )
         rows.append({"positives": int(m), "negatives": n, "standard_error": se, "power": power})
     return pd.DataFrame(rows)
 
 
 def positives_for_power(
-    y: object, scores_a: object, scores_b: object, gain: float = PAPER_GAIN, power: float = 0.8,
-    negatives_per_positive: float = PAPER_NEGATIVES / PAPER_POSITIVES, alpha: float = 0.05,
+    y: object,
+    scores_a: object,
+    scores_b: object,
+    gain: float = PAPER_GAIN,
+    power: float = 0.8,
+    negatives_per_positive: float = PAPER_NEGATIVES / PAPER_POSITIVES,
+    alpha: float = 0.05,
 ) -> int:
     """The positives (with ``negatives_per_positive`` negatives each) at which the test reaches
     ``power`` for ``gain``: the usual sample-size formula (one tail, unrounded negatives), so

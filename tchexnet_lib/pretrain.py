@@ -34,18 +34,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import (config, data, errors, evaluation, files, images, labels, machine, models,
-                          synthetic)
+from tchexnet_lib import (
+    config,
+    data,
+    errors,
+    evaluation,
+    files,
+    images,
+    labels,
+    machine,
+    models,
+    synthetic,
+)
 
 __all__ = [
-    "DEMO_SOURCE", "MANIFEST_COMMAND", "PretrainConfig", "Stage", "pretrain", "read_source_labels",
-    "save_model_weights", "shipped_weights", "shipped_weights_path", "source_aucs",
+    "DEMO_SOURCE",
+    "MANIFEST_COMMAND",
+    "PretrainConfig",
+    "Stage",
+    "pretrain",
+    "read_source_labels",
+    "save_model_weights",
+    "shipped_weights",
+    "shipped_weights_path",
+    "source_aucs",
 ]
 
 #: The synthetic ChestX-ray14-like pretraining set (~1,600 train, ~320 validation images):
 #: pneumothorax over-represented (30% instead of ChestX-ray14's 5%) so its sign is learnt.
-DEMO_SOURCE = dataclasses.replace(synthetic.DEMO_SOURCE, n_patients_train=1000,
-                                  n_patients_valid=200, pneumothorax_prevalence=0.3)
+DEMO_SOURCE = dataclasses.replace(
+    synthetic.DEMO_SOURCE, n_patients_train=1000, n_patients_valid=200, pneumothorax_prevalence=0.3
+)
 #: The command that remakes the shipped file (named wherever it is out of date).
 MANIFEST_COMMAND = "tchexnet demo pretrain"
 _STATE = "state.json"
@@ -136,25 +155,36 @@ def shipped_weights() -> Path:
     manifest = models.read_metadata(path) if path.is_file() else {}
     remake = _remake_hint(manifest)
     if not manifest:
-        raise errors.ShippedWeightsError(f"{path}: the demo CheXNet (or its manifest) is missing; {remake}")
+        raise errors.ShippedWeightsError(
+            f"{path}: the demo CheXNet (or its manifest) is missing; {remake}"
+        )
     if manifest.get("generator") != synthetic.GENERATOR_VERSION:
         raise errors.ShippedWeightsError(
             f"{path} was pretrained on images of generator {manifest.get('generator')}, this "
-            f"checkout draws generator {synthetic.GENERATOR_VERSION}; {remake}")
+            f"checkout draws generator {synthetic.GENERATOR_VERSION}; {remake}"
+        )
     if files.sha256_file(path) != manifest.get("sha256"):
-        raise errors.ShippedWeightsError(f"{path}: sha256 differs from its manifest (altered or truncated); "
-                                  f"restore it with `git checkout -- {path.name}` or {remake}")
+        raise errors.ShippedWeightsError(
+            f"{path}: sha256 differs from its manifest (altered or truncated); "
+            f"restore it with `git checkout -- {path.name}` or {remake}"
+        )
     return path
 
 
 def _remake_hint(manifest: dict) -> str:
     took = manifest.get("seconds")
     where = manifest.get("machine", {}).get("cpu")
-    timing = f" (took {took / 60:.0f} min on {where})" if took and where else " (tens of minutes on a CPU)"
+    timing = (
+        f" (took {took / 60:.0f} min on {where})"
+        if took and where
+        else " (tens of minutes on a CPU)"
+    )
     return f"remake it with `{MANIFEST_COMMAND}`{timing}"
 
 
-def read_source_labels(dataset_dir: str | Path) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+def read_source_labels(
+    dataset_dir: str | Path,
+) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
     """The synthetic ChestX-ray14 set's train/validation images and 14-class labels.
 
     Returns:
@@ -165,11 +195,19 @@ def read_source_labels(dataset_dir: str | Path) -> tuple[list[str], np.ndarray, 
     dataset_dir = Path(dataset_dir)
     table = pd.read_csv(dataset_dir / "labels.csv")
     y = data.check_binary_labels(table[list(labels.CHEXNET_CLASSES)].to_numpy(), "source labels")
-    in_test = table["Path"].map(lambda p: Path(p).name).isin(
-        set((dataset_dir / "test_list.txt").read_text().split())).to_numpy()
+    in_test = (
+        table["Path"]
+        .map(lambda p: Path(p).name)
+        .isin(set((dataset_dir / "test_list.txt").read_text().split()))
+        .to_numpy()
+    )
     paths = np.array([str(dataset_dir / p) for p in table["Path"]])
-    return (paths[~in_test].tolist(), y[~in_test].astype("float32"),
-            paths[in_test].tolist(), y[in_test].astype("float32"))
+    return (
+        paths[~in_test].tolist(),
+        y[~in_test].astype("float32"),
+        paths[in_test].tolist(),
+        y[in_test].astype("float32"),
+    )
 
 
 def source_aucs(model, paths: list[str], y: np.ndarray, size: int) -> dict[str, float | None]:
@@ -192,8 +230,9 @@ def _fresh_model(cfg: PretrainConfig):
 
     config.set_seed(cfg.seed)
     model = models.build_chexnet(input_shape=(None, None, 3))
-    model.compile(optimizer=keras.optimizers.Adam(cfg.stages[0].learning_rate),
-                  loss="binary_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.stages[0].learning_rate), loss="binary_crossentropy"
+    )
     return model
 
 
@@ -226,13 +265,18 @@ class _StreamCache:
             folder = self.folder / f"cache-{size}"
             shutil.rmtree(folder, ignore_errors=True)  # a cache of an interrupted run is partial
             folder.mkdir(parents=True)
-            decoded = images.make_dataset(self.paths, config.PreprocessConfig(size=(size, size)),
-                                          batch_size=64, labels=self.y).unbatch()
+            decoded = images.make_dataset(
+                self.paths, config.PreprocessConfig(size=(size, size)), batch_size=64, labels=self.y
+            ).unbatch()
             self.cached[size] = decoded.cache(str(folder / "images"))
         steps = -(-len(self.paths) // batch_size)
-        return (self.cached[size].shuffle(len(self.paths), seed=seed, reshuffle_each_iteration=False)
-                .batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
-                .prefetch(tf.data.AUTOTUNE))
+        return (
+            self.cached[size]
+            .shuffle(len(self.paths), seed=seed, reshuffle_each_iteration=False)
+            .batch(batch_size)
+            .apply(tf.data.experimental.assert_cardinality(steps))
+            .prefetch(tf.data.AUTOTUNE)
+        )
 
 
 def _save_epoch(model, work_dir: Path, cfg: PretrainConfig, history: list[dict]) -> None:
@@ -250,9 +294,13 @@ def _save_epoch(model, work_dir: Path, cfg: PretrainConfig, history: list[dict])
             old.unlink()
 
 
-def pretrain(cfg: PretrainConfig = PretrainConfig(), out: str | Path | None = None,
-             work_dir: str | Path | None = None, progress: bool = True,
-             command: str | None = None) -> Path:
+def pretrain(
+    cfg: PretrainConfig = PretrainConfig(),
+    out: str | Path | None = None,
+    work_dir: str | Path | None = None,
+    progress: bool = True,
+    command: str | None = None,
+) -> Path:
     """Pretrain the demo CheXNet on the synthetic source set; write the weights and manifest.
 
     Args:
@@ -269,8 +317,10 @@ def pretrain(cfg: PretrainConfig = PretrainConfig(), out: str | Path | None = No
     """
     start = time.perf_counter()
     if out is None and config.checkout_root() is None:
-        raise ValueError("the shipped demo CheXNet is part of the installed package, which is "
-                         "never written: pass an output file (--weights-out)")
+        raise ValueError(
+            "the shipped demo CheXNet is part of the installed package, which is "
+            "never written: pass an output file (--weights-out)"
+        )
     out = Path(out) if out else shipped_weights_path()
     work_dir = Path(work_dir) if work_dir else config.output_dir("pretrain")
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -284,8 +334,9 @@ def pretrain(cfg: PretrainConfig = PretrainConfig(), out: str | Path | None = No
         _save_epoch(model, work_dir, cfg, history)
     path = save_model_weights(model, out, cfg.eval_size)
     final = source_aucs(model, val_paths, y_val, cfg.eval_size)
-    manifest = _manifest(cfg, path, source, (len(train_paths), len(val_paths)), history, final,
-                         start, command)
+    manifest = _manifest(
+        cfg, path, source, (len(train_paths), len(val_paths)), history, final, start, command
+    )
     models.save_metadata(path, model, **manifest)
     shutil.rmtree(work_dir, ignore_errors=True)  # the run is complete: checkpoints and caches go
     return path
@@ -303,26 +354,47 @@ def save_model_weights(trained, path: str | Path, size: int) -> Path:
     return models.save_weights_atomic(bare, path)
 
 
-def _run_epoch(model, stream: _StreamCache, cfg: PretrainConfig, epoch: int,
-               validation: tuple[list[str], np.ndarray], progress: bool) -> dict:
+def _run_epoch(
+    model,
+    stream: _StreamCache,
+    cfg: PretrainConfig,
+    epoch: int,
+    validation: tuple[list[str], np.ndarray],
+    progress: bool,
+) -> dict:
     """One epoch at its stage's size and rate, then the validation AUCs at ``eval_size``."""
     stage = cfg.schedule()[epoch]
     if progress:
-        print(f"epoch {epoch + 1}/{len(cfg.schedule())}: {stage.size}×{stage.size} px, "
-              f"learning rate {stage.learning_rate:g}", flush=True)
+        print(
+            f"epoch {epoch + 1}/{len(cfg.schedule())}: {stage.size}×{stage.size} px, "
+            f"learning rate {stage.learning_rate:g}",
+            flush=True,
+        )
     model.optimizer.learning_rate.assign(stage.learning_rate)
     tick = time.perf_counter()
-    fitted = model.fit(stream.epoch(stage.size, cfg.seed + epoch, cfg.batch_size), epochs=1,
-                       shuffle=False, verbose=1 if progress else 0)
+    fitted = model.fit(
+        stream.epoch(stage.size, cfg.seed + epoch, cfg.batch_size),
+        epochs=1,
+        shuffle=False,
+        verbose=1 if progress else 0,
+    )
     seconds = time.perf_counter() - tick
     aucs = source_aucs(model, *validation, cfg.eval_size)
-    record = {"epoch": epoch + 1, "size": stage.size, "learning_rate": stage.learning_rate,
-              "loss": round(float(fitted.history["loss"][-1]), 5), "seconds": round(seconds, 1),
-              "val_mean_auc": _mean_auc(aucs), "val_pneumothorax_auc": aucs[labels.TARGET]}
+    record = {
+        "epoch": epoch + 1,
+        "size": stage.size,
+        "learning_rate": stage.learning_rate,
+        "loss": round(float(fitted.history["loss"][-1]), 5),
+        "seconds": round(seconds, 1),
+        "val_mean_auc": _mean_auc(aucs),
+        "val_pneumothorax_auc": aucs[labels.TARGET],
+    }
     if progress:
-        print(f"  loss {record['loss']:.4f}, {seconds:.0f} s; validation at {cfg.eval_size} px: "
-              f"mean AUC {record['val_mean_auc']:.3f}, Pneumothorax {record['val_pneumothorax_auc']}",
-              flush=True)
+        print(
+            f"  loss {record['loss']:.4f}, {seconds:.0f} s; validation at {cfg.eval_size} px: "
+            f"mean AUC {record['val_mean_auc']:.3f}, Pneumothorax {record['val_pneumothorax_auc']}",
+            flush=True,
+        )
     return record
 
 
@@ -332,18 +404,33 @@ def _host_speed(history: list[dict]) -> float | None:
     return machine.model_bound_images_per_second(seconds=4.0) if trained >= 300 else None
 
 
-def _manifest(cfg: PretrainConfig, path: Path, source: dict, counts: tuple[int, int],
-              history: list[dict], final: dict, start: float, command: str | None) -> dict:
+def _manifest(
+    cfg: PretrainConfig,
+    path: Path,
+    source: dict,
+    counts: tuple[int, int],
+    history: list[dict],
+    final: dict,
+    start: float,
+    command: str | None,
+) -> dict:
     return {
         "description": "demo weights trained on synthetic data",
-        "image_size": [cfg.eval_size, cfg.eval_size], "key": cfg.key(),
-        "generator": synthetic.GENERATOR_VERSION, "config": cfg.to_dict(),
+        "image_size": [cfg.eval_size, cfg.eval_size],
+        "key": cfg.key(),
+        "generator": synthetic.GENERATOR_VERSION,
+        "config": cfg.to_dict(),
         "command": command or shlex.join(["tchexnet", *sys.argv[1:]]),
         "seconds": round(time.perf_counter() - start, 1),
         "train_seconds": round(sum(entry["seconds"] for entry in history), 1),
         "machine": {**machine.machine_info(), "model_bound_img_s": _host_speed(history)},
-        "source_images": {"train": counts[0], "val": counts[1],
-                          "drawing_seconds": source.get("seconds")},
-        "val_auc": final, "val_mean_auc": _mean_auc(final), "history": history,
+        "source_images": {
+            "train": counts[0],
+            "val": counts[1],
+            "drawing_seconds": source.get("seconds"),
+        },
+        "val_auc": final,
+        "val_mean_auc": _mean_auc(final),
+        "history": history,
         "size_bytes": path.stat().st_size,
     }

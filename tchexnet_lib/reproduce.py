@@ -38,13 +38,36 @@ from pathlib import Path
 
 import pandas as pd
 
-from tchexnet_lib import (config, data, evaluation, features, files, labels, machine, pipeline,
-                          plotting, training)
+from tchexnet_lib import (
+    config,
+    data,
+    evaluation,
+    features,
+    files,
+    labels,
+    machine,
+    pipeline,
+    plotting,
+    training,
+)
 
 __all__ = [
-    "ETA_AFTER_SECONDS", "ExtractionClock", "SHARDS_FILE", "SPLIT_KEY", "data_root",
-    "default_out_dir", "describe_devices", "features_step", "finish_command", "head_step",
-    "open_study", "predictions_step", "reproduce", "shard_text", "split_step", "summary_text",
+    "ETA_AFTER_SECONDS",
+    "ExtractionClock",
+    "SHARDS_FILE",
+    "SPLIT_KEY",
+    "data_root",
+    "default_out_dir",
+    "describe_devices",
+    "features_step",
+    "finish_command",
+    "head_step",
+    "open_study",
+    "predictions_step",
+    "reproduce",
+    "shard_text",
+    "split_step",
+    "summary_text",
 ]
 
 #: In ``features/``: how many machines fill the stores (``{"n": N}``), written by ``--shard`` runs.
@@ -77,9 +100,13 @@ def data_root(data_dir: str | Path | None = None, out_dir: str | Path | None = N
     return config.data_dir()
 
 
-def open_study(data_dir: str | Path | None = None, weights: str | Path | None = None,
-               out_dir: str | Path | None = None, limit: int | None = None,
-               recipe: str = "paper") -> pipeline.Study:
+def open_study(
+    data_dir: str | Path | None = None,
+    weights: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    limit: int | None = None,
+    recipe: str = "paper",
+) -> pipeline.Study:
     """The run's study on real CheXpert, saved as ``study.json`` once checked against the
     one its folder already holds.
 
@@ -90,12 +117,21 @@ def open_study(data_dir: str | Path | None = None, weights: str | Path | None = 
     if limit is not None and limit < 1:
         raise ValueError(f"limit {limit}: must be ≥ 1")
     out = Path(out_dir) if out_dir else default_out_dir(recipe, limit)
-    study = pipeline.make_study("chexpert", weights, limit=limit, out_dir=out,
-                                data_dir=data_root(data_dir, out), recipe=recipe, save=False)
+    study = pipeline.make_study(
+        "chexpert",
+        weights,
+        limit=limit,
+        out_dir=out,
+        data_dir=data_root(data_dir, out),
+        recipe=recipe,
+        save=False,
+    )
     differ = _other_settings(study)
     if differ:
-        raise ValueError(f"{out} holds a run of other settings ({'; '.join(differ)}): "
-                         "use another --out, or move that folder away")
+        raise ValueError(
+            f"{out} holds a run of other settings ({'; '.join(differ)}): "
+            "use another --out, or move that folder away"
+        )
     study.save()
     return study
 
@@ -104,9 +140,11 @@ def _other_settings(study: pipeline.Study) -> list[str]:
     """How the run already in ``study.out_dir`` differs from ``study``: its settings (the data's
     and weights' places aside) and its weights' content (its train store's key)."""
     saved = files.read_json(study.out_dir / pipeline.STUDY_FILE) or {}
-    differ = [f"{name} {saved.get(name)!r} → {value!r}" for name, value in study.to_dict().items()
-              if saved and name not in ("dataset_dir", "out_dir", "weights")
-              and saved.get(name) != value]
+    differ = [
+        f"{name} {saved.get(name)!r} → {value!r}"
+        for name, value in study.to_dict().items()
+        if saved and name not in ("dataset_dir", "out_dir", "weights") and saved.get(name) != value
+    ]
     store = files.read_json(study.out_dir / "features" / "train" / features.MANIFEST) or {}
     stored = store.get("key", {}).get("weights_sha256")
     if stored not in (None, study.weights_sha256):
@@ -118,9 +156,12 @@ def describe_devices() -> dict:
     """What the extraction runs on: TensorFlow's devices, how they are used, the GPUs' and CPU's names."""
     used = features.default_devices()
     replicas = features.strategy_for_devices(used).num_replicas_in_sync
-    return {"devices": used,
-            "strategy": f"MirroredStrategy, {replicas} replicas" if replicas > 1 else "one device",
-            "gpus": machine.gpu_names(), "cpu": machine.cpu_model()}
+    return {
+        "devices": used,
+        "strategy": f"MirroredStrategy, {replicas} replicas" if replicas > 1 else "one device",
+        "gpus": machine.gpu_names(),
+        "cpu": machine.cpu_model(),
+    }
 
 
 # ------------------------------------------------------------------ 1. split
@@ -128,10 +169,15 @@ def describe_devices() -> dict:
 
 def _split_key(study: pipeline.Study) -> dict:
     """What the split CSVs depend on: the data's CSVs (by content), recipe, policy, seed, limit."""
-    return {"train_csv": files.sha256_file(study.dataset_dir / "train.csv"),
-            "valid_csv": files.sha256_file(study.dataset_dir / "valid.csv"),
-            "image_root": str(study.dataset_dir), "recipe": study.recipe, "policy": study.policy,
-            "seed": study.head.seed, "limit": study.limit}
+    return {
+        "train_csv": files.sha256_file(study.dataset_dir / "train.csv"),
+        "valid_csv": files.sha256_file(study.dataset_dir / "valid.csv"),
+        "image_root": str(study.dataset_dir),
+        "recipe": study.recipe,
+        "policy": study.policy,
+        "seed": study.head.seed,
+        "limit": study.limit,
+    }
 
 
 def split_step(study: pipeline.Study, say: Say = print) -> dict[str, pd.DataFrame]:
@@ -140,19 +186,23 @@ def split_step(study: pipeline.Study, say: Say = print) -> dict[str, pd.DataFram
     folder = study.out_dir / "split"
     csvs = {name: folder / f"{name}.csv" for name in pipeline.SPLITS}
     key = _split_key(study)
-    done = ((files.read_json(folder / SPLIT_KEY) or {}).get("key") == key
-            and all(path.is_file() for path in csvs.values()))
+    done = (files.read_json(folder / SPLIT_KEY) or {}).get("key") == key and all(
+        path.is_file() for path in csvs.values()
+    )
     if not done:
         (folder / SPLIT_KEY).unlink(missing_ok=True)  # its CSVs are about to change: uncommit
         for name, table in pipeline.split_tables(study).items():
             data.write_split_csv(table, csvs[name])
         files.save_json({"key": key}, folder / SPLIT_KEY)
-    tables = {name: data.read_labels(path, image_root=study.dataset_dir,
-                                     require=("Path", labels.TARGET))
-              for name, path in csvs.items()}
+    tables = {
+        name: data.read_labels(path, image_root=study.dataset_dir, require=("Path", labels.TARGET))
+        for name, path in csvs.items()
+    }
     counts = ", ".join(f"{len(table):,} {name}" for name, table in tables.items())
-    say(f"split: {'up to date, reused' if done else 'written'} ({study.recipe} recipe): "
-        f"{counts} rows in {folder}")
+    say(
+        f"split: {'up to date, reused' if done else 'written'} ({study.recipe} recipe): "
+        f"{counts} rows in {folder}"
+    )
     return tables
 
 
@@ -190,27 +240,40 @@ class ExtractionClock:
             left = max(self.pending - self.images, 0)
             eta = pipeline.duration_text(left / rate)
             with tqdm.external_write_mode():  # off the progress bar's line, which is redrawn
-                self.say(f"ETA: {rate:.1f} img/s measured on {self.images - self.first:,} "
-                         f"images after the first batch: about {eta} for "
-                         f"the {left:,} images left")
+                self.say(
+                    f"ETA: {rate:.1f} img/s measured on {self.images - self.first:,} "
+                    f"images after the first batch: about {eta} for "
+                    f"the {left:,} images left"
+                )
             self.said = True
 
     def summary(self) -> dict:
         """Images computed, seconds since the clock was made, and their ratio."""
         seconds = time.perf_counter() - self.began
-        return {"images": self.images, "seconds": round(seconds, 1),
-                "images_per_second": round(self.images / seconds, 2) if self.images else None}
+        return {
+            "images": self.images,
+            "seconds": round(seconds, 1),
+            "images_per_second": round(self.images / seconds, 2) if self.images else None,
+        }
 
 
-def _blocks(study: pipeline.Study, name: str, paths: list[str], shard: tuple[int, int] | None,
-            shard_size: int) -> tuple[dict[int, int], int]:
+def _blocks(
+    study: pipeline.Study,
+    name: str,
+    paths: list[str],
+    shard: tuple[int, int] | None,
+    shard_size: int,
+) -> tuple[dict[int, int], int]:
     """This run's blocks of a store (block → rows) and how many rows of them are still to compute
     (the store's completed blocks are read from its manifest when it is this store's)."""
     n = len(paths)
-    sizes = {k: min(shard_size, n - k * shard_size)
-             for k in features.assigned_shards(math.ceil(n / shard_size), shard)}
-    missing = features.missing_blocks(study.out_dir / "features" / name, paths,
-                                      study.weights_sha256, shard_size)
+    sizes = {
+        k: min(shard_size, n - k * shard_size)
+        for k in features.assigned_shards(math.ceil(n / shard_size), shard)
+    }
+    missing = features.missing_blocks(
+        study.out_dir / "features" / name, paths, study.weights_sha256, shard_size
+    )
     if missing is None:
         return sizes, sum(sizes.values())
     return sizes, sum(size for k, size in sizes.items() if k in missing)
@@ -227,15 +290,23 @@ def _merging(study: pipeline.Study, shard: tuple[int, int] | None) -> bool:
     if shard is None:
         return recorded is not None
     if recorded not in (None, shard[1]):
-        raise ValueError(f"{path.parent} is filled by {recorded} machines (its {SHARDS_FILE}); "
-                         f"--shard {shard[0]}/{shard[1]} does not fit: use i/{recorded}")
+        raise ValueError(
+            f"{path.parent} is filled by {recorded} machines (its {SHARDS_FILE}); "
+            f"--shard {shard[0]}/{shard[1]} does not fit: use i/{recorded}"
+        )
     files.save_json({"n": shard[1]}, path)
     return False
 
 
-def features_step(study: pipeline.Study, tables: dict[str, pd.DataFrame], chexnet,
-                  shard: tuple[int, int] | None = None, progress: bool = True, say: Say = print,
-                  **extraction) -> tuple[dict[str, features.FeatureStore], dict]:
+def features_step(
+    study: pipeline.Study,
+    tables: dict[str, pd.DataFrame],
+    chexnet,
+    shard: tuple[int, int] | None = None,
+    progress: bool = True,
+    say: Say = print,
+    **extraction,
+) -> tuple[dict[str, features.FeatureStore], dict]:
     """Every split's feature store: computed, resumed, reused, or (after ``--shard`` runs) merged.
 
     Args:
@@ -252,15 +323,25 @@ def features_step(study: pipeline.Study, tables: dict[str, pd.DataFrame], chexne
     """
     merging = _merging(study, shard)
     shard_size = extraction.get("shard_size") or _extract_default("shard_size")
-    plans = {name: _blocks(study, name, table["image_path"].tolist(), shard, shard_size)
-             for name, table in tables.items()}
+    plans = {
+        name: _blocks(study, name, table["image_path"].tolist(), shard, shard_size)
+        for name, table in tables.items()
+    }
     clock = ExtractionClock(0 if merging else sum(p for _, p in plans.values()), say)
     stores = {}
     for name, table in tables.items():
         built: list[str] = []
         store = pipeline.feature_store(
-            study, name, table, functools.partial(_build, chexnet, built), progress, shard=shard,
-            compute=not merging, on_batch=clock.update, **extraction)
+            study,
+            name,
+            table,
+            functools.partial(_build, chexnet, built),
+            progress,
+            shard=shard,
+            compute=not merging,
+            on_batch=clock.update,
+            **extraction,
+        )
         say(_store_line(name, store, plans[name], bool(built), shard, merging))
         stores[name] = store
     return stores, clock.summary()
@@ -277,8 +358,14 @@ def _build(chexnet, built: list[str]):
     return chexnet()
 
 
-def _store_line(name: str, store: features.FeatureStore, plan: tuple[dict[int, int], int],
-                built: bool, shard: tuple[int, int] | None, merging: bool) -> str:
+def _store_line(
+    name: str,
+    store: features.FeatureStore,
+    plan: tuple[dict[int, int], int],
+    built: bool,
+    shard: tuple[int, int] | None,
+    merging: bool,
+) -> str:
     """One line per store: what this run did with it."""
     sizes, pending = plan
     rows = f"features {name}: {store.n_rows:,} rows"
@@ -296,53 +383,82 @@ def _store_line(name: str, store: features.FeatureStore, plan: tuple[dict[int, i
 # ------------------------------------------------------------------ 3-5. head, predictions, comparison
 
 
-def head_step(study: pipeline.Study, split_features: dict, tables: dict, progress: bool = True,
-              say: Say = print) -> training.TrainResult:
+def head_step(
+    study: pipeline.Study,
+    split_features: dict,
+    tables: dict,
+    progress: bool = True,
+    say: Say = print,
+) -> training.TrainResult:
     """The tCheXNet head (:func:`pipeline.train_transfer_head`), trained, resumed or reused."""
     state = study.out_dir / "head" / training.STATE
     before = files.sha256_file(state) if state.is_file() else None
     result = pipeline.train_transfer_head(study, split_features, tables, progress)
     epochs = len(result.history)
-    best = ("no best epoch" if result.best_epoch is None else
-            f"best epoch {result.best_epoch}, {study.head.select_on} {result.best_value:.4f}")
+    best = (
+        "no best epoch"
+        if result.best_epoch is None
+        else f"best epoch {result.best_epoch}, {study.head.select_on} {result.best_value:.4f}"
+    )
     done = "up to date, reused" if before == files.sha256_file(state) else "trained"
     say(f"head: {done} ({epochs} epochs, {best}) in {result.out_dir}")
     return result
 
 
-def predictions_step(study: pipeline.Study, split_features: dict, tables: dict, chexnet,
-                     progress: bool = True, say: Say = print) -> pd.DataFrame:
+def predictions_step(
+    study: pipeline.Study,
+    split_features: dict,
+    tables: dict,
+    chexnet,
+    progress: bool = True,
+    say: Say = print,
+) -> pd.DataFrame:
     """CheXNet's and tCheXNet's scores on the test rows: ``predictions.csv``, reused when its
     key (study, weights, rows) matches."""
     test = pipeline.saved_predictions(study, tables["test"])
     done = test is not None
     if not done:
         test = pipeline.test_predictions(study, progress, split_features, tables, chexnet)
-    say(f"predictions: {'up to date, reused' if done else 'written'} ({len(test)} test rows) "
-        f"in {study.out_dir / 'predictions.csv'}")
+    say(
+        f"predictions: {'up to date, reused' if done else 'written'} ({len(test)} test rows) "
+        f"in {study.out_dir / 'predictions.csv'}"
+    )
     return test
 
 
 def _write_outputs(study: pipeline.Study, test: pd.DataFrame, summary: dict) -> dict[str, str]:
     """``roc.png`` and ``summary.json`` (atomically); returns every output's path."""
     scores = {name: test[name].to_numpy() for name in ("CheXNet", "tCheXNet")}
-    figure = plotting.roc_figure(pipeline.target_labels(test), scores,
-                                 title=f"Pneumothorax, {len(test)} CheXpert test images")
-    paths = {"summary": study.out_dir / "summary.json",
-             "predictions": study.out_dir / "predictions.csv",
-             "roc": plotting.save_figure(figure, study.out_dir / "roc.png"),
-             "split": study.out_dir / "split", "features": study.out_dir / "features",
-             "head": study.out_dir / "head"}
+    figure = plotting.roc_figure(
+        pipeline.target_labels(test),
+        scores,
+        title=f"Pneumothorax, {len(test)} CheXpert test images",
+    )
+    paths = {
+        "summary": study.out_dir / "summary.json",
+        "predictions": study.out_dir / "predictions.csv",
+        "roc": plotting.save_figure(figure, study.out_dir / "roc.png"),
+        "split": study.out_dir / "split",
+        "features": study.out_dir / "features",
+        "head": study.out_dir / "head",
+    }
     summary["outputs"] = {name: str(path) for name, path in paths.items()}
     files.save_json(summary, paths["summary"])
     return summary["outputs"]
 
 
-def reproduce(data_dir: str | Path | None = None, weights: str | Path | None = None,
-              out_dir: str | Path | None = None, limit: int | None = None,
-              shard: str | tuple[int, int] | None = None, recipe: str = "paper",
-              batch_size: int | None = None, shard_size: int | None = None,
-              progress: bool = True, say: Say = print) -> dict:
+def reproduce(
+    data_dir: str | Path | None = None,
+    weights: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    limit: int | None = None,
+    shard: str | tuple[int, int] | None = None,
+    recipe: str = "paper",
+    batch_size: int | None = None,
+    shard_size: int | None = None,
+    progress: bool = True,
+    say: Say = print,
+) -> dict:
     """The paper's study on real CheXpert, end to end and resumable (see the module docstring).
 
     Args:
@@ -368,23 +484,39 @@ def reproduce(data_dir: str | Path | None = None, weights: str | Path | None = N
     study = open_study(data_dir, weights, out_dir, limit, recipe)
     say(study.describe())
     devices = describe_devices()
-    say(f"devices: {', '.join(devices['devices'])} ({devices['strategy']}"
-        f"{'; ' + ', '.join(devices['gpus']) if devices['gpus'] else ''}; CPU {devices['cpu']})")
+    say(
+        f"devices: {', '.join(devices['devices'])} ({devices['strategy']}"
+        f"{'; ' + ', '.join(devices['gpus']) if devices['gpus'] else ''}; CPU {devices['cpu']})"
+    )
     steps: dict[str, float] = {}
     tables = _timed(steps, "split", split_step, study, say)
     extraction = {k: v for k, v in (("batch_size", batch_size), ("shard_size", shard_size)) if v}
     chexnet = pipeline.chexnet_loader(study)
-    stores, speed = _timed(steps, "features", features_step, study, tables, chexnet, shard,
-                           progress, say, **extraction)
+    stores, speed = _timed(
+        steps, "features", features_step, study, tables, chexnet, shard, progress, say, **extraction
+    )
     if shard is not None:
         return _shard_result(study, stores, shard, shard_size)
     split_features = {name: store.load() for name, store in stores.items()}
     _timed(steps, "head", head_step, study, split_features, tables, progress, say)
-    test = _timed(steps, "predictions", predictions_step, study, split_features, tables, chexnet,
-                  progress, say)
-    summary = {**pipeline.summary_json(test, study, time.perf_counter() - start),
-               "paper_auc": dict(evaluation.PAPER_AUCS), "recipe": study.recipe,
-               "limit": study.limit, "run": {**devices, "extraction": speed, "steps": steps}}
+    test = _timed(
+        steps,
+        "predictions",
+        predictions_step,
+        study,
+        split_features,
+        tables,
+        chexnet,
+        progress,
+        say,
+    )
+    summary = {
+        **pipeline.summary_json(test, study, time.perf_counter() - start),
+        "paper_auc": dict(evaluation.PAPER_AUCS),
+        "recipe": study.recipe,
+        "limit": study.limit,
+        "run": {**devices, "extraction": speed, "steps": steps},
+    }
     _write_outputs(study, test, summary)
     return summary
 
@@ -399,46 +531,71 @@ def _timed(seconds: dict[str, float], name: str, step: Callable, *args, **kwargs
 
 def finish_command(study: pipeline.Study, shard_size: int | None = None) -> str:
     """The command that merges every machine's shards and finishes the run (this machine's paths)."""
-    parts = ["tchexnet", "reproduce", "--data-dir", str(study.dataset_dir.parent),
-             "--weights", str(study.weights), "--out", str(study.out_dir)]
+    parts = [
+        "tchexnet",
+        "reproduce",
+        "--data-dir",
+        str(study.dataset_dir.parent),
+        "--weights",
+        str(study.weights),
+        "--out",
+        str(study.out_dir),
+    ]
     parts += ["--limit", str(study.limit)] if study.limit else []
     parts += ["--recipe", study.recipe] if study.recipe != "paper" else []
     parts += ["--shard-size", str(shard_size)] if shard_size else []
     return shlex.join(parts)
 
 
-def _shard_result(study: pipeline.Study, stores: dict, shard: tuple[int, int],
-                  shard_size: int | None) -> dict:
+def _shard_result(
+    study: pipeline.Study, stores: dict, shard: tuple[int, int], shard_size: int | None
+) -> dict:
     folder = study.out_dir / "features"
-    return {"shard": f"{shard[0]}/{shard[1]}", "out": str(study.out_dir),
-            "stores": {name: {"rows": store.n_rows, "shards": len(store.manifest["shards"]),
-                              "missing": len(store.missing_shards())}
-                       for name, store in stores.items()},
-            "copy": shlex.join(["rsync", "-a", "--protect-args", f"HOST:{folder}/", f"{folder}/"]),
-            "next": finish_command(study, shard_size)}
+    return {
+        "shard": f"{shard[0]}/{shard[1]}",
+        "out": str(study.out_dir),
+        "stores": {
+            name: {
+                "rows": store.n_rows,
+                "shards": len(store.manifest["shards"]),
+                "missing": len(store.missing_shards()),
+            }
+            for name, store in stores.items()
+        },
+        "copy": shlex.join(["rsync", "-a", "--protect-args", f"HOST:{folder}/", f"{folder}/"]),
+        "next": finish_command(study, shard_size),
+    }
 
 
 def shard_text(result: dict) -> str:
     """What a ``--shard`` run prints: what it did, what to copy where, the command that finishes."""
-    stores = ", ".join(f"{name} {s['shards'] - s['missing']} of {s['shards']}"
-                       for name, s in result["stores"].items())
-    return (f"shard {result['shard']} done. Shards now in {result['out']}/features: {stores}.\n"
-            f"When every machine is done, copy each one's features/ into one run folder, e.g.\n"
-            f"  {result['copy']}\n"
-            f"then run there (without --shard) to merge them and finish:\n  {result['next']}")
+    stores = ", ".join(
+        f"{name} {s['shards'] - s['missing']} of {s['shards']}"
+        for name, s in result["stores"].items()
+    )
+    return (
+        f"shard {result['shard']} done. Shards now in {result['out']}/features: {stores}.\n"
+        f"When every machine is done, copy each one's features/ into one run folder, e.g.\n"
+        f"  {result['copy']}\n"
+        f"then run there (without --shard) to merge them and finish:\n  {result['next']}"
+    )
 
 
 def summary_text(summary: dict) -> str:
     """The result beside the paper's: AUCs with intervals (and their warnings), DeLong, outputs."""
     limit = f", first {summary['limit']} rows of each split" if summary["limit"] else ""
-    lines = [f"Pneumothorax on {summary['n_test']} CheXpert test images, {summary['positives']} "
-             f"positive ({summary['recipe']} split{limit}), {summary['seconds']:.0f} s",
-             f"  {'model':<9} {'paper':>5}  this run: AUC (95% CI)"]
+    lines = [
+        f"Pneumothorax on {summary['n_test']} CheXpert test images, {summary['positives']} "
+        f"positive ({summary['recipe']} split{limit}), {summary['seconds']:.0f} s",
+        f"  {'model':<9} {'paper':>5}  this run: AUC (95% CI)",
+    ]
     for name, model in summary["models"].items():
         paper = summary["paper_auc"].get(name)
         counted = {**model, "n_pos": summary["positives"]}  # for the few-positives warning
-        lines.append(f"  {name:<9} {'' if paper is None else f'{paper:.3f}':>5}  "
-                     f"{evaluation.format_auc(counted, warn=True)}")
+        lines.append(
+            f"  {name:<9} {'' if paper is None else f'{paper:.3f}':>5}  "
+            f"{evaluation.format_auc(counted, warn=True)}"
+        )
     lines.append("  paired DeLong: " + pipeline.delong_summary_text(summary["delong"]))
     lines += [f"{name}: {path}" for name, path in summary["outputs"].items()]
     return "\n".join(lines)

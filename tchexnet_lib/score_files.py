@@ -18,6 +18,7 @@ from tchexnet_lib import errors
 
 __all__ = ["read_scores", "read_scores_any", "read_scores_csv"]
 
+
 def read_scores(path: str | Path, n_expected: int | None = None) -> np.ndarray:
     """Read the original repository's score format: one float per line, in label-row order.
 
@@ -43,13 +44,17 @@ def read_scores(path: str | Path, n_expected: int | None = None) -> np.ndarray:
         try:
             value = float(line)
         except ValueError:
-            raise errors.DataError(f"{path}:{lineno}: not a number: {line.strip()[:60]!r}") from None
+            raise errors.DataError(
+                f"{path}:{lineno}: not a number: {line.strip()[:60]!r}"
+            ) from None
         if not math.isfinite(value):
             raise errors.DataError(f"{path}:{lineno}: score is not finite: {line.strip()!r}")
         values.append(value)
     if n_expected is not None and len(values) != n_expected:
-        raise errors.DataError(f"{path}: {len(values)} scores but {n_expected} labelled rows; "
-                         "one score per label row is required")
+        raise errors.DataError(
+            f"{path}: {len(values)} scores but {n_expected} labelled rows; "
+            "one score per label row is required"
+        )
     return np.asarray(values, dtype=float)
 
 
@@ -61,8 +66,9 @@ def _score_column(frame: pd.DataFrame, path: Path) -> str:
         return "score"
     others = [c for c in frame.columns if c != "Path"]
     if len(others) != 1:
-        raise errors.DataError(f"{path}: expected a 'score' column or exactly one column beside 'Path', "
-                         f"got {others}")
+        raise errors.DataError(
+            f"{path}: expected a 'score' column or exactly one column beside 'Path', got {others}"
+        )
     return others[0]
 
 

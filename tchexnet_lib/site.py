@@ -53,9 +53,20 @@ from tchexnet_lib import config, demo, errors, files, notebooks, student
 from tchexnet_lib.student import notebook_title
 
 __all__ = [
-    "SiteResult", "WIDGET_NOTES", "build_site", "collect_references", "expected_keys",
-    "landing_page", "mkdocs_config", "notebook_title", "references_page", "run_yourself_box",
-    "series_state", "site_notebook", "site_problems", "static_widget_html",
+    "SiteResult",
+    "WIDGET_NOTES",
+    "build_site",
+    "collect_references",
+    "expected_keys",
+    "landing_page",
+    "mkdocs_config",
+    "notebook_title",
+    "references_page",
+    "run_yourself_box",
+    "series_state",
+    "site_notebook",
+    "site_problems",
+    "static_widget_html",
 ]
 
 #: The note above a widget's snapshot, by the widget's CSS class (any other widget with
@@ -65,10 +76,13 @@ WIDGET_NOTES: dict[str, str] = {
         "The live ROC explorer needs a running kernel, which a static page does not have. "
         "What stands here is its static twin: the figure and the threshold table at the "
         "threshold the notebook starts it at. To move the threshold, run the notebook "
-        "yourself (<code>make lab</code>)."),
+        "yourself (<code>make lab</code>)."
+    )
 }
-_LIVE_NOTE = ("A snapshot of an interactive widget: it runs live when you run the notebook "
-              "yourself (<code>make lab</code>).")
+_LIVE_NOTE = (
+    "A snapshot of an interactive widget: it runs live when you run the notebook "
+    "yourself (<code>make lab</code>)."
+)
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 _INTRO = """\
@@ -102,8 +116,11 @@ def expected_keys(parameters: Mapping, inputs: Mapping | None) -> dict[str, str]
     return {name: notebooks.run_key(name, parameters, inputs) for name in notebooks.SERIES}
 
 
-def series_state(folder: str | os.PathLike, expected: Mapping[str, str] | None,
-                 names: Iterable[str] = notebooks.SERIES) -> dict[str, str]:
+def series_state(
+    folder: str | os.PathLike,
+    expected: Mapping[str, str] | None,
+    names: Iterable[str] = notebooks.SERIES,
+) -> dict[str, str]:
     """Whether each executed copy in ``folder`` is ``"current"``, ``"stale"`` or ``"missing"``.
 
     Args:
@@ -154,8 +171,10 @@ def _render(model_id: str, models: Mapping) -> str:
     if name in {"HBoxModel", "VBoxModel", "BoxModel", "GridBoxModel"}:
         direction = "column" if name == "VBoxModel" else "row"
         inner = "".join(_render(child, models) for child in state.get("children", []))
-        return (f'<div class="{html.escape(classes)}" style="display:flex;flex-direction:'
-                f'{direction};flex-wrap:wrap;gap:0.5em;align-items:flex-start">{inner}</div>')
+        return (
+            f'<div class="{html.escape(classes)}" style="display:flex;flex-direction:'
+            f'{direction};flex-wrap:wrap;gap:0.5em;align-items:flex-start">{inner}</div>'
+        )
     if name in {"HTMLModel", "HTMLMathModel"}:
         return f'<div class="{html.escape(classes)}">{state.get("value", "")}</div>'
     if name == "LabelModel":
@@ -169,8 +188,10 @@ def _render(model_id: str, models: Mapping) -> str:
         source = f"data:image/{state.get('format', 'png')};base64,{base64.b64encode(data).decode()}"
         return f'<img class="{html.escape(classes)}" src="{source}" alt="widget image"{width}>'
     if name in {"FloatProgressModel", "IntProgressModel"}:
-        return (f'<progress class="{html.escape(classes)}" value="{state.get("value", 0)}" '
-                f'max="{state.get("max", 100)}"></progress>')
+        return (
+            f'<progress class="{html.escape(classes)}" value="{state.get("value", 0)}" '
+            f'max="{state.get("max", 100)}"></progress>'
+        )
     if name in {"DropdownModel", "ToggleButtonsModel", "RadioButtonsModel", "SelectModel"}:
         return _control(state, _chosen(state))
     if name.endswith("SliderModel"):
@@ -205,15 +226,21 @@ def static_widget_html(model_id: str, widget_state: Mapping) -> str | None:
     if model is None:
         return None
     body = _render(model_id, widget_state)
-    controls = [m for m in _descendants(model_id, widget_state)
-                if m.get("model_name", "").endswith(("SliderModel", "DropdownModel",
-                                                     "ToggleButtonsModel", "RadioButtonsModel"))]
+    controls = [
+        m
+        for m in _descendants(model_id, widget_state)
+        if m.get("model_name", "").endswith(
+            ("SliderModel", "DropdownModel", "ToggleButtonsModel", "RadioButtonsModel")
+        )
+    ]
     if not controls:
         return body
     classes = model.get("state", {}).get("_dom_classes", [])
     note = next((WIDGET_NOTES[c] for c in classes if c in WIDGET_NOTES), _LIVE_NOTE)
-    return (f'<div class="admonition note tchexnet-static-twin"><p class="admonition-title">'
-            f'Static page</p><p>{note}</p></div>{body}')
+    return (
+        f'<div class="admonition note tchexnet-static-twin"><p class="admonition-title">'
+        f"Static page</p><p>{note}</p></div>{body}"
+    )
 
 
 def _descendants(model_id: str, models: Mapping) -> list[Mapping]:
@@ -221,8 +248,11 @@ def _descendants(model_id: str, models: Mapping) -> list[Mapping]:
     model = models.get(model_id.removeprefix("IPY_MODEL_"))
     if model is None:
         return []
-    below = [m for child in model.get("state", {}).get("children", []) or []
-             for m in _descendants(child, models)]
+    below = [
+        m
+        for child in model.get("state", {}).get("children", []) or []
+        for m in _descendants(child, models)
+    ]
     return [model, *below]
 
 
@@ -236,9 +266,13 @@ def _folders(executed=None) -> list[tuple[str, str]]:
     (papermill records the notebook's path), when that was another checkout.
     """
     root = str(config.project_root())
-    pairs = {f"{config.output_dir()}": "outputs", f"{config.data_dir()}": "chexpert",
-             f"{config.weights_dir()}": "weights", root: "."}
-    source = (executed.metadata.get("papermill", {}).get("input_path") if executed else None)
+    pairs = {
+        f"{config.output_dir()}": "outputs",
+        f"{config.data_dir()}": "chexpert",
+        f"{config.weights_dir()}": "weights",
+        root: ".",
+    }
+    source = executed.metadata.get("papermill", {}).get("input_path") if executed else None
     if source and Path(source).is_absolute():
         pairs.setdefault(str(Path(source).parent.parent), ".")
     named = [(f"{folder}/", f"{name}/") for folder, name in pairs.items()]
@@ -273,6 +307,7 @@ def _rewrite_links(markdown: str, pages: Mapping[str, str]) -> str:
     A link with a scheme or to an anchor is kept; a relative image (a repository file the site
     does not carry) becomes its alt text.
     """
+
     def replace(match: re.Match) -> str:
         image, text, target = match.groups()
         if urlsplit(target).scheme or target.startswith("#"):
@@ -282,8 +317,8 @@ def _rewrite_links(markdown: str, pages: Mapping[str, str]) -> str:
         if page is None:
             return f"{text or 'a figure'} (`{path}` in the repository)"
         return f"[{text}]({page}{'#' + anchor if anchor else ''})"
-    return _LINK.sub(replace, markdown)
 
+    return _LINK.sub(replace, markdown)
 
 
 def _papermill_flag(name: str, value: str) -> str:
@@ -297,6 +332,7 @@ def _papermill_flag(name: str, value: str) -> str:
         return f"-p {shlex.quote(name)} {shlex.quote(str(parsed))}"
     return f"-y {shlex.quote(f'{name}: {json.dumps(parsed)}')}"
 
+
 def run_yourself_box(name: str, executed, state: str = "current") -> str:
     """The "run it yourself" box of a notebook's page (HTML): ``make lab``, its parameters.
 
@@ -306,28 +342,41 @@ def run_yourself_box(name: str, executed, state: str = "current") -> str:
             ``injected-parameters``).
         state: from :func:`series_state`; anything but ``"current"`` adds a warning.
     """
+
     def tagged(tag: str) -> str:
         return next((c.source for c in executed.cells if tag in c.metadata.get("tags", [])), "")
 
-    injected = [line for line in tagged("injected-parameters").splitlines()
-                if line.strip() and not line.startswith("#")]
+    injected = [
+        line
+        for line in tagged("injected-parameters").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     ran = " · ".join(f"<code>{html.escape(line.strip())}</code>" for line in injected)
     flags = " ".join(_papermill_flag(*line.split("=", 1)) for line in injected if "=" in line)
-    warning = "" if state == "current" else (
-        f'<p><b>Not current</b> ({state}): the notebook, the library or the demo\'s results '
-        f"changed since this copy was executed; <code>make demo</code> executes it again.</p>")
-    return "\n".join([
-        '<div class="admonition tip tchexnet-run-yourself">',
-        '<p class="admonition-title">Run it yourself</p>',
-        f"<p><code>make lab</code> opens JupyterLab in the project's environment; open "
-        f"<code>notebooks/{name}.ipynb</code> and run all cells (<code>make demo</code> first "
-        "computes what it reads). Its knobs are the cell tagged <code>parameters</code>: "
-        "edit them there, or inject them headless with papermill.</p>",
-        f"<pre><code>{html.escape(tagged('parameters'))}</code></pre>",
-        f"<p>This page was executed headless by <code>make demo</code> with {ran or 'the defaults'}"
-        f":</p><pre><code>papermill notebooks/{name}.ipynb outputs/notebooks/{name}.ipynb "
-        f"{html.escape(flags)}</code></pre>",
-        warning, "</div>"])
+    warning = (
+        ""
+        if state == "current"
+        else (
+            f"<p><b>Not current</b> ({state}): the notebook, the library or the demo's results "
+            f"changed since this copy was executed; <code>make demo</code> executes it again.</p>"
+        )
+    )
+    return "\n".join(
+        [
+            '<div class="admonition tip tchexnet-run-yourself">',
+            '<p class="admonition-title">Run it yourself</p>',
+            f"<p><code>make lab</code> opens JupyterLab in the project's environment; open "
+            f"<code>notebooks/{name}.ipynb</code> and run all cells (<code>make demo</code> first "
+            "computes what it reads). Its knobs are the cell tagged <code>parameters</code>: "
+            "edit them there, or inject them headless with papermill.</p>",
+            f"<pre><code>{html.escape(tagged('parameters'))}</code></pre>",
+            f"<p>This page was executed headless by <code>make demo</code> with {ran or 'the defaults'}"
+            f":</p><pre><code>papermill notebooks/{name}.ipynb outputs/notebooks/{name}.ipynb "
+            f"{html.escape(flags)}</code></pre>",
+            warning,
+            "</div>",
+        ]
+    )
 
 
 def site_notebook(executed, name: str, pages: Mapping[str, str], state: str = "current"):
@@ -397,6 +446,7 @@ def _reference_items(markdown: str) -> list[tuple[str, bool | None]]:
         if current:
             items.append((" ".join(current), None))
             current.clear()
+
     for line in markdown.splitlines():
         heading = re.match(r"^##\s+(.*)$", line)
         item = re.match(r"^\s*(?:[-*]|\d+\.)\s+(.*)$", line)
@@ -427,9 +477,14 @@ def references_page(references: list[tuple[str, list[str]]], titles: Mapping[str
     return "\n".join(lines) + "\n"
 
 
-def landing_page(titles: Mapping[str, str], overviews: Mapping[str, str], summary: dict | None,
-                 contact_sheet: str | None, extra_pages: Mapping[str, str],
-                 student_edition: bool = False) -> str:
+def landing_page(
+    titles: Mapping[str, str],
+    overviews: Mapping[str, str],
+    summary: dict | None,
+    contact_sheet: str | None,
+    extra_pages: Mapping[str, str],
+    student_edition: bool = False,
+) -> str:
     """The landing page (markdown): what the series teaches, for whom, the commands, results.
 
     Args:
@@ -443,31 +498,51 @@ def landing_page(titles: Mapping[str, str], overviews: Mapping[str, str], summar
     edition = (
         "**Student edition**: the exercises' solutions and the questions' worked answers are "
         "left out (your instructor has them); every other output is as `make demo` "
-        "executed it." if student_edition else
-        "These pages show every solution and worked answer (folded under the questions). "
+        "executed it."
+        if student_edition
+        else "These pages show every solution and worked answer (folded under the questions). "
         "For a workshop, hand out the student edition instead: `make student` (the "
         "notebooks, `outputs/student/`) or `tchexnet site --student` (these pages without "
         "answers, `outputs/site-student/`); `make instructor` writes the answers, one page "
-        "per notebook, to `outputs/instructor/`.")
+        "per notebook, to `outputs/instructor/`."
+    )
     parts = [
-        "# tchexnet: CheXNet → tCheXNet, a tutorial series", "", _INTRO, edition, "",
-        "## Two commands", "",
+        "# tchexnet: CheXNet → tCheXNet, a tutorial series",
+        "",
+        _INTRO,
+        edition,
+        "",
+        "## Two commands",
+        "",
         "```bash\nmake demo   # the whole study offline on synthetic data; executes the notebooks\n"
-        "make lab    # JupyterLab: run and change the notebooks yourself\n```", "",
+        "make lab    # JupyterLab: run and change the notebooks yourself\n```",
+        "",
         "`make site` rebuilds these pages from what `make demo` executed; `make student` "
         "writes the student edition (exercise solutions and worked answers removed, checks "
-        "kept) to `outputs/student/`.", "",
-        "## The series", "", "| notebook | what it teaches |", "|---|---|", *rows, "",
-        *[f"- [{title}]({page})" for title, page in extra_pages.items()], "",
-        "## The demo's results", ""]
+        "kept) to `outputs/student/`.",
+        "",
+        "## The series",
+        "",
+        "| notebook | what it teaches |",
+        "|---|---|",
+        *rows,
+        "",
+        *[f"- [{title}]({page})" for title, page in extra_pages.items()],
+        "",
+        "## The demo's results",
+        "",
+    ]
     if summary is None:
         parts.append("The demo has not been run: `make demo` writes `outputs/demo/summary.json`.")
     else:
         parts.append(f"```text\n{demo.summary_table(summary)}\n```")
     if contact_sheet:
-        parts += ["", f"![Synthetic demo images, pneumothorax masks in red]({contact_sheet})",
-                  "", "*Synthetic demo images (drawings, not radiographs), pneumothorax "
-                  "masks in red.*"]
+        parts += [
+            "",
+            f"![Synthetic demo images, pneumothorax masks in red]({contact_sheet})",
+            "",
+            "*Synthetic demo images (drawings, not radiographs), pneumothorax masks in red.*",
+        ]
     return "\n".join(parts) + "\n"
 
 
@@ -491,13 +566,22 @@ def mkdocs_config(nav: list, docs_dir: str) -> dict:
         "docs_dir": docs_dir,
         "use_directory_urls": False,
         "theme": {"name": "material", "font": False, "features": ["navigation.footer"]},
-        "plugins": [{"mkdocs-jupyter": {"execute": False, "include_requirejs": False,
-                                        "include_source": False, "cache": False,
-                                        "ignore_h1_titles": True}}],
+        "plugins": [
+            {
+                "mkdocs-jupyter": {
+                    "execute": False,
+                    "include_requirejs": False,
+                    "include_source": False,
+                    "cache": False,
+                    "ignore_h1_titles": True,
+                }
+            }
+        ],
         "markdown_extensions": ["tables", "admonition", "toc"],
         "extra": {"generator": False},
-        "validation": {"links": {"not_found": "warn", "absolute_links": "warn",
-                                 "unrecognized_links": "warn"}},
+        "validation": {
+            "links": {"not_found": "warn", "absolute_links": "warn", "unrecognized_links": "warn"}
+        },
         "nav": nav,
     }
 
@@ -519,16 +603,20 @@ class SiteResult:
         return self.folder / "index.html"
 
 
-def _stage(source: Path, docs: Path, states: Mapping[str, str], demo_dir: Path,
-           instructor: Path | None) -> list:
+def _stage(
+    source: Path, docs: Path, states: Mapping[str, str], demo_dir: Path, instructor: Path | None
+) -> list:
     """Write the MkDocs sources (pages, notebooks, figures) under ``docs``; return the nav.
 
     ``instructor`` None: the student edition (no instructor's page, no answer on any page).
     """
     import nbformat  # the notebook format: only for the site and the student edition
 
-    executed = {n: nbformat.read(source / f"{n}.ipynb", as_version=4)
-                for n in notebooks.SERIES if states[n] != "missing"}
+    executed = {
+        n: nbformat.read(source / f"{n}.ipynb", as_version=4)
+        for n in notebooks.SERIES
+        if states[n] != "missing"
+    }
     titles = {n: notebook_title(nb) for n, nb in executed.items()}
     pages = {f"{n}.ipynb": f"{n}.html" for n in executed}
     extra = {}
@@ -550,20 +638,32 @@ def _stage(source: Path, docs: Path, states: Mapping[str, str], demo_dir: Path,
         shutil.copyfile(sheet, docs / "figures" / "contact_sheet.png")
     summary = files.read_json(demo_dir / "summary.json")
     overviews = {n: _overview(nb) for n, nb in executed.items()}
-    (docs / "index.md").write_text(landing_page(
-        titles, overviews, summary if summary and "models" in summary else None,
-        "figures/contact_sheet.png" if sheet.is_file() else None, extra,
-        student_edition=instructor is None))
-    return [{"Home": "index.md"}, *({titles[n]: f"{n}.ipynb"} for n in executed),
-            *({title: page} for title, page in extra.items())]
+    (docs / "index.md").write_text(
+        landing_page(
+            titles,
+            overviews,
+            summary if summary and "models" in summary else None,
+            "figures/contact_sheet.png" if sheet.is_file() else None,
+            extra,
+            student_edition=instructor is None,
+        )
+    )
+    return [
+        {"Home": "index.md"},
+        *({titles[n]: f"{n}.ipynb"} for n in executed),
+        *({title: page} for title, page in extra.items()),
+    ]
 
 
-def build_site(notebook_dir: str | os.PathLike | None = None,
-               out_dir: str | os.PathLike | None = None,
-               demo_dir: str | os.PathLike | None = None,
-               expected: Mapping[str, str] | None = None, require_current: bool = True,
-               instructor: str | os.PathLike | None = None,
-               student_edition: bool = False) -> SiteResult:
+def build_site(
+    notebook_dir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    demo_dir: str | os.PathLike | None = None,
+    expected: Mapping[str, str] | None = None,
+    require_current: bool = True,
+    instructor: str | os.PathLike | None = None,
+    student_edition: bool = False,
+) -> SiteResult:
     """Build the static site from the executed series; nothing is executed.
 
     Args:
@@ -589,23 +689,35 @@ def build_site(notebook_dir: str | os.PathLike | None = None,
         DataError: the student edition of a notebook off the exercise convention.
     """
     source = Path(notebook_dir) if notebook_dir else config.output_dir("notebooks")
-    out = Path(out_dir) if out_dir else config.output_dir(
-        "site-student" if student_edition else "site")
+    out = (
+        Path(out_dir)
+        if out_dir
+        else config.output_dir("site-student" if student_edition else "site")
+    )
     states = series_state(source, expected)
     behind = {n: s for n, s in states.items() if s != "current"}
     if all(s == "missing" for s in states.values()) or (require_current and behind):
         listed = ", ".join(f"{n} ({s})" for n, s in behind.items())
-        raise errors.MissingInputError(f"{source}: executed notebooks not current: {listed}; "
-                                       "run `make demo` (it executes only those)")
+        raise errors.MissingInputError(
+            f"{source}: executed notebooks not current: {listed}; "
+            "run `make demo` (it executes only those)"
+        )
     _require_generator()
     work = out.parent / f".{out.name}.build"
     shutil.rmtree(work, ignore_errors=True)
     (work / "docs").mkdir(parents=True)
     try:
-        nav = _stage(source, work / "docs", states,
-                     Path(demo_dir) if demo_dir else config.output_dir("demo"),
-                     None if student_edition else
-                     Path(instructor) if instructor else notebooks.notebook_dir() / "README.md")
+        nav = _stage(
+            source,
+            work / "docs",
+            states,
+            Path(demo_dir) if demo_dir else config.output_dir("demo"),
+            None
+            if student_edition
+            else Path(instructor)
+            if instructor
+            else notebooks.notebook_dir() / "README.md",
+        )
         built = _run_mkdocs(work, nav)
         problems = site_problems(built)
         if problems:
@@ -621,23 +733,42 @@ def _require_generator() -> None:
     """Fail with one line when MkDocs and its plugins (the ``site`` extra) are not installed."""
     import importlib.util
 
-    missing = [m for m in ("mkdocs", "mkdocs_jupyter", "material")
-               if importlib.util.find_spec(m) is None]
+    missing = [
+        m for m in ("mkdocs", "mkdocs_jupyter", "material") if importlib.util.find_spec(m) is None
+    ]
     if missing:
-        raise errors.MissingInputError(f"the site needs {', '.join(missing)}: run `make setup` "
-                                       "(it installs the `site` extra of pyproject.toml)")
+        raise errors.MissingInputError(
+            f"the site needs {', '.join(missing)}: run `make setup` "
+            "(it installs the `site` extra of pyproject.toml)"
+        )
 
 
 def _run_mkdocs(work: Path, nav: list) -> Path:
     """``mkdocs build --strict`` in ``work``; returns the built folder."""
     import yaml  # PyYAML comes with MkDocs: only for the site
 
-    (work / "mkdocs.yml").write_text(yaml.safe_dump(mkdocs_config(nav, "docs"), sort_keys=False,
-                                                    allow_unicode=True))
+    (work / "mkdocs.yml").write_text(
+        yaml.safe_dump(mkdocs_config(nav, "docs"), sort_keys=False, allow_unicode=True)
+    )
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
-                             "-f", "mkdocs.yml", "-d", "html"], cwd=work, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--quiet",
+            "-f",
+            "mkdocs.yml",
+            "-d",
+            "html",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"mkdocs build failed:\n{result.stdout}{result.stderr}")
     built = work / "html"

@@ -23,8 +23,15 @@ from tchexnet_lib import data, errors
 from tchexnet_lib.labels import CHEXPERT_META_COLUMNS, PAPER_CLASSES, TARGET
 
 __all__ = [
-    "PAPER_TRAIN_FRACTION", "RECIPES", "check_no_patient_leakage", "paper_select", "paper_split",
-    "paper_split_sizes", "paper_test_set", "patient_recipe", "patient_split",
+    "PAPER_TRAIN_FRACTION",
+    "RECIPES",
+    "check_no_patient_leakage",
+    "paper_select",
+    "paper_split",
+    "paper_split_sizes",
+    "paper_test_set",
+    "patient_recipe",
+    "patient_split",
 ]
 
 
@@ -90,8 +97,9 @@ def paper_select(df: pd.DataFrame, uncertain: str = data.PAPER_POLICY) -> pd.Dat
     return out
 
 
-def paper_split(df: pd.DataFrame, uncertain: str = data.PAPER_POLICY
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def paper_split(
+    df: pd.DataFrame, uncertain: str = data.PAPER_POLICY
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The paper's train/validation split of train.csv, exactly as its scripts 08-11.
 
     Steps 08 and 10 are :func:`paper_select` (frontal rows with no explicit 0
@@ -197,14 +205,18 @@ def patient_split(
     strata = _patient_strata(df, stratify_on)
     try:
         _, val_patients = train_test_split(
-            strata.index.to_numpy(), test_size=val_fraction, random_state=seed,
+            strata.index.to_numpy(),
+            test_size=val_fraction,
+            random_state=seed,
             stratify=strata.to_numpy() if stratify_on else None,
         )
     except ValueError as err:
         counts = f"{len(strata)} patient(s)"
         if stratify_on:
             positives = int(strata.sum())
-            counts += f" ({positives} with a positive {stratify_on!r}, {len(strata) - positives} without)"
+            counts += (
+                f" ({positives} with a positive {stratify_on!r}, {len(strata) - positives} without)"
+            )
         raise errors.DataError(
             f"{data.frame_name(df)}: cannot split {counts} with val_fraction={val_fraction} ({err}); "
             "add data, change val_fraction or use stratify_on=None"
@@ -215,8 +227,9 @@ def patient_split(
     return train, val
 
 
-def patient_recipe(df: pd.DataFrame, uncertain: str = data.PAPER_POLICY, val_fraction: float = 0.2,
-                   seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def patient_recipe(
+    df: pd.DataFrame, uncertain: str = data.PAPER_POLICY, val_fraction: float = 0.2, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The paper's rows and labels (:func:`paper_select`), split by patient instead of row order.
 
     Only the leak is fixed: the same frontal rows and label policy, every patient's images on
@@ -246,15 +259,23 @@ def check_no_patient_leakage(
     patients = []
     for label, split in zip(labels, splits):
         if "patient_id" not in split.columns:
-            raise errors.DataError(f"split {label!r} has no 'patient_id' column (read it with data.read_labels)")
+            raise errors.DataError(
+                f"split {label!r} has no 'patient_id' column (read it with data.read_labels)"
+            )
         patients.append(set(split["patient_id"]))
     problems = []
     for i in range(len(splits)):
         for j in range(i + 1, len(splits)):
             shared = sorted(patients[i] & patients[j])
             if shared:
-                listed = ", ".join(shared[:data.SHOWN_IN_ERRORS])
-                listed += f" and {len(shared) - data.SHOWN_IN_ERRORS} more" if len(shared) > data.SHOWN_IN_ERRORS else ""
-                problems.append(f"{len(shared)} patient(s) in both {labels[i]!r} and {labels[j]!r}: {listed}")
+                listed = ", ".join(shared[: data.SHOWN_IN_ERRORS])
+                listed += (
+                    f" and {len(shared) - data.SHOWN_IN_ERRORS} more"
+                    if len(shared) > data.SHOWN_IN_ERRORS
+                    else ""
+                )
+                problems.append(
+                    f"{len(shared)} patient(s) in both {labels[i]!r} and {labels[j]!r}: {listed}"
+                )
     if problems:
         raise errors.DataError("patient leakage: " + "; ".join(problems))

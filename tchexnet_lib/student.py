@@ -36,10 +36,24 @@ from pathlib import Path
 
 from tchexnet_lib import config, errors, files, notebooks
 
-__all__ = ["ANSWER_BLOCK", "ANSWER_LINE", "ANSWER_NOTE", "CHECK_TAG", "EXERCISE_HEADING",
-           "Exercise", "Question", "SOLUTION_TAG", "exercise_names", "exercises",
-           "instructor_page", "notebook_title", "questions", "remove_answers",
-           "student_notebook", "write_student_edition"]
+__all__ = [
+    "ANSWER_BLOCK",
+    "ANSWER_LINE",
+    "ANSWER_NOTE",
+    "CHECK_TAG",
+    "EXERCISE_HEADING",
+    "Exercise",
+    "Question",
+    "SOLUTION_TAG",
+    "exercise_names",
+    "exercises",
+    "instructor_page",
+    "notebook_title",
+    "questions",
+    "remove_answers",
+    "student_notebook",
+    "write_student_edition",
+]
 
 #: The tag of an exercise's solution cell, and of the cell that checks its answer.
 SOLUTION_TAG = "solution"
@@ -50,8 +64,11 @@ EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)\.(\d+)\b", re.M)
 ANSWER_LINE = "{name} = ...  # your answer here"
 #: A question's folded worked answer in a markdown cell (its body is group 1). "Answer"
 #: is accepted beside "Solution", so that a block written either way never reaches a student.
-ANSWER_BLOCK = re.compile(r"<details>\s*<summary>\s*(?:Solution|Answer)s?\s*</summary>(.*?)"
-                          r"</details>", re.S | re.I)
+ANSWER_BLOCK = re.compile(
+    r"<details>\s*<summary>\s*(?:Solution|Answer)s?\s*</summary>(.*?)"
+    r"</details>",
+    re.S | re.I,
+)
 #: An answer block's opening, to refuse one left unclosed (its answer would survive).
 _ANSWER_OPEN = re.compile(r"<summary>\s*(?:Solution|Answer)", re.I)
 #: What stands for a folded worked answer in a student copy.
@@ -69,9 +86,15 @@ def exercise_names(check_source: str) -> list[str]:
     Raises:
         ValueError: the cell is not Python, or calls no ``check.exercise_*``.
     """
-    calls = [node for node in ast.walk(ast.parse(check_source)) if isinstance(node, ast.Call)
-             and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("exercise_")
-             and isinstance(node.func.value, ast.Name) and node.func.value.id == "check"]
+    calls = [
+        node
+        for node in ast.walk(ast.parse(check_source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr.startswith("exercise_")
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "check"
+    ]
     if not calls:
         raise ValueError("no check.exercise_*(...) call")
     names: list[str] = []
@@ -90,19 +113,30 @@ def _python(source: str) -> ast.Module:
 def _bound(source: str) -> set[str]:
     """Names a code cell binds (assignments, imports, definitions, loop targets)."""
     tree = _python(source)
-    names = {n.id for n in ast.walk(tree)
-             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    names |= {n.name for n in ast.walk(tree)
-              if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    names |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
-              if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    names = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    names |= {
+        n.name
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+    names |= {
+        (a.asname or a.name).split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for a in n.names
+    }
     return names
 
 
 def _loaded(source: str) -> set[str]:
     """Names a code cell reads."""
-    return {n.id for n in ast.walk(_python(source))
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return {
+        n.id
+        for n in ast.walk(_python(source))
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
 
 
 def _task_lines(source: str) -> list[str]:
@@ -134,8 +168,10 @@ def _answers(solution: str, check_source: str, where: str) -> list[str]:
         raise errors.DataError(f"{where}: its '{SOLUTION_TAG}' cell: {error}") from None
     answers = [n for n in given if n in bound]
     if not answers:
-        raise errors.DataError(f"{where}: the solution binds none of the names its check is "
-                               f"given ({', '.join(given) or 'none'})")
+        raise errors.DataError(
+            f"{where}: the solution binds none of the names its check is "
+            f"given ({', '.join(given) or 'none'})"
+        )
     return answers
 
 
@@ -152,26 +188,36 @@ def _exercises(cells: list) -> list[tuple[int, int, int, str]]:
             heading = index, "Exercise {}.{}".format(*EXERCISE_HEADING.search(cell.source).groups())
         if cell.cell_type != "code" or SOLUTION_TAG not in cell.metadata.get("tags", []):
             continue
-        after = next((j for j in range(index + 1, len(cells)) if cells[j].cell_type == "code"),
-                     None)
+        after = next(
+            (j for j in range(index + 1, len(cells)) if cells[j].cell_type == "code"), None
+        )
         if heading is None:
-            raise errors.DataError(f"cell {index}: a '{SOLUTION_TAG}' cell with no "
-                                   "'### Exercise N.k' heading above it")
+            raise errors.DataError(
+                f"cell {index}: a '{SOLUTION_TAG}' cell with no '### Exercise N.k' heading above it"
+            )
         if after is None or CHECK_TAG not in cells[after].metadata.get("tags", []):
-            raise errors.DataError(f"cell {index} ({heading[1]}): a '{SOLUTION_TAG}' cell must "
-                                   f"be followed by a code cell tagged '{CHECK_TAG}'")
+            raise errors.DataError(
+                f"cell {index} ({heading[1]}): a '{SOLUTION_TAG}' cell must "
+                f"be followed by a code cell tagged '{CHECK_TAG}'"
+            )
         found.append((heading[0], index, after, heading[1]))
         heading = None
     return found
 
 
-def _solution_leaks(cells: list, exercises: list[tuple[int, int, int, str]],
-                    kept: set[str]) -> list[str]:
+def _solution_leaks(
+    cells: list, exercises: list[tuple[int, int, int, str]], kept: set[str]
+) -> list[str]:
     """Cells reading a name only a solution binds (``kept`` aside): a student copy fails there."""
     solutions = {s for _, s, _, _ in exercises}
     checks = {c for _, _, c, _ in exercises}
-    elsewhere = set().union(*(_bound(c.source) for i, c in enumerate(cells)
-                              if c.cell_type == "code" and i not in solutions))
+    elsewhere = set().union(
+        *(
+            _bound(c.source)
+            for i, c in enumerate(cells)
+            if c.cell_type == "code" and i not in solutions
+        )
+    )
     leaks, only_solutions = [], set()
     for index, cell in enumerate(cells):
         if cell.cell_type != "code" or index in checks:
@@ -216,10 +262,14 @@ def remove_answers(notebook, name: str = "notebook"):
     result = copy.deepcopy(notebook)
     try:
         exercises = _exercises(result.cells)
-        answers = {solution: _answers(result.cells[solution].source,
-                                      result.cells[check_cell].source,
-                                      f"cell {solution} ({heading})")
-                   for _, solution, check_cell, heading in exercises}
+        answers = {
+            solution: _answers(
+                result.cells[solution].source,
+                result.cells[check_cell].source,
+                f"cell {solution} ({heading})",
+            )
+            for _, solution, check_cell, heading in exercises
+        }
         leaks = _solution_leaks(result.cells, exercises, set().union(*answers.values()))
         if leaks:
             raise errors.DataError("; ".join(leaks))
@@ -232,8 +282,9 @@ def remove_answers(notebook, name: str = "notebook"):
         cell = result.cells[solution]
         placeholders = [ANSWER_LINE.format(name=a) for a in names]
         cell.source = "\n".join(_task_lines(cell.source) + placeholders)
-        cell.metadata["tags"] = ["answer" if t == SOLUTION_TAG else t
-                                 for t in cell.metadata["tags"]]
+        cell.metadata["tags"] = [
+            "answer" if t == SOLUTION_TAG else t for t in cell.metadata["tags"]
+        ]
     for _, solution, check_cell, _ in exercises:
         for cell in (result.cells[solution], result.cells[check_cell]):
             cell.outputs, cell.execution_count = [], None
@@ -302,9 +353,10 @@ def _question_text(before: str) -> str:
     lines = before.rstrip().splitlines()
     items = [i for i, line in enumerate(lines) if re.match(r"\d+[.)]\s", line)]
     if items:  # the item's number goes: the page heads it "Question N"
-        first, *rest = lines[items[-1]:]
-        return "\n".join([re.sub(r"^\d+[.)]\s+", "", first),
-                          textwrap.dedent("\n".join(rest))]).strip()
+        first, *rest = lines[items[-1] :]
+        return "\n".join(
+            [re.sub(r"^\d+[.)]\s+", "", first), textwrap.dedent("\n".join(rest))]
+        ).strip()
     paragraphs = [p for p in re.split(r"\n\s*\n", before.strip()) if not p.startswith("#")]
     return paragraphs[-1].strip() if paragraphs else ""
 
@@ -317,8 +369,13 @@ def questions(notebook) -> list[Question]:
             continue
         start = 0
         for block in ANSWER_BLOCK.finditer(cell.source):
-            found.append(Question(index, _question_text(cell.source[start:block.start()]),
-                                  block.group(1).strip()))
+            found.append(
+                Question(
+                    index,
+                    _question_text(cell.source[start : block.start()]),
+                    block.group(1).strip(),
+                )
+            )
             start = block.end()
     return found
 
@@ -338,10 +395,16 @@ def exercises(notebook, name: str = "notebook") -> list[Exercise]:
         text = notebook.cells[heading].source
         line = EXERCISE_HEADING.search(text)
         end = text.find("\n", line.start())
-        title = text[line.start():end if end >= 0 else len(text)].lstrip("#").strip()
+        title = text[line.start() : end if end >= 0 else len(text)].lstrip("#").strip()
         task = text[end:].strip() if end >= 0 else ""
-        result.append(Exercise(title, task, notebook.cells[solution].source.strip(),
-                               notebook.cells[check_cell].source.strip()))
+        result.append(
+            Exercise(
+                title,
+                task,
+                notebook.cells[solution].source.strip(),
+                notebook.cells[check_cell].source.strip(),
+            )
+        )
     return result
 
 
@@ -354,31 +417,55 @@ def instructor_page(notebook, name: str = "notebook") -> str:
     Raises:
         DataError: an exercise off the convention, named by notebook and cell.
     """
-    parts = [f"# Instructor edition · {notebook_title(notebook)}", "",
-             f"What the student copy of `notebooks/{name}.ipynb` (`make student`) leaves out: "
-             "the worked answer of each question to explore and the solution of each exercise. "
-             "Keep it for yourself, or hand it out after the session.", "",
-             "## Questions to explore", ""]
+    parts = [
+        f"# Instructor edition · {notebook_title(notebook)}",
+        "",
+        f"What the student copy of `notebooks/{name}.ipynb` (`make student`) leaves out: "
+        "the worked answer of each question to explore and the solution of each exercise. "
+        "Keep it for yourself, or hand it out after the session.",
+        "",
+        "## Questions to explore",
+        "",
+    ]
     asked = questions(notebook)
     for number, question in enumerate(asked, 1):
-        parts += [f"### Question {number}", "", question.text, "", "**Worked answer**", "",
-                  question.answer, ""]
+        parts += [
+            f"### Question {number}",
+            "",
+            question.text,
+            "",
+            "**Worked answer**",
+            "",
+            question.answer,
+            "",
+        ]
     if not asked:
         parts += ["This notebook has no question with a folded answer.", ""]
     parts += ["## Exercises", ""]
     for exercise in exercises(notebook, name):
-        parts += [f"### {exercise.title}", "", exercise.task, "",
-                  "**Solution** (the cell tagged `solution`; the student copy keeps its leading "
-                  "`#` lines and leaves the answer to the learner):", "",
-                  f"```python\n{exercise.solution}\n```", "",
-                  "**Check** (in both editions: it says what is right or names the usual slip):",
-                  "", f"```python\n{exercise.check}\n```", ""]
+        parts += [
+            f"### {exercise.title}",
+            "",
+            exercise.task,
+            "",
+            "**Solution** (the cell tagged `solution`; the student copy keeps its leading "
+            "`#` lines and leaves the answer to the learner):",
+            "",
+            f"```python\n{exercise.solution}\n```",
+            "",
+            "**Check** (in both editions: it says what is right or names the usual slip):",
+            "",
+            f"```python\n{exercise.check}\n```",
+            "",
+        ]
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_student_edition(out_dir: str | os.PathLike | None = None,
-                          names: Iterable[str] = notebooks.SERIES,
-                          source_dir: str | os.PathLike | None = None) -> list[Path]:
+def write_student_edition(
+    out_dir: str | os.PathLike | None = None,
+    names: Iterable[str] = notebooks.SERIES,
+    source_dir: str | os.PathLike | None = None,
+) -> list[Path]:
     """Write the student copy of each notebook (:func:`student_notebook`), atomically.
 
     Args:
@@ -393,6 +480,15 @@ def write_student_edition(out_dir: str | os.PathLike | None = None,
 
     source = Path(source_dir) if source_dir else notebooks.notebook_dir()
     out = Path(out_dir) if out_dir else config.output_dir("student")
-    return [files.save_bytes((nbformat.writes(student_notebook(
-        nbformat.read(source / f"{name}.ipynb", as_version=4), name)) + "\n").encode(),
-        out / f"{name}.ipynb") for name in names]
+    return [
+        files.save_bytes(
+            (
+                nbformat.writes(
+                    student_notebook(nbformat.read(source / f"{name}.ipynb", as_version=4), name)
+                )
+                + "\n"
+            ).encode(),
+            out / f"{name}.ipynb",
+        )
+        for name in names
+    ]

@@ -55,9 +55,20 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = [
-    "CHECKPOINTS", "CLASS_WEIGHTS", "HISTORY", "HeadConfig", "SELECT_ON", "STATE", "TrainResult",
-    "attach_head", "build_head", "class_weights", "fine_tune", "save_tchexnet",
-    "set_fine_tune_trainable", "train_head",
+    "CHECKPOINTS",
+    "CLASS_WEIGHTS",
+    "HISTORY",
+    "HeadConfig",
+    "SELECT_ON",
+    "STATE",
+    "TrainResult",
+    "attach_head",
+    "build_head",
+    "class_weights",
+    "fine_tune",
+    "save_tchexnet",
+    "set_fine_tune_trainable",
+    "train_head",
 ]
 
 
@@ -166,10 +177,12 @@ def build_head(n_features: int | None = None, config: HeadConfig = HeadConfig())
     keras = errors.import_keras()
 
     inputs = keras.Input((n_features or backbones.get().feature_width,), name="features")
-    hidden = keras.layers.Dense(config.hidden, activation="relu", name=models.TCHEXNET_HIDDEN,
-                                dtype="float32")(inputs)
-    output = keras.layers.Dense(1, activation="sigmoid", name=models.TCHEXNET_OUTPUT,
-                                dtype="float32")(hidden)
+    hidden = keras.layers.Dense(
+        config.hidden, activation="relu", name=models.TCHEXNET_HIDDEN, dtype="float32"
+    )(inputs)
+    output = keras.layers.Dense(
+        1, activation="sigmoid", name=models.TCHEXNET_OUTPUT, dtype="float32"
+    )(hidden)
     return keras.Model(inputs, output, name="tchexnet_head")
 
 
@@ -204,7 +217,9 @@ def _save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
 def _load_optimizer(optimizer: keras.optimizers.Optimizer, path: Path, sha256: str) -> None:
     """Restore Adam's variables; ValueError naming the file if it does not fit."""
     if not path.is_file() or files.sha256_file(path) != sha256:
-        raise errors.CheckpointError(f"{path}: optimizer state missing or corrupt (sha256 mismatch)")
+        raise errors.CheckpointError(
+            f"{path}: optimizer state missing or corrupt (sha256 mismatch)"
+        )
     try:
         with np.load(path, allow_pickle=False) as stored:
             values = [stored[f"v{i}"] for i in range(len(optimizer.variables))]
@@ -212,8 +227,10 @@ def _load_optimizer(optimizer: keras.optimizers.Optimizer, path: Path, sha256: s
         raise errors.CheckpointError(f"{path}: unreadable optimizer state ({error})") from error
     for variable, value in zip(optimizer.variables, values):
         if tuple(variable.shape) != value.shape:
-            raise errors.CheckpointError(f"{path}: optimizer variable {variable.path} has shape "
-                             f"{value.shape}, expected {tuple(variable.shape)}")
+            raise errors.CheckpointError(
+                f"{path}: optimizer variable {variable.path} has shape "
+                f"{value.shape}, expected {tuple(variable.shape)}"
+            )
         variable.assign(value)
 
 
@@ -284,9 +301,17 @@ def _is_better(row: dict, best: dict | None, select_on: str) -> bool:
 
 
 def _new_state(run: _Run, best: dict | None) -> dict:
-    return {"run_key": run.run_key, "run_sha256": files.sha256_json(run.run_key),
-            "val_key": run.val_key, "select_on": run.select_on, "last_epoch": 0,
-            "epochs": {}, "history": [], "best": best, "stopped_early": False}
+    return {
+        "run_key": run.run_key,
+        "run_sha256": files.sha256_json(run.run_key),
+        "val_key": run.val_key,
+        "select_on": run.select_on,
+        "last_epoch": 0,
+        "epochs": {},
+        "history": [],
+        "best": best,
+        "stopped_early": False,
+    }
 
 
 def _sync_best(run: _Run, state: dict) -> None:
@@ -298,8 +323,11 @@ def _sync_best(run: _Run, state: dict) -> None:
     if source.is_file() and files.sha256_file(source) == best["sha256"]:
         files.save_bytes(source.read_bytes(), run.best_path)
     else:
-        log.error("best checkpoint %s is missing or corrupt and %s does not match it",
-                  source, run.best_path)
+        log.error(
+            "best checkpoint %s is missing or corrupt and %s does not match it",
+            source,
+            run.best_path,
+        )
 
 
 def _open_state(run: _Run, resume: bool) -> tuple[dict, bool]:
@@ -315,19 +343,27 @@ def _open_state(run: _Run, resume: bool) -> tuple[dict, bool]:
     try:
         old = json.loads(path.read_text())
     except ValueError as error:
-        raise errors.CheckpointError(f"{path}: unreadable ({error}); move the folder away or use another "
-                         "out_dir") from error
+        raise errors.CheckpointError(
+            f"{path}: unreadable ({error}); move the folder away or use another out_dir"
+        ) from error
     if old.get("val_key") != run.val_key or old.get("select_on") != run.select_on:
         raise ValueError(
             f"{run.out_dir} holds a {run.prefix} run validated on other data or selected on "
             f"{old.get('select_on')!r}: its best checkpoint cannot be compared with this run's; "
-            "use another out_dir")
+            "use another out_dir"
+        )
     _sync_best(run, old)
     if resume and old.get("run_sha256") == files.sha256_json(run.run_key):
         return old, True
-    log.info("%s: starting a new %s run; the folder's best (%s = %s, epoch %s) is kept and only "
-             "replaced by a better one", run.out_dir, run.prefix, run.select_on,
-             (old.get("best") or {}).get(run.select_on), (old.get("best") or {}).get("epoch"))
+    log.info(
+        "%s: starting a new %s run; the folder's best (%s = %s, epoch %s) is kept and only "
+        "replaced by a better one",
+        run.out_dir,
+        run.prefix,
+        run.select_on,
+        (old.get("best") or {}).get(run.select_on),
+        (old.get("best") or {}).get("epoch"),
+    )
     for entry in old.get("epochs", {}).values():
         for name in (entry["weights"], entry["optimizer"]):
             run.checkpoint(name).unlink(missing_ok=True)
@@ -346,13 +382,16 @@ def _restore(run: _Run, state: dict, reset: Callable[[], None]) -> int:
     for epoch in sorted((int(e) for e in state["epochs"]), reverse=True):
         entry = state["epochs"][str(epoch)]
         try:
-            models.load_weights(run.model, run.checkpoint(entry["weights"]),
-                                expected_sha256=entry["weights_sha256"])
-            _load_optimizer(run.optimizer, run.checkpoint(entry["optimizer"]),
-                            entry["optimizer_sha256"])
+            models.load_weights(
+                run.model, run.checkpoint(entry["weights"]), expected_sha256=entry["weights_sha256"]
+            )
+            _load_optimizer(
+                run.optimizer, run.checkpoint(entry["optimizer"]), entry["optimizer_sha256"]
+            )
         except (ValueError, OSError, KeyError) as error:  # errors.WeightsError is a ValueError
-            log.error("cannot resume from epoch %d: %s; falling back to the epoch before",
-                      epoch, error)
+            log.error(
+                "cannot resume from epoch %d: %s; falling back to the epoch before", epoch, error
+            )
             continue
         _truncate(state, epoch)
         log.info("%s: resuming after epoch %d", run.out_dir, epoch)
@@ -378,8 +417,10 @@ def _commit_epoch(run: _Run, state: dict, row: dict) -> None:
     _save_optimizer(run.optimizer, run.checkpoint(optimizer))
     row = dict(row, checkpoint=weights)
     state["epochs"][str(epoch)] = {
-        "weights": weights, "weights_sha256": files.sha256_file(run.checkpoint(weights)),
-        "optimizer": optimizer, "optimizer_sha256": files.sha256_file(run.checkpoint(optimizer)),
+        "weights": weights,
+        "weights_sha256": files.sha256_file(run.checkpoint(weights)),
+        "optimizer": optimizer,
+        "optimizer_sha256": files.sha256_file(run.checkpoint(optimizer)),
     }
     state["history"].append(row)
     state["last_epoch"] = epoch
@@ -409,7 +450,9 @@ def _remove_temporaries(run: _Run) -> None:
 
 
 def _run_epochs(
-    run: _Run, resume: bool, fit_epoch: Callable[[int], float],
+    run: _Run,
+    resume: bool,
+    fit_epoch: Callable[[int], float],
     validate: Callable[[], tuple[float, float]],
 ) -> TrainResult:
     """Train epoch by epoch with checkpoints, exact resume and never-worse best selection."""
@@ -435,8 +478,17 @@ def _run_epochs(
         began = time.perf_counter()
         loss = fit_epoch(epoch)
         val_loss, val_auc = validate()
-        _commit_epoch(run, state, {"epoch": epoch, "loss": loss, "val_loss": val_loss,
-                                   "val_auc": val_auc, "seconds": time.perf_counter() - began})
+        _commit_epoch(
+            run,
+            state,
+            {
+                "epoch": epoch,
+                "loss": loss,
+                "val_loss": val_loss,
+                "val_auc": val_auc,
+                "seconds": time.perf_counter() - began,
+            },
+        )
     return _result(run, state)
 
 
@@ -449,9 +501,12 @@ def _result(run: _Run, state: dict) -> TrainResult:
         best_value=best[run.select_on] if best else None,
         best_checkpoint=run.best_path if best and run.best_path.is_file() else None,
         out_dir=run.out_dir,
-        paths={"history": run.out_dir / HISTORY, "state": run.out_dir / STATE,
-               "config": run.out_dir / f"{run.prefix}_config.json",
-               "checkpoints": run.out_dir / CHECKPOINTS},
+        paths={
+            "history": run.out_dir / HISTORY,
+            "state": run.out_dir / STATE,
+            "config": run.out_dir / f"{run.prefix}_config.json",
+            "checkpoints": run.out_dir / CHECKPOINTS,
+        },
         stopped_early=bool(state.get("stopped_early")),
     )
 
@@ -475,8 +530,10 @@ def _check_features(x: Any, y: Any, where: str) -> tuple[np.ndarray, np.ndarray]
     x = np.asarray(x, dtype=np.float32)
     y = data.check_binary_labels(np.asarray(y).reshape(-1), f"{where} labels").astype(np.float32)
     if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"{where}: features {x.shape} and labels {y.shape} do not line up "
-                         "(need (n, n_features) and (n,), n ≥ 1)")
+        raise ValueError(
+            f"{where}: features {x.shape} and labels {y.shape} do not line up "
+            "(need (n, n_features) and (n,), n ≥ 1)"
+        )
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{where}: features contain NaN or infinite values")
     return x, y
@@ -517,8 +574,9 @@ def train_head(
     x_train, y_train = _check_features(train_features, train_labels, "train")
     x_val, y_val = _check_features(val_features, val_labels, "validation")
     if x_val.shape[1] != x_train.shape[1]:
-        raise ValueError(f"train features have {x_train.shape[1]} columns, validation "
-                         f"{x_val.shape[1]}")
+        raise ValueError(
+            f"train features have {x_train.shape[1]} columns, validation {x_val.shape[1]}"
+        )
     weights = _sample_weights(y_train, config.class_weight)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -526,13 +584,26 @@ def train_head(
     model = build_head(x_train.shape[1], config)
     optimizer = keras.optimizers.Adam(config.learning_rate)
     optimizer.build(model.trainable_variables)
-    settings = {k: v for k, v in config.to_dict().items()
-                if k not in ("epochs", "early_stopping_patience")}
+    settings = {
+        k: v for k, v in config.to_dict().items() if k not in ("epochs", "early_stopping_patience")
+    }
     val_key = files.sha256_json({"kind": "head", "val": files.sha256_arrays(x_val, y_val)})
-    run = _Run(out, "head", {"kind": "head", "settings": settings,
-                             "train": files.sha256_arrays(x_train, y_train), "val": val_key},
-               val_key, config.select_on, config.epochs, config.early_stopping_patience,
-               model, optimizer)
+    run = _Run(
+        out,
+        "head",
+        {
+            "kind": "head",
+            "settings": settings,
+            "train": files.sha256_arrays(x_train, y_train),
+            "val": val_key,
+        },
+        val_key,
+        config.select_on,
+        config.epochs,
+        config.early_stopping_patience,
+        model,
+        optimizer,
+    )
     files.save_json(config.to_dict(), out / "head_config.json")
 
     step = _head_train_step(model, optimizer)
@@ -541,12 +612,14 @@ def train_head(
 
     def fit_epoch(epoch: int) -> float:
         order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
-        return _head_epoch(step, x_train, y_train, weights, order, config.batch_size, epoch,
-                           callbacks or [])
+        return _head_epoch(
+            step, x_train, y_train, weights, order, config.batch_size, epoch, callbacks or []
+        )
 
     def validate() -> tuple[float, float]:
-        p = np.concatenate([model(x_val[i:i + 8192], training=False).numpy()
-                            for i in range(0, len(x_val), 8192)])
+        p = np.concatenate(
+            [model(x_val[i : i + 8192], training=False).numpy() for i in range(0, len(x_val), 8192)]
+        )
         return _bce(y_val, p), _auc(y_val, p)
 
     return _run_epochs(run, resume, fit_epoch, validate)
@@ -561,9 +634,14 @@ def _head_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer):
     loss_fn = keras.losses.BinaryCrossentropy(reduction="sum_over_batch_size")
     n_features = model.input.shape[-1]
 
-    @tf.function(jit_compile=False, input_signature=[
-        tf.TensorSpec((None, n_features), tf.float32), tf.TensorSpec((None, 1), tf.float32),
-        tf.TensorSpec((None,), tf.float32)])
+    @tf.function(
+        jit_compile=False,
+        input_signature=[
+            tf.TensorSpec((None, n_features), tf.float32),
+            tf.TensorSpec((None, 1), tf.float32),
+            tf.TensorSpec((None,), tf.float32),
+        ],
+    )
     def step(x, y, w):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True), sample_weight=w)
@@ -584,7 +662,7 @@ def _head_epoch(step, x, y, w, order, batch_size, epoch, callbacks) -> float:
         callback.on_epoch_begin(epoch - 1)
     losses = []
     for batch, start in enumerate(range(0, len(order), batch_size)):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         losses.append(step(x[rows], y[rows, None], w[rows]) * len(rows))  # no sync per step
         for callback in callbacks:
             callback.on_train_batch_end(batch, {"loss": float(losses[-1]) / len(rows)})
@@ -618,10 +696,15 @@ def attach_head(
     """
     import keras
 
-    chexnet = (chexnet_model_or_weights if isinstance(chexnet_model_or_weights, keras.Model)
-               else models.build_chexnet(chexnet_model_or_weights, input_shape=input_shape
-                                         or models.input_shape_for(chexnet_model_or_weights),
-                                         backbone=models.backbone_for(chexnet_model_or_weights)))
+    chexnet = (
+        chexnet_model_or_weights
+        if isinstance(chexnet_model_or_weights, keras.Model)
+        else models.build_chexnet(
+            chexnet_model_or_weights,
+            input_shape=input_shape or models.input_shape_for(chexnet_model_or_weights),
+            backbone=models.backbone_for(chexnet_model_or_weights),
+        )
+    )
     if isinstance(head_weights, keras.Model):
         head = head_weights
     else:
@@ -699,8 +782,12 @@ def _fine_tune_dataset(paths, y, w, preprocess, batch_size, augment, seed, epoch
     ds = images.make_dataset(paths, preprocess, batch_size=batch_size, labels=labels)
     ds = features.without_autotune(ds.map(lambda x, yw: (x, yw[:, :1], yw[:, 1])))
     if augment:
-        ds = ds.enumerate().map(lambda i, b: (
-            _augment(b[0], tf.stack([tf.constant(seed * 100_003 + epoch, tf.int64), i])), *b[1:]))
+        ds = ds.enumerate().map(
+            lambda i, b: (
+                _augment(b[0], tf.stack([tf.constant(seed * 100_003 + epoch, tf.int64), i])),
+                *b[1:],
+            )
+        )
     return ds
 
 
@@ -772,8 +859,13 @@ def fine_tune(
     """
     if model.output.shape[-1] != 1:
         raise ValueError("fine_tune expects a tCheXNet (one output); build it with attach_head")
-    HeadConfig(class_weight=class_weight, select_on=select_on, epochs=epochs,
-               batch_size=batch_size, learning_rate=lr)  # validates the arguments
+    HeadConfig(
+        class_weight=class_weight,
+        select_on=select_on,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+    )  # validates the arguments
     train_paths, y_train = _checked_images(train_paths, train_labels, "train")
     val_paths, y_val = _checked_images(val_paths, val_labels, "validation")
     backbones.check_normalisation(model, preprocess.normalisation)
@@ -781,27 +873,59 @@ def fine_tune(
     weights = _sample_weights(y_train, class_weight)
     set_seed(seed)
     unfreeze = unfreeze or backbones.of_model(model).fine_tune_prefix
-    settings = {"unfreeze": unfreeze, "lr": lr, "batch_size": batch_size,
-                "class_weight": class_weight, "seed": seed, "augment": augment,
-                "preprocess": preprocess.to_dict(),
-                "initial_weights": models.weights_digest(model)}
+    settings = {
+        "unfreeze": unfreeze,
+        "lr": lr,
+        "batch_size": batch_size,
+        "class_weight": class_weight,
+        "seed": seed,
+        "augment": augment,
+        "preprocess": preprocess.to_dict(),
+        "initial_weights": models.weights_digest(model),
+    }
     set_fine_tune_trainable(model, unfreeze)
     working, optimizer = _mirrored_copy(model, lr, strategy or features.strategy_for_devices())
-    val_key = files.sha256_json({"kind": "finetune", "val": files.sha256_lines(val_paths),
-                            "labels": files.sha256_arrays(y_val), "preprocess": preprocess.to_dict()})
-    run = _Run(Path(out_dir), "finetune",
-               {"kind": "finetune", "settings": settings, "val": val_key,
-                "train": files.sha256_lines(train_paths), "labels": files.sha256_arrays(y_train)},
-               val_key, select_on, epochs, None, working, optimizer)
+    val_key = files.sha256_json(
+        {
+            "kind": "finetune",
+            "val": files.sha256_lines(val_paths),
+            "labels": files.sha256_arrays(y_val),
+            "preprocess": preprocess.to_dict(),
+        }
+    )
+    run = _Run(
+        Path(out_dir),
+        "finetune",
+        {
+            "kind": "finetune",
+            "settings": settings,
+            "val": val_key,
+            "train": files.sha256_lines(train_paths),
+            "labels": files.sha256_arrays(y_train),
+        },
+        val_key,
+        select_on,
+        epochs,
+        None,
+        working,
+        optimizer,
+    )
     run.out_dir.mkdir(parents=True, exist_ok=True)
     files.save_json(settings, run.out_dir / "finetune_config.json")
 
     def fit_epoch(epoch: int) -> float:
         order = np.random.default_rng([seed, epoch]).permutation(len(train_paths))
-        ds = _fine_tune_dataset([train_paths[i] for i in order], y_train[order], weights[order],
-                                preprocess, batch_size, augment, seed, epoch)
-        history = working.fit(ds, initial_epoch=epoch - 1, epochs=epoch, shuffle=False,
-                              verbose=0)
+        ds = _fine_tune_dataset(
+            [train_paths[i] for i in order],
+            y_train[order],
+            weights[order],
+            preprocess,
+            batch_size,
+            augment,
+            seed,
+            epoch,
+        )
+        history = working.fit(ds, initial_epoch=epoch - 1, epochs=epoch, shuffle=False, verbose=0)
         return float(history.history["loss"][-1])
 
     def validate() -> tuple[float, float]:

@@ -55,7 +55,12 @@ from matplotlib.figure import Figure
 from tchexnet_lib import evaluation, operating, plotting
 
 __all__ = [
-    "LOG_SCALE_BELOW", "MODES", "RocExplorer", "SCALES", "metrics_lines", "roc_explorer",
+    "LOG_SCALE_BELOW",
+    "MODES",
+    "RocExplorer",
+    "SCALES",
+    "metrics_lines",
+    "roc_explorer",
     "static_explorer_figure",
 ]
 
@@ -74,8 +79,10 @@ def _check_inputs(y_true: object, scores: Mapping[str, object]) -> tuple[np.ndar
     labels, arrays = evaluation.checked_labels_and_scores(y_true, scores)
     n_pos = int(labels.sum())
     if n_pos in (0, labels.size):
-        raise ValueError(f"the ROC explorer needs both classes; labels have "
-                         f"n_pos={n_pos}, n_neg={labels.size - n_pos}")
+        raise ValueError(
+            f"the ROC explorer needs both classes; labels have "
+            f"n_pos={n_pos}, n_neg={labels.size - n_pos}"
+        )
     return labels, {str(name): s for name, s in arrays.items()}
 
 
@@ -109,31 +116,46 @@ def metrics_lines(state: Mapping) -> list[str]:
 def _rate_rows(state: Mapping) -> list[tuple[str, str, str]]:
     """(rate, value, fraction) rows: sensitivity, specificity, PPV, NPV, as both views show them."""
     s = state
-    return [(label, _fmt(value), _fraction(num, den)) for label, value, num, den in [
-        ("sensitivity", s["sensitivity"], s["tp"], s["tp"] + s["fn"]),
-        ("specificity", s["specificity"], s["tn"], s["tn"] + s["fp"]),
-        ("PPV", s["ppv"], s["tp"], s["tp"] + s["fp"]),
-        ("NPV", s["npv"], s["tn"], s["tn"] + s["fn"]),
-    ]]
+    return [
+        (label, _fmt(value), _fraction(num, den))
+        for label, value, num, den in [
+            ("sensitivity", s["sensitivity"], s["tp"], s["tp"] + s["fn"]),
+            ("specificity", s["specificity"], s["tn"], s["tn"] + s["fp"]),
+            ("PPV", s["ppv"], s["tp"], s["tp"] + s["fp"]),
+            ("NPV", s["npv"], s["tn"], s["tn"] + s["fn"]),
+        ]
+    ]
 
 
 def _draw_metrics_panel(ax, state: Mapping) -> None:
     """The confusion matrix and the rates, once: what the widget's ``HTML`` shows."""
     ax.axis("off")
     ax.set_title(metrics_lines(state)[0] + "\ncalled +: score ≥ threshold", fontsize=9)
-    matrix = ax.table(cellText=[[f"TP {state['tp']}", f"FP {state['fp']}"],
-                                [f"FN {state['fn']}", f"TN {state['tn']}"]],
-                      rowLabels=["called +", "called −"], colLabels=["label +", "label −"],
-                      loc="upper center", cellLoc="center", bbox=[0.3, 0.62, 0.65, 0.3])
-    rates = ax.table(cellText=[list(row) for row in _rate_rows(state)], loc="upper center",
-                     cellLoc="center", bbox=[0.05, 0.08, 0.9, 0.42])
+    matrix = ax.table(
+        cellText=[
+            [f"TP {state['tp']}", f"FP {state['fp']}"],
+            [f"FN {state['fn']}", f"TN {state['tn']}"],
+        ],
+        rowLabels=["called +", "called −"],
+        colLabels=["label +", "label −"],
+        loc="upper center",
+        cellLoc="center",
+        bbox=[0.3, 0.62, 0.65, 0.3],
+    )
+    rates = ax.table(
+        cellText=[list(row) for row in _rate_rows(state)],
+        loc="upper center",
+        cellLoc="center",
+        bbox=[0.05, 0.08, 0.9, 0.42],
+    )
     for table in (matrix, rates):
         table.auto_set_font_size(False)
         table.set_fontsize(9)
 
 
-def _explorer_figure(y: np.ndarray, arrays: dict, state: Mapping, metrics: bool,
-                     figsize: tuple[float, float]) -> Figure:
+def _explorer_figure(
+    y: np.ndarray, arrays: dict, state: Mapping, metrics: bool, figsize: tuple[float, float]
+) -> Figure:
     """ROC and PR (all models), current point marked, legends below; the metrics panel if asked."""
     fig = Figure(figsize=figsize, layout="compressed")
     axes = fig.subplots(1, 3 if metrics else 2, width_ratios=(1, 1, 0.8) if metrics else None)
@@ -147,16 +169,23 @@ def _explorer_figure(y: np.ndarray, arrays: dict, state: Mapping, metrics: bool,
     return fig
 
 
-def _operating_state(y: np.ndarray, scores: np.ndarray, model: str, mode: str,
-                     threshold: float, target: float | None) -> dict:
+def _operating_state(
+    y: np.ndarray, scores: np.ndarray, model: str, mode: str, threshold: float, target: float | None
+) -> dict:
     """The state dict of :class:`RocExplorer`: counts, rates, threshold, mode, model."""
     if mode == "fix sensitivity":
         threshold = operating.threshold_for_sensitivity(y, scores, target)
     op = operating.operating_point(y, scores, threshold)
     n_pos = int(y.sum())
-    return {"model": model, "mode": mode,
-            "target_sensitivity": target if mode == "fix sensitivity" else None,
-            "n": int(y.size), "n_pos": n_pos, "n_neg": int(y.size - n_pos), **op}
+    return {
+        "model": model,
+        "mode": mode,
+        "target_sensitivity": target if mode == "fix sensitivity" else None,
+        "n": int(y.size),
+        "n_pos": n_pos,
+        "n_neg": int(y.size - n_pos),
+        **op,
+    }
 
 
 def static_explorer_figure(
@@ -216,7 +245,7 @@ class _Scale:
 
     def to_threshold(self, value: float, scores: np.ndarray) -> float:
         if self.kind == "log":
-            return float(10.0 ** value)
+            return float(10.0**value)
         if self.kind == "quantile":
             return float(np.quantile(scores, value))
         return float(value)
@@ -297,31 +326,45 @@ class RocExplorer:
 
     def _build_controls(self, model: str, mode: str, target: float) -> None:
         w = ipywidgets
-        self.model_picker = w.Dropdown(options=list(self.scores), value=model,
-                                       description="model")
+        self.model_picker = w.Dropdown(options=list(self.scores), value=model, description="model")
         self.mode_buttons = w.ToggleButtons(options=list(MODES), value=mode)
         sc, scores = self._scale, self.scores[model]
         self.threshold_slider = w.FloatSlider(
-            value=sc.to_slider(self._threshold, scores), min=sc.lo, max=sc.hi, step=sc.step,
-            description="threshold", readout=False, continuous_update=False,
+            value=sc.to_slider(self._threshold, scores),
+            min=sc.lo,
+            max=sc.hi,
+            step=sc.step,
+            description="threshold",
+            readout=False,
+            continuous_update=False,
             tooltip=f"decision threshold ({self.scale} scale)",
-            layout=w.Layout(width="480px"))
+            layout=w.Layout(width="480px"),
+        )
         self.threshold_slider.add_class("tchexnet-roc-threshold")
         self.threshold_label = w.HTML()
         self.sensitivity_slider = w.FloatSlider(
-            value=target, min=0.01, max=1.0, step=0.01, description="sensitivity",
-            readout_format=".2f", continuous_update=False, layout=w.Layout(width="480px"))
+            value=target,
+            min=0.01,
+            max=1.0,
+            step=0.01,
+            description="sensitivity",
+            readout_format=".2f",
+            continuous_update=False,
+            layout=w.Layout(width="480px"),
+        )
         self.sensitivity_slider.add_class("tchexnet-roc-sensitivity")
         self.html = w.HTML()
         self.html.add_class("tchexnet-roc-metrics")
         self.image = w.Image(format="png", layout=w.Layout(width="900px"))
         self.image.add_class("tchexnet-roc-plot")
-        self.widget = w.VBox([
-            w.HBox([self.model_picker, self.mode_buttons]),
-            w.HBox([self.threshold_slider, self.threshold_label]),
-            self.sensitivity_slider,
-            w.HBox([self.image, self.html]),
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.model_picker, self.mode_buttons]),
+                w.HBox([self.threshold_slider, self.threshold_label]),
+                self.sensitivity_slider,
+                w.HBox([self.image, self.html]),
+            ]
+        )
         self.widget.add_class("tchexnet-roc-explorer")
 
     def _wire(self) -> None:
@@ -339,7 +382,7 @@ class RocExplorer:
 
     @property
     def mode(self) -> str:
-        """"fix threshold" or "fix sensitivity"."""
+        """ "fix threshold" or "fix sensitivity"."""
         return self.mode_buttons.value
 
     def set_threshold(self, threshold: float) -> dict:
@@ -348,7 +391,8 @@ class RocExplorer:
         with self._sync():
             self.mode_buttons.value = "fix threshold"
             self.threshold_slider.value = self._scale.to_slider(
-                self._threshold, self.scores[self.model])
+                self._threshold, self.scores[self.model]
+            )
         self._apply_mode_enabling()
         return self._update()
 
@@ -408,8 +452,9 @@ class RocExplorer:
         if self._syncing:
             return
         if self.mode == "fix threshold" and self.scale == "quantile":
-            self._threshold = self._scale.to_threshold(self.threshold_slider.value,
-                                                       self.scores[self.model])
+            self._threshold = self._scale.to_threshold(
+                self.threshold_slider.value, self.scores[self.model]
+            )
         self._update()
 
     def _apply_mode_enabling(self) -> None:
@@ -422,8 +467,9 @@ class RocExplorer:
     def _update(self) -> dict:
         """Recompute the state from the controls, then sync the displays."""
         target = self.sensitivity_slider.value if self.mode == "fix sensitivity" else None
-        self.state = _operating_state(self.y, self.scores[self.model], self.model, self.mode,
-                                      self._threshold, target)
+        self.state = _operating_state(
+            self.y, self.scores[self.model], self.model, self.mode, self._threshold, target
+        )
         self._threshold = self.state["threshold"]
         with self._sync():
             scores = self.scores[self.model]
@@ -433,8 +479,9 @@ class RocExplorer:
                 # Rounded down, so switching to "fix sensitivity" keeps (at least) this point.
                 reached = math.floor(self.state["sensitivity"] * 100 + 1e-9) / 100
                 self.sensitivity_slider.value = max(0.01, reached)
-        self.threshold_label.value = (f"<code>t = {self._threshold:.4g}</code> "
-                                      f"<small>({self.scale} scale)</small>")
+        self.threshold_label.value = (
+            f"<code>t = {self._threshold:.4g}</code> <small>({self.scale} scale)</small>"
+        )
         self.html.value = self._metrics_html()
         if self.render:
             self._render()
@@ -442,10 +489,15 @@ class RocExplorer:
 
     def _metrics_html(self) -> str:
         s = self.state
-        target = ("" if s["target_sensitivity"] is None
-                  else f"; target sensitivity ≥ {s['target_sensitivity']:.2f}")
-        rows = "".join(f"<tr><td>{html.escape(label)}</td><td>{value}</td><td>{fraction}</td></tr>"
-                       for label, value, fraction in _rate_rows(s))
+        target = (
+            ""
+            if s["target_sensitivity"] is None
+            else f"; target sensitivity ≥ {s['target_sensitivity']:.2f}"
+        )
+        rows = "".join(
+            f"<tr><td>{html.escape(label)}</td><td>{value}</td><td>{fraction}</td></tr>"
+            for label, value, fraction in _rate_rows(s)
+        )
         return (
             f"<div><b>{html.escape(s['model'])}</b>, threshold "
             f"<code>{s['threshold']:.4g}</code> ({html.escape(s['mode'])}{target})<br>"
@@ -462,8 +514,7 @@ class RocExplorer:
     def figure(self) -> Figure:
         """The plot the widget shows now: ROC and PR curves, the current point marked (the
         confusion matrix and rates are in :attr:`html`, not repeated in the plot)."""
-        return _explorer_figure(self.y, self.scores, self.state, metrics=False,
-                                figsize=(9, 4.4))
+        return _explorer_figure(self.y, self.scores, self.state, metrics=False, figsize=(9, 4.4))
 
     def _render(self) -> None:
         buffer = io.BytesIO()

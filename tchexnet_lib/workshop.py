@@ -40,9 +40,18 @@ from pathlib import Path
 
 from tchexnet_lib import config, files, notebooks, student
 
-__all__ = ["CODE_WORDS_PER_MINUTE", "EXERCISE_MINUTES", "KINDS", "PROSE_WORDS_PER_MINUTE",
-           "RUN_ONLY", "Section", "notebook_sections", "timing_markdown", "timing_table",
-           "write_instructor_edition"]
+__all__ = [
+    "CODE_WORDS_PER_MINUTE",
+    "EXERCISE_MINUTES",
+    "KINDS",
+    "PROSE_WORDS_PER_MINUTE",
+    "RUN_ONLY",
+    "Section",
+    "notebook_sections",
+    "timing_markdown",
+    "timing_table",
+    "write_instructor_edition",
+]
 
 #: Reading pace of prose, words per minute (a careful, technical read).
 PROSE_WORDS_PER_MINUTE = 200
@@ -84,14 +93,16 @@ class Section:
     @property
     def reading_minutes(self) -> float:
         """Prose and code at their paces."""
-        return (self.prose_words / PROSE_WORDS_PER_MINUTE
-                + self.code_words / CODE_WORDS_PER_MINUTE)
+        return self.prose_words / PROSE_WORDS_PER_MINUTE + self.code_words / CODE_WORDS_PER_MINUTE
 
     @property
     def minutes(self) -> float:
         """Reading, exercises and running: all it takes."""
-        return (self.reading_minutes + self.exercises * EXERCISE_MINUTES
-                + (self.run_seconds or 0.0) / 60)
+        return (
+            self.reading_minutes
+            + self.exercises * EXERCISE_MINUTES
+            + (self.run_seconds or 0.0) / 60
+        )
 
     @property
     def room_minutes(self) -> float:
@@ -140,8 +151,10 @@ def notebook_sections(source, name: str, executed=None) -> list[Section]:
     read = student.remove_answers(source, name)
     durations = {}
     if executed is not None:
-        durations = {c.get("id"): c.metadata.get("papermill", {}).get("duration") or 0.0
-                     for c in executed.cells}
+        durations = {
+            c.get("id"): c.metadata.get("papermill", {}).get("duration") or 0.0
+            for c in executed.cells
+        }
     groups: list[list[int]] = [[]]
     titles = [student.notebook_title(source)]
     for index, cell in enumerate(read.cells):
@@ -155,23 +168,34 @@ def notebook_sections(source, name: str, executed=None) -> list[Section]:
         run = None
         if executed is not None:
             run = sum(durations.get(source.cells[i].get("id"), 0.0) for i in indices)
-        exercises = sum(student.SOLUTION_TAG in source.cells[i].metadata.get("tags", [])
-                        for i in indices)
-        sections.append(Section(
-            name, title, sum(_prose_words(c.source) for c in cells if c.cell_type == "markdown"),
-            sum(len(c.source.split()) for c in cells if c.cell_type == "code"), exercises,
-            run, _kind(title, exercises)))
+        exercises = sum(
+            student.SOLUTION_TAG in source.cells[i].metadata.get("tags", []) for i in indices
+        )
+        sections.append(
+            Section(
+                name,
+                title,
+                sum(_prose_words(c.source) for c in cells if c.cell_type == "markdown"),
+                sum(len(c.source.split()) for c in cells if c.cell_type == "code"),
+                exercises,
+                run,
+                _kind(title, exercises),
+            )
+        )
     if executed is not None and sections:
         total = executed.metadata.get("papermill", {}).get("duration") or 0.0
         overhead = max(0.0, total - sum(s.run_seconds for s in sections))
-        sections[0] = dataclasses.replace(sections[0],
-                                          run_seconds=sections[0].run_seconds + overhead)
+        sections[0] = dataclasses.replace(
+            sections[0], run_seconds=sections[0].run_seconds + overhead
+        )
     return sections
 
 
-def timing_table(names: Iterable[str] = notebooks.SERIES,
-                 source_dir: str | os.PathLike | None = None,
-                 executed_dir: str | os.PathLike | None = None) -> list[Section]:
+def timing_table(
+    names: Iterable[str] = notebooks.SERIES,
+    source_dir: str | os.PathLike | None = None,
+    executed_dir: str | os.PathLike | None = None,
+) -> list[Section]:
     """Every section of the series (:func:`notebook_sections`), in order.
 
     Args:
@@ -188,8 +212,10 @@ def timing_table(names: Iterable[str] = notebooks.SERIES,
     for name in names:
         executed = ran / f"{name}.ipynb"
         sections += notebook_sections(
-            nbformat.read(source / f"{name}.ipynb", as_version=4), name,
-            nbformat.read(executed, as_version=4) if executed.is_file() else None)
+            nbformat.read(source / f"{name}.ipynb", as_version=4),
+            name,
+            nbformat.read(executed, as_version=4) if executed.is_file() else None,
+        )
     return sections
 
 
@@ -197,17 +223,24 @@ def _verdict(sections: list[Section], slot_minutes: int) -> str:
     """The series against the slot, and what to leave for later when it does not fit."""
     base = sum(s.room_minutes for s in sections if s.kind != "exercise")
     exercises = sum(s.minutes for s in sections if s.kind == "exercise")
-    head = (f"Read and run: {_minutes(base)} min; with every exercise "
-            f"{_minutes(base + exercises)} min ({slot_minutes}-minute slot): ")
+    head = (
+        f"Read and run: {_minutes(base)} min; with every exercise "
+        f"{_minutes(base + exercises)} min ({slot_minutes}-minute slot): "
+    )
     if base + exercises <= slot_minutes:
         return head + "it fits."
     if base <= slot_minutes:
-        return head + (f"{_minutes(slot_minutes - base)} min are left for exercises; choose "
-                       "those to do in the room, leave the others for later.")
+        return head + (
+            f"{_minutes(slot_minutes - base)} min are left for exercises; choose "
+            "those to do in the room, leave the others for later."
+        )
     longest = sorted((s for s in sections if s.kind == "read"), key=lambda s: -s.minutes)[:3]
-    return head + (f"reading and running alone exceed it by {math.ceil(base - slot_minutes)} "
-                   "min: leave sections for later too (the longest: " + "; ".join(
-                       f"{s.notebook} {s.title} {_minutes(s.minutes)}" for s in longest) + ").")
+    return head + (
+        f"reading and running alone exceed it by {math.ceil(base - slot_minutes)} "
+        "min: leave sections for later too (the longest: "
+        + "; ".join(f"{s.notebook} {s.title} {_minutes(s.minutes)}" for s in longest)
+        + ")."
+    )
 
 
 def _minutes(value: float) -> str:
@@ -224,33 +257,49 @@ def timing_markdown(sections: list[Section], slot_minutes: int = 90) -> str:
     measured = all(s.run_seconds is not None for s in sections)
     names = list(dict.fromkeys(s.notebook for s in sections))
     parts = [
-        "# The workshop's clock", "",
+        "# The workshop's clock",
+        "",
         f"Reading at {PROSE_WORDS_PER_MINUTE} words/min for prose and {CODE_WORDS_PER_MINUTE} "
         f"for code (the student copies' words: no worked answer), {EXERCISE_MINUTES} min per "
         "coding exercise, and each section's cells as measured in the executed copies of "
         "`tchexnet demo` (`outputs/notebooks/`; the kernel's start counts in the first "
-        "section)." + ("" if measured else " Some notebooks have no executed copy: their "
-                       "running time is missing (run `make demo`)."),
+        "section)."
+        + (
+            ""
+            if measured
+            else " Some notebooks have no executed copy: their "
+            "running time is missing (run `make demo`)."
+        ),
         f"In the room: the sections to read, the running of {', '.join(RUN_ONLY)} (skimmed, "
         "their reading not counted), the exercises chosen; the questions to explore and "
-        "sections headed \"Optional\" are left for later.", "",
+        'sections headed "Optional" are left for later.',
+        "",
         "| notebook | read and run (min) | each exercise (min) | optional (min) |",
-        "|---|---|---|---|"]
+        "|---|---|---|---|",
+    ]
     for name in names:
         rows = [s for s in sections if s.notebook == name]
         base = sum(s.room_minutes for s in rows if s.kind != "exercise")
-        each = ", ".join(f"{s.title.split(':')[0]} {_minutes(s.minutes)}"
-                         for s in rows if s.kind == "exercise")
+        each = ", ".join(
+            f"{s.title.split(':')[0]} {_minutes(s.minutes)}" for s in rows if s.kind == "exercise"
+        )
         later = sum(s.minutes for s in rows if s.kind == "optional")
         parts.append(f"| {name} | {_minutes(base)} | {each or '—'} | {_minutes(later)} |")
     parts += ["", _verdict(sections, slot_minutes), ""]
     for name in names:
-        parts += [f"## {name}", "", "| section | words (prose + code) | run (s) | minutes | "
-                  "kind |", "|---|---|---|---|---|"]
-        parts += [f"| {s.title.replace('|', '/')} | {s.prose_words} + {s.code_words} | "
-                  f"{'—' if s.run_seconds is None else f'{s.run_seconds:.0f}'} | "
-                  f"{_minutes(s.minutes)} | {s.kind} |"
-                  for s in sections if s.notebook == name]
+        parts += [
+            f"## {name}",
+            "",
+            "| section | words (prose + code) | run (s) | minutes | kind |",
+            "|---|---|---|---|---|",
+        ]
+        parts += [
+            f"| {s.title.replace('|', '/')} | {s.prose_words} + {s.code_words} | "
+            f"{'—' if s.run_seconds is None else f'{s.run_seconds:.0f}'} | "
+            f"{_minutes(s.minutes)} | {s.kind} |"
+            for s in sections
+            if s.notebook == name
+        ]
         parts.append("")
     return "\n".join(parts)
 
@@ -258,22 +307,35 @@ def timing_markdown(sections: list[Section], slot_minutes: int = 90) -> str:
 def _index_page(pages: list[tuple[str, int, int]]) -> str:
     """The instructor edition's README: one line per notebook with its page and its counts."""
     rows = [f"| [{name}]({name}.md) | {asked} | {solved} |" for name, asked, solved in pages]
-    return "\n".join([
-        "# Instructor edition", "",
-        "The worked answers of the questions to explore and the solutions of the exercises, "
-        "one page per notebook: what the student edition (`make student`, "
-        "`outputs/student/`) leaves out. Written by `make instructor` (`tchexnet instructor`) "
-        "from the notebooks, so it follows them when they change.", "",
-        "| notebook | questions | exercises |", "|---|---|---|", *rows, "",
-        "[The workshop's clock](timing.md): minutes per section of each notebook, from its "
-        "words and the executed copies' measured times."]) + "\n"
+    return (
+        "\n".join(
+            [
+                "# Instructor edition",
+                "",
+                "The worked answers of the questions to explore and the solutions of the exercises, "
+                "one page per notebook: what the student edition (`make student`, "
+                "`outputs/student/`) leaves out. Written by `make instructor` (`tchexnet instructor`) "
+                "from the notebooks, so it follows them when they change.",
+                "",
+                "| notebook | questions | exercises |",
+                "|---|---|---|",
+                *rows,
+                "",
+                "[The workshop's clock](timing.md): minutes per section of each notebook, from its "
+                "words and the executed copies' measured times.",
+            ]
+        )
+        + "\n"
+    )
 
 
-def write_instructor_edition(out_dir: str | os.PathLike | None = None,
-                             names: Iterable[str] = notebooks.SERIES,
-                             source_dir: str | os.PathLike | None = None,
-                             executed_dir: str | os.PathLike | None = None,
-                             slot_minutes: int = 90) -> list[Path]:
+def write_instructor_edition(
+    out_dir: str | os.PathLike | None = None,
+    names: Iterable[str] = notebooks.SERIES,
+    source_dir: str | os.PathLike | None = None,
+    executed_dir: str | os.PathLike | None = None,
+    slot_minutes: int = 90,
+) -> list[Path]:
     """Write the instructor edition: :func:`student.instructor_page` per notebook, the
     workshop's clock (``timing.md``, :func:`timing_markdown`) and ``README.md``.
 
@@ -298,9 +360,14 @@ def write_instructor_edition(out_dir: str | os.PathLike | None = None,
         notebook = nbformat.read(source / f"{name}.ipynb", as_version=4)
         page = student.instructor_page(notebook, name)
         written.append(files.save_bytes(page.encode(), out / f"{name}.md"))
-        counts.append((name, len(student.questions(notebook)),
-                       len(student.exercises(notebook, name))))
-    clock = timing_markdown(timing_table([c[0] for c in counts], source, executed_dir),
-                            slot_minutes)
-    return [files.save_bytes(_index_page(counts).encode(), out / "README.md"), *written,
-            files.save_bytes(clock.encode(), out / "timing.md")]
+        counts.append(
+            (name, len(student.questions(notebook)), len(student.exercises(notebook, name)))
+        )
+    clock = timing_markdown(
+        timing_table([c[0] for c in counts], source, executed_dir), slot_minutes
+    )
+    return [
+        files.save_bytes(_index_page(counts).encode(), out / "README.md"),
+        *written,
+        files.save_bytes(clock.encode(), out / "timing.md"),
+    ]

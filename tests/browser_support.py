@@ -31,15 +31,19 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 HOST = "127.0.0.1"
 #: Lab user settings: render every cell (no virtual scrolling), no network look-ups.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
-                                                   "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 
 
@@ -92,8 +96,9 @@ class LabServer:
 
     def api(self, path: str, timeout: float = 10) -> object:
         """GET a Jupyter Server REST endpoint (``/api/...``) and decode its JSON."""
-        request = urllib.request.Request(self.base_url + path,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            self.base_url + path, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.load(response)
 
@@ -121,24 +126,30 @@ def _lab_env(base: Path) -> dict:
     for name, value in LAB_SETTINGS.items():
         _write_json(folders["settings"] / f"{name}.jupyterlab-settings", value)
     # The only kernelspec outside sys.prefix: python3 is this interpreter, whatever PATH says.
-    _write_json(folders["data"] / "kernels" / "python3" / "kernel.json", {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (tchexnet venv)", "language": "python",
-    })
+    _write_json(
+        folders["data"] / "kernels" / "python3" / "kernel.json",
+        {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3 (tchexnet venv)",
+            "language": "python",
+        },
+    )
     env = dict(os.environ)
-    env.update({
-        "JUPYTERLAB_SETTINGS_DIR": str(folders["settings"]),
-        "JUPYTERLAB_WORKSPACES_DIR": str(folders["settings"] / "workspaces"),
-        "JUPYTER_DATA_DIR": str(folders["data"]),
-        "JUPYTER_CONFIG_DIR": str(folders["config"]),
-        "JUPYTER_RUNTIME_DIR": str(folders["runtime"]),
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "JUPYTER_PREFER_ENV_PATH": "0",  # our data dir (its python3 kernelspec) before sys.prefix
-        "IPYTHONDIR": str(folders["config"] / "ipython"),
-        "MPLCONFIGDIR": str(folders["config"] / "matplotlib"),
-        "TCHEXNET_OUTPUT_DIR": str(folders["outputs"]),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    })
+    env.update(
+        {
+            "JUPYTERLAB_SETTINGS_DIR": str(folders["settings"]),
+            "JUPYTERLAB_WORKSPACES_DIR": str(folders["settings"] / "workspaces"),
+            "JUPYTER_DATA_DIR": str(folders["data"]),
+            "JUPYTER_CONFIG_DIR": str(folders["config"]),
+            "JUPYTER_RUNTIME_DIR": str(folders["runtime"]),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "JUPYTER_PREFER_ENV_PATH": "0",  # our data dir (its python3 kernelspec) before sys.prefix
+            "IPYTHONDIR": str(folders["config"] / "ipython"),
+            "MPLCONFIGDIR": str(folders["config"] / "matplotlib"),
+            "TCHEXNET_OUTPUT_DIR": str(folders["outputs"]),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+    )
     for variable in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH", "JUPYTERLAB_DIR"):
         env.pop(variable, None)
     return env
@@ -157,20 +168,34 @@ def start_lab(base: Path, timeout: float = 90) -> LabServer:
     port, token = free_port(), secrets.token_hex(24)
     log_path = base / "jupyterlab.log"
     command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser",
-        f"--ServerApp.ip={HOST}", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--ServerApp.ip={HOST}",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         # A safety net should the finaliser never run: exit after 30 min without activity.
         "--ServerApp.shutdown_no_activity_timeout=1800",
-        "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False",
+        "--LabApp.extension_manager=readonly",
+        "--ServerApp.terminals_enabled=False",
     ]
     if os.geteuid() == 0:  # CI containers run as root
         command.append("--allow-root")
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=root, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     server = LabServer(process, port, token, root, log_path, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -216,8 +241,9 @@ def stage_notebook(source: Path, root: Path, parameters: dict | None = None) -> 
     if parameters:
         import papermill
 
-        papermill.execute_notebook(str(source), str(target), parameters=parameters,
-                                   prepare_only=True, progress_bar=False)
+        papermill.execute_notebook(
+            str(source), str(target), parameters=parameters, prepare_only=True, progress_bar=False
+        )
     else:
         shutil.copyfile(source, target)
     return target.relative_to(root).as_posix()
@@ -227,8 +253,9 @@ def stage_notebook(source: Path, root: Path, parameters: dict | None = None) -> 
 
 
 @contextlib.contextmanager
-def chromium_page(viewport: tuple[int, int] = (1600, 1200),
-                  timeout_ms: int = 30_000) -> Iterator[object]:
+def chromium_page(
+    viewport: tuple[int, int] = (1600, 1200), timeout_ms: int = 30_000
+) -> Iterator[object]:
     """A Playwright page in headless Debian Chromium; the browser is closed on exit.
 
     The page gets a ``console_errors`` list collecting the browser console's errors.
@@ -236,8 +263,9 @@ def chromium_page(viewport: tuple[int, int] = (1600, 1200),
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             headless=True, timeout=60_000)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
         try:
             context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             page = context.new_page()
@@ -251,7 +279,7 @@ def chromium_page(viewport: tuple[int, int] = (1600, 1200),
 
 
 def kernel_state(page) -> str:
-    """"dialog" (a dialog covers the page), "idle", "busy", or "none" (no kernel, starting...).
+    """ "dialog" (a dialog covers the page), "idle", "busy", or "none" (no kernel, starting...).
 
     Read from the status bar's kernel item ("Python 3 (...) | Idle"): the toolbar's execution
     indicator already says idle while the notebook has no kernel yet.
@@ -293,17 +321,22 @@ def run_all_cells(page, timeout_ms: int) -> None:
     # The kernel turns busy on the first cell; don't mistake the old "idle" for "done".
     with contextlib.suppress(Exception):
         page.wait_for_function(
-            f"() => ({KERNEL_STATE_JS})() === 'busy' || {PROMPTS_BUSY_JS}", timeout=10_000)
+            f"() => ({KERNEL_STATE_JS})() === 'busy' || {PROMPTS_BUSY_JS}", timeout=10_000
+        )
 
 
-PROMPTS_BUSY_JS = ("[...document.querySelectorAll('.jp-InputArea-prompt')]"
-                   ".some(p => p.textContent.includes('*'))")
+PROMPTS_BUSY_JS = (
+    "[...document.querySelectorAll('.jp-InputArea-prompt')].some(p => p.textContent.includes('*'))"
+)
 
 
 def wait_all_cells_done(page, timeout_ms: int) -> None:
     """Wait until no cell shows ``[*]`` and the kernel is idle."""
-    page.wait_for_function(f"() => !({PROMPTS_BUSY_JS}) && ({KERNEL_STATE_JS})() === 'idle'",
-                           timeout=timeout_ms, polling=500)
+    page.wait_for_function(
+        f"() => !({PROMPTS_BUSY_JS}) && ({KERNEL_STATE_JS})() === 'idle'",
+        timeout=timeout_ms,
+        polling=500,
+    )
 
 
 def counts(explorer) -> dict[str, int]:
@@ -318,5 +351,7 @@ def counts(explorer) -> dict[str, int]:
 def rates(explorer) -> dict[str, str]:
     """The rates table as shown: {"sensitivity": "0.850", "specificity": ..., ...}."""
     rows = explorer.locator(".tchexnet-roc-metrics table.tchexnet-rates tr")
-    return {cells[0]: cells[1] for cells in
-            (rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count()))}
+    return {
+        cells[0]: cells[1]
+        for cells in (rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count()))
+    }

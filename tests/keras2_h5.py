@@ -52,9 +52,9 @@ def write_keras2_weights(model, path, head_names=None, full_model=False, order=N
         root.attrs["keras_version"] = b"2.2.4"
         for layer, name in zip(layers, names):
             group = root.create_group(name)
-            weight_names = [
-                f"{name}/{w}:0" for w in _WEIGHT_NAMES.get(type(layer).__name__, [])
-            ][: len(layer.weights)]
+            weight_names = [f"{name}/{w}:0" for w in _WEIGHT_NAMES.get(type(layer).__name__, [])][
+                : len(layer.weights)
+            ]
             group.attrs["weight_names"] = np.array([w.encode("utf8") for w in weight_names])
             for weight_name, value in zip(weight_names, layer.get_weights()):
                 group.create_dataset(weight_name, data=value)

@@ -42,8 +42,11 @@ FALLBACK_CELLS = [
 
 def write_fallback_notebook(root: Path) -> str:
     """The stand-in for 05 until it exists: imports, then the explorer on seeded scores."""
-    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    notebook = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        }
+    )
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in FALLBACK_CELLS]
     path = root / "notebooks" / "browser_roc_explorer.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,8 +82,11 @@ def test_lab_kernel_is_this_venv(lab):
 
 
 def test_roc_explorer_renders_and_its_threshold_slider_updates_the_metrics(lab):
-    relpath = (bs.stage_notebook(NOTEBOOK, lab.root, lab.parameters) if NOTEBOOK.exists()
-               else write_fallback_notebook(lab.root))
+    relpath = (
+        bs.stage_notebook(NOTEBOOK, lab.root, lab.parameters)
+        if NOTEBOOK.exists()
+        else write_fallback_notebook(lab.root)
+    )
     shots = config.output_dir("browser")
     (shots / "failure.png").unlink(missing_ok=True)
     with bs.chromium_page() as page:
@@ -123,16 +129,22 @@ def check_explorer(page, explorer, shots: Path) -> None:
     handle.focus()
     for _ in range(5):  # a few steps up: the kernel answers, the label beside the slider follows
         handle.press("ArrowRight")
-    page.wait_for_function("([el, old]) => el.innerText !== old",
-                           arg=[label.element_handle(), label_before], timeout=UPDATE_TIMEOUT_MS)
+    page.wait_for_function(
+        "([el, old]) => el.innerText !== old",
+        arg=[label.element_handle(), label_before],
+        timeout=UPDATE_TIMEOUT_MS,
+    )
 
     handle.press("Home")  # the lowest threshold: every case called positive
     wait_for_counts(page, explorer, {"tp": n_pos, "fp": n_neg, "fn": 0, "tn": 0})
     shown = bs.rates(explorer)
     assert (shown["sensitivity"], shown["specificity"]) == ("1.000", "0.000"), shown
     bs.wait_kernel_state(page, ("idle",), UPDATE_TIMEOUT_MS)  # the plot for t = min is sent
-    page.wait_for_function("([img, old]) => img.src !== old && img.complete",
-                           arg=[plot.element_handle(), plot_before], timeout=UPDATE_TIMEOUT_MS)
+    page.wait_for_function(
+        "([img, old]) => img.src !== old && img.complete",
+        arg=[plot.element_handle(), plot_before],
+        timeout=UPDATE_TIMEOUT_MS,
+    )
     assert page.get_by_text(WIDGET_ERROR).count() == 0
     explorer.screenshot(path=shots / "roc_explorer_after.png")
     page.screenshot(path=shots / "notebook.png", full_page=True)
@@ -145,7 +157,8 @@ def wait_for_counts(page, explorer, expected: dict[str, int]) -> None:
         return cell && cell.innerText.trim().endsWith(' ' + v);
     })"""
     try:
-        page.wait_for_function(script, arg=[explorer.element_handle(), expected],
-                               timeout=UPDATE_TIMEOUT_MS)
+        page.wait_for_function(
+            script, arg=[explorer.element_handle(), expected], timeout=UPDATE_TIMEOUT_MS
+        )
     except Exception as error:
         raise AssertionError(f"counts shown {bs.counts(explorer)}, expected {expected}") from error

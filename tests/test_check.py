@@ -19,12 +19,15 @@ def said(capsys) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("function, arguments", [
-    (check.exercise_01_1, (pd.DataFrame({"patient_id": ["a", "a", "b"]}),)),
-    (check.exercise_05_2, (np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.3, 0.2]))),
-    (check.exercise_05_3, ()),
-    (check.exercise_05_4, ()),
-])
+@pytest.mark.parametrize(
+    "function, arguments",
+    [
+        (check.exercise_01_1, (pd.DataFrame({"patient_id": ["a", "a", "b"]}),)),
+        (check.exercise_05_2, (np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.3, 0.2]))),
+        (check.exercise_05_3, ()),
+        (check.exercise_05_4, ()),
+    ],
+)
 def test_the_placeholder_is_not_yet_answered(function, arguments, capsys):
     assert function(..., *arguments) is False
     assert "not yet answered" in said(capsys)
@@ -59,7 +62,7 @@ def test_03_features_by_hand_on_rows_drawn_afresh(capsys):
     by_hand = lambda chosen: stored[[paths.index(p) for p in chosen]] + 1e-6  # noqa: E731
     assert check.exercise_03_1(by_hand, stored, paths)
     assert "drawn afresh, equal the store's" in said(capsys)
-    assert not check.exercise_03_1(lambda chosen: stored[:len(chosen)], stored, paths, seed=3)
+    assert not check.exercise_03_1(lambda chosen: stored[: len(chosen)], stored, paths, seed=3)
     assert "max |difference|" in said(capsys)
     assert not check.exercise_03_1(lambda chosen: np.zeros((len(chosen), 14)), stored, paths)
     assert "14 columns" in said(capsys)
@@ -76,15 +79,20 @@ def patients_table(n_patients: int = 60, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     counts = rng.integers(1, 4, n_patients)
     patient = np.repeat([f"patient{k:05d}" for k in range(n_patients)], counts)
-    return pd.DataFrame({"patient_id": patient, "csv_line": np.arange(2, len(patient) + 2),
-                         "Pneumothorax": (rng.random(len(patient)) < 0.2).astype(int)})
+    return pd.DataFrame(
+        {
+            "patient_id": patient,
+            "csv_line": np.arange(2, len(patient) + 2),
+            "Pneumothorax": (rng.random(len(patient)) < 0.2).astype(int),
+        }
+    )
 
 
 def split_by_patient(table, val_fraction, seed):
     """The solution of Exercise 1.2 in notebook 01."""
     patients = table["patient_id"].unique()
     shuffled = np.random.default_rng(seed).permutation(patients)
-    val_patients = set(shuffled[:round(len(patients) * val_fraction)])
+    val_patients = set(shuffled[: round(len(patients) * val_fraction)])
     in_val = table["patient_id"].isin(val_patients)
     train, val = table[~in_val], table[in_val]
     assert not set(train["patient_id"]) & set(val["patient_id"]), "a patient on both sides"
@@ -95,7 +103,7 @@ def test_01_patient_split_by_hand(capsys):
     table = patients_table()
     assert check.exercise_01_2(split_by_patient, table), said(capsys)
     assert "no patient on both sides" in said(capsys)
-    by_rows = lambda t, f, s: (t.iloc[:round(len(t) * (1 - f))], t.iloc[round(len(t) * (1 - f)):])
+    by_rows = lambda t, f, s: (t.iloc[: round(len(t) * (1 - f))], t.iloc[round(len(t) * (1 - f)) :])
     assert not check.exercise_01_2(by_rows, table, seed=1)  # the paper's row-order cut
     assert "patient leakage" in said(capsys)
     fixed = lambda t, f, s: split_by_patient(t, f, 0)  # noqa: E731  ignores the seed
@@ -124,8 +132,14 @@ def test_01_leak_check_by_hand(capsys):
     table = patients_table()
     assert check.exercise_01_3(shared_patients, table), said(capsys)
     assert "planted patients" in said(capsys)
-    neighbours = lambda *ts: set().union(*(set(a["patient_id"]) & set(b["patient_id"])  # noqa
-                                           for a, b in zip(ts, ts[1:])))
+    neighbours = (
+        lambda *ts: set().union(
+            *(
+                set(a["patient_id"]) & set(b["patient_id"])  # noqa
+                for a, b in zip(ts, ts[1:])
+            )
+        )
+    )
     assert not check.exercise_01_3(neighbours, table)  # misses the first and the last table's
     assert "missed" in said(capsys)
     first_two = lambda *ts: set(ts[0]["patient_id"]) & set(ts[1]["patient_id"])  # noqa: E731
@@ -165,9 +179,13 @@ def fit_one_epoch(features, labels, start_weights):
     import keras
     import tensorflow as tf
 
-    head = keras.Sequential([keras.Input((features.shape[1],)),
-                             keras.layers.Dense(512, activation="relu"),
-                             keras.layers.Dense(1, activation="sigmoid")])
+    head = keras.Sequential(
+        [
+            keras.Input((features.shape[1],)),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     head.set_weights(start_weights)
     head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     n, n1 = len(labels), labels.sum()
@@ -188,18 +206,28 @@ def test_04_one_epoch_in_plain_keras(capsys):
     assert "your epoch and the library's end at the same head" in said(capsys)
 
     def unweighted(x, labels, start, epochs=1):
-        head = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(512, "relu"),
-                                 keras.layers.Dense(1, "sigmoid")])
+        head = keras.Sequential(
+            [
+                keras.Input((x.shape[1],)),
+                keras.layers.Dense(512, "relu"),
+                keras.layers.Dense(1, "sigmoid"),
+            ]
+        )
         head.set_weights(start)
         head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
-        head.fit(tf.data.Dataset.from_tensor_slices((x, labels)).batch(16), shuffle=False,
-                 verbose=0, epochs=epochs)
+        head.fit(
+            tf.data.Dataset.from_tensor_slices((x, labels)).batch(16),
+            shuffle=False,
+            verbose=0,
+            epochs=epochs,
+        )
         return head
 
     assert not check.exercise_04_2(unweighted, features, y, seed=2)
     assert "without class weights" in said(capsys)
-    assert not check.exercise_04_2(lambda x, labels, start: unweighted(x, labels, start, 0),
-                                   features, y, seed=2)
+    assert not check.exercise_04_2(
+        lambda x, labels, start: unweighted(x, labels, start, 0), features, y, seed=2
+    )
     assert "has not moved from its start weights" in said(capsys)
     assert not check.exercise_04_2(0.6931, features, y)
     assert "expected a function" in said(capsys)
@@ -274,10 +302,15 @@ def test_05_paired_delong_runs_the_function_on_fresh_test_sets(capsys):
     assert "raised ZeroDivisionError" in said(capsys)
 
 
-@pytest.mark.parametrize("slip, said_part", [
-    ("ties", "ties counted as losses"), ("ddof", "ddof=0"), ("unpaired", "as if independent"),
-    ("one-sided", "one-sided p"),
-])
+@pytest.mark.parametrize(
+    "slip, said_part",
+    [
+        ("ties", "ties counted as losses"),
+        ("ddof", "ddof=0"),
+        ("unpaired", "as if independent"),
+        ("one-sided", "one-sided p"),
+    ],
+)
 def test_05_paired_delong_names_the_usual_slips(slip, said_part, capsys):
     from scipy import stats
 
@@ -291,8 +324,10 @@ def test_05_paired_delong_names_the_usual_slips(slip, said_part, capsys):
         if slip == "unpaired":
             var = sum(np.var(v, ddof=1) / v.size for v in (*p10, *p01))
         else:
-            var = (np.var(p10[0] - p10[1], ddof=ddof) / p10[0].size
-                   + np.var(p01[0] - p01[1], ddof=ddof) / p01[0].size)
+            var = (
+                np.var(p10[0] - p10[1], ddof=ddof) / p10[0].size
+                + np.var(p01[0] - p01[1], ddof=ddof) / p01[0].size
+            )
         z = (p10[0].mean() - p10[1].mean()) / np.sqrt(var)
         return z, (1 if slip == "one-sided" else 2) * stats.norm.sf(abs(z))
 
@@ -328,8 +363,7 @@ def test_05_ece_runs_the_function_on_fresh_probabilities(capsys):
 
     def unweighted(y, p):
         which = np.minimum((p * 10).astype(int), 9)
-        return np.mean([abs(p[which == b].mean() - y[which == b].mean())
-                        for b in np.unique(which)])
+        return np.mean([abs(p[which == b].mean() - y[which == b].mean()) for b in np.unique(which)])
 
     assert not check.exercise_05_4(unweighted, seed=3)
     assert "without weights" in said(capsys)
@@ -407,7 +441,9 @@ def test_06_2_gradcam_of_one_unit_from_the_tape(tmp_path, capsys):
     for k in range(14):  # the first output whose map is not all zero (random weights)
         with tf.GradientTape() as tape:
             maps, hidden = grad_model(x, training=False)
-            logit = tf.matmul(hidden, tf.convert_to_tensor(last.kernel)[:, k:k + 1]) + last.bias[k]
+            logit = (
+                tf.matmul(hidden, tf.convert_to_tensor(last.kernel)[:, k : k + 1]) + last.bias[k]
+            )
         weights = tf.reduce_mean(tape.gradient(logit, maps), axis=(1, 2))
         cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", maps, weights))
         up = tf.image.resize(cam[..., None], x.shape[1:3], method="bilinear").numpy()[0, ..., 0]

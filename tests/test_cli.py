@@ -22,8 +22,12 @@ CHEXPERT_HEADER = list(labels.CHEXPERT_META_COLUMNS + labels.CHEXPERT_OBSERVATIO
 
 def chest_like(height: int = 320, width: int = 390) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width]
-    lungs = np.exp(-(((xx - width * 0.33) / (width * 0.12)) ** 2 + ((yy - height * 0.5) / (height * 0.3)) ** 2))
-    lungs += np.exp(-(((xx - width * 0.67) / (width * 0.12)) ** 2 + ((yy - height * 0.5) / (height * 0.3)) ** 2))
+    lungs = np.exp(
+        -(((xx - width * 0.33) / (width * 0.12)) ** 2 + ((yy - height * 0.5) / (height * 0.3)) ** 2)
+    )
+    lungs += np.exp(
+        -(((xx - width * 0.67) / (width * 0.12)) ** 2 + ((yy - height * 0.5) / (height * 0.3)) ** 2)
+    )
     return np.clip(200 - 150 * lungs + 10 * np.sin(yy / 6.0), 0, 255).astype(np.uint8)
 
 
@@ -33,9 +37,13 @@ def image_files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("images")
     gray = chest_like()
     files = {
-        "jpeg": folder / "view1_frontal.jpg", "png8": folder / "gray8.png",
-        "png16": folder / "gray16.png", "rgb": folder / "rgb.png", "rgba": folder / "rgba.png",
-        "palette": folder / "palette.png", "small": folder / "small40.png",
+        "jpeg": folder / "view1_frontal.jpg",
+        "png8": folder / "gray8.png",
+        "png16": folder / "gray16.png",
+        "rgb": folder / "rgb.png",
+        "rgba": folder / "rgba.png",
+        "palette": folder / "palette.png",
+        "small": folder / "small40.png",
     }
     Image.fromarray(gray).save(files["jpeg"], quality=95)
     Image.fromarray(gray).save(files["png8"])
@@ -54,7 +62,9 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_predict_prints_the_original_hello_world_format(capsys, image_files, keras2_weights):
-    code, out, err = run(capsys, "predict", image_files["jpeg"], "--weights", keras2_weights["chexnet"])
+    code, out, err = run(
+        capsys, "predict", image_files["jpeg"], "--weights", keras2_weights["chexnet"]
+    )
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == str(image_files["jpeg"]) and len(lines) == 15
@@ -66,8 +76,14 @@ def test_predict_prints_the_original_hello_world_format(capsys, image_files, ker
 
 def test_predict_json_on_every_kind_of_image(capsys, image_files, keras2_weights):
     kinds = ["jpeg", "png8", "png16", "rgb", "rgba", "palette", "small"]
-    code, out, err = run(capsys, "predict", *(image_files[k] for k in kinds), "--json",
-                         "--weights", keras2_weights["chexnet"])
+    code, out, err = run(
+        capsys,
+        "predict",
+        *(image_files[k] for k in kinds),
+        "--json",
+        "--weights",
+        keras2_weights["chexnet"],
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert [r["image"] for r in rows] == [str(image_files[k]) for k in kinds]
@@ -79,27 +95,45 @@ def test_predict_json_on_every_kind_of_image(capsys, image_files, keras2_weights
 
 
 def test_predict_tchexnet_checkpoint(capsys, image_files, keras2_weights):
-    code, out, err = run(capsys, "predict", image_files["png8"], "--model", "tchexnet",
-                         "--weights", keras2_weights["tchexnet"])
+    code, out, err = run(
+        capsys,
+        "predict",
+        image_files["png8"],
+        "--model",
+        "tchexnet",
+        "--weights",
+        keras2_weights["tchexnet"],
+    )
     assert code == 0, err
     path, line = out.splitlines()
     assert path == str(image_files["png8"]) and line.startswith("Pneumothorax ")
     assert 0.0 < float(line.split()[1]) < 1.0
 
 
-def test_default_weights_come_from_the_weights_folder(capsys, monkeypatch, image_files, keras2_weights):
+def test_default_weights_come_from_the_weights_folder(
+    capsys, monkeypatch, image_files, keras2_weights
+):
     monkeypatch.setenv("TCHEXNET_WEIGHTS_DIR", str(keras2_weights["chexnet"].parent))
     code, out, _ = run(capsys, "predict", image_files["png8"])
     assert code == 0 and out.splitlines()[1].startswith("Atelectasis ")
 
 
 def test_features_text_and_json(capsys, image_files, keras2_weights):
-    code, out, _ = run(capsys, "features", image_files["png8"], "--weights", keras2_weights["chexnet"])
+    code, out, _ = run(
+        capsys, "features", image_files["png8"], "--weights", keras2_weights["chexnet"]
+    )
     assert code == 0
     path, vector = out.splitlines()[:2]
     assert path == str(image_files["png8"]) and vector.startswith("1024 [")
-    code, out, _ = run(capsys, "features", image_files["png8"], image_files["jpeg"], "--json",
-                       "--weights", keras2_weights["chexnet"])
+    code, out, _ = run(
+        capsys,
+        "features",
+        image_files["png8"],
+        image_files["jpeg"],
+        "--json",
+        "--weights",
+        keras2_weights["chexnet"],
+    )
     rows = json.loads(out)
     assert len(rows) == 2 and all(len(r["features"]) == 1024 for r in rows)
     assert min(min(r["features"]) for r in rows) >= 0.0  # pooled ReLU outputs
@@ -109,12 +143,23 @@ def test_skip_mode_reports_and_keeps_rows_aligned(capsys, tmp_path, image_files,
     empty, text = tmp_path / "empty.jpg", tmp_path / "page.jpg"
     empty.write_bytes(b"")
     text.write_text("<!DOCTYPE html><html></html>")
-    argv = ["predict", image_files["png8"], empty, image_files["rgb"], text, tmp_path / "gone.png",
-            image_files["palette"], "--json", "--weights", keras2_weights["chexnet"]]
+    argv = [
+        "predict",
+        image_files["png8"],
+        empty,
+        image_files["rgb"],
+        text,
+        tmp_path / "gone.png",
+        image_files["palette"],
+        "--json",
+        "--weights",
+        keras2_weights["chexnet"],
+    ]
     code, out, err = run(capsys, *argv, "--on-error", "skip")
     assert code == 0
     assert [r["image"] for r in json.loads(out)] == [
-        str(image_files[k]) for k in ("png8", "rgb", "palette")]
+        str(image_files[k]) for k in ("png8", "rgb", "palette")
+    ]
     assert "6 files: 3 kept, 3 skipped" in err
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and err.count("\n") == 1
@@ -125,8 +170,16 @@ def test_errors_are_one_line_without_traceback(tmp_path, image_files):
     """The installed console script: missing weights → exit 2, where to get them, no traceback."""
     script = Path(sys.executable).with_name("tchexnet")
     result = subprocess.run(
-        [script, "predict", str(image_files["png8"]), "--weights", str(tmp_path / "best_weights.h5")],
-        capture_output=True, text=True)
+        [
+            script,
+            "predict",
+            str(image_files["png8"]),
+            "--weights",
+            str(tmp_path / "best_weights.h5"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("tchexnet: error")]
     assert len(errors) == 1 and "CheXNet-Keras" in errors[0] and "put it at" in errors[0]
@@ -142,9 +195,16 @@ def write_train_csv(path: Path, n_patients: int = 30) -> None:
             for study in range(1, 1 + patient % 3 + 1):
                 for view in ("frontal", "lateral")[: 1 + (patient % 4 == 0)]:
                     values = rng.choice(["1.0", "0.0", "-1.0", ""], 14, p=[0.2, 0.1, 0.1, 0.6])
-                    writer.writerow([
-                        f"CheXpert-v1.0-small/train/patient{patient:05d}/study{study}/view1_{view}.jpg",
-                        "Female", 50, view.capitalize(), "AP" if view == "frontal" else "", *values])
+                    writer.writerow(
+                        [
+                            f"CheXpert-v1.0-small/train/patient{patient:05d}/study{study}/view1_{view}.jpg",
+                            "Female",
+                            50,
+                            view.capitalize(),
+                            "AP" if view == "frontal" else "",
+                            *values,
+                        ]
+                    )
 
 
 @pytest.mark.parametrize("recipe", ["paper", "patient"])
@@ -152,8 +212,9 @@ def test_split_writes_csvs_and_counts(capsys, tmp_path, recipe):
     train_csv = tmp_path / "CheXpert-v1.0-small" / "train.csv"
     train_csv.parent.mkdir()
     write_train_csv(train_csv)
-    code, out, err = run(capsys, "split", "--csv", train_csv, "--recipe", recipe,
-                         "--out", tmp_path / "out", "--json")
+    code, out, err = run(
+        capsys, "split", "--csv", train_csv, "--recipe", recipe, "--out", tmp_path / "out", "--json"
+    )
     assert code == 0, err
     result = json.loads(out)
     for part in ("train", "val"):
@@ -167,8 +228,17 @@ def test_split_applies_the_uncertainty_policy(capsys, tmp_path):
     write_train_csv(train_csv)
     written = {}
     for policy in ("zeros", "ones", "ignore"):
-        code, out, err = run(capsys, "split", "--csv", train_csv, "--uncertain", policy,
-                             "--out", tmp_path / policy, "--json")
+        code, out, err = run(
+            capsys,
+            "split",
+            "--csv",
+            train_csv,
+            "--uncertain",
+            policy,
+            "--out",
+            tmp_path / policy,
+            "--json",
+        )
         assert code == 0, err
         written[policy] = pd.read_csv(json.loads(out)["train_csv"])[list(labels.PAPER_CLASSES)]
     uncertain = written["ignore"] == -1  # U-Ignore keeps them uncertain, as CheXpert spells it
@@ -180,18 +250,27 @@ def test_split_applies_the_uncertainty_policy(capsys, tmp_path):
 
 def test_split_bad_csv_names_the_row(capsys, tmp_path):
     bad = tmp_path / "train.csv"
-    bad.write_text(",".join(CHEXPERT_HEADER) + "\n"
-                   + "CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg,Male,60,"
-                     "Frontal,AP," + ",".join(["yes"] + [""] * 13) + "\n")
+    bad.write_text(
+        ",".join(CHEXPERT_HEADER)
+        + "\n"
+        + "CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg,Male,60,"
+        "Frontal,AP," + ",".join(["yes"] + [""] * 13) + "\n"
+    )
     code, _, err = run(capsys, "split", "--csv", bad)
     assert code == 2 and "line 2" in err and "No Finding" in err and "'yes'" in err
 
 
 def test_compare_reproduces_the_paper_table(capsys, reference):
     code, out, err = run(
-        capsys, "compare", "--labels", reference / "valid_frontal_6_classes.csv",
-        "--scores", f"CheXNet={reference / 'chexnet_valid_frontal_pneumothorax_scores.csv'}",
-        f"tCheXNet={reference / 'tchexnet_valid_frontal_pneumothorax_scores.csv'}", "--json")
+        capsys,
+        "compare",
+        "--labels",
+        reference / "valid_frontal_6_classes.csv",
+        "--scores",
+        f"CheXNet={reference / 'chexnet_valid_frontal_pneumothorax_scores.csv'}",
+        f"tCheXNet={reference / 'tchexnet_valid_frontal_pneumothorax_scores.csv'}",
+        "--json",
+    )
     assert code == 0, err
     result = json.loads(out)
     assert (result["n"], result["positives"]) == (202, 7)
@@ -202,8 +281,15 @@ def test_compare_reproduces_the_paper_table(capsys, reference):
 
 def test_compare_on_valid_csv_with_frontal_filter(capsys, reference):
     code, out, _ = run(
-        capsys, "compare", "--labels", reference / "valid.csv", "--view", "frontal",
-        "--scores", f"tCheXNet={reference / 'tchexnet_valid_frontal_pneumothorax_scores.csv'}")
+        capsys,
+        "compare",
+        "--labels",
+        reference / "valid.csv",
+        "--view",
+        "frontal",
+        "--scores",
+        f"tCheXNet={reference / 'tchexnet_valid_frontal_pneumothorax_scores.csv'}",
+    )
     assert code == 0 and "n=202, 7 positive" in out and "AUC 0.708" in out
 
 
@@ -222,11 +308,18 @@ def _options(command: str) -> dict[str, argparse.Action]:
 def test_choices_and_defaults_come_from_the_library():
     head, preprocess = training.HeadConfig(), config.PreprocessConfig()
     train = _options("train")
-    assert {k: train[k].default for k in ("epochs", "batch_size", "lr", "class_weight",
-                                          "select_on", "seed", "patience")} == {
-        "epochs": head.epochs, "batch_size": head.batch_size, "lr": head.learning_rate,
-        "class_weight": head.class_weight, "select_on": head.select_on, "seed": head.seed,
-        "patience": head.early_stopping_patience}
+    assert {
+        k: train[k].default
+        for k in ("epochs", "batch_size", "lr", "class_weight", "select_on", "seed", "patience")
+    } == {
+        "epochs": head.epochs,
+        "batch_size": head.batch_size,
+        "lr": head.learning_rate,
+        "class_weight": head.class_weight,
+        "select_on": head.select_on,
+        "seed": head.seed,
+        "patience": head.early_stopping_patience,
+    }
     assert tuple(train["class_weight"].choices) == training.CLASS_WEIGHTS
     assert tuple(train["select_on"].choices) == training.SELECT_ON
     extract = _options("extract")
@@ -250,8 +343,16 @@ def write_labels_csv(path: Path, y: np.ndarray) -> None:
         for i, label in enumerate(y):
             values = [""] * len(labels.CHEXPERT_OBSERVATIONS)
             values[labels.CHEXPERT_OBSERVATIONS.index(labels.TARGET)] = f"{float(label):.1f}"
-            writer.writerow([f"CheXpert-v1.0-small/valid/patient{i:05d}/study1/view1_frontal.jpg",
-                             "Male", 60, "Frontal", "AP", *values])
+            writer.writerow(
+                [
+                    f"CheXpert-v1.0-small/valid/patient{i:05d}/study1/view1_frontal.jpg",
+                    "Male",
+                    60,
+                    "Frontal",
+                    "AP",
+                    *values,
+                ]
+            )
 
 
 @pytest.mark.parametrize("positives", [3, 0])
@@ -285,19 +386,34 @@ def test_compare_takes_repeated_flags_refuses_a_repeated_name_and_warns(capsys, 
     write_labels_csv(tmp_path / "valid.csv", y)
     for name, s in {"perfect": y + 0.1 * rng.random(47), "noisy": rng.random(47)}.items():
         (tmp_path / f"{name}.txt").write_text("\n".join(map(str, s)) + "\n")
-    flags = ["--scores", f"perfect={tmp_path / 'perfect.txt'}",
-             "--scores", f"noisy={tmp_path / 'noisy.txt'}"]
+    flags = [
+        "--scores",
+        f"perfect={tmp_path / 'perfect.txt'}",
+        "--scores",
+        f"noisy={tmp_path / 'noisy.txt'}",
+    ]
     code, out, err = run(capsys, "compare", "--labels", tmp_path / "valid.csv", *flags, "--json")
     assert code == 0, err
     models = json.loads(out)["models"]
     assert list(models) == ["perfect", "noisy"]  # both flags kept, in order
-    assert models["perfect"]["warnings"] == ["degenerate: AUC 1.0, zero variance",
-                                             "only 7 positives"]
+    assert models["perfect"]["warnings"] == [
+        "degenerate: AUC 1.0, zero variance",
+        "only 7 positives",
+    ]
     assert models["noisy"]["warnings"] == ["only 7 positives"]
     code, out, _ = run(capsys, "compare", "--labels", tmp_path / "valid.csv", *flags)
-    assert "1.000 (95% CI 1.000–1.000) ⚠ degenerate: AUC 1.0, zero variance; only 7 positives" in out
-    code, _, err = run(capsys, "compare", "--labels", tmp_path / "valid.csv", *flags,
-                       "--scores", f"noisy={tmp_path / 'perfect.txt'}")
+    assert (
+        "1.000 (95% CI 1.000–1.000) ⚠ degenerate: AUC 1.0, zero variance; only 7 positives" in out
+    )
+    code, _, err = run(
+        capsys,
+        "compare",
+        "--labels",
+        tmp_path / "valid.csv",
+        *flags,
+        "--scores",
+        f"noisy={tmp_path / 'perfect.txt'}",
+    )
     assert code == 2 and "model 'noisy' given twice" in err
 
 
@@ -310,38 +426,72 @@ def test_split_extract_train_compare_chain_from_any_folder(capsys, tmp_path, mon
 
     monkeypatch.setenv("TCHEXNET_DATA_DIR", str(tmp_path / "no-data-here"))
 
-    spec = synthetic.SyntheticSpec(n_patients_train=40, n_patients_valid=6, seed=5,
-                                   pneumothorax_prevalence=0.4)
+    spec = synthetic.SyntheticSpec(
+        n_patients_train=40, n_patients_valid=6, seed=5, pneumothorax_prevalence=0.4
+    )
     made = synthetic.generate_dataset(tmp_path / "data", spec, progress=False, workers=1)
     chexnet = models.build_chexnet(input_shape=(64, 64, 3))
     weights = models.save_weights_atomic(chexnet, tmp_path / "chexnet.weights.h5")
     models.save_metadata(weights, chexnet, "a random CheXNet at 64 px, for the test")
     split = tmp_path / "elsewhere" / "split"
-    code, _, err = run(capsys, "split", "--csv", Path(made["dataset_dir"]) / "train.csv",
-                       "--out", split, "--json")
+    code, _, err = run(
+        capsys, "split", "--csv", Path(made["dataset_dir"]) / "train.csv", "--out", split, "--json"
+    )
     assert code == 0, err
-    extract = ["extract", "--csv", split / "train.csv", "--weights", weights, "--batch-size", "8",
-               "--shard-size", "16", "--json"]
+    extract = [
+        "extract",
+        "--csv",
+        split / "train.csv",
+        "--weights",
+        weights,
+        "--batch-size",
+        "8",
+        "--shard-size",
+        "16",
+        "--json",
+    ]
     code, out, err = run(capsys, *extract, "--out", tmp_path / "store")
     assert code == 0, err
     assert json.loads(out)["complete"]
-    code, out, err = run(capsys, "train", "--features", tmp_path / "store", "--labels",
-                         split / "train.csv", "--out", tmp_path / "run", "--epochs", "1", "--json")
+    code, out, err = run(
+        capsys,
+        "train",
+        "--features",
+        tmp_path / "store",
+        "--labels",
+        split / "train.csv",
+        "--out",
+        tmp_path / "run",
+        "--epochs",
+        "1",
+        "--json",
+    )
     assert code == 0, err
     assert Path(json.loads(out)["best_checkpoint"]).is_file()
     val = data.read_labels(split / "val.csv")  # the recorded root: the images are found
-    code, out, err = run(capsys, "predict", *val["image_path"], "--model", "chexnet",
-                         "--weights", weights, "--json")
+    code, out, err = run(
+        capsys, "predict", *val["image_path"], "--model", "chexnet", "--weights", weights, "--json"
+    )
     assert code == 0, err
     scores = [row["probabilities"][labels.TARGET] for row in json.loads(out)]
-    pd.DataFrame({"Path": val["Path"], "score": scores}).to_csv(tmp_path / "scores.csv", index=False)
-    code, out, err = run(capsys, "compare", "--labels", split / "val.csv",
-                         "--scores", f"CheXNet={tmp_path / 'scores.csv'}", "--json")
+    pd.DataFrame({"Path": val["Path"], "score": scores}).to_csv(
+        tmp_path / "scores.csv", index=False
+    )
+    code, out, err = run(
+        capsys,
+        "compare",
+        "--labels",
+        split / "val.csv",
+        "--scores",
+        f"CheXNet={tmp_path / 'scores.csv'}",
+        "--json",
+    )
     assert code == 0, err
     assert json.loads(out)["n"] == len(val) and set(json.loads(out)["models"]) == {"CheXNet"}
     shutil.move(tmp_path / "data", tmp_path / "moved")
     code, _, err = run(capsys, *extract, "--out", tmp_path / "store2")
     assert code == 2 and "file not found" in err
-    code, out, err = run(capsys, *extract, "--out", tmp_path / "store2",
-                         "--data-dir", tmp_path / "moved")
+    code, out, err = run(
+        capsys, *extract, "--out", tmp_path / "store2", "--data-dir", tmp_path / "moved"
+    )
     assert code == 0, err

@@ -17,8 +17,14 @@ HEADER = list(CHEXPERT_META_COLUMNS + CHEXPERT_OBSERVATIONS)
 REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference/tchexnet-paper"
 
 
-def make_row(path: str, view: str = "Frontal", ap_pa: str = "AP", sex: str = "Male",
-             age: str = "60", **labels: str) -> dict[str, str]:
+def make_row(
+    path: str,
+    view: str = "Frontal",
+    ap_pa: str = "AP",
+    sex: str = "Male",
+    age: str = "60",
+    **labels: str,
+) -> dict[str, str]:
     """One CSV row; observations not given are blank. ``Pleural_Effusion`` → ``Pleural Effusion``."""
     row = {"Path": path, "Sex": sex, "Age": age, "Frontal/Lateral": view, "AP/PA": ap_pa}
     row.update({c: "" for c in CHEXPERT_OBSERVATIONS})
@@ -31,13 +37,17 @@ def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None =
     header = header or HEADER
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(
+            handle, fieldnames=header, extrasaction="ignore", lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows(rows)
     return path
 
 
-def img(patient: int, study: int = 1, view: int = 1, kind: str = "frontal", split: str = "valid") -> str:
+def img(
+    patient: int, study: int = 1, view: int = 1, kind: str = "frontal", split: str = "valid"
+) -> str:
     """A Path cell as CheXpert writes it."""
     return f"CheXpert-v1.0-small/{split}/patient{patient:05d}/study{study}/view{view}_{kind}.jpg"
 
@@ -101,10 +111,14 @@ def test_fault_12_label_texts_and_blanks(tmp_path: Path) -> None:
 
 def test_fault_13_reordered_columns_selected_by_name(tmp_path: Path, valid_csv: Path) -> None:
     header = list(reversed(HEADER)) + ["Comment"]
-    shuffled = data.read_labels(write_csv(tmp_path / "r" / "valid.csv", valid_like_rows(), header),
-                                image_root=valid_csv.parent)
+    shuffled = data.read_labels(
+        write_csv(tmp_path / "r" / "valid.csv", valid_like_rows(), header),
+        image_root=valid_csv.parent,
+    )
     original = data.read_labels(valid_csv)
-    pd.testing.assert_frame_equal(shuffled[HEADER + ["image_path"]], original[HEADER + ["image_path"]])
+    pd.testing.assert_frame_equal(
+        shuffled[HEADER + ["image_path"]], original[HEADER + ["image_path"]]
+    )
     assert "Comment" in shuffled.columns
 
 
@@ -115,7 +129,9 @@ def test_only_path_and_view_required(tmp_path: Path) -> None:
 
 
 def test_fault_13_missing_columns_named_with_close_match(tmp_path: Path) -> None:
-    header = [("pneumothorax" if c == "Pneumothorax" else c) for c in HEADER if c != "Frontal/Lateral"]
+    header = [
+        ("pneumothorax" if c == "Pneumothorax" else c) for c in HEADER if c != "Frontal/Lateral"
+    ]
     csv_path = write_csv(tmp_path / "valid.csv", [], header)
     with pytest.raises(errors.DataError) as err:
         data.read_labels(csv_path, require=("Frontal/Lateral", "Pneumothorax"))
@@ -152,7 +168,9 @@ def test_leading_index_column_dropped(tmp_path: Path, index_header: str) -> None
         ("Age", "60.5", "an integer ≥ 0 or blank"),
     ],
 )
-def test_fault_12_illegal_value_names_line_and_column(valid_csv: Path, column: str, value: str, allowed: str) -> None:
+def test_fault_12_illegal_value_names_line_and_column(
+    valid_csv: Path, column: str, value: str, allowed: str
+) -> None:
     replace_cell(valid_csv, 5, column, value)
     with pytest.raises(errors.DataError) as err:
         data.read_labels(valid_csv)
@@ -182,7 +200,9 @@ def test_blank_lines_keep_line_numbers(tmp_path: Path) -> None:
 def test_wrong_field_count_names_line(tmp_path: Path) -> None:
     csv_path = write_csv(tmp_path / "t.csv", [make_row(img(1)), make_row(img(2))])
     csv_path.write_text(csv_path.read_text() + "train/patient00009/study1/v.jpg,Male\n")
-    with pytest.raises(errors.DataError, match=r"^t\.csv line 4: wrong number of fields: 2 \(the header has 19\)$"):
+    with pytest.raises(
+        errors.DataError, match=r"^t\.csv line 4: wrong number of fields: 2 \(the header has 19\)$"
+    ):
         data.read_labels(csv_path)
 
 
@@ -222,9 +242,13 @@ def test_fault_14_path_forms_resolve_to_same_file(tmp_path: Path, path_text: str
     target.write_bytes(b"x")
     resolved = data.resolve_image_path(path_text, tmp_path / "root")
     assert resolved == target.resolve() and resolved.is_file()
-    df = data.read_labels(write_csv(tmp_path / "t.csv", [make_row(path_text)]), image_root=tmp_path / "root")
+    df = data.read_labels(
+        write_csv(tmp_path / "t.csv", [make_row(path_text)]), image_root=tmp_path / "root"
+    )
     assert df.loc[0, "image_path"] == str(target.resolve())
-    assert df.loc[0, "patient_id"] == "patient00001" and df.loc[0, "study_id"] == "patient00001/study1"
+    assert (
+        df.loc[0, "patient_id"] == "patient00001" and df.loc[0, "study_id"] == "patient00001/study1"
+    )
 
 
 @pytest.mark.parametrize(
@@ -240,7 +264,9 @@ def test_fault_14_path_forms_resolve_to_same_file(tmp_path: Path, path_text: str
         ("CheXpert-v1.0-small/", "empty image path"),
     ],
 )
-def test_fault_14_paths_leaving_the_root_refused(tmp_path: Path, path_text: str, cause: str) -> None:
+def test_fault_14_paths_leaving_the_root_refused(
+    tmp_path: Path, path_text: str, cause: str
+) -> None:
     rows = [make_row(img(1)), make_row(img(2)), make_row(path_text)]
     with pytest.raises(errors.DataError) as err:
         data.read_labels(write_csv(tmp_path / "valid.csv", rows))
@@ -261,7 +287,11 @@ def test_path_without_patient_and_study(tmp_path: Path) -> None:
 
 
 def test_fault_16_duplicate_paths_name_both_lines(tmp_path: Path) -> None:
-    rows = [make_row(img(1)), make_row(img(2)), make_row("valid/patient00001/study1/view1_frontal.jpg")]
+    rows = [
+        make_row(img(1)),
+        make_row(img(2)),
+        make_row("valid/patient00001/study1/view1_frontal.jpg"),
+    ]
     with pytest.raises(errors.DataError) as err:
         data.read_labels(write_csv(tmp_path / "valid.csv", rows))
     assert str(err.value) == (
@@ -304,7 +334,9 @@ LABELS = pd.DataFrame({"Pneumothorax": [1.0, -1.0, 0.0, np.nan], "Edema": [np.na
         ("ignore", "ignore", [[1, 0], [0, 1], [0, 0], [0, 0]], [[1, 0], [0, 1], [1, 0], [0, 1]]),
     ],
 )
-def test_fault_11_uncertainty_policies_leave_no_minus_one(uncertain: str, blank: str, values: list, mask: list) -> None:
+def test_fault_11_uncertainty_policies_leave_no_minus_one(
+    uncertain: str, blank: str, values: list, mask: list
+) -> None:
     targets = data.to_targets(LABELS, ["Pneumothorax", "Edema"], uncertain=uncertain, blank=blank)
     assert targets.values.dtype == np.float32 and targets.values.shape == (4, 2)
     np.testing.assert_array_equal(targets.values, np.array(values, dtype=np.float32))
@@ -323,7 +355,9 @@ def test_to_targets_single_class_and_column(valid_csv: Path) -> None:
 
 
 def test_to_targets_refuses_bad_policy_and_labels() -> None:
-    with pytest.raises(ValueError, match=r"'ignore' \(U-Ignore\), 'zeros' \(U-Zeros\), 'ones' \(U-Ones\)"):
+    with pytest.raises(
+        ValueError, match=r"'ignore' \(U-Ignore\), 'zeros' \(U-Zeros\), 'ones' \(U-Ones\)"
+    ):
         data.to_targets(LABELS, ["Edema"], uncertain="U-Ones")
     with pytest.raises(ValueError, match="blank='nan'"):
         data.to_targets(LABELS, ["Edema"], blank="nan")
@@ -342,7 +376,9 @@ def test_check_binary_labels() -> None:
     assert str(err.value).startswith(
         "valid Pneumothorax: 2 of 5 label(s) are not 0 or 1 (e.g. -1 at position 2, -1 at position 4)"
     )
-    with pytest.raises(errors.DataError, match=r"1 of 3 label\(s\) are not 0 or 1 \(e\.g\. nan at position 1\)"):
+    with pytest.raises(
+        errors.DataError, match=r"1 of 3 label\(s\) are not 0 or 1 \(e\.g\. nan at position 1\)"
+    ):
         data.check_binary_labels([0, np.nan, 1])
     with pytest.raises(errors.DataError, match=r"at position \(1, 0\)"):
         data.check_binary_labels(np.array([[0, 1], [-1, 0]]))
@@ -359,13 +395,25 @@ def paper_rows() -> list[dict[str, str]]:
         make_row(img(1, split="train")),  # line 2: frontal, all blank → kept, all 0
         make_row(img(2, split="train"), Pneumothorax="1.0"),  # 3: kept, Ptx 1
         make_row(img(3, split="train"), Edema="0.0", Pneumothorax="1.0"),  # 4: explicit 0 → dropped
-        make_row(img(4, split="train", view=2, kind="lateral"), view="Lateral", ap_pa="",
-                 Pneumothorax="1.0"),  # 5: lateral → dropped
-        make_row(img(5, split="train"), Cardiomegaly="-1.0", Pneumothorax="1.0"),  # 6: kept, Card 0, Ptx 1
-        make_row(img(6, split="train"), Atelectasis="1.0", Pneumothorax="0.0"),  # 7: explicit 0 → dropped
+        make_row(
+            img(4, split="train", view=2, kind="lateral"),
+            view="Lateral",
+            ap_pa="",
+            Pneumothorax="1.0",
+        ),  # 5: lateral → dropped
+        make_row(
+            img(5, split="train"), Cardiomegaly="-1.0", Pneumothorax="1.0"
+        ),  # 6: kept, Card 0, Ptx 1
+        make_row(
+            img(6, split="train"), Atelectasis="1.0", Pneumothorax="0.0"
+        ),  # 7: explicit 0 → dropped
         make_row(img(7, split="train"), Pneumonia="-1.0"),  # 8: kept, all 0
-        make_row(img(8, split="train"), Consolidation="1.0", No_Finding="0.0"),  # 9: kept (not a paper class)
-        make_row(img(9, split="train"), Pneumothorax="-1.0", Edema="1.0"),  # 10: kept, Edema 1, Ptx 0
+        make_row(
+            img(8, split="train"), Consolidation="1.0", No_Finding="0.0"
+        ),  # 9: kept (not a paper class)
+        make_row(
+            img(9, split="train"), Pneumothorax="-1.0", Edema="1.0"
+        ),  # 10: kept, Edema 1, Ptx 0
         make_row(img(10, split="train"), Cardiomegaly="0.0"),  # 11: explicit 0 → dropped
         make_row(img(11, split="train"), ap_pa="PA", Atelectasis="1.0"),  # 12: kept, Atel 1
     ]
@@ -377,17 +425,21 @@ def test_paper_split_by_hand(tmp_path: Path) -> None:
     # 7 rows kept: round(7 * 0.8) = round(5.6) = 6 for training, 1 for validation.
     assert train["csv_line"].tolist() == [2, 3, 6, 8, 9, 10]
     assert val["csv_line"].tolist() == [12]
-    expected = np.array([
-        [0, 0, 0, 0, 0, 0],
-        [0, 0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0, 0],
-        [0, 0, 1, 0, 0, 0],
-        [0, 1, 0, 0, 0, 0],
-    ])
+    expected = np.array(
+        [
+            [0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 0],
+            [0, 0, 1, 0, 0, 0],
+            [0, 1, 0, 0, 0, 0],
+        ]
+    )
     np.testing.assert_array_equal(train[list(PAPER_CLASSES)].to_numpy(), expected)
     np.testing.assert_array_equal(val[list(PAPER_CLASSES)].to_numpy(), [[0, 0, 0, 0, 1, 0]])
-    assert list(train.columns) == list(CHEXPERT_META_COLUMNS + PAPER_CLASSES) + list(data.ADDED_COLUMNS)
+    assert list(train.columns) == list(CHEXPERT_META_COLUMNS + PAPER_CLASSES) + list(
+        data.ADDED_COLUMNS
+    )
     assert all(train[c].dtype == np.int64 for c in PAPER_CLASSES)
     assert val.loc[0, "AP/PA"] == "PA" and val.loc[0, "patient_id"] == "patient00011"
     assert isinstance(val.index, pd.RangeIndex) and val.index[0] == 0
@@ -395,8 +447,13 @@ def test_paper_split_by_hand(tmp_path: Path) -> None:
 
 def test_a_policy_is_one_row_of_the_table(monkeypatch, valid_csv: Path) -> None:
     """Adding a row to data.POLICIES is all it takes: to_targets, its message and the recipe."""
-    monkeypatch.setitem(data.POLICIES, "positive", data.UncertaintyPolicy(
-        "positive", "U-Positive", 1.0, "counted as positive (a renamed U-Ones)"))
+    monkeypatch.setitem(
+        data.POLICIES,
+        "positive",
+        data.UncertaintyPolicy(
+            "positive", "U-Positive", 1.0, "counted as positive (a renamed U-Ones)"
+        ),
+    )
     labels = data.read_labels(valid_csv)
     renamed = data.to_targets(labels, "Pneumothorax", uncertain="positive")
     ones = data.to_targets(labels, "Pneumothorax", uncertain="ones")
@@ -414,7 +471,9 @@ def test_paper_recipe_applies_the_policy_to_uncertain_labels(tmp_path: Path) -> 
     for policy, expected in (("zeros", 0), ("ones", 1), ("ignore", data.IGNORED_LABEL)):
         labels = splits.paper_select(df, uncertain=policy)[list(PAPER_CLASSES)].to_numpy()
         assert (labels[uncertain] == expected).all(), policy
-        np.testing.assert_array_equal(labels[~uncertain], raw[list(PAPER_CLASSES)].to_numpy()[~uncertain])
+        np.testing.assert_array_equal(
+            labels[~uncertain], raw[list(PAPER_CLASSES)].to_numpy()[~uncertain]
+        )
 
 
 def original_scripts_08_to_11(csv_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -434,8 +493,14 @@ def original_scripts_08_to_11(csv_path: Path) -> tuple[pd.DataFrame, pd.DataFram
 def test_paper_split_matches_original_scripts_on_random_labels(tmp_path: Path) -> None:
     rng = random.Random(1)
     rows = [
-        make_row(img(i, split="train"), view=rng.choice(["Frontal", "Frontal", "Lateral"]),
-                 **{c.replace(" ", "_"): rng.choice(["1.0", "-1.0", "", "", "", "0.0"]) for c in PAPER_CLASSES})
+        make_row(
+            img(i, split="train"),
+            view=rng.choice(["Frontal", "Frontal", "Lateral"]),
+            **{
+                c.replace(" ", "_"): rng.choice(["1.0", "-1.0", "", "", "", "0.0"])
+                for c in PAPER_CLASSES
+            },
+        )
         for i in range(300)
     ]
     csv_path = write_csv(tmp_path / "train.csv", rows)
@@ -444,14 +509,21 @@ def test_paper_split_matches_original_scripts_on_random_labels(tmp_path: Path) -
     for mine, original in zip(ours, theirs):
         assert len(mine) > 10
         assert mine["Path"].tolist() == original["Path"].tolist()
-        np.testing.assert_array_equal(mine[list(PAPER_CLASSES)].to_numpy(), original[list(PAPER_CLASSES)].to_numpy())
+        np.testing.assert_array_equal(
+            mine[list(PAPER_CLASSES)].to_numpy(), original[list(PAPER_CLASSES)].to_numpy()
+        )
         assert mine["csv_line"].tolist() == (original.index + 2).tolist()
 
 
 def test_paper_split_sizes() -> None:
     assert splits.paper_split_sizes(118_102) == (94_482, 23_620)
     assert [splits.paper_split_sizes(n) for n in (0, 1, 2, 3, 5, 7)] == [
-        (0, 0), (1, 0), (2, 0), (2, 1), (4, 1), (6, 1)
+        (0, 0),
+        (1, 0),
+        (2, 0),
+        (2, 1),
+        (4, 1),
+        (6, 1),
     ]
     for n in range(5000):
         # 0.8 n never ends in .5, so Python's round-half-to-even never decides a size.
@@ -461,7 +533,9 @@ def test_paper_split_sizes() -> None:
 
 def test_paper_split_errors(valid_csv: Path) -> None:
     df = data.read_labels(valid_csv)
-    with pytest.raises(errors.DataError, match=r"missing column\(s\) 'Age' needed by the paper's recipe"):
+    with pytest.raises(
+        errors.DataError, match=r"missing column\(s\) 'Age' needed by the paper's recipe"
+    ):
         splits.paper_split(df.drop(columns="Age"))
     with pytest.raises(errors.DataError, match="no row left by the paper's filter"):
         splits.paper_split(df.assign(Edema=0.0))
@@ -473,22 +547,32 @@ def test_paper_test_set(valid_csv: Path) -> None:
     test = splits.paper_test_set(clean)
     assert test["csv_line"].tolist() == [2, 4, 5, 7, 8, 9]
     assert test["Pneumothorax"].tolist() == [1, 0, 0, 0, 0, 1]
-    with pytest.raises(errors.DataError, match=r"valid\.csv line 2, column 'Cardiomegaly': label -1"):
+    with pytest.raises(
+        errors.DataError, match=r"valid\.csv line 2, column 'Cardiomegaly': label -1"
+    ):
         splits.paper_test_set(df)
 
 
 # ----------------------------------------------------------- patient split
 
 
-def many_patients_rows(n_patients: int = 40, positives: tuple[int, ...] = (3, 8, 15, 21, 30, 37)) -> list:
+def many_patients_rows(
+    n_patients: int = 40, positives: tuple[int, ...] = (3, 8, 15, 21, 30, 37)
+) -> list:
     """1-3 studies per patient, frontal and lateral; Pneumothorax positive for ``positives``."""
     rows = []
     for p in range(n_patients):
         for study in range(1, 2 + p % 3):
             label = "1.0" if p in positives and study == 1 else background_label(p, study)
             rows.append(make_row(img(p, study, split="train"), Pneumothorax=label))
-            rows.append(make_row(img(p, study, 2, "lateral", "train"), view="Lateral", ap_pa="",
-                                 Pneumothorax=label))
+            rows.append(
+                make_row(
+                    img(p, study, 2, "lateral", "train"),
+                    view="Lateral",
+                    ap_pa="",
+                    Pneumothorax=label,
+                )
+            )
     return rows
 
 
@@ -523,7 +607,9 @@ def test_patient_split_seeded(many_patients: pd.DataFrame) -> None:
 
 def test_patient_split_stratified_keeps_positives_in_both(many_patients: pd.DataFrame) -> None:
     for seed in range(5):
-        train, val = splits.patient_split(many_patients, val_fraction=0.2, seed=seed, stratify_on="Pneumothorax")
+        train, val = splits.patient_split(
+            many_patients, val_fraction=0.2, seed=seed, stratify_on="Pneumothorax"
+        )
         train_pos = set(train.loc[train["Pneumothorax"] == 1.0, "patient_id"])
         val_pos = set(val.loc[val["Pneumothorax"] == 1.0, "patient_id"])
         assert len(val_pos) >= 1 and len(train_pos) >= 4
@@ -533,7 +619,10 @@ def test_patient_split_stratified_keeps_positives_in_both(many_patients: pd.Data
 def test_patient_split_too_small_stratum(tmp_path: Path) -> None:
     df = data.read_labels(write_csv(tmp_path / "train.csv", many_patients_rows(positives=(5,))))
     df = df.assign(Pneumothorax=df["Pneumothorax"].where(df["patient_id"] == "patient00005", 0.0))
-    with pytest.raises(errors.DataError, match=r"cannot split 40 patient\(s\) \(1 with a positive 'Pneumothorax', 39 without\)"):
+    with pytest.raises(
+        errors.DataError,
+        match=r"cannot split 40 patient\(s\) \(1 with a positive 'Pneumothorax', 39 without\)",
+    ):
         splits.patient_split(df, stratify_on="Pneumothorax")
     with pytest.raises(ValueError, match="val_fraction=1.0 must be between 0 and 1"):
         splits.patient_split(df, val_fraction=1.0)
@@ -545,10 +634,14 @@ def test_fault_16_patient_leakage_names_patients(many_patients: pd.DataFrame) ->
     with pytest.raises(errors.DataError) as err:
         splits.check_no_patient_leakage(many_patients.iloc[:cut], many_patients.iloc[cut:])
     assert str(err.value) == "patient leakage: 1 patient(s) in both 'train' and 'val': patient00002"
-    a, b, c = (many_patients[many_patients["patient_id"].isin(p)] for p in (
-        ["patient00001", "patient00002", "patient00003", "patient00004", "patient00005"],
-        ["patient00001", "patient00002", "patient00003", "patient00004", "patient00005"],
-        ["patient00009"]))
+    a, b, c = (
+        many_patients[many_patients["patient_id"].isin(p)]
+        for p in (
+            ["patient00001", "patient00002", "patient00003", "patient00004", "patient00005"],
+            ["patient00001", "patient00002", "patient00003", "patient00004", "patient00005"],
+            ["patient00009"],
+        )
+    )
     with pytest.raises(errors.DataError) as err:
         splits.check_no_patient_leakage(c, a, b, names=("test", "train"))
     assert str(err.value) == (
@@ -571,8 +664,9 @@ def test_write_read_round_trip(tmp_path: Path, valid_csv: Path) -> None:
     assert sorted(p.name for p in out.parent.iterdir()) == ["valid.csv", "valid.csv.json"]
     back = data.read_labels(out)  # the recorded root: the images are found from anywhere
     assert back.attrs["image_root"] == df.attrs["image_root"] == str(valid_csv.parent)
-    pd.testing.assert_frame_equal(back.drop(columns="csv_line"), df.drop(columns="csv_line"),
-                                  check_like=True)
+    pd.testing.assert_frame_equal(
+        back.drop(columns="csv_line"), df.drop(columns="csv_line"), check_like=True
+    )
     assert out.read_text().splitlines()[1].endswith("AP,0.0,,-1.0,,,,,,,1.0,,,,")
 
 
@@ -581,7 +675,9 @@ def test_image_root_order(tmp_path: Path, valid_csv: Path, monkeypatch) -> None:
     never the folder another CSV happens to sit in."""
     monkeypatch.setenv("TCHEXNET_DATA_DIR", str(tmp_path / "data"))
     elsewhere = write_csv(tmp_path / "lists" / "valid.csv", valid_like_rows())
-    assert data.read_labels(elsewhere).attrs["image_root"] == str(tmp_path / "data" / "CheXpert-v1.0-small")
+    assert data.read_labels(elsewhere).attrs["image_root"] == str(
+        tmp_path / "data" / "CheXpert-v1.0-small"
+    )
     assert data.read_labels(valid_csv).attrs["image_root"] == str(valid_csv.parent)
     split = data.write_split_csv(data.read_labels(valid_csv), tmp_path / "split" / "valid.csv")
     assert data.read_labels(split).attrs["image_root"] == str(valid_csv.parent)
@@ -597,7 +693,9 @@ def test_write_read_round_trip_paper_split(tmp_path: Path) -> None:
     assert out.read_text().splitlines()[2].endswith(",0,0,0,0,0,1")
     back = data.read_labels(out, image_root=tmp_path)
     assert back["Path"].tolist() == train["Path"].tolist()
-    np.testing.assert_array_equal(back[list(PAPER_CLASSES)].to_numpy(), train[list(PAPER_CLASSES)].to_numpy())
+    np.testing.assert_array_equal(
+        back[list(PAPER_CLASSES)].to_numpy(), train[list(PAPER_CLASSES)].to_numpy()
+    )
     data.write_split_csv(train.iloc[:2], out)  # overwrite in place
     assert len(data.read_labels(out, image_root=tmp_path)) == 2
 
@@ -615,12 +713,14 @@ def test_write_refuses_unwritable_folder(tmp_path: Path, valid_csv: Path) -> Non
 
 def test_label_summary(valid_csv: Path) -> None:
     summary = data.label_summary(data.read_labels(valid_csv), ["Pneumothorax", "Edema"])
-    assert summary.loc["Pneumothorax", ["positive", "negative", "uncertain", "blank", "total"]].tolist() == [
-        3, 2, 1, 2, 8
-    ]
+    assert summary.loc[
+        "Pneumothorax", ["positive", "negative", "uncertain", "blank", "total"]
+    ].tolist() == [3, 2, 1, 2, 8]
     assert summary.loc["Edema", "positive"] == 2 and summary.loc["Edema", "blank"] == 6
     assert summary.loc["Pneumothorax", "prevalence"] == pytest.approx(3 / 8)
-    assert list(data.label_summary(data.read_labels(valid_csv)).index) == list(CHEXPERT_OBSERVATIONS)
+    assert list(data.label_summary(data.read_labels(valid_csv)).index) == list(
+        CHEXPERT_OBSERVATIONS
+    )
 
 
 # --------------------------------------------------------------- reference
@@ -638,5 +738,9 @@ def test_fault_17_valid_csv_has_202_frontal_rows() -> None:
     expected = data.read_labels(REFERENCE / "valid_frontal_6_classes.csv", image_root=root)
     test = splits.paper_test_set(valid)
     assert test["Path"].tolist() == expected["Path"].tolist() == front["Path"].tolist()
-    np.testing.assert_array_equal(test[list(PAPER_CLASSES)].to_numpy(), expected[list(PAPER_CLASSES)].to_numpy())
-    np.testing.assert_array_equal(front[list(PAPER_CLASSES)].to_numpy(), expected[list(PAPER_CLASSES)].to_numpy())
+    np.testing.assert_array_equal(
+        test[list(PAPER_CLASSES)].to_numpy(), expected[list(PAPER_CLASSES)].to_numpy()
+    )
+    np.testing.assert_array_equal(
+        front[list(PAPER_CLASSES)].to_numpy(), expected[list(PAPER_CLASSES)].to_numpy()
+    )

@@ -35,13 +35,28 @@ def full_demo(request, tmp_path_factory) -> dict:
     install = wheel_support.install_read_only(wheel, tmp_path_factory.mktemp("site") / "lib")
     before = wheel_support.snapshot(install)
     here = tmp_path_factory.mktemp("learner")
-    done = wheel_support.tchexnet(install, here, "demo", "--no-notebooks", "--ablation", "--json",
-                                  TCHEXNET_DATA_DIR=str(inputs / "data"))
+    done = wheel_support.tchexnet(
+        install,
+        here,
+        "demo",
+        "--no-notebooks",
+        "--ablation",
+        "--json",
+        TCHEXNET_DATA_DIR=str(inputs / "data"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     work = here / "tchexnet-work"
-    return {"summary": json.loads(done.stdout), "data": inputs / "data", "work": work,
-            "weights": work / "weights", "outputs": work / "outputs", "stderr": done.stderr,
-            "install": install, "before": before, "after": wheel_support.snapshot(install)}
+    return {
+        "summary": json.loads(done.stdout),
+        "data": inputs / "data",
+        "work": work,
+        "weights": work / "weights",
+        "outputs": work / "outputs",
+        "stderr": done.stderr,
+        "install": install,
+        "before": before,
+        "after": wheel_support.snapshot(install),
+    }
 
 
 def test_installed_wheel_writes_only_to_the_working_folder(full_demo):

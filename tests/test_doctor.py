@@ -63,15 +63,38 @@ def rewrite_csv(csv_path: Path, edit) -> None:
 
 
 def test_doctor_passes_on_a_sound_setup(capsys, tmp_path, data_dir):
-    code, out, lines = run(capsys, "--data-dir", data_dir, "--weights",
-                           pretrain.shipped_weights_path(), "--out", tmp_path / "out",
-                           "--seconds", 0.01, "--sample", 5)
+    code, out, lines = run(
+        capsys,
+        "--data-dir",
+        data_dir,
+        "--weights",
+        pretrain.shipped_weights_path(),
+        "--out",
+        tmp_path / "out",
+        "--seconds",
+        0.01,
+        "--sample",
+        5,
+    )
     assert code == 0, out
     assert list(lines) == [
-        "software.python", "software.tensorflow", "software.keras", "software.cpu",
-        "software.gpu", "data.folder", "data.train_csv", "data.valid_csv", "data.images",
-        "data.bit_depth", "weights.file", "weights.architecture", "weights.outputs",
-        "speed.reproduce_eta", "outputs.writable", "outputs.disk"]
+        "software.python",
+        "software.tensorflow",
+        "software.keras",
+        "software.cpu",
+        "software.gpu",
+        "data.folder",
+        "data.train_csv",
+        "data.valid_csv",
+        "data.images",
+        "data.bit_depth",
+        "weights.file",
+        "weights.architecture",
+        "weights.outputs",
+        "speed.reproduce_eta",
+        "outputs.writable",
+        "outputs.disk",
+    ]
     assert failed(lines) == set() and out.splitlines()[-1].endswith(", 0 failed")
     # (software.gpu warns on a GPU host whose TensorFlow is the CPU build)
     warned = {name for name, line in lines.items() if line.startswith("!")} - {"software.gpu"}
@@ -92,18 +115,37 @@ def test_doctor_passes_on_a_sound_setup(capsys, tmp_path, data_dir):
 
 
 def test_json_form_and_counts(capsys, tmp_path, data_dir):
-    code, report = run_json(capsys, "--data-dir", data_dir, "--out", tmp_path / "out",
-                            "--only", "software", "data", "outputs")
+    code, report = run_json(
+        capsys,
+        "--data-dir",
+        data_dir,
+        "--out",
+        tmp_path / "out",
+        "--only",
+        "software",
+        "data",
+        "outputs",
+    )
     assert code == 0
     checks = {check["check"]: check for check in report["checks"]}
-    assert all(set(check) == {"check", "ok", "level", "found", "fix", "data"}
-               for check in report["checks"])
-    assert report["summary"] == {"checks": 12, "passed": 9, "warnings": 3, "failed": 0,
-                                 "ok": True, "exit_status": 0}
+    assert all(
+        set(check) == {"check", "ok", "level", "found", "fix", "data"} for check in report["checks"]
+    )
+    assert report["summary"] == {
+        "checks": 12,
+        "passed": 9,
+        "warnings": 3,
+        "failed": 0,
+        "ok": True,
+        "exit_status": 0,
+    }
     valid = data.read_labels(small(data_dir) / "valid.csv")
     test = splits.paper_test_set(valid)
     assert checks["data.valid_csv"]["data"] == {
-        "rows": len(valid), "frontal": len(test), "positives": int(test[labels.TARGET].sum())}
+        "rows": len(valid),
+        "frontal": len(test),
+        "positives": int(test[labels.TARGET].sum()),
+    }
     assert checks["data.bit_depth"]["data"] == {"depths": {"8": 40}}
     assert checks["outputs.disk"]["level"] == "ok"
 
@@ -160,8 +202,12 @@ def as_sixteen_bit(folder: Path, scale: int) -> Path:
     png = jpeg.with_suffix(".png")
     gray = np.asarray(Image.open(jpeg).convert("L"), dtype=np.uint16)
     Image.fromarray(gray * scale).save(png)
-    rewrite_csv(small(folder) / "valid.csv", lambda t: t.replace(
-        {"Path": {t["Path"].iloc[0]: t["Path"].iloc[0].replace(".jpg", ".png")}}))
+    rewrite_csv(
+        small(folder) / "valid.csv",
+        lambda t: t.replace(
+            {"Path": {t["Path"].iloc[0]: t["Path"].iloc[0].replace(".jpg", ".png")}}
+        ),
+    )
     return png
 
 
@@ -232,7 +278,7 @@ def test_a_tchexnet_file_is_not_chexnet(capsys, keras2_weights):
 def test_known_outputs_are_compared_within_the_tolerance(monkeypatch, keras2_weights):
     """An entry made by known_output_entry (how the table's are made) passes; off by 3e-4 fails."""
     entry = doctor.known_output_entry(keras2_weights["chexnet"])
-    (sha, known), = entry.items()
+    ((sha, known),) = entry.items()
     assert sha == files.sha256_file(keras2_weights["chexnet"]) and known["size"] == [224, 224]
     outputs = np.asarray(known["outputs"])
     assert outputs.shape == (len(doctor.REFERENCE_CASES), len(labels.CHEXNET_CLASSES))

@@ -17,16 +17,34 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 #: Colab's 2026 runtime (tests/hosted/colab-2026-08.txt): the lower bounds must admit it.
-COLAB_2026 = {"keras": "3.13.2", "numpy": "2.1.3", "ipywidgets": "7.7.1", "pandas": "2.2.3",
-              "scikit-learn": "1.6.1", "scikit-image": "0.25.2", "matplotlib": "3.10.0",
-              "pillow": "11.3.0", "scipy": "1.16.3", "h5py": "3.16.0", "seaborn": "0.13.2",
-              "tqdm": "4.67.3"}
+COLAB_2026 = {
+    "keras": "3.13.2",
+    "numpy": "2.1.3",
+    "ipywidgets": "7.7.1",
+    "pandas": "2.2.3",
+    "scikit-learn": "1.6.1",
+    "scikit-image": "0.25.2",
+    "matplotlib": "3.10.0",
+    "pillow": "11.3.0",
+    "scipy": "1.16.3",
+    "h5py": "3.16.0",
+    "seaborn": "0.13.2",
+    "tqdm": "4.67.3",
+}
 #: Where learners install it: uv's names for the platforms (macOS arm64, Windows x86-64, Linux).
-PLATFORMS = {"macos-arm64": "aarch64-apple-darwin", "windows-x86_64": "x86_64-pc-windows-msvc",
-             "linux-x86_64": "x86_64-manylinux_2_28", "linux-aarch64": "aarch64-manylinux_2_28"}
+PLATFORMS = {
+    "macos-arm64": "aarch64-apple-darwin",
+    "windows-x86_64": "x86_64-pc-windows-msvc",
+    "linux-x86_64": "x86_64-manylinux_2_28",
+    "linux-aarch64": "aarch64-manylinux_2_28",
+}
 #: Which TensorFlow the `cpu` extra must choose there (macOS has no tensorflow-cpu wheel).
-TENSORFLOW_FOR = {"macos-arm64": "tensorflow", "windows-x86_64": "tensorflow-cpu",
-                  "linux-x86_64": "tensorflow-cpu", "linux-aarch64": "tensorflow"}
+TENSORFLOW_FOR = {
+    "macos-arm64": "tensorflow",
+    "windows-x86_64": "tensorflow-cpu",
+    "linux-x86_64": "tensorflow-cpu",
+    "linux-aarch64": "tensorflow",
+}
 
 
 def pyproject() -> dict:
@@ -125,9 +143,22 @@ def test_the_lock_is_current_with_pyproject(tmp_path):
 def test_the_cpu_extra_resolves_to_wheels_on_every_platform(platform, python):
     """`pip install "tchexnet[cpu]"` on a Mac, Windows and Linux: every package has a wheel
     there (no sdist builds), and the TensorFlow is the one that exists there."""
-    done = run_uv("pip", "compile", "pyproject.toml", "--extra", "cpu", "--python-platform",
-                  PLATFORMS[platform], "--python-version", python, "--only-binary", ":all:",
-                  "--no-header", "--no-annotate", "--quiet")
+    done = run_uv(
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--extra",
+        "cpu",
+        "--python-platform",
+        PLATFORMS[platform],
+        "--python-version",
+        python,
+        "--only-binary",
+        ":all:",
+        "--no-header",
+        "--no-annotate",
+        "--quiet",
+    )
     assert done.returncode == 0, f"{platform}, Python {python}: {done.stderr.strip()[-800:]}"
     names = {line.split("==")[0].lower() for line in done.stdout.splitlines() if "==" in line}
     wanted = TENSORFLOW_FOR[platform]
@@ -138,10 +169,18 @@ def test_makefile_takes_the_newest_supported_python_first():
     makefile = (ROOT / "Makefile").read_text()
     assert "for p in python3.13 python3.12 python3.11 python3" in makefile
     assert "(3, 11) <= sys.version_info[:2] <= (3, 13)" in makefile
-    chosen = subprocess.run(["make", "-s", "-C", str(ROOT), "--eval=print-python: ; @echo $(PYTHON)",
-                             "print-python"], capture_output=True, text=True, check=True).stdout.strip()
-    version = subprocess.run([chosen, "-c", "import sys; print(sys.version_info[:2] >= (3, 11))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    chosen = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "--eval=print-python: ; @echo $(PYTHON)", "print-python"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    version = subprocess.run(
+        [chosen, "-c", "import sys; print(sys.version_info[:2] >= (3, 11))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert version == "True", chosen
 
 
@@ -153,7 +192,9 @@ def test_importing_the_library_has_no_side_effects():
         "tchexnet_lib.synthetic, tchexnet_lib.cli\n"
         "print('tensorflow' in sys.modules, 'matplotlib.pyplot' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.split() == ["False", "False"]
 
 
@@ -175,11 +216,20 @@ def test_without_tensorflow_the_library_imports_and_first_use_names_the_extra():
         "        print(str(error))\n"
         "print('exit', cli.main(['predict', 'x.png']))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and lines[2] == f"exit {2}", result.stdout + result.stderr
     for line in lines[:2]:
-        assert line.startswith("TensorFlow is not installed") and 'tchexnet[cpu]' in line
+        assert line.startswith("TensorFlow is not installed") and "tchexnet[cpu]" in line
     assert "tchexnet: error: TensorFlow is not installed" in result.stderr
     assert 'pip install "tchexnet[cpu]"' in result.stderr
+
+
+def test_the_pre_commit_hooks_run_the_pinned_ruff():
+    """pre-commit's ruff is the version the dev extra pins, so a hook and `make lint` agree."""
+    pinned = re.search(r'"ruff==([0-9.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    hooks = (ROOT / ".pre-commit-config.yaml").read_text()
+    assert re.search(r"ruff-pre-commit\n\s+rev: v([0-9.]+)", hooks).group(1) == pinned
+    assert "make lint" in (ROOT / ".ci" / "run").read_text()

@@ -113,8 +113,12 @@ def test_paper_published_scores():
     if not REFERENCE.is_dir():
         pytest.skip("needs ../shared/reference (not shipped: CheXpert terms)")
     y = pd.read_csv(REFERENCE / "valid_frontal_6_classes.csv")["Pneumothorax"]
-    chexnet = score_files.read_scores(REFERENCE / "chexnet_valid_frontal_pneumothorax_scores.csv", len(y))
-    tchexnet = score_files.read_scores(REFERENCE / "tchexnet_valid_frontal_pneumothorax_scores.csv", len(y))
+    chexnet = score_files.read_scores(
+        REFERENCE / "chexnet_valid_frontal_pneumothorax_scores.csv", len(y)
+    )
+    tchexnet = score_files.read_scores(
+        REFERENCE / "tchexnet_valid_frontal_pneumothorax_scores.csv", len(y)
+    )
     a, b = ev.roc_auc(y, chexnet), ev.roc_auc(y, tchexnet)
     assert (a.n, a.n_pos, a.n_neg) == (202, 7, 195)
     assert a.auc == pytest.approx(0.6418, abs=5e-4) and b.auc == pytest.approx(0.7084, abs=5e-4)
@@ -185,7 +189,8 @@ def test_format_auc_reads_the_compare_json_alike():
     assert ev.format_auc(model) == ev.format_auc(ev.roc_auc(y, scores["m"]))
     assert ev.format_auc({"auc": 0.5, "ci95": None}) == "0.500 (no CI)"
     assert ev.format_auc({"auc": None, "ci95": None, "undefined": "n_pos=0"}) == (
-        "undefined (n_pos=0)")
+        "undefined (n_pos=0)"
+    )
     assert ev.format_auc({"auc": None, "ci95": None}) == "undefined"
     with pytest.raises(TypeError, match="AucResult or a mapping"):
         ev.format_auc(0.5)
@@ -202,7 +207,8 @@ def test_format_auc_warnings_only_when_asked():
     enough = ev.roc_auc(y, np.r_[np.linspace(0.2, 0.9, ev.FEW_POSITIVES), np.linspace(0, 0.8, 20)])
     assert "\u26a0" not in ev.format_auc(enough, warn=True)
     assert ev.format_auc({"auc": 0.7, "ci95": None, "n_pos": 1}, warn=True).endswith(
-        "\u26a0 only 1 positive")
+        "\u26a0 only 1 positive"
+    )
 
 
 def test_an_interval_clipped_at_a_bound_is_warned():
@@ -212,10 +218,13 @@ def test_an_interval_clipped_at_a_bound_is_warned():
     assert result.auc < 1.0 and result.ci95[1] == 1.0
     assert ev.auc_warnings(result) == ["only 4 positives", "interval clipped at 1.0"]
     assert ev.format_auc(result, warn=True).endswith(
-        "\u26a0 only 4 positives; interval clipped at 1.0")
+        "\u26a0 only 4 positives; interval clipped at 1.0"
+    )
     assert ev.auc_warnings({"auc": 0.1, "ci95": [0.0, 0.3]}) == ["interval clipped at 0.0"]
     # a degenerate AUC says so once, not also as a clipped interval
-    assert ev.auc_warnings({"auc": 1.0, "ci95": [1.0, 1.0]}) == ["degenerate: AUC 1.0, zero variance"]
+    assert ev.auc_warnings({"auc": 1.0, "ci95": [1.0, 1.0]}) == [
+        "degenerate: AUC 1.0, zero variance"
+    ]
 
 
 # --------------------------------------------------------------------------- validation
@@ -240,16 +249,23 @@ def count_validations(monkeypatch) -> dict[str, int]:
     return calls
 
 
-@pytest.mark.parametrize("call, n_scores", [
-    (lambda y, a, b: ev.roc_auc(y, a), 1),
-    (lambda y, a, b: ev.roc_auc(y, a, ci="bootstrap", n_resamples=50), 1),
-    (lambda y, a, b: ev.delong_test(y, a, b), 2),
-    (lambda y, a, b: ev.delong_covariance(y, np.vstack([a, b])), 2),
-    (lambda y, a, b: ev.compare_models(y, {"a": a, "b": b, "c": a + b}), 3),
-    (lambda y, a, b: operating.threshold_table(y, a), 1),
-    (lambda y, a, b: ev.subgroup_aucs(pd.DataFrame({"y": y, "s": a}), "y", "s",
-                                      {"half": lambda d: d.index % 2}), 1),
-])
+@pytest.mark.parametrize(
+    "call, n_scores",
+    [
+        (lambda y, a, b: ev.roc_auc(y, a), 1),
+        (lambda y, a, b: ev.roc_auc(y, a, ci="bootstrap", n_resamples=50), 1),
+        (lambda y, a, b: ev.delong_test(y, a, b), 2),
+        (lambda y, a, b: ev.delong_covariance(y, np.vstack([a, b])), 2),
+        (lambda y, a, b: ev.compare_models(y, {"a": a, "b": b, "c": a + b}), 3),
+        (lambda y, a, b: operating.threshold_table(y, a), 1),
+        (
+            lambda y, a, b: ev.subgroup_aucs(
+                pd.DataFrame({"y": y, "s": a}), "y", "s", {"half": lambda d: d.index % 2}
+            ),
+            1,
+        ),
+    ],
+)
 def test_each_public_call_validates_its_inputs_once(count_validations, call, n_scores):
     y, a, b = _random_case(6)
     call(y, a, b)
@@ -402,8 +418,10 @@ def test_platt_scaling_recalibrates_without_reordering():
     assert platt.slope == pytest.approx(1 / 3, abs=0.05) and abs(platt.intercept) < 0.15
     assert platt.prevalence == pytest.approx(y.mean())
     fixed = platt.apply(over)
-    assert operating.expected_calibration_error(y, fixed) < \
-        operating.expected_calibration_error(y, over) / 3
+    assert (
+        operating.expected_calibration_error(y, fixed)
+        < operating.expected_calibration_error(y, over) / 3
+    )
     assert ev.roc_auc(y, fixed, ci=None).auc == pytest.approx(ev.roc_auc(y, over, ci=None).auc)
     separated = operating.fit_platt([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])  # finite: Platt's targets
     assert np.isfinite(separated.slope) and 0.5 < separated.apply([0.9])[0] < 1
@@ -419,8 +437,9 @@ def test_platt_scaling_recalibrates_without_reordering():
 def test_recalibration_is_fitted_on_validation_or_on_half_of_the_test_split():
     y_test = np.r_[np.ones(6), np.zeros(14)].astype(int)
     test = {"m": np.linspace(0.05, 0.95, 20)}
-    sets = operating.recalibration_sets([0, 1, 0, 1, 0], {"m": [0.1, 0.8, 0.3, 0.6, 0.2]},
-                                        y_test, test)
+    sets = operating.recalibration_sets(
+        [0, 1, 0, 1, 0], {"m": [0.1, 0.8, 0.3, 0.6, 0.2]}, y_test, test
+    )
     assert sets.fitted_on == "the validation split (5 images, 2 positive)"
     assert sets.judged_on == "the test split (20 images, 6 positive)" and sets.judged.all()
     assert list(sets.y_fit) == [0, 1, 0, 1, 0]
@@ -429,8 +448,10 @@ def test_recalibration_is_fitted_on_validation_or_on_half_of_the_test_split():
     assert (int(y_test[fit].sum()), int(fit.sum())) == (3, 10)  # half of each class
     np.testing.assert_array_equal(fallback.scores_fit["m"], test["m"][fit])
     np.testing.assert_array_equal(fallback.y_fit, y_test[fit])
-    assert fallback.fitted_on.startswith("half of the test split (10 images, 3 positive), since "
-                                         "the validation split has 0 positives and 3 negatives")
+    assert fallback.fitted_on.startswith(
+        "half of the test split (10 images, 3 positive), since "
+        "the validation split has 0 positives and 3 negatives"
+    )
     assert fallback.judged_on == "the other half (10 images, 3 positive)"
 
 
@@ -452,8 +473,13 @@ def test_subgroup_aucs_keeps_undefined_groups():
 def test_subgroup_warnings_mark_the_rows_not_to_trust():
     rng = np.random.default_rng(0)
     y = np.r_[np.ones(40), np.zeros(160)].astype(int)
-    df = pd.DataFrame({"y": y, "s": 0.4 * y + rng.uniform(0, 1, 200),
-                       "site": np.where(np.arange(200) % 40 < 3, "small", "large")})
+    df = pd.DataFrame(
+        {
+            "y": y,
+            "s": 0.4 * y + rng.uniform(0, 1, 200),
+            "site": np.where(np.arange(200) % 40 < 3, "small", "large"),
+        }
+    )
     out = ev.subgroup_aucs(df, "y", "s", {"site": df["site"]}).set_index("value")
     assert out.loc["large", "n_pos"] >= ev.FEW_POSITIVES and out.loc["large", "warning"] == ""
     assert out.loc["small", "n_pos"] < ev.FEW_POSITIVES
@@ -465,20 +491,32 @@ def test_format_subgroups_shows_text_not_raw_floats():
     table = ev.subgroup_aucs(df, "y", "s", {"sex": df["sex"]})
     both = pd.concat({"A": table, "B": table}, names=["model"]).reset_index(level=0)
     shown = ev.format_subgroups(both)
-    assert list(shown.columns) == ["model", "subgroup", "value", "n", "positives", "AUC",
-                                   "95% CI", "warning"]
+    assert list(shown.columns) == [
+        "model",
+        "subgroup",
+        "value",
+        "n",
+        "positives",
+        "AUC",
+        "95% CI",
+        "warning",
+    ]
     assert len(shown) == 2 * len(table) and shown.map(type).eq(str).all().all()
     female = shown[(shown.model == "A") & (shown.value == "F")].iloc[0]
     row = table[table.value == "F"].iloc[0]
     assert female["AUC"] == f"{row.auc:.3f}" and female["n"] == "3" and female["positives"] == "2"
-    assert female["95% CI"] == (f"{row.ci_lo:.3f}\u2013{row.ci_hi:.3f}" if pd.notna(row.ci_lo)
-                                else "\u2014")
+    assert female["95% CI"] == (
+        f"{row.ci_lo:.3f}\u2013{row.ci_hi:.3f}" if pd.notna(row.ci_lo) else "\u2014"
+    )
     assert female["warning"] == "\u26a0 " + row.warning
     x = shown[(shown.model == "B") & (shown.value == "X")].iloc[0]
     assert (x["AUC"], x["95% CI"], x["warning"]) == ("undefined", "\u2014", "")
     assert "(missing)" in set(shown.value)
-    assert not any("e-" in cell or len(cell.split(".")[-1]) > 3
-                   for cell in shown[["AUC", "95% CI"]].to_numpy().ravel() if cell[0].isdigit())
+    assert not any(
+        "e-" in cell or len(cell.split(".")[-1]) > 3
+        for cell in shown[["AUC", "95% CI"]].to_numpy().ravel()
+        if cell[0].isdigit()
+    )
     with pytest.raises(ValueError, match="subgroup_aucs"):
         ev.format_subgroups(table.drop(columns="warning"))
 
@@ -493,7 +531,10 @@ def test_compare_models_json_contract():
     assert list(out["models"]) == ["chexnet", "tchexnet", "third"]
     assert all(set(m) == {"auc", "ci95"} for m in out["models"].values())
     assert [(d["a"], d["b"]) for d in out["delong"]] == [
-        ("chexnet", "tchexnet"), ("chexnet", "third"), ("tchexnet", "third")]
+        ("chexnet", "tchexnet"),
+        ("chexnet", "third"),
+        ("tchexnet", "third"),
+    ]
     assert all(set(d) == {"a", "b", "z", "p"} for d in out["delong"])
     assert json.loads(json.dumps(out)) == out
     assert type(out["n"]) is int and type(out["models"]["chexnet"]["ci95"][0]) is float
@@ -535,7 +576,9 @@ def test_read_scores_csv_joins_on_path(tmp_path):
         score_files.read_scores_csv(other, ["a.jpg"])
     plain = tmp_path / "plain.txt"
     plain.write_text("0.5\n0.25\n")
-    np.testing.assert_array_equal(score_files.read_scores_any(plain, ["a.jpg", "b.jpg"]), [0.5, 0.25])
+    np.testing.assert_array_equal(
+        score_files.read_scores_any(plain, ["a.jpg", "b.jpg"]), [0.5, 0.25]
+    )
     with pytest.raises(ValueError, match="2 scores but 3 labelled rows"):
         score_files.read_scores_any(plain, ["a", "b", "c"])
 

@@ -37,8 +37,12 @@ def test_every_case_has_a_test():
 
 def test_fault_04_partial_loading_is_not_offered():
     """No by-name, no skip-mismatch: the loaders have no such switch to turn on."""
-    for function in (models.load_weights, models.build_chexnet, models.build_tchexnet,
-                     models.build_model):
+    for function in (
+        models.load_weights,
+        models.build_chexnet,
+        models.build_tchexnet,
+        models.build_model,
+    ):
         parameters = inspect.signature(function).parameters
         assert not {"by_name", "skip_mismatch"} & set(parameters), function.__name__
     source = inspect.getsource(models)
@@ -66,8 +70,9 @@ def test_fault_22_pickled_feature_shard_is_refused(tmp_path):
         paths.append(tmp_path / f"view{i}_frontal.png")
         Image.fromarray(np.full((48, 48), 60 * (i + 1), np.uint8)).save(paths[-1])
     model = models.build_chexnet(input_shape=(32, 32, 3))
-    store = features.extract_features(model, paths, tmp_path / "store",
-                                      config.PreprocessConfig(size=(32, 32)), progress=False)
+    store = features.extract_features(
+        model, paths, tmp_path / "store", config.PreprocessConfig(size=(32, 32)), progress=False
+    )
     shard = next(store.path.glob("features-*.npy"))
     np.save(shard, np.array([{"not": "features"}] * 2, dtype=object), allow_pickle=True)
     with pytest.raises(errors.FeatureStoreError, match=f"{shard.name}.*(pickle|[Oo]bject)"):
@@ -83,8 +88,16 @@ def write_train_csv(path: Path, n: int = 12) -> None:
         writer = csv.writer(handle)
         writer.writerow(labels.CHEXPERT_META_COLUMNS + labels.CHEXPERT_OBSERVATIONS)
         for i in range(1, n + 1):
-            writer.writerow([f"CheXpert-v1.0-small/train/patient{i:05d}/study1/view1_frontal.jpg",
-                             "Male", 40 + i, "Frontal", "AP"] + ["1.0" if i % 3 == 0 else ""] * 14)
+            writer.writerow(
+                [
+                    f"CheXpert-v1.0-small/train/patient{i:05d}/study1/view1_frontal.jpg",
+                    "Male",
+                    40 + i,
+                    "Frontal",
+                    "AP",
+                ]
+                + ["1.0" if i % 3 == 0 else ""] * 14
+            )
 
 
 def sha256(path: Path) -> str:
@@ -123,8 +136,12 @@ def test_fault_23_disk_full_while_writing_outputs(tmp_path):
     write_train_csv(train_csv, n=40)
     before = sha256(train_csv)
     out = tmp_path / "split"
-    result = subprocess.run([sys.executable, "-c", DISK_FULL, "split", "--csv", str(train_csv),
-                             "--out", str(out)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", DISK_FULL, "split", "--csv", str(train_csv), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("tchexnet: error")]
     assert len(errors) == 1 and str(out) in errors[0], result.stderr

@@ -68,8 +68,9 @@ def model(model_and_weights):
 
 
 def extract(model, paths, out, weights_sha, **kwargs) -> features.FeatureStore:
-    options = dict(config=CFG, batch_size=BATCH, shard_size=SHARD, weights_sha256=weights_sha,
-                   progress=False)
+    options = dict(
+        config=CFG, batch_size=BATCH, shard_size=SHARD, weights_sha256=weights_sha, progress=False
+    )
     return features.extract_features(model, paths, out, **(options | kwargs))
 
 
@@ -133,8 +134,9 @@ def test_reuse_computes_nothing(model, weights, image_paths, reference, tmp_path
 
 
 @pytest.mark.parametrize("change", ["weights", "preprocessing", "dtype", "rows"])
-def test_fault_19_stale_store_is_detected_and_recomputed(model, weights, image_paths, reference, tmp_path,
-                                                caplog, change):
+def test_fault_19_stale_store_is_detected_and_recomputed(
+    model, weights, image_paths, reference, tmp_path, caplog, change
+):
     out = copy_store(reference[0], tmp_path / "store")
     old_key = json.loads((out / features.MANIFEST).read_text())["key_sha256"]
     kwargs, paths, field = {}, image_paths, change
@@ -177,8 +179,14 @@ def test_skip_report_reconciles(model, weights, image_paths, reference, tmp_path
     truncated.write_bytes(raw[: len(raw) * 2 // 3])
     (bad / "page.jpg").write_text("<html>not found</html>")
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(bad / "tiny.png")
-    paths = [image_paths[0], str(truncated), image_paths[1], str(bad / "page.jpg"),
-             str(bad / "tiny.png"), image_paths[2]]
+    paths = [
+        image_paths[0],
+        str(truncated),
+        image_paths[1],
+        str(bad / "page.jpg"),
+        str(bad / "tiny.png"),
+        image_paths[2],
+    ]
     with pytest.raises(errors.ImageError, match="truncated.jpg.*2 more bad files"):
         extract(model, paths, tmp_path / "raise", weights[1])
     store = extract(model, paths, tmp_path / "skip", weights[1], on_error="skip")
@@ -216,8 +224,14 @@ features.extract_features(model, open(paths_file).read().split(), out,
 
 def start_script(script: str, *args: str) -> subprocess.Popen:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen, timeout: int = 180) -> tuple[int, str, str]:
@@ -237,10 +251,14 @@ def subprocesses(tmp_path_factory, weights, image_paths) -> dict:
     all_paths.write_text("\n".join(image_paths))
     some_paths.write_text("\n".join(image_paths[:16]))
     runs = {
-        "kill": (folder / "killed", start_script(KILL_SCRIPT, str(weights[0]),
-                                                 str(folder / "killed"), str(all_paths))),
-        "two_devices": (folder / "two", start_script(TWO_DEVICES_SCRIPT, str(weights[0]),
-                                                     str(folder / "two"), str(some_paths))),
+        "kill": (
+            folder / "killed",
+            start_script(KILL_SCRIPT, str(weights[0]), str(folder / "killed"), str(all_paths)),
+        ),
+        "two_devices": (
+            folder / "two",
+            start_script(TWO_DEVICES_SCRIPT, str(weights[0]), str(folder / "two"), str(some_paths)),
+        ),
     }
     yield runs
     for _, process in runs.values():
@@ -251,13 +269,16 @@ def subprocesses(tmp_path_factory, weights, image_paths) -> dict:
 
 @pytest.mark.posix
 @pytest.mark.slow
-def test_fault_18_kill_9_mid_extraction_then_resume(model, weights, image_paths, reference, subprocesses,
-                                           caplog):
+def test_fault_18_kill_9_mid_extraction_then_resume(
+    model, weights, image_paths, reference, subprocesses, caplog
+):
     out, process = subprocesses["kill"]
     returncode, _, stderr = finish(process)
     assert returncode == -9, stderr[-2000:]
-    assert sorted(p.name for p in out.glob("features-*.npy")) == ["features-00000.npy",
-                                                                   "features-00001.npy"]
+    assert sorted(p.name for p in out.glob("features-*.npy")) == [
+        "features-00000.npy",
+        "features-00001.npy",
+    ]
     assert len(temporaries(out)) == 1  # the half-written third shard
     with pytest.raises(errors.FeatureStoreError, match="3 of 5 shard.*features-00002.npy"):
         features.load_features(out)
@@ -268,8 +289,9 @@ def test_fault_18_kill_9_mid_extraction_then_resume(model, weights, image_paths,
     np.testing.assert_array_equal(features.load_features(out)[0], reference[1])
 
 
-def test_fault_18_corrupt_shard_is_refused_then_recomputed(model, weights, image_paths, reference, tmp_path,
-                                                  caplog):
+def test_fault_18_corrupt_shard_is_refused_then_recomputed(
+    model, weights, image_paths, reference, tmp_path, caplog
+):
     out = copy_store(reference[0], tmp_path / "store")
     shard = out / "features-00003.npy"
     raw = bytearray(shard.read_bytes())
@@ -359,8 +381,22 @@ def _chexpert_csv(tmp_path: Path, image_paths: list[str]) -> Path:
 def test_cli_extract(weights, image_paths, tmp_path, capsys):
     csv_path = _chexpert_csv(tmp_path, image_paths[:6])
     out = tmp_path / "store"
-    argv = ["extract", "--csv", str(csv_path), "--weights", str(weights[0]), "--out", str(out),
-            "--limit", "4", "--batch-size", "2", "--shard-size", "2", "--json"]
+    argv = [
+        "extract",
+        "--csv",
+        str(csv_path),
+        "--weights",
+        str(weights[0]),
+        "--out",
+        str(out),
+        "--limit",
+        "4",
+        "--batch-size",
+        "2",
+        "--shard-size",
+        "2",
+        "--json",
+    ]
     assert cli.main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["rows"] == 4 and result["kept"] == 4 and result["complete"]

@@ -32,7 +32,9 @@ def test_array_digests_keep_the_key_format_stored_runs_were_written_under():
     array = np.arange(3, dtype=np.int64)
     expected = hashlib.sha256(b"(3,)int64" + array.tobytes()).hexdigest()
     assert files.sha256_arrays(array) == expected
-    assert files.sha256_json({"b": 1, "a": [2]}) == hashlib.sha256(b'{"a": [2], "b": 1}').hexdigest()
+    assert (
+        files.sha256_json({"b": 1, "a": [2]}) == hashlib.sha256(b'{"a": [2], "b": 1}').hexdigest()
+    )
     assert files.sha256_lines(["x", "y"]) == hashlib.sha256(b"x\ny").hexdigest()
 
 

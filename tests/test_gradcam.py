@@ -160,9 +160,14 @@ def test_localises_through_tchexnets_hidden_layer(chexnet, tchexnet):
     hidden[:, 0] = probe
     hidden_bias = np.zeros(512, np.float32)
     hidden_bias[0] = 1.0 - float(pooled @ probe)  # keep the ReLU unit active on this image
-    with head_weights(tchexnet, models.TCHEXNET_HIDDEN, [hidden, hidden_bias]), \
-            head_weights(tchexnet, models.TCHEXNET_OUTPUT,
-                         [np.full((512, 1), 1.0, np.float32), np.zeros(1, np.float32)]):
+    with (
+        head_weights(tchexnet, models.TCHEXNET_HIDDEN, [hidden, hidden_bias]),
+        head_weights(
+            tchexnet,
+            models.TCHEXNET_OUTPUT,
+            [np.full((512, 1), 1.0, np.float32), np.zeros(1, np.float32)],
+        ),
+    ):
         cam = gradcam.grad_cam(tchexnet, x)[0]
     assert gradcam.mass_inside(cam, mask) > 3 * mask.mean()
     assert gradcam.pointing_game(cam, mask)
@@ -208,8 +213,9 @@ def test_localisation_table_and_summary():
     cam_miss[3, 3] = 1
     mask = np.zeros((4, 4), bool)
     mask[:2, :2] = True
-    table = gradcam.localisation_table([cam_hit, cam_miss, np.zeros((4, 4))], [mask] * 3,
-                                       names=["a", "b", "c"])
+    table = gradcam.localisation_table(
+        [cam_hit, cam_miss, np.zeros((4, 4))], [mask] * 3, names=["a", "b", "c"]
+    )
     assert list(table.index) == ["a", "b", "c"]
     assert list(table["hit"]) == [True, False, False]
     assert table.loc["a", "iou"] == 0.25 and table.loc["b", "iou"] == 0.0
@@ -306,9 +312,10 @@ def hand_results() -> dict[str, gradcam.CamResult]:
     hot, half = np.zeros((48, 48), np.float32), np.zeros((48, 48), np.float32)
     hot[:16, -16:] = 1.0
     half[-16:, :16] = 1.0
-    return {"true positive": gradcam.CamResult("tp.png", gray, hot, 0.91, "Pneumothorax", 0, 4.0),
-            "false negative": gradcam.CamResult("fn.png", gray, half, 0.0213, "Pneumothorax", 0,
-                                                2.0)}
+    return {
+        "true positive": gradcam.CamResult("tp.png", gray, hot, 0.91, "Pneumothorax", 0, 4.0),
+        "false negative": gradcam.CamResult("fn.png", gray, half, 0.0213, "Pneumothorax", 0, 2.0),
+    }
 
 
 def test_cam_grid_draws_every_map_on_the_hottest_maps_scale():
@@ -322,7 +329,9 @@ def test_cam_grid_draws_every_map_on_the_hottest_maps_scale():
     assert colorbar.get_ylabel() == "Grad-CAM, shared scale (1 = the hottest map shown)"
     titles = [ax.get_title() for ax in image_axes]
     assert titles[0] == "true positive, p = 0.91" and titles[2] == "false negative, p = 0.02"
-    assert titles[1].startswith("peak 1.00 of the hottest map\npointing game yes, peak inside yes\n")
+    assert titles[1].startswith(
+        "peak 1.00 of the hottest map\npointing game yes, peak inside yes\n"
+    )
     assert titles[3] == "peak 0.50 of the hottest map"
     # the half-peak map is drawn at half intensity: its overlay equals the overlay of cam × 0.5
     drawn = image_axes[3].get_images()[0].get_array()
@@ -336,9 +345,11 @@ def test_cam_grid_on_own_scales_and_its_errors():
     fig = camplots.cam_grid_figure(results, shared_scale=False, title="each on its own")
     overlays = [ax for ax in fig.axes if ax.get_images()][1::2]
     assert all(ax.get_title() == "scaled to its own maximum" for ax in overlays)
-    np.testing.assert_allclose(overlays[1].get_images()[0].get_array(),
-                               camplots.overlay(results["false negative"].gray,
-                                               results["false negative"].cam), atol=1e-6)
+    np.testing.assert_allclose(
+        overlays[1].get_images()[0].get_array(),
+        camplots.overlay(results["false negative"].gray, results["false negative"].cam),
+        atol=1e-6,
+    )
     assert fig.get_suptitle() == "each on its own"
     by_hand = {"case": results["true positive"]._replace(peak=None)}
     with pytest.raises(ValueError, match="no raw peak"):
@@ -352,8 +363,12 @@ def test_cam_grid_of_real_maps_from_files(chexnet, xray_and_mask, tmp_path):
     image_path, mask_path = xray_and_mask
     flipped = tmp_path / "flipped.png"
     Image.open(image_path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(flipped)
-    results = dict(zip(("original", "flipped"),
-                       gradcam.cams_for_images([image_path, flipped], chexnet, "Pneumothorax")))
+    results = dict(
+        zip(
+            ("original", "flipped"),
+            gradcam.cams_for_images([image_path, flipped], chexnet, "Pneumothorax"),
+        )
+    )
     fig = camplots.cam_grid_figure(results, masks={"original": mask_path, "flipped": None})
     top = max(r.peak for r in results.values())
     overlays = [ax for ax in fig.axes if ax.get_images()][1::2]
@@ -367,18 +382,49 @@ def test_gradcam_command_writes_the_figure(tmp_path, capsys, tchexnet, xray_and_
     image_path, mask_path = xray_and_mask
     weights = models.save_weights_atomic(tchexnet, tmp_path / "tchexnet.weights.h5")
     out = tmp_path / "figs" / "cam.png"
-    code = cli.main(["gradcam", str(image_path), "--model", "tchexnet", "--weights",
-                     str(weights), "--out", str(out), "--mask", str(mask_path), "--json"])
+    code = cli.main(
+        [
+            "gradcam",
+            str(image_path),
+            "--model",
+            "tchexnet",
+            "--weights",
+            str(weights),
+            "--out",
+            str(out),
+            "--mask",
+            str(mask_path),
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
     assert report["output"] == "Pneumothorax" and 0 <= report["probability"] <= 1
-    assert set(report["localisation"]) == {"hit", "hit_tolerant", "iou", "mass_inside", "mask_fraction",
-                                           "mass_ratio"}
+    assert set(report["localisation"]) == {
+        "hit",
+        "hit_tolerant",
+        "iou",
+        "mass_inside",
+        "mask_fraction",
+        "mass_ratio",
+    }
     assert out.read_bytes()[:4] == b"\x89PNG" and report["figure"] == str(out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["cam.png"]
-    code = cli.main(["gradcam", str(image_path), "--model", "tchexnet", "--weights",
-                     str(weights), "--output", "Effusion", "--out", str(out)])
+    code = cli.main(
+        [
+            "gradcam",
+            str(image_path),
+            "--model",
+            "tchexnet",
+            "--weights",
+            str(weights),
+            "--output",
+            "Effusion",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2 and "one output" in capsys.readouterr().err
 
 
@@ -398,18 +444,27 @@ def test_one_name_per_score_and_both_groups_of_positives():
     assert summary["pointing_game"] == pytest.approx(2 / 3) == summary["hit_rate_tolerant"]
     assert summary["peak_inside"] == pytest.approx(1 / 3) == summary["hit_rate"]
     groups = gradcam.localisation_groups(table, [False, True, False])
-    assert groups["all positives"]["n"] == 3 and groups["detected positives"]["pointing_game"] == 1.0
+    assert (
+        groups["all positives"]["n"] == 3 and groups["detected positives"]["pointing_game"] == 1.0
+    )
     assert gradcam.localisation_groups(table, [False] * 3)["detected positives"] == {"n": 0}
     text = gradcam.localisation_text(groups["all positives"], "all positives")
-    assert text.startswith("on all 3 positives: pointing game (peak within 15 px of the mask) 0.67, "
-                           "peak inside the mask 0.33, median mass ratio")
-    assert gradcam.localisation_text({"n": 0}, "detected positives") == "on 0 detected positives: no maps"
+    assert text.startswith(
+        "on all 3 positives: pointing game (peak within 15 px of the mask) 0.67, "
+        "peak inside the mask 0.33, median mass ratio"
+    )
+    assert (
+        gradcam.localisation_text({"n": 0}, "detected positives")
+        == "on 0 detected positives: no maps"
+    )
     assert gradcam.peak_position(border) == (15, 5)
 
 
 def test_better_layer_goes_by_the_pointing_game_then_the_mass_ratio():
-    table = pd.DataFrame({"n": [24, 24], "pointing_game": [0.875, 0.875],
-                          "median_mass_ratio": [5.5, 4.4]}, index=["relu", "pool4_relu"])
+    table = pd.DataFrame(
+        {"n": [24, 24], "pointing_game": [0.875, 0.875], "median_mass_ratio": [5.5, 4.4]},
+        index=["relu", "pool4_relu"],
+    )
     chosen, reason = gradcam.better_layer(table)
     assert chosen == "relu" and "ties" in reason and "relu 5.5, pool4_relu 4.4" in reason
     table.loc["pool4_relu", "pointing_game"] = 0.95  # two images more: no tie

@@ -18,22 +18,41 @@ spec = importlib.util.spec_from_file_location("check_hosted_stack", SCRIPT)
 hosted = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(hosted)
 
-COLAB = {"tensorflow": "2.20.0", "keras": "3.13.2", "numpy": "2.1.3", "ipywidgets": "7.7.1",
-         "pandas": "2.2.3"}
+COLAB = {
+    "tensorflow": "2.20.0",
+    "keras": "3.13.2",
+    "numpy": "2.1.3",
+    "ipywidgets": "7.7.1",
+    "pandas": "2.2.3",
+}
 SUMMARY = {
-    "n_test": 204, "positives": 17, "weights_sha256": "ab" * 32,
-    "models": {"CheXNet": {"auc": 0.71234, "ci95": [0.60111, 0.82222]},
-               "tCheXNet": {"auc": 0.93456, "ci95": [0.88001, 0.98999]}},
+    "n_test": 204,
+    "positives": 17,
+    "weights_sha256": "ab" * 32,
+    "models": {
+        "CheXNet": {"auc": 0.71234, "ci95": [0.60111, 0.82222]},
+        "tCheXNet": {"auc": 0.93456, "ci95": [0.88001, 0.98999]},
+    },
     "delong": {"z": -3.4567, "p": 0.000546},
-    "gradcam": {"layer": "pool4_relu", "map_size": [14, 14], "n": 12, "pointing_hit_rate": 0.8333,
-                "pointing_hit_rate_strict": 0.5, "mass_ratio_median": 3.412},
+    "gradcam": {
+        "layer": "pool4_relu",
+        "map_size": [14, 14],
+        "n": 12,
+        "pointing_hit_rate": 0.8333,
+        "pointing_hit_rate_strict": 0.5,
+        "mass_ratio_median": 3.412,
+    },
 }
 
 
 def test_the_constraints_copy_pins_colabs_stack():
     pins = hosted.read_pins(hosted.CONSTRAINTS)
     assert {name: pins[name] for name in hosted.GUARDED} == {
-        "tensorflow": "2.20.0", "keras": "3.13.2", "numpy": "2.1.3", "ipywidgets": "7.7.1"}
+        "tensorflow": "2.20.0",
+        "keras": "3.13.2",
+        "numpy": "2.1.3",
+        "ipywidgets": "7.7.1",
+    }
     assert "tensorflow-cpu" not in pins and pins["imageio"] == "2.37.4"  # names normalised
 
 
@@ -47,7 +66,9 @@ def test_read_pins_names_a_line_that_is_not_a_pin(tmp_path):
 def test_parse_freeze_reads_pins_and_direct_installs():
     text = "Keras==3.13.2\ntchexnet @ file:///tmp/dist/tchexnet-0.1.0-py3-none-any.whl\n\n"
     assert hosted.parse_freeze(text) == {
-        "keras": "3.13.2", "tchexnet": "@ file:///tmp/dist/tchexnet-0.1.0-py3-none-any.whl"}
+        "keras": "3.13.2",
+        "tchexnet": "@ file:///tmp/dist/tchexnet-0.1.0-py3-none-any.whl",
+    }
 
 
 def test_an_install_that_leaves_the_runtime_alone_passes():
@@ -55,7 +76,10 @@ def test_an_install_that_leaves_the_runtime_alone_passes():
     rows, failures = hosted.compare_freezes(COLAB, after)
     assert failures == []
     assert [row[3] for row in rows] == ["unchanged"] * 4 + ["absent"]
-    assert hosted.other_changes(COLAB, after) == ["pandas: 2.2.3 → 2.3.0", "tchexnet: - → @ file:///x.whl"]
+    assert hosted.other_changes(COLAB, after) == [
+        "pandas: 2.2.3 → 2.3.0",
+        "tchexnet: - → @ file:///x.whl",
+    ]
 
 
 def test_an_install_that_replaces_numpy_or_adds_tensorflow_cpu_fails_naming_them():
@@ -85,8 +109,10 @@ def test_a_summary_differing_in_the_third_decimal_fails_naming_the_number():
     moved["models"]["CheXNet"]["auc"] = 0.7136
     moved["gradcam"]["mass_ratio_median"] = 3.46
     _, differ = hosted.compare_summaries(SUMMARY, moved)
-    assert differ == ["CheXNet AUC 0.712 (hosted) vs 0.714 (reference)",
-                      "Grad-CAM mass ratio 3.4 (hosted) vs 3.5 (reference)"]
+    assert differ == [
+        "CheXNet AUC 0.712 (hosted) vs 0.714 (reference)",
+        "Grad-CAM mass ratio 3.4 (hosted) vs 3.5 (reference)",
+    ]
 
 
 def test_writes_under_the_venv_count_except_bytecode(tmp_path):
@@ -96,7 +122,9 @@ def test_writes_under_the_venv_count_except_bytecode(tmp_path):
     (tmp_path / "pkg" / "__pycache__").mkdir()
     (tmp_path / "pkg" / "__pycache__" / "a.cpython-313.pyc").write_bytes(b"\0")
     assert hosted.writes_between(before, hosted.snapshot(tmp_path)) == (
-        [], ["pkg/__pycache__/a.cpython-313.pyc"])
+        [],
+        ["pkg/__pycache__/a.cpython-313.pyc"],
+    )
     (tmp_path / "pkg" / "outputs.json").write_text("{}")
     assert hosted.writes_between(before, hosted.snapshot(tmp_path))[0] == ["pkg/outputs.json"]
 
@@ -122,5 +150,7 @@ def test_what_a_run_wrote_under_the_venv_fails_and_is_removed(tmp_path):
     failures = hosted.undo_writes(tmp_path, listing)
     assert len(failures) == 1 and "lib/tchexnet-work/outputs/summary.json" in failures[0]
     assert not (tmp_path / "lib" / "tchexnet-work").exists() and (tmp_path / hosted.STAMP).is_file()
-    (tmp_path / "lib" / "a.py").write_text("x = 22\n")  # an installed file changed: rebuild next time
+    (tmp_path / "lib" / "a.py").write_text(
+        "x = 22\n"
+    )  # an installed file changed: rebuild next time
     assert hosted.undo_writes(tmp_path, listing) and not (tmp_path / hosted.STAMP).exists()

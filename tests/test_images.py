@@ -22,7 +22,11 @@ SMALL = PreprocessConfig(size=(64, 64))
 SMALL_NEAREST = PreprocessConfig(size=(64, 64), interpolation="nearest")
 WIDTH, HEIGHT = 390, 320  # like the reference CheXpert-v1.0-small file
 REFERENCE_JPG = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "tchexnet-paper"
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "reference"
+    / "tchexnet-paper"
     / "view1_frontal.jpg"
 )
 
@@ -61,10 +65,24 @@ def files(tmp_path_factory: pytest.TempPathFactory, gray: np.ndarray) -> dict[st
     """The same pixels in every storage variant the module must read."""
     root = tmp_path_factory.mktemp("images")
     l_image = Image.fromarray(gray)
-    out = {name: root / name for name in (
-        "l.jpg", "l.png", "i16.png", "rgb.png", "rgba.png", "p.png", "la.png", "cmyk.jpg",
-        "cmyk.tif", "one_bit.png", "i32.tif", "f.tif", "exif6.jpg",
-    )}
+    out = {
+        name: root / name
+        for name in (
+            "l.jpg",
+            "l.png",
+            "i16.png",
+            "rgb.png",
+            "rgba.png",
+            "p.png",
+            "la.png",
+            "cmyk.jpg",
+            "cmyk.tif",
+            "one_bit.png",
+            "i32.tif",
+            "f.tif",
+            "exif6.jpg",
+        )
+    }
     l_image.save(out["l.jpg"], quality=95)
     l_image.save(out["l.png"])
     Image.fromarray(gray.astype(np.uint16) * 257).save(out["i16.png"])
@@ -80,7 +98,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, gray: np.ndarray) -> dict[st
     rgb.convert("CMYK").save(out["cmyk.jpg"], quality=95)
     rgb.convert("CMYK").save(out["cmyk.tif"])
     l_image.point(lambda v: 255 if v > 127 else 0).convert("1", dither=Image.Dither.NONE).save(
-        out["one_bit.png"])
+        out["one_bit.png"]
+    )
     Image.fromarray(gray.astype(np.int32) * 257).save(out["i32.tif"])
     Image.fromarray(gray.astype(np.float32) * 2 - 100).save(out["f.tif"])  # out of range
     exif = Image.Exif()
@@ -114,7 +133,7 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, files: dict[str, Path]) 
     out["huge"].write_bytes(_png_header_only(40000, 40000))
     png = bytearray(files["l.png"].read_bytes())
     start = png.index(b"IDAT") + 200
-    png[start:start + 200] = bytes(b ^ 0x5A for b in png[start:start + 200])
+    png[start : start + 200] = bytes(b ^ 0x5A for b in png[start : start + 200])
     out["corrupt"].write_bytes(bytes(png))  # IEND intact: only a full decode finds it
     return out
 
@@ -199,7 +218,11 @@ def test_fault_08_exif_orientation_policy(files: dict[str, Path]) -> None:
 def test_image_info(files: dict[str, Path]) -> None:
     info = images.image_info(files["i16.png"])
     assert (info["format"], info["mode"], info["size"], info["bit_depth"]) == (
-        "PNG", "I;16", (WIDTH, HEIGHT), 16)
+        "PNG",
+        "I;16",
+        (WIDTH, HEIGHT),
+        16,
+    )
     assert images.image_info(files["l.jpg"])["bit_depth"] == 8
 
 
@@ -303,16 +326,19 @@ def test_check_image_file_returns_width_height(files: dict[str, Path]) -> None:
     assert images.check_image_file(files["l.jpg"]) == (WIDTH, HEIGHT)
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("missing", "file not found"),
-    ("empty", r"empty file \(0 bytes\)"),
-    ("truncated", r"truncated JPEG \(no end-of-image marker\)"),
-    ("truncated_png", r"truncated PNG \(no IEND chunk\)"),
-    ("html", r"not an image \(starts with '<!DOCTYPE html"),
-    ("dicom", r"DICOM file: convert it to PNG or JPEG first \(e\.g\. with pydicom\)"),
-    ("tiny", "too small \\(20×20 px, need ≥ 32\\)"),
-    ("huge", r"too large \(1,600,000,000 px, limit 64,000,000\)"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("missing", "file not found"),
+        ("empty", r"empty file \(0 bytes\)"),
+        ("truncated", r"truncated JPEG \(no end-of-image marker\)"),
+        ("truncated_png", r"truncated PNG \(no IEND chunk\)"),
+        ("html", r"not an image \(starts with '<!DOCTYPE html"),
+        ("dicom", r"DICOM file: convert it to PNG or JPEG first \(e\.g\. with pydicom\)"),
+        ("tiny", "too small \\(20×20 px, need ≥ 32\\)"),
+        ("huge", r"too large \(1,600,000,000 px, limit 64,000,000\)"),
+    ],
+)
 def test_fault_07_bad_files_are_named_with_reason(
     bad_files: dict[str, Path], name: str, reason: str
 ) -> None:
@@ -375,8 +401,14 @@ def test_image_error_pickles() -> None:
 
 @pytest.fixture
 def six_paths(files: dict[str, Path], bad_files: dict[str, Path]) -> list[Path]:
-    return [files["l.jpg"], bad_files["html"], files["l.png"], bad_files["missing"],
-            bad_files["tiny"], files["p.png"]]
+    return [
+        files["l.jpg"],
+        bad_files["html"],
+        files["l.png"],
+        bad_files["missing"],
+        bad_files["tiny"],
+        files["p.png"],
+    ]
 
 
 def test_fault_10_preflight_names_first_bad_and_count(six_paths: list[Path]) -> None:

@@ -25,8 +25,9 @@ CHILD = textwrap.dedent("""
         subprocess.run([sys.executable, "-c", GRANDCHILD, sys.argv[2]],
                        check=True)
 """)
-GRANDCHILD = ("import sys, time; block = bytearray(b'x') * (int(sys.argv[1]) * 10**6); "
-              "time.sleep(0.6)")
+GRANDCHILD = (
+    "import sys, time; block = bytearray(b'x') * (int(sys.argv[1]) * 10**6); time.sleep(0.6)"
+)
 
 
 def test_peak_rss_of_a_child_and_its_grandchild_each_near_what_it_held():
@@ -47,8 +48,10 @@ def test_peak_rss_of_a_child_and_its_grandchild_each_near_what_it_held():
 
 def test_a_process_that_execs_a_new_program_is_measured_afresh():
     # 300 MB held, then os.execv into a small interpreter: the new program's peak is its own
-    code = ("import os, sys, time; block = bytearray(b'x') * (300 * 10**6); time.sleep(0.6); "
-            "os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(0.6)'])")
+    code = (
+        "import os, sys, time; block = bytearray(b'x') * (300 * 10**6); time.sleep(0.6); "
+        "os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(0.6)'])"
+    )
     process = subprocess.Popen([sys.executable, "-c", code])
     with machine.PeakRss(process.pid, interval=0.05) as watch:
         assert process.wait(timeout=60) == 0
@@ -73,18 +76,32 @@ def test_demo_budget_names_the_study_and_each_kernel_by_its_notebook():
     spec.loader.exec_module(budget)
     kernel = ["python", "-m", "ipykernel_launcher", "-f", "kernel.json"]
     study = ["python", "-c", "from multiprocessing.spawn import spawn_main; spawn_main()"]
-    peaks = [{"pid": 10, "name": "python", "cmdline": ["python", "-m", "tchexnet_lib.cli", "demo"],
-              "peak_mb": 250.0},
-             {"pid": 13, "ppid": 10, "name": "python", "cmdline": study, "peak_mb": 1500.0},
-             {"pid": 14, "ppid": 13, "name": "python", "cmdline": study, "peak_mb": 200.0},
-             {"pid": 11, "name": "python", "cmdline": kernel, "peak_mb": 900.0},
-             {"pid": 12, "name": "python", "cmdline": kernel, "peak_mb": 2100.0},
-             {"pid": 15, "ppid": 10, "name": "uname", "cmdline": ["uname", "-p"], "peak_mb": 1.7}]
-    ran = {"01_data_exploration": "reused", "02_chexnet_inference": 50.0,
-           "03_feature_extraction": 80.0}
+    peaks = [
+        {
+            "pid": 10,
+            "name": "python",
+            "cmdline": ["python", "-m", "tchexnet_lib.cli", "demo"],
+            "peak_mb": 250.0,
+        },
+        {"pid": 13, "ppid": 10, "name": "python", "cmdline": study, "peak_mb": 1500.0},
+        {"pid": 14, "ppid": 13, "name": "python", "cmdline": study, "peak_mb": 200.0},
+        {"pid": 11, "name": "python", "cmdline": kernel, "peak_mb": 900.0},
+        {"pid": 12, "name": "python", "cmdline": kernel, "peak_mb": 2100.0},
+        {"pid": 15, "ppid": 10, "name": "uname", "cmdline": ["uname", "-p"], "peak_mb": 1.7},
+    ]
+    ran = {
+        "01_data_exploration": "reused",
+        "02_chexnet_inference": 50.0,
+        "03_feature_extraction": 80.0,
+    }
     names = budget.peak_rss_by_name(peaks, ran)
-    assert names == {budget.DEMO: 250.0, budget.STUDY: 1500.0, "python 14": 200.0,
-                     "02_chexnet_inference": 900.0, "03_feature_extraction": 2100.0}
+    assert names == {
+        budget.DEMO: 250.0,
+        budget.STUDY: 1500.0,
+        "python 14": 200.0,
+        "02_chexnet_inference": 900.0,
+        "03_feature_extraction": 2100.0,
+    }
     table = budget.rss_table({"first_run": {"peak_rss_mb": names}})
     assert [line.endswith("OVER") for line in table[2:7]] == [False] * 4 + [True], table
     # a kernel more or less than the notebooks that ran: named by process, never mislabelled

@@ -20,10 +20,14 @@ def randomise_batchnorm(model: keras.Model, seed: int) -> None:
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.gamma.shape[0]
-            layer.set_weights([
-                rng.uniform(0.8, 1.2, n), rng.normal(0, 0.1, n),
-                rng.normal(0, 0.1, n), rng.uniform(0.8, 1.2, n),
-            ])
+            layer.set_weights(
+                [
+                    rng.uniform(0.8, 1.2, n),
+                    rng.normal(0, 0.1, n),
+                    rng.normal(0, 0.1, n),
+                    rng.uniform(0.8, 1.2, n),
+                ]
+            )
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +53,9 @@ def source_tchexnet(inputs) -> keras.Model:
     kernel = np.random.default_rng(2).normal(size=(models.HIDDEN_UNITS, 1)).astype("float32")
     logits = hidden.predict(inputs, verbose=0) @ kernel
     kernel /= logits.std() + 1e-12
-    model.get_layer(models.TCHEXNET_OUTPUT).set_weights([kernel, -(logits.mean(0) / (logits.std() + 1e-12))])
+    model.get_layer(models.TCHEXNET_OUTPUT).set_weights(
+        [kernel, -(logits.mean(0) / (logits.std() + 1e-12))]
+    )
     return model
 
 
@@ -139,10 +145,9 @@ def test_fault_01_missing_weights_say_where_to_get_and_put_them(tmp_path):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "empty"),
-    (b"<html>404 Not Found</html>", "not an HDF5 file"),
-])
+@pytest.mark.parametrize(
+    "content, message", [(b"", "empty"), (b"<html>404 Not Found</html>", "not an HDF5 file")]
+)
 def test_fault_01_empty_or_non_hdf5_weights(tmp_path, content, message):
     path = tmp_path / "w.h5"
     path.write_bytes(content)
@@ -203,12 +208,16 @@ def test_fault_03_extra_layers(tmp_path, source_chexnet):
 
 def test_fault_05_layer_order_differs_names_first_layer(tmp_path, source_chexnet):
     order = list(range(len(source_chexnet.layers)))
-    i, j = (order.index(source_chexnet.layers.index(source_chexnet.get_layer(n)))
-            for n in ("conv2_block1_1_bn", "conv2_block1_2_conv"))
+    i, j = (
+        order.index(source_chexnet.layers.index(source_chexnet.get_layer(n)))
+        for n in ("conv2_block1_1_bn", "conv2_block1_2_conv")
+    )
     order[i], order[j] = order[j], order[i]
     path = tmp_path / "w.h5"
     write_keras2_weights(source_chexnet, path, order=order)
-    with pytest.raises(errors.WeightsError, match="#4 is 'conv2_block1_2_conv'.*'conv2_block1_1_bn'"):
+    with pytest.raises(
+        errors.WeightsError, match="#4 is 'conv2_block1_2_conv'.*'conv2_block1_1_bn'"
+    ):
         models.build_chexnet(path, input_shape=SHAPE)
 
 
@@ -231,7 +240,9 @@ def test_fault_03_nested_base(tmp_path, source_chexnet):
 
 
 def test_fault_03_keras3_file_missing_a_layer(tmp_path):
-    path = models.save_weights_atomic(models.build_chexnet(input_shape=SHAPE), tmp_path / "c.weights.h5")
+    path = models.save_weights_atomic(
+        models.build_chexnet(input_shape=SHAPE), tmp_path / "c.weights.h5"
+    )
     with pytest.raises(errors.WeightsError, match="'tchexnet_dense_512' is missing"):
         models.build_tchexnet(path, input_shape=SHAPE)
 

@@ -19,8 +19,14 @@ from tchexnet_lib import hosted, notebooks
 ROOT = Path(__file__).resolve().parents[1]
 
 NAMES = notebooks.SERIES
-ORDERED_HEADINGS = ("## Setup", "## Parameters", "## Save outputs", "## Summary", "## Exercises",
-                    "## Next")
+ORDERED_HEADINGS = (
+    "## Setup",
+    "## Parameters",
+    "## Save outputs",
+    "## Summary",
+    "## Exercises",
+    "## Next",
+)
 MAX_CODE_LINES = 15
 ABSOLUTE_PATHS = ("/work", "/root", "/home", "/tmp", "C:\\")
 NUMBERED = re.compile(r"^## (\d+)\. \S", re.MULTILINE)
@@ -31,8 +37,13 @@ def read(name: str):
 
 
 def headings(nb) -> list[str]:
-    return [line.strip() for cell in nb.cells if cell.cell_type == "markdown"
-            for line in cell.source.splitlines() if line.startswith("## ")]
+    return [
+        line.strip()
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("## ")
+    ]
 
 
 def code_cells(nb) -> list:
@@ -67,8 +78,9 @@ def test_headings_in_order_with_numbered_sections_between(name):
     numbers = [int(NUMBERED.match(h).group(1)) for h in numbered]
     assert numbers and numbers == list(range(1, len(numbers) + 1)), numbered
     first, last = found.index(numbered[0]), found.index(numbered[-1])
-    assert positions[1] < first and last < positions[2], "numbered sections sit between " \
-        "Parameters and Save outputs"
+    assert positions[1] < first and last < positions[2], (
+        "numbered sections sit between Parameters and Save outputs"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -77,8 +89,13 @@ def test_one_parameters_cell_with_the_common_knobs(name):
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and tagged[0].cell_type == "code"
     source = tagged[0].source
-    for knob in ("DATASET = None", "WEIGHTS = None", "LIMIT = None", "HEAD_EPOCHS = 10",
-                 "SEED = 0"):
+    for knob in (
+        "DATASET = None",
+        "WEIGHTS = None",
+        "LIMIT = None",
+        "HEAD_EPOCHS = 10",
+        "SEED = 0",
+    ):
         assert knob in source, f"{name}: parameters cell lacks {knob!r}"
     index = nb.cells.index(tagged[0])
     assert nb.cells[index - 1].source.startswith("## Parameters")
@@ -93,8 +110,9 @@ def test_setup_cell_imports_everything_and_seeds(name):
     assert "from tchexnet_lib import" in cell.source
     for other in code_cells(nb):
         if other is not cell and hosted.INSTALL_TAG not in other.metadata.get("tags", []):
-            assert not re.search(r"^\s*(import|from \S+ import)\s", other.source, re.MULTILINE), \
+            assert not re.search(r"^\s*(import|from \S+ import)\s", other.source, re.MULTILINE), (
                 f"{name}: an import outside the Setup cell:\n{other.source}"
+            )
     study = [c for c in code_cells(nb) if "pipeline.make_study(" in c.source]
     assert len(study) == 1 and "print(study.describe())" in study[0].source
 
@@ -120,9 +138,12 @@ def test_the_links_are_built_from_the_one_repository_setting():
     assert hosted.repository_url() == url.rstrip("/")
     links = hosted.open_links("05_roc_comparison")
     owner_name = url.removeprefix("https://github.com/")
-    assert links["Colab"].endswith(f"github/{owner_name}/blob/main/notebooks/05_roc_comparison.ipynb")
-    assert links["Binder"] == (f"https://mybinder.org/v2/gh/{owner_name}/main?labpath="
-                               "notebooks%2F05_roc_comparison.ipynb")
+    assert links["Colab"].endswith(
+        f"github/{owner_name}/blob/main/notebooks/05_roc_comparison.ipynb"
+    )
+    assert links["Binder"] == (
+        f"https://mybinder.org/v2/gh/{owner_name}/main?labpath=notebooks%2F05_roc_comparison.ipynb"
+    )
     assert "src=https%3A%2F%2Fgithub.com%2F" in links["Kaggle"]
 
 
@@ -159,8 +180,9 @@ def test_every_widget_follows_a_static_figure(name):
     sources = [c.source for c in code_cells(read(name))]
     for k, source in enumerate(sources):
         if "roc_explorer(" in source:
-            assert any("static_explorer_figure(" in s for s in sources[:k]), \
+            assert any("static_explorer_figure(" in s for s in sources[:k]), (
                 f"{name}: roc_explorer without a static figure before it"
+            )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -184,12 +206,16 @@ def test_the_roc_explorer_is_the_last_widget_of_notebook_05():
     """The browser test finds the explorer by its classes after running all cells."""
     sources = [c.source for c in code_cells(read("05_roc_comparison"))]
     index = max(k for k, s in enumerate(sources) if "roc_explorer(" in s)
-    assert not any("widgets." in s or "ipywidgets" in s for s in sources[index + 1:])
+    assert not any("widgets." in s or "ipywidgets" in s for s in sources[index + 1 :])
 
 
 #: The notebooks whose key step is done by hand beside the library call ("open the hood").
-HOOD = ("01_data_exploration", "04_transfer_training", "05_roc_comparison",
-        "06_where_the_model_looks")
+HOOD = (
+    "01_data_exploration",
+    "04_transfer_training",
+    "05_roc_comparison",
+    "06_where_the_model_looks",
+)
 
 
 @pytest.mark.parametrize("name", HOOD)
@@ -219,14 +245,15 @@ def test_coding_exercises_end_with_their_check(name):
     from tchexnet_lib import check
 
     nb = read(name)
-    tasks = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
-             and EXERCISE.match(c.source)]
+    tasks = [
+        i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and EXERCISE.match(c.source)
+    ]
     assert tasks, f"{name}: no coding exercise"
     for i in tasks:
         number, k = EXERCISE.match(nb.cells[i].source).groups()
         assert number == str(int(name[:2])), nb.cells[i].source[:40]
         answer, function = f"answer_{name[:2]}_{k}", f"exercise_{name[:2]}_{k}"
-        following = nb.cells[i + 1:]
+        following = nb.cells[i + 1 :]
         solution = next(c for c in following if "solution" in c.metadata.get("tags", []))
         checking = following[following.index(solution) + 1]
         assert re.search(rf"^{answer} = ", solution.source, re.MULTILINE), solution.source
@@ -234,8 +261,9 @@ def test_coding_exercises_end_with_their_check(name):
         assert "exercise-check" in checking.metadata.get("tags", [])
         assert checking.source.startswith(f"check.{function}({answer}"), checking.source
         assert callable(getattr(check, function))
-        assert nb.cells.index(solution) < next(j for j, c in enumerate(nb.cells)
-                                               if c.source.startswith("## Next"))
+        assert nb.cells.index(solution) < next(
+            j for j, c in enumerate(nb.cells) if c.source.startswith("## Next")
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -247,6 +275,9 @@ def test_references_before_next(name):
 def test_the_readme_opens_every_notebook_in_colab_kaggle_and_binder():
     readme = (ROOT / "README.md").read_text()
     for name in NAMES:
-        row = f"| `{name}` | " + " · ".join(
-            f"[{host}]({url})" for host, url in hosted.open_links(name).items()) + " |"
+        row = (
+            f"| `{name}` | "
+            + " · ".join(f"[{host}]({url})" for host, url in hosted.open_links(name).items())
+            + " |"
+        )
         assert row in readme, f"README: no up-to-date links row for {name}"

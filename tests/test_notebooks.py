@@ -47,8 +47,12 @@ def tiny(tmp_path_factory, request):
             patch.setenv(variable, value)
         patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
         weights = tiny_demo.prepare()
-        yield {"data": Path(config.data_dir()), "weights": weights, "out": base / "outputs",
-               "executed": base / "executed"}
+        yield {
+            "data": Path(config.data_dir()),
+            "weights": weights,
+            "out": base / "outputs",
+            "executed": base / "executed",
+        }
 
 
 def outputs(tiny, notebook: str) -> Path:
@@ -67,7 +71,7 @@ def run(tiny, name: str, **overrides) -> nbformat.NotebookNode:
     assert "Traceback" not in text
     for pattern in (TF_LOG_LINE, ABSOLUTE_PATH):
         found = pattern.search(text)
-        assert not found, text[max(found.start() - 200, 0):found.end() + 100]
+        assert not found, text[max(found.start() - 200, 0) : found.end() + 100]
     assert_exercises_pass(executed)
     return executed
 
@@ -112,8 +116,18 @@ slow = pytest.mark.slow
 def test_01_data_exploration(tiny):
     executed = run(tiny, "01_data_exploration")
     folder = outputs(tiny, "01_data_exploration")
-    assert_files(folder, ["label_summary.csv", "split_overview.csv", "paper_train.csv",
-                          "paper_val.csv", "label_summary.png", "splits.png", "test_images.png"])
+    assert_files(
+        folder,
+        [
+            "label_summary.csv",
+            "split_overview.csv",
+            "paper_train.csv",
+            "paper_val.csv",
+            "label_summary.png",
+            "splits.png",
+            "test_images.png",
+        ],
+    )
     summary = pd.read_csv(folder / "label_summary.csv", index_col=0)
     assert len(summary) == 14 and (summary["total"] == summary.iloc[:, :4].sum(axis=1)).all()
     overview = pd.read_csv(folder / "split_overview.csv", index_col=0)
@@ -129,14 +143,23 @@ def test_01_data_exploration(tiny):
 def test_02_chexnet_inference(tiny):
     executed = run(tiny, "02_chexnet_inference")
     folder = outputs(tiny, "02_chexnet_inference")
-    assert_files(folder, ["probabilities.csv", "chexnet_test_scores.csv", "preprocessing.png",
-                          "probabilities.png", "chexnet_roc.png"])
+    assert_files(
+        folder,
+        [
+            "probabilities.csv",
+            "chexnet_test_scores.csv",
+            "preprocessing.png",
+            "probabilities.png",
+            "chexnet_roc.png",
+        ],
+    )
     probabilities = pd.read_csv(folder / "probabilities.csv", index_col=0)
     assert len(probabilities) == 14 and probabilities["probability"].between(0, 1).all()
     scores = pd.read_csv(folder / "chexnet_test_scores.csv")
     assert len(scores) == 30 and set(scores["Pneumothorax"]) <= {0, 1}
     assert json.loads((tiny["out"] / STUDY / "features" / "test" / "manifest.json").read_text())[
-        "complete"]
+        "complete"
+    ]
     text = all_text(executed)
     assert "check_model_input refuses it" in text and "7,051,854 parameters" in text
     assert "at CheXNet's Youden threshold on this split" in text  # the hello-world, read again
@@ -146,8 +169,9 @@ def test_02_chexnet_inference(tiny):
 def test_03_feature_extraction(tiny):
     executed = run(tiny, "03_feature_extraction", TIMING_IMAGES=8)
     for split in ("train", "val", "test"):
-        manifest = json.loads((tiny["out"] / STUDY / "features" / split / "manifest.json")
-                              .read_text())
+        manifest = json.loads(
+            (tiny["out"] / STUDY / "features" / split / "manifest.json").read_text()
+        )
         assert manifest["complete"] and manifest["n_features"] == 1024
     folder = outputs(tiny, "03_feature_extraction")
     assert_files(folder, ["features_pca.png", "neighbours.csv", "neighbours.png", "timing.json"])
@@ -166,18 +190,30 @@ def test_04_transfer_training(tiny):
     history = pd.read_csv(study_dir / "head" / "history.csv")
     assert list(history["epoch"]) == [1, 2]
     assert len(list((study_dir / "head" / "checkpoints").glob("head_00[12]_*.weights.h5"))) == 2
-    assert_files(study_dir, ["head/head_best.weights.h5", "head/state.json",
-                             "tchexnet.weights.h5", "tchexnet.weights.h5.json", "predictions.csv"])
+    assert_files(
+        study_dir,
+        [
+            "head/head_best.weights.h5",
+            "head/state.json",
+            "tchexnet.weights.h5",
+            "tchexnet.weights.h5.json",
+            "predictions.csv",
+        ],
+    )
     predictions = pd.read_csv(study_dir / "predictions.csv")
     assert list(predictions.columns) == ["Path", "Pneumothorax", "CheXNet", "tCheXNet"]
     assert len(predictions) == 30 and predictions["tCheXNet"].between(0, 1).all()
-    assert_files(outputs(tiny, "04_transfer_training"), ["class_weights.csv",
-                                                         "learning_curves.png"])
+    assert_files(
+        outputs(tiny, "04_transfer_training"), ["class_weights.csv", "learning_curves.png"]
+    )
     text = all_text(executed)
     assert "120 Conv2D + 2 Dense = 122 layers" in text and "7,562,817 parameters" in text
     assert "FINE_TUNE = False: skipped" in text
     assert "feature stores: " in text  # the plan: complete after 03, else said before extracting
-    assert "times what one confident mistake adds" in text and "question 3 of the Exercises below" in text
+    assert (
+        "times what one confident mistake adds" in text
+        and "question 3 of the Exercises below" in text
+    )
 
 
 @slow
@@ -185,13 +221,29 @@ def test_05_roc_comparison(tiny):
     paper = {"PAPER_SCORES_DIR": str(REFERENCE)} if REFERENCE.is_dir() else {}
     executed = run(tiny, "05_roc_comparison", N_BOOTSTRAP=200, N_DRAWS=100, **paper)
     folder = outputs(tiny, "05_roc_comparison")
-    assert_files(folder, ["metrics.json", "operating_points.csv", "subgroup_aucs.csv", "roc.png",
-                          "pr.png", "operating_points.png", "explorer_static.png",
-                          "calibration.csv", "calibration.png", "calibration_platt.png"])
+    assert_files(
+        folder,
+        [
+            "metrics.json",
+            "operating_points.csv",
+            "subgroup_aucs.csv",
+            "roc.png",
+            "pr.png",
+            "operating_points.png",
+            "explorer_static.png",
+            "calibration.csv",
+            "calibration.png",
+            "calibration_platt.png",
+        ],
+    )
     calibration = pd.read_csv(folder / "calibration.csv")
     assert list(calibration["model"]) == ["CheXNet", "tCheXNet"]
-    assert calibration[["ECE before", "ECE after", "Brier before", "Brier after"]].stack() \
-        .between(0, 1).all()
+    assert (
+        calibration[["ECE before", "ECE after", "Brier before", "Brier after"]]
+        .stack()
+        .between(0, 1)
+        .all()
+    )
     text = all_text(executed)
     assert "One question: how often does a test set of 7 positives show p < 0.05?" in text
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -202,8 +254,12 @@ def test_05_roc_comparison(tiny):
         published = json.loads((folder / "paper_metrics.json").read_text())
         assert (published["n"], published["positives"]) == (202, 7)
         assert math.isclose(published["delong"][0]["p"], 0.59, abs_tol=0.01)
-    widgets_shown = [k for k, cell in enumerate(executed.cells) for output in cell.get("outputs", [])
-                     if "application/vnd.jupyter.widget-view+json" in output.get("data", {})]
+    widgets_shown = [
+        k
+        for k, cell in enumerate(executed.cells)
+        for output in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+    ]
     assert widgets_shown and "roc_explorer(" in executed.cells[widgets_shown[-1]].source
 
 
@@ -211,8 +267,10 @@ def test_05_roc_comparison(tiny):
 def test_06_where_the_model_looks(tiny):
     executed = run(tiny, "06_where_the_model_looks")
     folder = outputs(tiny, "06_where_the_model_looks")
-    assert_files(folder, ["gradcam_cases.png", "auc_by_devices.csv", "localisation.csv",
-                          "cam_mass_by_sign.csv"])
+    assert_files(
+        folder,
+        ["gradcam_cases.png", "auc_by_devices.csv", "localisation.csv", "cam_mass_by_sign.csv"],
+    )
     localisation = pd.read_csv(folder / "localisation.csv", index_col=0)
     assert len(localisation) >= 1 and localisation["iou"].between(0, 1).all()
     text = all_text(executed)
@@ -240,30 +298,46 @@ def test_the_headline_numbers_agree_in_every_output(tiny):
     mask), each beside the number of positives it rests on, for all positives and the detected."""
     from tchexnet_lib import demo, gradcam, pipeline, site, training
 
-    study = pipeline.make_study(DEMO, tiny["weights"], limit=40,
-                                head=training.HeadConfig(epochs=2, seed=0))
+    study = pipeline.make_study(
+        DEMO, tiny["weights"], limit=40, head=training.HeadConfig(epochs=2, seed=0)
+    )
     test = notebooks.scored_test_table(study)  # what 05 and 06 read
-    summary = {**pipeline.summary_json(test, study, 0.0), "note": demo.DEMO_WEIGHTS_NOTE,
-               "gradcam": demo.gradcam_check(study, test, study.out_dir / "tchexnet.weights.h5",
-                                             progress=False)}
-    outputs = {"the command's text": demo.summary_table(summary),
-               "the site's landing page": site.landing_page({}, {}, summary, None, {}),
-               "05": executed_text(tiny, "05_roc_comparison", N_BOOTSTRAP=200, N_DRAWS=100),
-               "06": executed_text(tiny, "06_where_the_model_looks")}
+    summary = {
+        **pipeline.summary_json(test, study, 0.0),
+        "note": demo.DEMO_WEIGHTS_NOTE,
+        "gradcam": demo.gradcam_check(
+            study, test, study.out_dir / "tchexnet.weights.h5", progress=False
+        ),
+    }
+    outputs = {
+        "the command's text": demo.summary_table(summary),
+        "the site's landing page": site.landing_page({}, {}, summary, None, {}),
+        "05": executed_text(tiny, "05_roc_comparison", N_BOOTSTRAP=200, N_DRAWS=100),
+        "06": executed_text(tiny, "06_where_the_model_looks"),
+    }
     delong = summary["delong"]
     assert (delong["a"], delong["b"]) == ("tCheXNet", "CheXNet"), delong
     expected_z = ("tCheXNet", "CheXNet", f"{delong['z']:.2f}")
     cam = summary["gradcam"]
-    assert cam["layer"] == demo.GRADCAM_LAYER and cam["pointing_hit_rate"] == \
-        cam["detected_positives"]["pointing_game"]  # the old key keeps its meaning
-    lines = [gradcam.localisation_text(cam[key], group) for key, group in
-             (("all_positives", "all positives"), ("detected_positives", "detected positives"))]
+    assert (
+        cam["layer"] == demo.GRADCAM_LAYER
+        and cam["pointing_hit_rate"] == cam["detected_positives"]["pointing_game"]
+    )  # the old key keeps its meaning
+    lines = [
+        gradcam.localisation_text(cam[key], group)
+        for key, group in (
+            ("all_positives", "all positives"),
+            ("detected_positives", "detected positives"),
+        )
+    ]
     wrong = []
     for where in ("the command's text", "the site's landing page", "05"):
         said = DELONG_Z.findall(outputs[where])  # 05 may also test the paper's own scores
         if expected_z not in said or any(z[:2] != expected_z[:2] for z in said):
-            wrong.append(f"{where}: DeLong {said or 'not worded as z = (AUC a − AUC b)/SE = …'}, "
-                         f"summary.json {expected_z}")
+            wrong.append(
+                f"{where}: DeLong {said or 'not worded as z = (AUC a − AUC b)/SE = …'}, "
+                f"summary.json {expected_z}"
+            )
     for where in ("the command's text", "the site's landing page", "06"):
         wrong += [f"{where} lacks {line!r}" for line in lines if line not in outputs[where]]
     assert not wrong, "\n".join(wrong)
@@ -293,8 +367,9 @@ def test_fault_24_missing_inputs_stop_with_one_line(tiny, tmp_path, monkeypatch,
         assert f"{data_dir / config.CHEXPERT_SMALL} lacks train.csv" in error["evalue"]
         assert "chexpert/README.md" in error["evalue"]
     else:
-        assert f"{tmp_path / 'weights' / 'best_weights.h5'}: weights file not found" in \
-            error["evalue"]
+        assert (
+            f"{tmp_path / 'weights' / 'best_weights.h5'}: weights file not found" in error["evalue"]
+        )
         assert "weights/README.md" in error["evalue"]
 
 
@@ -302,10 +377,13 @@ def test_fault_24_missing_inputs_stop_with_one_line(tiny, tmp_path, monkeypatch,
 
 
 def test_series_and_unknown_names():
-    assert [notebooks.notebook_path(n).name for n in notebooks.SERIES] == \
-        [f"{n}.ipynb" for n in notebooks.SERIES]
-    assert notebooks.notebook_path("05_roc_comparison.ipynb") == \
-        notebooks.notebook_dir() / "05_roc_comparison.ipynb"
+    assert [notebooks.notebook_path(n).name for n in notebooks.SERIES] == [
+        f"{n}.ipynb" for n in notebooks.SERIES
+    ]
+    assert (
+        notebooks.notebook_path("05_roc_comparison.ipynb")
+        == notebooks.notebook_dir() / "05_roc_comparison.ipynb"
+    )
     with pytest.raises(ValueError, match="unknown notebook '07_x'"):
         notebooks.execute("07_x")
 
@@ -331,11 +409,15 @@ def test_paper_scores_skipped_with_a_message(tmp_path, capsys):
 
 
 def write_paper_folder(folder: Path, n_scores: int = 4) -> None:
-    rows = ["Path,Sex,Age,Frontal/Lateral,AP/PA,Cardiomegaly,Edema,Consolidation,Pneumonia,"
-            "Atelectasis,Pneumothorax"]
+    rows = [
+        "Path,Sex,Age,Frontal/Lateral,AP/PA,Cardiomegaly,Edema,Consolidation,Pneumonia,"
+        "Atelectasis,Pneumothorax"
+    ]
     for k, y in enumerate([1, 0, 1, 0]):
-        rows.append(f"CheXpert-v1.0-small/valid/patient{k:05d}/study1/view1_frontal.jpg,"
-                    f"Male,50,Frontal,AP,0,0,0,0,0,{y}")
+        rows.append(
+            f"CheXpert-v1.0-small/valid/patient{k:05d}/study1/view1_frontal.jpg,"
+            f"Male,50,Frontal,AP,0,0,0,0,0,{y}"
+        )
     (folder / "valid_frontal_6_classes.csv").write_text("\n".join(rows) + "\n")
     for name, values in (("CheXNet", [0.9, 0.1, 0.2, 0.3]), ("tCheXNet", [0.6, 0.4, 0.7, 0.5])):
         text = "\n".join(str(v) for v in values[:n_scores]) + "\n"
@@ -401,8 +483,12 @@ def test_image_grid_takes_files_and_arrays(tmp_path):
 
     path = tmp_path / "x.png"
     Image.fromarray(np.full((40, 50), 128, np.uint8)).save(path)
-    fig = plotting.image_grid([path, np.zeros((8, 8)), np.random.default_rng(0).normal(
-        size=(8, 8, 3))], ["file", "gray", "model input"], columns=2, title="t")
+    fig = plotting.image_grid(
+        [path, np.zeros((8, 8)), np.random.default_rng(0).normal(size=(8, 8, 3))],
+        ["file", "gray", "model input"],
+        columns=2,
+        title="t",
+    )
     axes = [ax for ax in fig.axes if ax.images]
     assert [ax.get_title() for ax in axes] == ["file", "gray", "model input"]
     assert len(fig.axes) == 4  # 2 × 2, the last one blank
@@ -413,11 +499,20 @@ def test_image_grid_takes_files_and_arrays(tmp_path):
 
 
 def test_label_summary_figure_stacks_shares_to_one():
-    summary = pd.DataFrame({"positive": [1, 2], "negative": [3, 0], "uncertain": [0, 1],
-                            "blank": [0, 1], "total": [4, 4]}, index=["A", "B"])
+    summary = pd.DataFrame(
+        {
+            "positive": [1, 2],
+            "negative": [3, 0],
+            "uncertain": [0, 1],
+            "blank": [0, 1],
+            "total": [4, 4],
+        },
+        index=["A", "B"],
+    )
     fig = plotting.label_summary_figure(summary)
-    widths = np.array([[bar.get_width() for bar in container]
-                       for container in fig.axes[0].containers])
+    widths = np.array(
+        [[bar.get_width() for bar in container] for container in fig.axes[0].containers]
+    )
     np.testing.assert_allclose(widths.sum(axis=0), [1.0, 1.0])
     with pytest.raises(ValueError, match="label_summary"):
         plotting.label_summary_figure(summary.drop(columns="blank"))
@@ -428,18 +523,31 @@ def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_p
     from tchexnet_lib import demo
 
     weights = tmp_path / "chexnet_demo.weights.h5"
-    paths = {"predictions": tmp_path / "predictions.csv", "tchexnet_weights": tmp_path / "t.weights.h5"}
+    paths = {
+        "predictions": tmp_path / "predictions.csv",
+        "tchexnet_weights": tmp_path / "t.weights.h5",
+    }
     for path in paths.values():
         path.write_text(path.name)
     result = demo.DemoResult({"note": "n"}, pd.DataFrame(), {"roc": tmp_path / "roc.png", **paths})
     monkeypatch.setattr(demo, "run_in_child", lambda cfg, out, progress, ablation: (result, None))
     monkeypatch.setattr(demo, "summary_table", lambda summary: "summary")
     monkeypatch.setattr(demo, "demo_weights_path", lambda cfg: weights)
-    monkeypatch.setattr(demo, "notebook_inputs", lambda cfg, out: {  # what the series read
-        "predictions": files.sha256_file(out / "predictions.csv")})
+    monkeypatch.setattr(
+        demo,
+        "notebook_inputs",
+        lambda cfg, out: {  # what the series read
+            "predictions": files.sha256_file(out / "predictions.csv")
+        },
+    )
     calls = []
-    monkeypatch.setattr(notebooks, "execute_series", lambda parameters, **options: calls.append(
-        (parameters, options["inputs"])) or [tmp_path / "01.ipynb"])
+    monkeypatch.setattr(
+        notebooks,
+        "execute_series",
+        lambda parameters, **options: (
+            calls.append((parameters, options["inputs"])) or [tmp_path / "01.ipynb"]
+        ),
+    )
     cli.cmd_demo(cli.build_parser().parse_args(["demo", "--seed", "3", *flags]))
     expected = {"DATASET": "demo", "SEED": 3}  # the shipped CheXNet: WEIGHTS = None finds it
     if "--no-notebooks" in flags:
@@ -453,7 +561,8 @@ def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_p
 
 
 def test_series_reuses_executed_copies_only_while_everything_they_read_is_unchanged(
-        monkeypatch, tmp_path):
+    monkeypatch, tmp_path
+):
     """A make-like rerun: same source, parameters, library and inputs → reused; a change reruns
     that notebook and every one after it (they read what it wrote)."""
     ran = []
@@ -466,17 +575,25 @@ def test_series_reuses_executed_copies_only_while_everything_they_read_is_unchan
 
     monkeypatch.setattr(notebooks, "execute", fake_execute)
     names = notebooks.SERIES[:3]
-    series = lambda inputs: notebooks.execute_series({"DATASET": "demo"}, names, tmp_path,
-                                                     inputs=inputs)
+    series = lambda inputs: notebooks.execute_series(
+        {"DATASET": "demo"}, names, tmp_path, inputs=inputs
+    )
     series({"predictions": "a"})
     assert ran == list(names)
     reused = []
-    notebooks.execute_series({"DATASET": "demo"}, names, tmp_path, inputs={"predictions": "a"},
-                             on_done=lambda name, path, again: reused.append(again))
+    notebooks.execute_series(
+        {"DATASET": "demo"},
+        names,
+        tmp_path,
+        inputs={"predictions": "a"},
+        on_done=lambda name, path, again: reused.append(again),
+    )
     assert ran == list(names) and reused == [True, True, True]
     series({"predictions": "b"})
     assert ran == list(names) * 2
-    (tmp_path / f"{names[1]}.ipynb").write_text(json.dumps({"metadata": {}, "cells": []}))  # unstamped
+    (tmp_path / f"{names[1]}.ipynb").write_text(
+        json.dumps({"metadata": {}, "cells": []})
+    )  # unstamped
     series({"predictions": "b"})
     assert ran[6:] == list(names[1:])
     notebooks.execute_series({"DATASET": "demo"}, names, tmp_path, inputs=None)

@@ -38,15 +38,23 @@ def test_the_wheel_carries_the_series_the_instructors_page_and_the_demo_chexnet(
 
 def test_the_installed_copy_finds_its_bundled_files_and_no_checkout(wheel, tmp_path):
     install = wheel_support.install_read_only(wheel, tmp_path / "lib")
-    code = ("from tchexnet_lib import config, hosted, pretrain, notebooks\n"
-            "print(config.checkout_root())\n"
-            "print(pretrain.shipped_weights())\n"
-            "print(notebooks.notebook_path('01_data_exploration'))\n"
-            "print(hosted.repository_url())\n")
+    code = (
+        "from tchexnet_lib import config, hosted, pretrain, notebooks\n"
+        "print(config.checkout_root())\n"
+        "print(pretrain.shipped_weights())\n"
+        "print(notebooks.notebook_path('01_data_exploration'))\n"
+        "print(hosted.repository_url())\n"
+    )
     here = tmp_path / "learner"
     here.mkdir()
-    done = subprocess.run([sys.executable, "-c", code], cwd=here, capture_output=True, text=True,
-                          env=wheel_support.environment(install), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        env=wheel_support.environment(install),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     root, weights, notebook, url = done.stdout.splitlines()
     assert root == "None" and url == hosted.repository_url()  # from the wheel's metadata
@@ -120,9 +128,15 @@ LOCK_WRITER = textwrap.dedent("""
 def test_two_runs_in_one_folder_take_turns_and_the_second_says_it_waits(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(LOCK_WRITER)
-    runs = [subprocess.Popen([sys.executable, str(script), str(tmp_path), name], text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for name in ("a", "b")]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), name],
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name in ("a", "b")
+    ]
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert sum("waiting: the writer in" in out for out, _ in outputs) == 1
@@ -137,8 +151,12 @@ def test_tchexnet_demo_waits_for_another_demo_in_the_same_folder(tmp_path):
     lock, said = tmp_path / "work" / "outputs" / ".demo.lock", tmp_path / "stderr.txt"
     wanted = "waiting: tchexnet demo in outputs is already running"
     with files.exclusive_lock(lock, "the test"), said.open("w") as stderr:
-        run = subprocess.Popen([sys.executable, "-m", "tchexnet_lib.cli", "demo", "--no-notebooks"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "tchexnet_lib.cli", "demo", "--no-notebooks"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and run.poll() is None and wanted not in said.read_text():
             time.sleep(0.5)
@@ -162,11 +180,17 @@ CONCURRENT_DEMO = textwrap.dedent("""
 def test_two_demos_at_once_in_two_working_folders_give_the_same_numbers(tmp_path):
     """Two learners on one install: the (tiny) demo started twice at once, each in its own
     working folder, finishes twice with the same numbers, each folder holding its own files."""
-    runs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_DEMO], cwd=ROOT, text=True,
-                             env={**wheel_support.environment(ROOT),
-                                  "TCHEXNET_HOME": str(tmp_path / learner)},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for learner in ("ada", "alan")]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_DEMO],
+            cwd=ROOT,
+            text=True,
+            env={**wheel_support.environment(ROOT), "TCHEXNET_HOME": str(tmp_path / learner)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for learner in ("ada", "alan")
+    ]
     outputs = [run.communicate(timeout=1800) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
     first, second = (json.loads(out.splitlines()[-1]) for out, _ in outputs)

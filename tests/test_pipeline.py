@@ -23,11 +23,14 @@ pytestmark = pytest.mark.slow
 def study(tmp_path_factory, request):
     base = tmp_path_factory.mktemp("pipeline")
     with pytest.MonkeyPatch.context() as patch:
-        for variable, value in tiny_demo.environment(base, tiny_demo.cache_folder(request.config)).items():
+        for variable, value in tiny_demo.environment(
+            base, tiny_demo.cache_folder(request.config)
+        ).items():
             patch.setenv(variable, value)
         weights = tiny_demo.prepare()
-        yield pipeline.make_study("demo", weights, limit=40,
-                                  head=training.HeadConfig(epochs=2, seed=0))
+        yield pipeline.make_study(
+            "demo", weights, limit=40, head=training.HeadConfig(epochs=2, seed=0)
+        )
 
 
 def test_complete_feature_stores_are_read_without_building_chexnet(study, monkeypatch):
@@ -78,10 +81,19 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
     chexnet = models.build_chexnet(input_shape=(64, 64, 3), backbone="mobilenet_v2")
     weights = models.save_weights_atomic(chexnet, tmp_path / "mobilenet_chexnet.weights.h5")
     models.save_metadata(weights, chexnet, "random MobileNetV2 CheXNet for the test")
-    other = pipeline.make_study("demo", weights, limit=40, out_dir=tmp_path / "study",
-                                head=training.HeadConfig(epochs=1, seed=0), policy="ignore")
+    other = pipeline.make_study(
+        "demo",
+        weights,
+        limit=40,
+        out_dir=tmp_path / "study",
+        head=training.HeadConfig(epochs=1, seed=0),
+        policy="ignore",
+    )
     assert (other.backbone, other.image_size, other.preprocess.normalisation) == (
-        "mobilenet_v2", (64, 64), "tf")
+        "mobilenet_v2",
+        (64, 64),
+        "tf",
+    )
     split_features, tables = pipeline.all_features(other, progress=False)
     assert {split_features[name].shape[1] for name in pipeline.SPLITS} == {1280}
     manifest = files.read_json(other.out_dir / "features" / "train" / "manifest.json")
@@ -97,7 +109,9 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
     assert backbones.of_model(reloaded).name == "mobilenet_v2"
     image = tables["test"]["image_path"].tolist()[:2]
     with pytest.raises(ValueError, match="normalisation 'torch' does not fit .* mobilenet_v2"):
-        features.extract_features(chexnet, image, tmp_path / "wrong", PreprocessConfig(size=(64, 64)))
+        features.extract_features(
+            chexnet, image, tmp_path / "wrong", PreprocessConfig(size=(64, 64))
+        )
     with pytest.raises(ValueError, match="unknown backbone 'resnet'.*densenet121"):
         dataclasses.replace(other, backbone="resnet")
 
@@ -109,7 +123,9 @@ def test_default_out_dir_names_every_setting_that_changes_rows_or_labels(monkeyp
 
     monkeypatch.setenv("TCHEXNET_OUTPUT_DIR", str(tmp_path))
     assert pipeline.default_out_dir("chexpert") == tmp_path / "chexpert"
-    assert pipeline.default_out_dir("chexpert", "ones", "patient", 300) == \
-        tmp_path / "chexpert-ones-patient-limit300"
+    assert (
+        pipeline.default_out_dir("chexpert", "ones", "patient", 300)
+        == tmp_path / "chexpert-ones-patient-limit300"
+    )
     assert reproduce.default_out_dir() == pipeline.default_out_dir("chexpert")
     assert reproduce.default_out_dir("patient", 20) == tmp_path / "chexpert-patient-limit20"

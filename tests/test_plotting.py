@@ -24,8 +24,7 @@ def toy() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """40 cases, 8 positive; model A separates better than model B."""
     rng = np.random.default_rng(0)
     y = np.r_[np.ones(8), np.zeros(32)].astype(int)
-    return y, {"A": np.clip(0.3 * y + rng.uniform(0, 0.7, 40), 0, 1),
-               "B": rng.uniform(0, 1, 40)}
+    return y, {"A": np.clip(0.3 * y + rng.uniform(0, 0.7, 40), 0, 1), "B": rng.uniform(0, 1, 40)}
 
 
 def legend_texts(ax) -> list[str]:
@@ -36,8 +35,12 @@ def drawn_extents(fig: Figure, ax) -> tuple:
     """(legend, axes, x axis with its labels (None if it has none), figure) after an Agg draw."""
     FigureCanvasAgg(fig).draw()
     renderer = fig.canvas.get_renderer()
-    return (ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer),
-            ax.xaxis.get_tightbbox(renderer), fig.bbox)
+    return (
+        ax.get_legend().get_window_extent(renderer),
+        ax.get_window_extent(renderer),
+        ax.xaxis.get_tightbbox(renderer),
+        fig.bbox,
+    )
 
 
 def assert_legend_outside(fig: Figure, ax) -> None:
@@ -45,8 +48,12 @@ def assert_legend_outside(fig: Figure, ax) -> None:
     legend, axes, x_axis, figure = drawn_extents(fig, ax)
     assert not legend.overlaps(axes), (legend, axes)
     assert x_axis is None or not legend.overlaps(x_axis), (legend, x_axis)
-    assert (figure.x0 <= legend.x0 and legend.x1 <= figure.x1 + 0.5
-            and figure.y0 <= legend.y0 and legend.y1 <= figure.y1 + 0.5), (legend, figure)
+    assert (
+        figure.x0 <= legend.x0
+        and legend.x1 <= figure.x1 + 0.5
+        and figure.y0 <= legend.y0
+        and legend.y1 <= figure.y1 + 0.5
+    ), (legend, figure)
 
 
 SEVEN_ENTRIES = {"Youden": "youden", "t = 0.5": 0.5}  # 2 models + chance + 2 × 2 points
@@ -76,17 +83,27 @@ def texts_outside(fig: Figure, path) -> list[str]:
     FigureCanvasAgg(fig).draw()  # the same layout as the file's, at the figure's dpi
     renderer = fig.canvas.get_renderer()
     ticks = {id(t) for ax in fig.axes for t in [*ax.get_xticklabels(), *ax.get_yticklabels()]}
-    texts = [t for t in fig.findobj(matplotlib.text.Text)  # tick labels beyond the limits
-             if t.get_visible() and t.get_text() and id(t) not in ticks]  # are not drawn
-    return [f"{t.get_text()!r}: {t.get_window_extent(renderer)}" for t in texts
-            if not fig.bbox.padded(0.5).contains(*t.get_window_extent(renderer).min)
-            or not fig.bbox.padded(0.5).contains(*t.get_window_extent(renderer).max)]
+    texts = [
+        t
+        for t in fig.findobj(matplotlib.text.Text)  # tick labels beyond the limits
+        if t.get_visible() and t.get_text() and id(t) not in ticks
+    ]  # are not drawn
+    return [
+        f"{t.get_text()!r}: {t.get_window_extent(renderer)}"
+        for t in texts
+        if not fig.bbox.padded(0.5).contains(*t.get_window_extent(renderer).min)
+        or not fig.bbox.padded(0.5).contains(*t.get_window_extent(renderer).max)
+    ]
 
 
 @pytest.mark.parametrize("legend", plotting.LEGEND_PLACES)
-@pytest.mark.parametrize("title", [
-    "Pneumothorax, synthetic test set (demo weights trained on synthetic data)",  # the demo's
-    "A title far longer than the figure is wide, as a caller may give one: " * 3])
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Pneumothorax, synthetic test set (demo weights trained on synthetic data)",  # the demo's
+        "A title far longer than the figure is wide, as a caller may give one: " * 3,
+    ],
+)
 def test_a_long_title_stays_inside_the_saved_figure(toy, tmp_path, legend, title):
     """The demo's ROC title was cut at the left ("eumothorax, ...") once its legend moved
     right of the axes: centred over the axes, it ran past the figure's left edge."""
@@ -99,9 +116,16 @@ def test_a_long_title_stays_inside_the_saved_figure(toy, tmp_path, legend, title
 
 
 def test_label_summary_legend_sits_below_the_x_label():
-    rows = pd.DataFrame({"Path": ["a", "b", "c"], "Sex": "Male", "Age": 50,
-                         "Frontal/Lateral": "Frontal", "AP/PA": "AP",
-                         **{name: [1.0, -1.0, np.nan] for name in labels.CHEXPERT_OBSERVATIONS}})
+    rows = pd.DataFrame(
+        {
+            "Path": ["a", "b", "c"],
+            "Sex": "Male",
+            "Age": 50,
+            "Frontal/Lateral": "Frontal",
+            "AP/PA": "AP",
+            **{name: [1.0, -1.0, np.nan] for name in labels.CHEXPERT_OBSERVATIONS},
+        }
+    )
     fig = plotting.label_summary_figure(data.label_summary(rows))
     assert_legend_outside(fig, fig.axes[0])
 
@@ -135,14 +159,16 @@ def test_roc_without_interval_and_into_given_axes(toy):
 
 def test_roc_operating_points_are_on_the_curves(toy):
     y, scores = toy
-    fig = plotting.roc_figure(y, scores, operating_points={
-        "Youden": "youden", "t = 0.5": 0.5, "chosen": {"B": 0.7}})
+    fig = plotting.roc_figure(
+        y, scores, operating_points={"Youden": "youden", "t = 0.5": 0.5, "chosen": {"B": 0.7}}
+    )
     texts = legend_texts(fig.axes[0])
     point_labels = [t for t in texts if ":" in t]
     assert len(point_labels) == 2 + 2 + 1
     op = operating.operating_point(y, scores["B"], 0.7)
-    marker = next(line for line in fig.axes[0].get_lines()
-                  if line.get_label().startswith("chosen: B"))
+    marker = next(
+        line for line in fig.axes[0].get_lines() if line.get_label().startswith("chosen: B")
+    )
     assert marker.get_xdata()[0] == pytest.approx(1 - op["specificity"])
     assert marker.get_ydata()[0] == pytest.approx(op["sensitivity"])
     youden = operating.youden_threshold(y, scores["A"])
@@ -257,8 +283,7 @@ def test_importing_the_figure_modules_changes_no_global_state():
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported by a figure'\n"
         "print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
@@ -271,9 +296,14 @@ def test_set_style_changes_rcparams_only_when_called():
 
 def learning_history() -> pd.DataFrame:
     """A jumpy validation loss under a steady AUC, as 04 showed."""
-    return pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "loss": [0.9, 0.7, 0.6, 0.5, 0.45],
-                         "val_loss": [1.08, 0.18, 0.59, 0.17, 0.46],
-                         "val_auc": [0.90, 0.93, 0.95, 0.92, 0.94]})
+    return pd.DataFrame(
+        {
+            "epoch": [1, 2, 3, 4, 5],
+            "loss": [0.9, 0.7, 0.6, 0.5, 0.45],
+            "val_loss": [1.08, 0.18, 0.59, 0.17, 0.46],
+            "val_auc": [0.90, 0.93, 0.95, 0.92, 0.94],
+        }
+    )
 
 
 def test_learning_curves_put_weighted_and_unweighted_losses_on_separate_axes():
@@ -297,14 +327,22 @@ def test_learning_curves_put_weighted_and_unweighted_losses_on_separate_axes():
 
 
 def test_learning_curves_mark_the_best_epoch_and_an_undefined_auc():
-    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.7, 0.6, 0.5],
-                            "val_loss": [0.65, 0.6, 0.62], "val_auc": [np.nan] * 3})
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "loss": [0.7, 0.6, 0.5],
+            "val_loss": [0.65, 0.6, 0.62],
+            "val_auc": [np.nan] * 3,
+        }
+    )
     fig = plotting.learning_curves_figure(history)
     assert "epoch 2" in fig.get_suptitle()
     assert "undefined" in fig.axes[2].texts[0].get_text()
     assert plotting.best_epoch(history, "val_auc") is None
-    assert "no epoch kept" in plotting.learning_curves_figure(history, select_on="val_auc"
-                                                              ).get_suptitle()
+    assert (
+        "no epoch kept"
+        in plotting.learning_curves_figure(history, select_on="val_auc").get_suptitle()
+    )
     with pytest.raises(ValueError, match="history needs"):
         plotting.learning_curves_figure(history.iloc[:0])
     with pytest.raises(ValueError, match="select_on"):
@@ -314,9 +352,12 @@ def test_learning_curves_mark_the_best_epoch_and_an_undefined_auc():
 def test_paper_scores_legend_reproduces_the_published_intervals(reference):
     table = pd.read_csv(reference / "valid_frontal_6_classes.csv")
     y = table[labels.TARGET].to_numpy()
-    scores = {name: score_files.read_scores(reference / f"{name.lower()}_valid_frontal_"
-                                                       "pneumothorax_scores.csv", len(y))
-              for name in ("CheXNet", "tCheXNet")}
+    scores = {
+        name: score_files.read_scores(
+            reference / f"{name.lower()}_valid_frontal_pneumothorax_scores.csv", len(y)
+        )
+        for name in ("CheXNet", "tCheXNet")
+    }
     texts = legend_texts(plotting.roc_figure(y, scores).axes[0])
     # the paper's 0.37-0.91 and 0.53-0.88, one more digit
     assert "CheXNet AUC 0.642 (95% CI 0.374\u20130.910)" in texts
@@ -329,9 +370,16 @@ def test_compare_command_writes_roc_and_pr_figures(tmp_path, capsys, toy):
     rows = []
     for i, label in enumerate(y):
         row = dict.fromkeys(header, "")
-        row.update({"Path": f"CheXpert-v1.0-small/valid/patient{i:05d}/study1/view1_frontal.jpg",
-                    "Sex": "Male", "Age": "60", "Frontal/Lateral": "Frontal", "AP/PA": "AP",
-                    "Pneumothorax": f"{float(label):.1f}"})
+        row.update(
+            {
+                "Path": f"CheXpert-v1.0-small/valid/patient{i:05d}/study1/view1_frontal.jpg",
+                "Sex": "Male",
+                "Age": "60",
+                "Frontal/Lateral": "Frontal",
+                "AP/PA": "AP",
+                "Pneumothorax": f"{float(label):.1f}",
+            }
+        )
         rows.append(row)
     csv_path = tmp_path / "valid.csv"
     pd.DataFrame(rows, columns=header).to_csv(csv_path, index=False)
@@ -340,8 +388,9 @@ def test_compare_command_writes_roc_and_pr_figures(tmp_path, capsys, toy):
         (tmp_path / f"{name}.txt").write_text("\n".join(f"{v:.8f}" for v in s) + "\n")
         score_args.append(f"{name}={tmp_path / f'{name}.txt'}")
     out = tmp_path / "out"
-    code = cli.main(["compare", "--labels", str(csv_path), "--scores", *score_args,
-                     "--out", str(out), "--json"])
+    code = cli.main(
+        ["compare", "--labels", str(csv_path), "--scores", *score_args, "--out", str(out), "--json"]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert json.loads(captured.out)["positives"] == 8

@@ -45,8 +45,9 @@ def test_power_grows_with_positives_and_matches_the_variance_it_scales(two_model
 def test_positives_for_power_inverts_the_curve(two_models):
     y, a, b = two_models
     needed = power.positives_for_power(y, a, b, gain=0.05, power=0.8, negatives_per_positive=5)
-    curve = power.power_curve(y, a, b, positives=(needed - 1, needed), gain=0.05,
-                              negatives_per_positive=5)
+    curve = power.power_curve(
+        y, a, b, positives=(needed - 1, needed), gain=0.05, negatives_per_positive=5
+    )
     assert curve["power"].iloc[1] >= 0.8 - 1e-3 and curve["power"].iloc[0] < 0.8 + 1e-3
     with pytest.raises(ValueError, match="power"):
         power.positives_for_power(y, a, b, power=1.0)

@@ -22,11 +22,25 @@ TINY = ["--stages", "48:2:1e-3", "--source-patients", "16"]
 
 
 def _pretrain_command(tmp_path: Path, *extra: str) -> tuple[list[str], dict]:
-    env = {**os.environ, "TCHEXNET_DATA_DIR": str(tmp_path / "data"),
-           "TCHEXNET_OUTPUT_DIR": str(tmp_path / "out"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "tchexnet_lib.cli", "demo", "pretrain", *TINY,
-               "--weights-out", str(tmp_path / "w" / "chexnet_demo.weights.h5"),
-               "--work-dir", str(tmp_path / "work"), *extra]
+    env = {
+        **os.environ,
+        "TCHEXNET_DATA_DIR": str(tmp_path / "data"),
+        "TCHEXNET_OUTPUT_DIR": str(tmp_path / "out"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "tchexnet_lib.cli",
+        "demo",
+        "pretrain",
+        *TINY,
+        "--weights-out",
+        str(tmp_path / "w" / "chexnet_demo.weights.h5"),
+        "--work-dir",
+        str(tmp_path / "work"),
+        *extra,
+    ]
     return command, env
 
 
@@ -34,8 +48,9 @@ def _pretrain_command(tmp_path: Path, *extra: str) -> tuple[list[str], dict]:
 @pytest.mark.slow
 def test_pretrain_command_resumes_after_kill_and_writes_a_manifest(tmp_path):
     command, env = _pretrain_command(tmp_path)
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+    first = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     state = tmp_path / "work" / "state.json"
     deadline = time.monotonic() + 900
     while not state.is_file() and first.poll() is None and time.monotonic() < deadline:
@@ -46,7 +61,9 @@ def test_pretrain_command_resumes_after_kill_and_writes_a_manifest(tmp_path):
     saved = json.loads(state.read_text())
     assert len(saved["history"]) == 1
     assert [p.name for p in (tmp_path / "work").glob("checkpoint-*.keras")] == [saved["checkpoint"]]
-    done = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [*command, "--json"], env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads(done.stdout)
     weights = Path(manifest["weights"])
@@ -85,8 +102,9 @@ def test_shipped_demo_chexnet_matches_its_manifest():
     assert demo.demo_weights_path() == path
 
 
-def _shipped_copy(tmp_path: Path, monkeypatch, manifest_change: dict | None = None,
-                  corrupt: bool = False) -> Path:
+def _shipped_copy(
+    tmp_path: Path, monkeypatch, manifest_change: dict | None = None, corrupt: bool = False
+) -> Path:
     real = pretrain.shipped_weights_path()
     copy = tmp_path / "weights" / models.DEMO_FILES["chexnet"]
     copy.parent.mkdir(parents=True)
@@ -99,7 +117,9 @@ def _shipped_copy(tmp_path: Path, monkeypatch, manifest_change: dict | None = No
 
 def test_a_newer_generator_names_the_command_and_its_time(tmp_path, monkeypatch):
     _shipped_copy(tmp_path, monkeypatch, {"generator": "0.9"})
-    with pytest.raises(errors.ShippedWeightsError, match=r"generator 0\.9.*tchexnet demo pretrain.*min on"):
+    with pytest.raises(
+        errors.ShippedWeightsError, match=r"generator 0\.9.*tchexnet demo pretrain.*min on"
+    ):
         pretrain.shipped_weights()
 
 

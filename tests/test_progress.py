@@ -31,8 +31,12 @@ def test_an_executed_copy_keeps_one_final_line_per_bar(tmp_path, monkeypatch):
     """In a real kernel, as the executed copies are made; each update is forced to redraw."""
     monkeypatch.setenv(config.PLAIN_PROGRESS, "1")
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(BARS)])
-    NotebookClient(notebook, timeout=120, kernel_name=notebooks.KERNEL,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name=notebooks.KERNEL,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     outputs = notebook.cells[0].outputs
     assert [o.name for o in outputs if o.output_type == "stream"] == ["stdout"] * len(outputs)
     lines = "".join(o.text for o in outputs).splitlines()

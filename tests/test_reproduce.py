@@ -39,8 +39,9 @@ def chexpert(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TCHEXNET_DATA_DIR", str(base / "no-data-here"))
         patch.setenv("TCHEXNET_OUTPUT_DIR", str(base / "outputs"))
-        spec = synthetic.SyntheticSpec(n_patients_train=40, n_patients_valid=12, seed=5,
-                                       pneumothorax_prevalence=0.4)
+        spec = synthetic.SyntheticSpec(
+            n_patients_train=40, n_patients_valid=12, seed=5, pneumothorax_prevalence=0.4
+        )
         synthetic.generate_dataset(base / "data", spec, progress=False, workers=1)
         keras.utils.set_random_seed(3)
         chexnet = models.build_chexnet(input_shape=(64, 64, 3))
@@ -65,8 +66,22 @@ def reference(chexpert):
     """The uninterrupted run's summary (run once, in its own process state)."""
     data_dir, weights, base = chexpert
     out = base / "reference"
-    assert cli.main(["reproduce", "--data-dir", str(data_dir), "--weights", str(weights),
-                     "--out", str(out), *OPTIONS, "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "reproduce",
+                "--data-dir",
+                str(data_dir),
+                "--weights",
+                str(weights),
+                "--out",
+                str(out),
+                *OPTIONS,
+                "--json",
+            ]
+        )
+        == 0
+    )
     return out, json.loads((out / "summary.json").read_text())
 
 
@@ -77,11 +92,19 @@ def test_end_to_end_then_every_step_reused(chexpert, reference, capsys):
     assert summary["paper_auc"] == evaluation.PAPER_AUCS == {"CheXNet": 0.642, "tCheXNet": 0.708}
     assert summary["n_test"] == 12 and set(summary["models"]) == {"CheXNet", "tCheXNet"}
     assert summary["image_size"] == [64, 64] and summary["run"]["extraction"]["images"] == 42
-    for name in ("summary.json", "predictions.csv", "roc.png", "split/train.csv", "split/test.csv",
-                 "features/test/manifest.json", "head/state.json"):
+    for name in (
+        "summary.json",
+        "predictions.csv",
+        "roc.png",
+        "split/train.csv",
+        "split/test.csv",
+        "features/test/manifest.json",
+        "head/state.json",
+    ):
         assert (out / name).is_file(), name
     assert files.read_json(out / "split" / "train.csv.json")["image_root"] == str(
-        (data_dir / config.CHEXPERT_SMALL).resolve())
+        (data_dir / config.CHEXPERT_SMALL).resolve()
+    )
     # no --data-dir: the run folder's recorded data root, not $TCHEXNET_DATA_DIR
     code, text, err = run(capsys, "--weights", weights, "--out", out, *OPTIONS)
     assert code == 0, err
@@ -119,7 +142,9 @@ def test_patient_recipe_keeps_the_paper_rows_and_splits_them_by_patient(chexpert
     splits.check_no_patient_leakage(tables["train"], tables["val"])
     paper = splits.paper_select(data.read_labels(study.dataset_dir / "train.csv"))
     assert sorted([*tables["train"]["Path"], *tables["val"]["Path"]]) == sorted(paper["Path"])
-    assert (tables["val"]["Pneumothorax"] == 1).any() and (tables["train"]["Pneumothorax"] == 1).any()
+    assert (tables["val"]["Pneumothorax"] == 1).any() and (
+        tables["train"]["Pneumothorax"] == 1
+    ).any()
 
 
 def test_the_notebooks_and_reproduce_share_one_feature_store_per_split(chexpert):
@@ -130,8 +155,11 @@ def test_the_notebooks_and_reproduce_share_one_feature_store_per_split(chexpert)
 
     data_dir, weights, base = chexpert
     study = pipeline.make_study("chexpert", weights, limit=15, data_dir=data_dir)
-    assert study.out_dir == reproduce.default_out_dir("paper", 15) == base / "outputs" / \
-        "chexpert-limit15"
+    assert (
+        study.out_dir
+        == reproduce.default_out_dir("paper", 15)
+        == base / "outputs" / "chexpert-limit15"
+    )
     tables = pipeline.split_tables(study)
     chexnet = pipeline.chexnet_loader(study)
     plan = pipeline.extraction_plan(study, tables, chexnet, sample_images=4)
@@ -165,11 +193,24 @@ def test_data_root_order(chexpert, reference, tmp_path, monkeypatch):
 def test_kill_9_mid_extraction_then_resume_gives_the_same_summary(chexpert, reference, capsys):
     data_dir, weights, base = chexpert
     out = base / "killed"
-    argv = [sys.executable, "-m", "tchexnet_lib.cli", "reproduce", "--data-dir", str(data_dir),
-            "--weights", str(weights), "--out", str(out), *OPTIONS, "--json"]
+    argv = [
+        sys.executable,
+        "-m",
+        "tchexnet_lib.cli",
+        "reproduce",
+        "--data-dir",
+        str(data_dir),
+        "--weights",
+        str(weights),
+        "--out",
+        str(out),
+        *OPTIONS,
+        "--json",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob("features/*/done-*.json")):
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
@@ -190,16 +231,35 @@ def test_shards_from_two_machines_merge_to_the_same_summary(chexpert, reference,
     data_dir, weights, base = chexpert
     machines = [base / "machine0", base / "machine1"]
     for i, out in enumerate(machines):
-        code, text, err = run(capsys, "--data-dir", data_dir, "--weights", weights, "--out", out,
-                              *OPTIONS, "--shard", f"{i}/2")
+        code, text, err = run(
+            capsys,
+            "--data-dir",
+            data_dir,
+            "--weights",
+            weights,
+            "--out",
+            out,
+            *OPTIONS,
+            "--shard",
+            f"{i}/2",
+        )
         assert code == 0, err
-        assert f"shard {i}/2 done" in text and f"rsync -a --protect-args HOST:{out / 'features'}/" in text
+        assert (
+            f"shard {i}/2 done" in text
+            and f"rsync -a --protect-args HOST:{out / 'features'}/" in text
+        )
         assert f"--out {out} --limit 20 --shard-size 8" in text
         assert not (out / "summary.json").exists() and not (out / "head").exists()
-    done = {out: sorted(p.relative_to(out).as_posix() for p in out.glob("features/*/done-*"))
-            for out in machines}
-    assert done[machines[0]] == ["features/test/done-00000.json", "features/train/done-00000.json",
-                                 "features/train/done-00002.json", "features/val/done-00000.json"]
+    done = {
+        out: sorted(p.relative_to(out).as_posix() for p in out.glob("features/*/done-*"))
+        for out in machines
+    }
+    assert done[machines[0]] == [
+        "features/test/done-00000.json",
+        "features/train/done-00000.json",
+        "features/train/done-00002.json",
+        "features/val/done-00000.json",
+    ]
     shutil.copytree(machines[1] / "features", machines[0] / "features", dirs_exist_ok=True)
     code, _, err = run(capsys, "--weights", weights, "--out", machines[0], *OPTIONS, "--json")
     assert code == 0, err
@@ -210,8 +270,18 @@ def test_shards_from_two_machines_merge_to_the_same_summary(chexpert, reference,
 def test_missing_or_mismatched_shards_are_refused(chexpert, capsys):
     data_dir, weights, base = chexpert
     out, other = base / "half", base / "other"
-    code, _, err = run(capsys, "--data-dir", data_dir, "--weights", weights, "--out", out,
-                       *OPTIONS, "--shard", "0/2")
+    code, _, err = run(
+        capsys,
+        "--data-dir",
+        data_dir,
+        "--weights",
+        weights,
+        "--out",
+        out,
+        *OPTIONS,
+        "--shard",
+        "0/2",
+    )
     assert code == 0, err
     code, _, err = run(capsys, "--weights", weights, "--out", out, *OPTIONS, "--shard", "1/3")
     assert code == 2 and "filled by 2 machines" in err and "use i/2" in err
@@ -222,8 +292,9 @@ def test_missing_or_mismatched_shards_are_refused(chexpert, capsys):
     assert "features-00001.npy missing" in err
     # machine 1 ran with another --limit: its train block 1 holds the same images, another key
     options = [*OPTIONS[2:], "--limit", "19", "--shard", "1/2"]
-    code, _, err = run(capsys, "--data-dir", data_dir, "--weights", weights, "--out", other,
-                       *options)
+    code, _, err = run(
+        capsys, "--data-dir", data_dir, "--weights", weights, "--out", other, *options
+    )
     assert code == 0, err
     for name in ("features-00001.npy", "done-00001.json"):
         shutil.copy(other / "features" / "train" / name, out / "features" / "train" / name)

@@ -21,15 +21,21 @@ import pytest
 from ipywidgets.embed import embed_data
 from PIL import Image
 
-from tchexnet_lib import (cli, config, demo, errors, files, models, notebooks, site, student,
-                          widgets)
+from tchexnet_lib import cli, config, demo, errors, files, models, notebooks, site, student, widgets
 
 PARAMETERS = {"DATASET": "demo", "LIMIT": 40}
 INPUTS = {"predictions": "0" * 64}
-SUMMARY = {"note": "demo weights trained on synthetic data", "n_test": 30, "positives": 9,
-           "seconds": 12.0, "delong": {"z": -2.1, "p": 0.036},
-           "models": {"CheXNet": {"auc": 0.71, "ci95": [0.52, 0.90]},
-                      "tCheXNet": {"auc": 0.88, "ci95": [0.75, 1.0]}}}
+SUMMARY = {
+    "note": "demo weights trained on synthetic data",
+    "n_test": 30,
+    "positives": 9,
+    "seconds": 12.0,
+    "delong": {"z": -2.1, "p": 0.036},
+    "models": {
+        "CheXNet": {"auc": 0.71, "ci95": [0.52, 0.90]},
+        "tCheXNet": {"auc": 0.88, "ci95": [0.75, 1.0]},
+    },
+}
 
 
 def saved_state(*views) -> tuple[dict, list[str]]:
@@ -48,8 +54,13 @@ def png_bytes(size=(40, 30)) -> bytes:
 
 
 def test_a_finished_progress_bar_is_drawn_as_it_ended():
-    bar = ipywidgets.HBox([ipywidgets.HTML("preflight: 100%"), ipywidgets.FloatProgress(value=413, max=413),
-                           ipywidgets.HTML("413/413")])
+    bar = ipywidgets.HBox(
+        [
+            ipywidgets.HTML("preflight: 100%"),
+            ipywidgets.FloatProgress(value=413, max=413),
+            ipywidgets.HTML("413/413"),
+        ]
+    )
     state, (model_id,) = saved_state(bar)
     drawn = site.static_widget_html(model_id, state["state"])
     assert "preflight: 100%" in drawn and "413/413" in drawn
@@ -61,8 +72,10 @@ def test_a_finished_progress_bar_is_drawn_as_it_ended():
 def test_the_roc_explorer_becomes_its_static_twin_with_a_note():
     rng = np.random.default_rng(0)
     y = np.r_[np.ones(20), np.zeros(80)].astype(int)
-    scores = {"A": np.clip(0.4 + 0.3 * y + rng.normal(0, 0.15, y.size), 0, 1),
-              "B": np.clip(0.4 + 0.1 * y + rng.normal(0, 0.2, y.size), 0, 1)}
+    scores = {
+        "A": np.clip(0.4 + 0.3 * y + rng.normal(0, 0.15, y.size), 0, 1),
+        "B": np.clip(0.4 + 0.1 * y + rng.normal(0, 0.2, y.size), 0, 1),
+    }
     explorer = widgets.roc_explorer(y, scores, threshold=0.5, model="A")
     state, (model_id,) = saved_state(explorer)
     drawn = site.static_widget_html(model_id, state["state"])
@@ -77,57 +90,108 @@ def test_the_roc_explorer_becomes_its_static_twin_with_a_note():
 # --------------------------------------------------------------------------- pages
 
 
-def executed_notebook(name: str, widget: ipywidgets.Widget | None = None,
-                      references: tuple[str, ...] = (),
-                      exercise: bool = False) -> nbformat.NotebookNode:
+def executed_notebook(
+    name: str,
+    widget: ipywidgets.Widget | None = None,
+    references: tuple[str, ...] = (),
+    exercise: bool = False,
+) -> nbformat.NotebookNode:
     """A small executed copy of ``name``: title, parameters, outputs, a link, references; with
     ``exercise``, a question with its folded answer and an exercise, solved and checked."""
     number = name[:2]
     root = config.project_root()
     cells = [
-        nbformat.v4.new_markdown_cell(f"# {number} · Lesson {number}\n\nIt teaches {number}. "
-                                      "More.\n\nSee [the next](04_transfer_training.ipynb#top) "
-                                      "and [the weights](../weights/README.md)."),
+        nbformat.v4.new_markdown_cell(
+            f"# {number} · Lesson {number}\n\nIt teaches {number}. "
+            "More.\n\nSee [the next](04_transfer_training.ipynb#top) "
+            "and [the weights](../weights/README.md)."
+        ),
         nbformat.v4.new_code_cell("LIMIT = None  # rows", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(f'# Parameters\nWEIGHTS = "{root}/weights/demo/w.h5"\nLIMIT = 40\n',
-                                  metadata={"tags": ["injected-parameters"]}),
-        nbformat.v4.new_code_cell("figure", outputs=[nbformat.v4.new_output(
-            "display_data", data={"image/png": base64.b64encode(png_bytes()).decode(),
-                                  "text/plain": "<Figure>"})]),
-        nbformat.v4.new_code_cell("print(path)", outputs=[nbformat.v4.new_output(
-            "stream", name="stdout", text=f"saved: {config.output_dir()}/notebooks/demo/x.csv\n")]),
+        nbformat.v4.new_code_cell(
+            f'# Parameters\nWEIGHTS = "{root}/weights/demo/w.h5"\nLIMIT = 40\n',
+            metadata={"tags": ["injected-parameters"]},
+        ),
+        nbformat.v4.new_code_cell(
+            "figure",
+            outputs=[
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={
+                        "image/png": base64.b64encode(png_bytes()).decode(),
+                        "text/plain": "<Figure>",
+                    },
+                )
+            ],
+        ),
+        nbformat.v4.new_code_cell(
+            "print(path)",
+            outputs=[
+                nbformat.v4.new_output(
+                    "stream",
+                    name="stdout",
+                    text=f"saved: {config.output_dir()}/notebooks/demo/x.csv\n",
+                )
+            ],
+        ),
     ]
     notebook = nbformat.v4.new_notebook(cells=cells)
     if widget is not None:
         state, (model_id,) = saved_state(widget)
-        cells.append(nbformat.v4.new_code_cell("explorer", outputs=[nbformat.v4.new_output(
-            "execute_result", execution_count=1, data={
-                "application/vnd.jupyter.widget-view+json": {"model_id": model_id,
-                                                             "version_major": 2, "version_minor": 0},
-                "text/plain": "VBox(children=...)"})]))
+        cells.append(
+            nbformat.v4.new_code_cell(
+                "explorer",
+                outputs=[
+                    nbformat.v4.new_output(
+                        "execute_result",
+                        execution_count=1,
+                        data={
+                            "application/vnd.jupyter.widget-view+json": {
+                                "model_id": model_id,
+                                "version_major": 2,
+                                "version_minor": 0,
+                            },
+                            "text/plain": "VBox(children=...)",
+                        },
+                    )
+                ],
+            )
+        )
         notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": state}
     if exercise:
         cells += [
             nbformat.v4.new_markdown_cell(
                 "## Exercises\n\n1. Why sorted?\n\n<details><summary>Solution</summary>\n\n"
-                "Because the labeller wrote them by patient.\n\n</details>"),
+                "Because the labeller wrote them by patient.\n\n</details>"
+            ),
             nbformat.v4.new_markdown_cell("### Exercise 1.1: count\n\nCount the leaks."),
-            nbformat.v4.new_code_cell("# Count the leaks.\nanswer_01_1 = 4 + 37",
-                                      metadata={"tags": ["solution"]}),
-            nbformat.v4.new_code_cell("check.exercise_01_1(answer_01_1)",
-                                      metadata={"tags": ["exercise-check"]},
-                                      outputs=[nbformat.v4.new_output(
-                                          "stream", name="stdout",
-                                          text="✓ Exercise 1.1: right — 41 cut positions\n")])]
+            nbformat.v4.new_code_cell(
+                "# Count the leaks.\nanswer_01_1 = 4 + 37", metadata={"tags": ["solution"]}
+            ),
+            nbformat.v4.new_code_cell(
+                "check.exercise_01_1(answer_01_1)",
+                metadata={"tags": ["exercise-check"]},
+                outputs=[
+                    nbformat.v4.new_output(
+                        "stream", name="stdout", text="✓ Exercise 1.1: right — 41 cut positions\n"
+                    )
+                ],
+            ),
+        ]
     if references:
-        cells.append(nbformat.v4.new_markdown_cell("## References\n\n" + "\n".join(
-            f"- {entry}" for entry in references) + "\n\n## Next\n\n- not a reference"))
+        cells.append(
+            nbformat.v4.new_markdown_cell(
+                "## References\n\n"
+                + "\n".join(f"- {entry}" for entry in references)
+                + "\n\n## Next\n\n- not a reference"
+            )
+        )
     return notebook
 
 
 def test_a_page_has_static_widgets_relative_paths_and_the_run_yourself_box():
-    explorer = widgets.roc_explorer(np.r_[np.ones(5), np.zeros(15)].astype(int),
-                                    {"A": np.linspace(0, 1, 20)})
+    explorer = widgets.roc_explorer(
+        np.r_[np.ones(5), np.zeros(15)].astype(int), {"A": np.linspace(0, 1, 20)}
+    )
     executed = executed_notebook("05_roc_comparison", explorer)
     executed.metadata["papermill"] = {"input_path": "/elsewhere/tchexnet/notebooks/05.ipynb"}
     executed.cells[4].outputs[0]["text"] += "read: /elsewhere/tchexnet/outputs/demo/p.csv\n"
@@ -143,8 +207,9 @@ def test_a_page_has_static_widgets_relative_paths_and_the_run_yourself_box():
     assert "-p WEIGHTS weights/demo/w.h5 -p LIMIT 40" in box  # how this page ran (shell-quoted)
     text = json.dumps(page)
     assert str(config.project_root()) not in text and str(config.output_dir()) not in text
-    assert page.cells[5].outputs[0]["text"] == ("saved: outputs/notebooks/demo/x.csv\n"
-                                                "read: outputs/demo/p.csv\n")  # executed elsewhere
+    assert page.cells[5].outputs[0]["text"] == (
+        "saved: outputs/notebooks/demo/x.csv\nread: outputs/demo/p.csv\n"
+    )  # executed elsewhere
     title = page.cells[0].source
     assert "[the next](04_transfer_training.html#top)" in title
     assert "the weights (`../weights/README.md` in the repository)" in title
@@ -153,14 +218,22 @@ def test_a_page_has_static_widgets_relative_paths_and_the_run_yourself_box():
 
 
 def test_references_are_collected_once_with_the_notebooks_citing_them():
-    series = {"01_data_exploration": executed_notebook("01_data_exploration", references=(
-                  "Irvin J et al. CheXpert. AAAI 2019.", "Rajpurkar P et al. CheXNet. 2017.")),
-              "05_roc_comparison": executed_notebook("05_roc_comparison", references=(
-                  "DeLong ER et al. Biometrics 1988.", "Irvin J et al. CheXpert. AAAI 2019."))}
+    series = {
+        "01_data_exploration": executed_notebook(
+            "01_data_exploration",
+            references=("Irvin J et al. CheXpert. AAAI 2019.", "Rajpurkar P et al. CheXNet. 2017."),
+        ),
+        "05_roc_comparison": executed_notebook(
+            "05_roc_comparison",
+            references=("DeLong ER et al. Biometrics 1988.", "Irvin J et al. CheXpert. AAAI 2019."),
+        ),
+    }
     found = site.collect_references(series)
-    assert found == [("Irvin J et al. CheXpert. AAAI 2019.", ["01_data_exploration", "05_roc_comparison"]),
-                     ("Rajpurkar P et al. CheXNet. 2017.", ["01_data_exploration"]),
-                     ("DeLong ER et al. Biometrics 1988.", ["05_roc_comparison"])]
+    assert found == [
+        ("Irvin J et al. CheXpert. AAAI 2019.", ["01_data_exploration", "05_roc_comparison"]),
+        ("Rajpurkar P et al. CheXNet. 2017.", ["01_data_exploration"]),
+        ("DeLong ER et al. Biometrics 1988.", ["05_roc_comparison"]),
+    ]
     titles = {name: site.notebook_title(nb) for name, nb in series.items()}
     page = site.references_page(found, titles)
     assert page.count("\n1. ") == 3 and "[01](01_data_exploration.ipynb), [05]" in page
@@ -170,8 +243,9 @@ def test_references_are_collected_once_with_the_notebooks_citing_them():
 def test_the_landing_page_has_the_commands_the_series_and_the_demo_results():
     titles = {"01_data_exploration": "01 · Data", "02_chexnet_inference": "02 · Inference"}
     overviews = {"01_data_exploration": "It teaches 01.", "02_chexnet_inference": "a | b."}
-    page = site.landing_page(titles, overviews, SUMMARY, "figures/contact_sheet.png",
-                             {"References": "references.md"})
+    page = site.landing_page(
+        titles, overviews, SUMMARY, "figures/contact_sheet.png", {"References": "references.md"}
+    )
     assert "make demo" in page and "make lab" in page and "For whom" in page
     assert "| [01 · Data](01_data_exploration.ipynb) | It teaches 01. |" in page
     # demo.summary_table's text; a summary without "a", "b" was written as CheXNet − tCheXNet
@@ -197,21 +271,30 @@ def series(tmp_path, monkeypatch):
     """Executed copies of the six notebooks (stamped current), a demo summary and contact sheet."""
     monkeypatch.setenv("TCHEXNET_OUTPUT_DIR", str(tmp_path / "outputs"))
     folder = config.output_dir("notebooks")
-    explorer = widgets.roc_explorer(np.r_[np.ones(5), np.zeros(15)].astype(int),
-                                    {"A": np.linspace(0, 1, 20)})
+    explorer = widgets.roc_explorer(
+        np.r_[np.ones(5), np.zeros(15)].astype(int), {"A": np.linspace(0, 1, 20)}
+    )
     expected = site.expected_keys(PARAMETERS, INPUTS)
     for name in notebooks.SERIES:
         widget = explorer if name == "05_roc_comparison" else None
-        nbformat.write(executed_notebook(name, widget, references=("DeLong ER 1988.",),
-                                         exercise=name == "01_data_exploration"),
-                       folder / f"{name}.ipynb")
+        nbformat.write(
+            executed_notebook(
+                name,
+                widget,
+                references=("DeLong ER 1988.",),
+                exercise=name == "01_data_exploration",
+            ),
+            folder / f"{name}.ipynb",
+        )
         stamp(folder / f"{name}.ipynb", expected[name])
     results = config.output_dir("demo")
     (results / "summary.json").write_text(json.dumps(SUMMARY))
     Image.fromarray(np.zeros((60, 80, 3), np.uint8)).save(results / "contact_sheet.png")
     instructor = tmp_path / "README.md"
-    instructor.write_text("# For instructors\n\nStart with [01](01_data_exploration.ipynb); "
-                          "the [Makefile](../Makefile).\n\n![The demo](../docs/sheet.jpg)\n")
+    instructor.write_text(
+        "# For instructors\n\nStart with [01](01_data_exploration.ipynb); "
+        "the [Makefile](../Makefile).\n\n![The demo](../docs/sheet.jpg)\n"
+    )
     return {"folder": folder, "expected": expected, "instructor": instructor}
 
 
@@ -221,8 +304,12 @@ def test_the_site_builds_offline_from_current_copies(series):
     assert result.folder == config.output_dir("site") and result.index.is_file()
     assert set(result.states.values()) == {"current"}
     names = {page.name for page in result.pages}
-    assert names == {"index.html", "instructor.html", "references.html",
-                     *(f"{n}.html" for n in notebooks.SERIES)}
+    assert names == {
+        "index.html",
+        "instructor.html",
+        "references.html",
+        *(f"{n}.html" for n in notebooks.SERIES),
+    }
     assert site.site_problems(result.folder) == []
     landing = result.index.read_text()
     assert "paired DeLong" in landing and "figures/contact_sheet.png" in landing
@@ -248,11 +335,15 @@ def page_text(path) -> str:
 
 @pytest.mark.slow
 def test_the_student_site_has_no_answer_and_no_instructor_page(series):
-    result = site.build_site(expected=series["expected"], instructor=series["instructor"],
-                             student_edition=True)
+    result = site.build_site(
+        expected=series["expected"], instructor=series["instructor"], student_edition=True
+    )
     assert result.folder == config.output_dir("site-student")
     assert {page.name for page in result.pages} == {
-        "index.html", "references.html", *(f"{n}.html" for n in notebooks.SERIES)}
+        "index.html",
+        "references.html",
+        *(f"{n}.html" for n in notebooks.SERIES),
+    }
     assert site.site_problems(result.folder) == []
     shown = page_text(result.folder / "01_data_exploration.html")
     assert "answer_01_1 = ...  # your answer here" in shown and "4 + 37" not in shown
@@ -268,9 +359,15 @@ def test_copies_that_are_missing_or_not_current_stop_the_build_unless_accepted(s
     (series["folder"] / "06_where_the_model_looks.ipynb").unlink()
     state = site.series_state(series["folder"], series["expected"])
     assert state["01_data_exploration"] == "current"
-    assert (state["03_feature_extraction"], state["06_where_the_model_looks"]) == ("stale", "missing")
-    with pytest.raises(errors.MissingInputError, match=r"03_feature_extraction \(stale\), "
-                       r"06_where_the_model_looks \(missing\); run `make demo`"):
+    assert (state["03_feature_extraction"], state["06_where_the_model_looks"]) == (
+        "stale",
+        "missing",
+    )
+    with pytest.raises(
+        errors.MissingInputError,
+        match=r"03_feature_extraction \(stale\), "
+        r"06_where_the_model_looks \(missing\); run `make demo`",
+    ):
         site.build_site(expected=series["expected"])
     assert not (config.output_dir() / "site" / "index.html").exists()
     assert set(site.series_state(series["folder"], None).values()) == {"stale", "missing"}
@@ -303,7 +400,9 @@ def test_the_demo_inputs_a_current_copy_depends_on(tmp_path, monkeypatch):
     inputs = demo.notebook_inputs()
     assert inputs["summary_weights"] == "abc"
     assert inputs["predictions"] == files.sha256_file(results / "predictions.csv")
-    assert inputs["tchexnet"] == files.sha256_file(config.weights_dir() / models.DEMO_FILES["tchexnet"])
+    assert inputs["tchexnet"] == files.sha256_file(
+        config.weights_dir() / models.DEMO_FILES["tchexnet"]
+    )
     before = site.expected_keys(PARAMETERS, inputs)
     (results / "predictions.csv").write_text("Path,CheXNet,tCheXNet\nx,0.1,0.2\n")
     after = site.expected_keys(PARAMETERS, demo.notebook_inputs())
@@ -315,7 +414,8 @@ def test_site_problems_names_what_would_break_offline(tmp_path):
     (tmp_path / "index.html").write_text(
         '<link rel="stylesheet" href="https://cdn.example/x.css"><script src="//cdn.example/y.js">'
         '</script><img src="a.png"><img src="missing.png"><a href="https://example.org">ok</a>'
-        '<a href="#top">ok</a><a href="/abs.html">x</a><img src="data:image/png;base64,AA==">')
+        '<a href="#top">ok</a><a href="/abs.html">x</a><img src="data:image/png;base64,AA==">'
+    )
     problems = site.site_problems(tmp_path)
     assert len(problems) == 4, problems
     assert sum("fetches from the network" in p for p in problems) == 2
@@ -326,21 +426,47 @@ def test_site_problems_names_what_would_break_offline(tmp_path):
 def test_the_summary_table_words_the_headline_numbers_once():
     """One DeLong sign (stated), one name per Grad-CAM score, the positives counted beside them;
     a summary written before both groups and the DeLong names existed still reads right."""
-    cam = {"layer": "relu", "map_size": [7, 7], "detection_threshold": 0.5,
-           "all_positives": {"n": 64, "pointing_game": 0.9219, "peak_inside": 0.1875,
-                             "median_mass_ratio": 5.6467},
-           "detected_positives": {"n": 41, "pointing_game": 1.0, "peak_inside": 0.1463,
-                                  "median_mass_ratio": 5.7507}}
-    summary = {**SUMMARY, "delong": {"a": "tCheXNet", "b": "CheXNet", "z": 3.2472, "p": 0.00117},
-               "gradcam": cam}
+    cam = {
+        "layer": "relu",
+        "map_size": [7, 7],
+        "detection_threshold": 0.5,
+        "all_positives": {
+            "n": 64,
+            "pointing_game": 0.9219,
+            "peak_inside": 0.1875,
+            "median_mass_ratio": 5.6467,
+        },
+        "detected_positives": {
+            "n": 41,
+            "pointing_game": 1.0,
+            "peak_inside": 0.1463,
+            "median_mass_ratio": 5.7507,
+        },
+    }
+    summary = {
+        **SUMMARY,
+        "delong": {"a": "tCheXNet", "b": "CheXNet", "z": 3.2472, "p": 0.00117},
+        "gradcam": cam,
+    }
     table = demo.summary_table(summary)
     assert "paired DeLong: z = (AUC tCheXNet − AUC CheXNet)/SE = 3.25, p = 0.0012" in table
-    assert ("Grad-CAM (relu, 7×7) on all 64 positives: pointing game (peak within 15 px of the "
-            "mask) 0.92, peak inside the mask 0.19, median mass ratio 5.6") in table
+    assert (
+        "Grad-CAM (relu, 7×7) on all 64 positives: pointing game (peak within 15 px of the "
+        "mask) 0.92, peak inside the mask 0.19, median mass ratio 5.6"
+    ) in table
     assert "on 41 detected positives: pointing game (peak within 15 px of the mask) 1.00" in table
-    old = {**SUMMARY, "gradcam": {"layer": "pool4_relu", "map_size": [14, 14], "n": 41,
-                                  "pointing_hit_rate": 0.9756, "pointing_hit_rate_strict": 0.5366,
-                                  "mass_ratio_median": 6.0}}
-    assert ("Grad-CAM (pool4_relu, 14×14) on 41 detected positives: pointing game (peak within "
-            "15 px of the mask) 0.98, peak inside the mask 0.54, median mass ratio 6.0"
-            ) in demo.summary_table(old)
+    old = {
+        **SUMMARY,
+        "gradcam": {
+            "layer": "pool4_relu",
+            "map_size": [14, 14],
+            "n": 41,
+            "pointing_hit_rate": 0.9756,
+            "pointing_hit_rate_strict": 0.5366,
+            "mass_ratio_median": 6.0,
+        },
+    }
+    assert (
+        "Grad-CAM (pool4_relu, 14×14) on 41 detected positives: pointing game (peak within "
+        "15 px of the mask) 0.98, peak inside the mask 0.54, median mass ratio 6.0"
+    ) in demo.summary_table(old)

@@ -42,8 +42,9 @@ def built(tmp_path_factory, request):
     bs.require_tools()
     base = tmp_path_factory.mktemp("site-browser")
     with pytest.MonkeyPatch.context() as patch:
-        for variable, value in tiny_demo.environment(base, tiny_demo.cache_folder(
-                request.config)).items():
+        for variable, value in tiny_demo.environment(
+            base, tiny_demo.cache_folder(request.config)
+        ).items():
             patch.setenv(variable, value)
         patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
         weights = tiny_demo.prepare()

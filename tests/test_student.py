@@ -17,45 +17,68 @@ from nbclient import NotebookClient
 
 from tchexnet_lib import cli, errors, notebooks, student
 
-SETUP = ("import pandas as pd\n\nfrom tchexnet_lib import check\n\n"
-         "selected = pd.DataFrame({'patient_id': ['p1', 'p1', 'p2', 'p3', 'p3', 'p3']})")
-SOLUTION = ("# Count the cut positions at which the rows on either side are the same patient.\n"
-            "#\n# Hint: shift the column by one.\n"
-            "patients = selected['patient_id'].to_numpy()\n"
-            "answer_01_1 = int((patients[1:] == patients[:-1]).sum())")
+SETUP = (
+    "import pandas as pd\n\nfrom tchexnet_lib import check\n\n"
+    "selected = pd.DataFrame({'patient_id': ['p1', 'p1', 'p2', 'p3', 'p3', 'p3']})"
+)
+SOLUTION = (
+    "# Count the cut positions at which the rows on either side are the same patient.\n"
+    "#\n# Hint: shift the column by one.\n"
+    "patients = selected['patient_id'].to_numpy()\n"
+    "answer_01_1 = int((patients[1:] == patients[:-1]).sum())"
+)
 CHECK = "check.exercise_01_1(answer_01_1, selected)"
 
 
-def exercise_notebook(solution: str = SOLUTION, check: str = CHECK, heading: str = "### Exercise 1.1: leaks",
-                      after: str = "print('done')") -> nbformat.NotebookNode:
+def exercise_notebook(
+    solution: str = SOLUTION,
+    check: str = CHECK,
+    heading: str = "### Exercise 1.1: leaks",
+    after: str = "print('done')",
+) -> nbformat.NotebookNode:
     """Setup, an exercise (heading, solution, check, each with an output), then one more cell."""
     cells = [
         nbformat.v4.new_markdown_cell("# 01 · A lesson"),
         nbformat.v4.new_code_cell(SETUP, execution_count=1),
         nbformat.v4.new_markdown_cell(heading + "\n\nCount them; put the count in `answer_01_1`."),
-        nbformat.v4.new_code_cell(solution, metadata={"tags": [student.SOLUTION_TAG]},
-                                  execution_count=2),
-        nbformat.v4.new_code_cell(check, metadata={"tags": [student.CHECK_TAG]}, execution_count=3,
-                                  outputs=[nbformat.v4.new_output("stream", text="✓ right\n")]),
+        nbformat.v4.new_code_cell(
+            solution, metadata={"tags": [student.SOLUTION_TAG]}, execution_count=2
+        ),
+        nbformat.v4.new_code_cell(
+            check,
+            metadata={"tags": [student.CHECK_TAG]},
+            execution_count=3,
+            outputs=[nbformat.v4.new_output("stream", text="✓ right\n")],
+        ),
         nbformat.v4.new_code_cell(after, execution_count=4),
     ]
     notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": notebooks.KERNEL, "display_name": "Python 3",
-                                       "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": notebooks.KERNEL,
+        "display_name": "Python 3",
+        "language": "python",
+    }
     notebook.metadata["tchexnet"] = {"run_key": "k"}
     return notebook
 
 
 def stdout(notebook) -> str:
-    return "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code"
-                   for o in c.outputs)
+    return "".join(
+        o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+    )
 
 
 def test_names_given_to_a_check_are_read_from_its_call():
     assert student.exercise_names("check.exercise_04_1(answer_04_1, head, X['train'], y=y)") == [
-        "answer_04_1", "head", "y"]
+        "answer_04_1",
+        "head",
+        "y",
+    ]
     assert student.exercise_names("ok = check.exercise_05_1(a, b)\ncheck.exercise_05_2(c, a)") == [
-        "a", "b", "c"]
+        "a",
+        "b",
+        "c",
+    ]
     with pytest.raises(ValueError, match="no check.exercise"):
         student.exercise_names("print(answer)")
 
@@ -64,13 +87,16 @@ def test_the_student_copy_keeps_the_task_and_the_check_and_drops_the_solution():
     source = exercise_notebook()
     copy = student.student_notebook(source, "01_lesson")
     answer, check = copy.cells[3], copy.cells[4]
-    assert answer.source == ("# Count the cut positions at which the rows on either side are the "
-                             "same patient.\n#\n# Hint: shift the column by one.\n"
-                             "answer_01_1 = ...  # your answer here")
+    assert answer.source == (
+        "# Count the cut positions at which the rows on either side are the "
+        "same patient.\n#\n# Hint: shift the column by one.\n"
+        "answer_01_1 = ...  # your answer here"
+    )
     assert "selected = ..." not in answer.source  # the notebook's own object keeps its value
     assert answer.metadata["tags"] == ["answer"] and check.source == CHECK
-    assert all(c.outputs == [] and c.execution_count is None
-               for c in copy.cells if c.cell_type == "code")
+    assert all(
+        c.outputs == [] and c.execution_count is None for c in copy.cells if c.cell_type == "code"
+    )
     assert copy.metadata["tchexnet"] == {"student": True}
     assert source.cells[3].source == SOLUTION and source.cells[4].outputs  # the source is untouched
 
@@ -78,24 +104,36 @@ def test_the_student_copy_keeps_the_task_and_the_check_and_drops_the_solution():
 def test_the_original_passes_its_check_and_the_student_copy_runs_top_to_bottom(tmp_path):
     """Both executed in a real kernel with the real check module; no cell may raise."""
     original = exercise_notebook()
-    NotebookClient(original, timeout=120, kernel_name=notebooks.KERNEL,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        original,
+        timeout=120,
+        kernel_name=notebooks.KERNEL,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     assert "✓ Exercise 1.1" in stdout(original)
     copy = student.student_notebook(exercise_notebook(), "01_lesson")
-    NotebookClient(copy, timeout=120, kernel_name=notebooks.KERNEL,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        copy,
+        timeout=120,
+        kernel_name=notebooks.KERNEL,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     text = stdout(copy)
     assert "Exercise 1.1: not yet answered" in text and "done" in text
-    assert not any(o.output_type == "error" for c in copy.cells if c.cell_type == "code"
-                   for o in c.outputs)
+    assert not any(
+        o.output_type == "error" for c in copy.cells if c.cell_type == "code" for o in c.outputs
+    )
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"heading": "### Something else"}, "no '### Exercise N.k' heading"),
-    ({"check": "print(answer_01_1)"}, "no check.exercise"),
-    ({"check": "check.exercise_01_1(selected)"}, "binds none of the names its check is given"),
-    ({"after": "print(patients)"}, "cell 5 reads patients, which only a solution defines"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"heading": "### Something else"}, "no '### Exercise N.k' heading"),
+        ({"check": "print(answer_01_1)"}, "no check.exercise"),
+        ({"check": "check.exercise_01_1(selected)"}, "binds none of the names its check is given"),
+        ({"after": "print(patients)"}, "cell 5 reads patients, which only a solution defines"),
+    ],
+)
 def test_an_exercise_off_the_convention_is_refused_naming_the_cell(change, message):
     with pytest.raises(errors.DataError, match=message) as caught:
         student.student_notebook(exercise_notebook(**change), "01_lesson")
@@ -105,8 +143,11 @@ def test_an_exercise_off_the_convention_is_refused_naming_the_cell(change, messa
 def test_a_solution_not_followed_by_its_check_is_refused():
     notebook = exercise_notebook()
     notebook.cells[4].metadata["tags"] = []
-    with pytest.raises(errors.DataError, match=r"cell 3 \(Exercise 1.1\): a 'solution' cell must "
-                                               "be followed by a code cell tagged 'exercise-check'"):
+    with pytest.raises(
+        errors.DataError,
+        match=r"cell 3 \(Exercise 1.1\): a 'solution' cell must "
+        "be followed by a code cell tagged 'exercise-check'",
+    ):
         student.student_notebook(notebook, "01_lesson")
 
 
@@ -126,8 +167,11 @@ def test_the_series_student_edition(tmp_path, capsys):
                 assert code and all(line.endswith("= ...  # your answer here") for line in code)
             elif before.cell_type == "markdown" and SOLUTION_BLOCK.search(before.source):
                 kept = SOLUTION_BLOCK.sub("\0", before.source).split("\0")  # the text around
-                assert all(piece.replace("folded solutions", "worked answers in the instructor "
-                                         "edition") in after.source for piece in kept)
+                assert all(
+                    piece.replace("folded solutions", "worked answers in the instructor edition")
+                    in after.source
+                    for piece in kept
+                )
             else:
                 assert after.source == before.source
 
@@ -135,8 +179,11 @@ def test_the_series_student_edition(tmp_path, capsys):
 # ------------------------------------------------------------------ no answer in the student copies
 
 #: A question's worked answer, folded, found independently of the library's own pattern.
-SOLUTION_BLOCK = re.compile(r"<details>\s*<summary>\s*(?:Solution|Answer)s?\s*</summary>(.*?)"
-                            r"</details>", re.S | re.I)
+SOLUTION_BLOCK = re.compile(
+    r"<details>\s*<summary>\s*(?:Solution|Answer)s?\s*</summary>(.*?)"
+    r"</details>",
+    re.S | re.I,
+)
 
 
 def answer_texts(notebook) -> tuple[set[str], set[str]]:
@@ -159,8 +206,9 @@ def answer_texts(notebook) -> tuple[set[str], set[str]]:
                     if line.strip() and not line.strip().startswith("```"):
                         lines.add(line.strip())
                 prose = re.sub(r"```.*?```", " ", block, flags=re.S)
-                sentences |= {s.strip() for s in re.split(r"(?<=[.!?:;])\s+", prose)
-                              if len(s.strip()) >= 20}
+                sentences |= {
+                    s.strip() for s in re.split(r"(?<=[.!?:;])\s+", prose) if len(s.strip()) >= 20
+                }
         outside = SOLUTION_BLOCK.sub("", cell.source)
         elsewhere |= {line.strip() for line in outside.splitlines()}
     return lines - elsewhere, {s for s in sentences if s not in elsewhere}
@@ -170,7 +218,8 @@ def test_answer_texts_are_found_in_a_notebook():
     notebook = exercise_notebook()
     notebook.cells[2].source += (
         "\n\n1. Why?\n\n<details><summary>Solution</summary>\n\n```python\n"
-        "print(selected.shape)\n```\n\nBecause the file is sorted by patient.\n\n</details>")
+        "print(selected.shape)\n```\n\nBecause the file is sorted by patient.\n\n</details>"
+    )
     lines, sentences = answer_texts(notebook)
     assert "answer_01_1 = int((patients[1:] == patients[:-1]).sum())" in lines
     assert "print(selected.shape)" in lines and "# Hint: shift the column by one." not in lines
@@ -189,19 +238,24 @@ def test_the_student_edition_holds_no_answer(tmp_path):
         copy = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
         text = "\n".join(cell.source for cell in copy.cells)
         copy_lines = {line.strip() for line in text.splitlines()}
-        found += [f"{name}: cell {i} is tagged solution" for i, cell in enumerate(copy.cells)
-                  if student.SOLUTION_TAG in cell.metadata.get("tags", [])]
+        found += [
+            f"{name}: cell {i} is tagged solution"
+            for i, cell in enumerate(copy.cells)
+            if student.SOLUTION_TAG in cell.metadata.get("tags", [])
+        ]
         found += [f"{name}: a folded Solution" for _ in SOLUTION_BLOCK.finditer(text)]
         found += [f"{name}: the answer line {line!r}" for line in sorted(lines & copy_lines)]
         found += [f"{name}: the answer sentence {s!r}" for s in sorted(sentences) if s in text]
     assert not found, "\n".join(found)
 
 
-QUESTION = ("## Exercises\n\nFirst questions to explore, with hints and folded solutions.\n\n"
-            "1. How many patients?\n\n   *Hint*: `nunique`.\n\n<details><summary>Solution</summary>"
-            "\n\n```python\nselected['patient_id'].nunique()\n```\n\nThree: p1, p2 and p3.\n\n"
-            "</details>\n\n2. Sorted?\n\n<details>\n<summary>Answer</summary>\nYes, by patient."
-            "\n</details>")
+QUESTION = (
+    "## Exercises\n\nFirst questions to explore, with hints and folded solutions.\n\n"
+    "1. How many patients?\n\n   *Hint*: `nunique`.\n\n<details><summary>Solution</summary>"
+    "\n\n```python\nselected['patient_id'].nunique()\n```\n\nThree: p1, p2 and p3.\n\n"
+    "</details>\n\n2. Sorted?\n\n<details>\n<summary>Answer</summary>\nYes, by patient."
+    "\n</details>"
+)
 
 
 def question_notebook() -> nbformat.NotebookNode:
@@ -223,8 +277,11 @@ def test_the_student_copy_folds_no_worked_answer_and_says_where_it_is():
 def test_an_answer_block_left_open_is_refused():
     notebook = question_notebook()
     notebook.cells[2].source = "1. Why?\n\n<details><summary>Solution</summary>\n\nBecause."
-    with pytest.raises(errors.DataError, match=r"01_lesson: cell 2: a folded Solution without "
-                                               "its closing </details>"):
+    with pytest.raises(
+        errors.DataError,
+        match=r"01_lesson: cell 2: a folded Solution without "
+        "its closing </details>",
+    ):
         student.student_notebook(notebook, "01_lesson")
 
 

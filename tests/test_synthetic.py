@@ -23,28 +23,40 @@ from tchexnet_lib.labels import CHEXNET_CLASSES, CHEXPERT_META_COLUMNS, CHEXPERT
 from tchexnet_lib.synthetic import devices, findings
 
 TINY = synthetic.SyntheticSpec(
-    n_patients_train=24, n_patients_valid=14, seed=5, lateral_fraction=0.3,
-    pneumothorax_prevalence=0.3, valid_pneumothorax_prevalence=0.3,
+    n_patients_train=24,
+    n_patients_valid=14,
+    seed=5,
+    lateral_fraction=0.3,
+    pneumothorax_prevalence=0.3,
+    valid_pneumothorax_prevalence=0.3,
 )
-TINY_SOURCE = synthetic.SyntheticSpec(n_patients_train=8, n_patients_valid=4, seed=2, domain="source")
+TINY_SOURCE = synthetic.SyntheticSpec(
+    n_patients_train=8, n_patients_valid=4, seed=2, domain="source"
+)
 LABEL_TEXT = {"1.0", "0.0", "-1.0", ""}
 
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory) -> dict:
     """The tiny target dataset, drawn in one process."""
-    return synthetic.generate_dataset(tmp_path_factory.mktemp("target"), TINY, progress=False, workers=1)
+    return synthetic.generate_dataset(
+        tmp_path_factory.mktemp("target"), TINY, progress=False, workers=1
+    )
 
 
 @pytest.fixture(scope="module")
 def target_again(tmp_path_factory) -> dict:
     """The same spec drawn again elsewhere, by two worker processes."""
-    return synthetic.generate_dataset(tmp_path_factory.mktemp("again"), TINY, progress=False, workers=2)
+    return synthetic.generate_dataset(
+        tmp_path_factory.mktemp("again"), TINY, progress=False, workers=2
+    )
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> dict:
-    return synthetic.generate_dataset(tmp_path_factory.mktemp("source"), TINY_SOURCE, progress=False)
+    return synthetic.generate_dataset(
+        tmp_path_factory.mktemp("source"), TINY_SOURCE, progress=False
+    )
 
 
 def raw_rows(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -158,7 +170,9 @@ def test_pneumothorax_has_no_lung_texture_and_a_darker_rim():
     ratios, darker = [], []
     for i in range(16):
         domain = "target" if i % 2 else "source"
-        image, masks = synthetic.render_case(np.random.default_rng(100 + i), {"pneumothorax": True}, domain)
+        image, masks = synthetic.render_case(
+            np.random.default_rng(100 + i), {"pneumothorax": True}, domain
+        )
         mask = masks["pneumothorax"]
         f = image.astype(np.float32)
         high = f - ndimage.gaussian_filter(f, 1.5)
@@ -190,8 +204,10 @@ def test_ablation_keeps_every_label_but_draws_no_pneumothorax(target, tmp_path):
     ablated = synthetic.generate_dataset(tmp_path, spec, progress=False, workers=1)
     intact_dir, ablated_dir = Path(target["dataset_dir"]), Path(ablated["dataset_dir"])
     for name in ("train.csv", "valid.csv"):
-        intact, without = (data.read_labels(d / name).drop(columns="Support Devices")
-                           for d in (intact_dir, ablated_dir))
+        intact, without = (
+            data.read_labels(d / name).drop(columns="Support Devices")
+            for d in (intact_dir, ablated_dir)
+        )
         assert intact.drop(columns="image_path").equals(without.drop(columns="image_path")), name
     assert not list(ablated_dir.rglob("*pneumothorax*.png"))
     assert list(intact_dir.rglob("*pneumothorax*.png"))
@@ -214,7 +230,9 @@ def test_default_spec_prevalences():
     frontal = [r for r in plans["train"].rows if r["Frontal/Lateral"] == "Frontal"]
     assert 0.06 < np.mean([r["Pneumothorax"] == "1.0" for r in frontal]) < 0.14
     valid = [r for r in plans["valid"].rows if r["Frontal/Lateral"] == "Frontal"]
-    assert len(valid) == 200 and 0.15 <= np.mean([r["Pneumothorax"] == "1.0" for r in valid]) <= 0.25
+    assert (
+        len(valid) == 200 and 0.15 <= np.mean([r["Pneumothorax"] == "1.0" for r in valid]) <= 0.25
+    )
     assert 0.02 < np.mean([r["Frontal/Lateral"] == "Lateral" for r in plans["train"].rows]) < 0.1
     assert 900 < sum(len(p.rows) for p in plans.values()) < 1500
 
@@ -244,7 +262,10 @@ def test_interrupted_or_different_runs_are_regenerated(tmp_path):
     assert synthetic.generate_dataset(tmp_path, spec, progress=False)["reused"] is False
     assert not (folder / synthetic.IN_PROGRESS_NAME).exists()
     bigger = synthetic.SyntheticSpec(n_patients_train=3, n_patients_valid=1, seed=1)
-    assert synthetic.generate_dataset(tmp_path, bigger, progress=False)["counts"]["train"]["patients"] == 3
+    assert (
+        synthetic.generate_dataset(tmp_path, bigger, progress=False)["counts"]["train"]["patients"]
+        == 3
+    )
 
 
 def test_refuses_to_overwrite_data_it_did_not_write(tmp_path):
@@ -252,7 +273,9 @@ def test_refuses_to_overwrite_data_it_did_not_write(tmp_path):
     real.mkdir()
     (real / "train.csv").write_text("Path\n")
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
-        synthetic.generate_dataset(tmp_path, synthetic.SyntheticSpec(n_patients_train=1, n_patients_valid=1))
+        synthetic.generate_dataset(
+            tmp_path, synthetic.SyntheticSpec(n_patients_train=1, n_patients_valid=1)
+        )
     assert (real / "train.csv").read_text() == "Path\n"
 
 
@@ -260,22 +283,33 @@ def test_refuses_to_overwrite_data_it_did_not_write(tmp_path):
 
 
 def test_render_case_is_a_pure_function_of_its_generator():
-    findings = {"Pneumothorax": 0.6, "Pleural Effusion": True, "support_devices": True, "nodule": False}
+    findings = {
+        "Pneumothorax": 0.6,
+        "Pleural Effusion": True,
+        "support_devices": True,
+        "nodule": False,
+    }
     a, masks_a = synthetic.render_case(np.random.default_rng(3), findings, "target")
     b, masks_b = synthetic.render_case(np.random.default_rng(3), findings, "target")
     assert a.dtype == np.uint8 and a.shape == (320, 390) and np.array_equal(a, b)
     assert set(masks_a) == set(masks_b) == {"pneumothorax", "effusion", "support_devices"}
     for sign, mask in masks_a.items():
         assert mask.dtype == bool and mask.shape == a.shape and np.array_equal(mask, masks_b[sign])
-    lateral, none = synthetic.render_case(np.random.default_rng(3), {}, "source", (200, 160), view="lateral")
+    lateral, none = synthetic.render_case(
+        np.random.default_rng(3), {}, "source", (200, 160), view="lateral"
+    )
     assert lateral.shape == (200, 160) and none == {}
 
 
 def test_importing_the_package_leaves_pandas_and_matplotlib_out():
     """Spawned worker processes import the package: it must stay light (data, plotting: lazily)."""
-    code = ("import sys, tchexnet_lib.synthetic\n"
-            "print(sorted(m for m in ('pandas', 'matplotlib', 'tensorflow') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys, tchexnet_lib.synthetic\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'tensorflow') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
@@ -341,7 +375,9 @@ def test_contact_sheet_of_a_source_set(source):
 
 def test_a_valid_only_set_has_the_full_sets_rows_and_pixels(target, tmp_path):
     """splits=("valid",) (the ablation's test images): the same valid.csv and images, no train."""
-    valid_only = synthetic.generate_dataset(tmp_path, TINY, progress=False, workers=1, splits=("valid",))
+    valid_only = synthetic.generate_dataset(
+        tmp_path, TINY, progress=False, workers=1, splits=("valid",)
+    )
     full_dir, only_dir = Path(target["dataset_dir"]), Path(valid_only["dataset_dir"])
     assert (only_dir / "valid.csv").read_bytes() == (full_dir / "valid.csv").read_bytes()
     assert not (only_dir / "train.csv").exists() and not (only_dir / "train").exists()
@@ -380,4 +416,6 @@ def test_redraw_gives_the_written_image_and_a_twin_without_its_tube(target, tmp_
     with pytest.raises(ValueError, match="not an image of the synthetic dataset"):
         synthetic.redraw(spec, ["CheXpert-v1.0-small/valid/patient99999/study1/view1_frontal.jpg"])
     with pytest.raises(ValueError, match="only device signs"):
-        synthetic.render_case(np.random.default_rng(0), {"pneumothorax": True}, hide=("pneumothorax",))
+        synthetic.render_case(
+            np.random.default_rng(0), {"pneumothorax": True}, hide=("pneumothorax",)
+        )

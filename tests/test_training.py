@@ -78,12 +78,19 @@ def uninterrupted(tmp_path_factory, dataset) -> Path:
 def test_paper_defaults():
     config = training.HeadConfig()
     assert (config.hidden, config.learning_rate, config.loss, config.batch_size, config.epochs) == (
-        512, 1e-3, "binary_crossentropy", 16, 10)
+        512,
+        1e-3,
+        "binary_crossentropy",
+        16,
+        10,
+    )
     assert config.class_weight == "balanced" and config.select_on == "val_loss"
     assert config.early_stopping_patience is None and config.seed == 0
     head = training.build_head()
-    assert [layer.name for layer in head.layers[1:]] == [models.TCHEXNET_HIDDEN,
-                                                          models.TCHEXNET_OUTPUT]
+    assert [layer.name for layer in head.layers[1:]] == [
+        models.TCHEXNET_HIDDEN,
+        models.TCHEXNET_OUTPUT,
+    ]
     assert head.count_params() == 1024 * 512 + 512 + 512 + 1
     with pytest.raises(ValueError, match="class_weight"):
         training.HeadConfig(class_weight="inverse")
@@ -125,7 +132,8 @@ def test_checkpoints_history_state_and_best(uninterrupted):
     assert state["best"]["epoch"] == best["epoch"]
     best_file = uninterrupted / "head_best.weights.h5"
     assert files.sha256_file(best_file) == files.sha256_file(
-        uninterrupted / training.CHECKPOINTS / best["checkpoint"])
+        uninterrupted / training.CHECKPOINTS / best["checkpoint"]
+    )
     assert not list(uninterrupted.rglob(".tmp-*"))
 
 
@@ -148,8 +156,9 @@ def test_folder_of_a_run_on_other_validation_data_is_refused(uninterrupted, data
     shutil.copytree(uninterrupted, out)
     d = dataset[1]
     with pytest.raises(ValueError, match="validated on other data"):
-        training.train_head(d["x"], d["y"], d["xv"][:-1], d["yv"][:-1], out,
-                            training.HeadConfig(epochs=1))
+        training.train_head(
+            d["x"], d["y"], d["xv"][:-1], d["yv"][:-1], out, training.HeadConfig(epochs=1)
+        )
 
 
 def test_fault_20_unreadable_checkpoint_falls_back_to_the_previous_epoch(dataset, tmp_path, caplog):
@@ -169,8 +178,9 @@ def test_fault_20_unreadable_checkpoint_falls_back_to_the_previous_epoch(dataset
 
 
 def test_early_stopping(dataset, tmp_path):
-    result = train(dataset[1], tmp_path / "run", epochs=12, early_stopping_patience=1,
-                   learning_rate=0.05)
+    result = train(
+        dataset[1], tmp_path / "run", epochs=12, early_stopping_patience=1, learning_rate=0.05
+    )
     assert result.stopped_early and len(result.history) < 12
 
 
@@ -218,7 +228,12 @@ def start(data_file: Path, out: Path, mode: str) -> subprocess.Popen:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(TRAIN_SCRIPT), str(data_file), str(out), mode],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -248,8 +263,9 @@ def test_fault_21_same_seed_gives_bitwise_equal_weights_in_two_processes(process
 @pytest.mark.posix
 @pytest.mark.slow
 @pytest.mark.parametrize("mode, committed", [("kill-epoch", 2), ("kill-write", 1)])
-def test_fault_20_resume_after_kill_9_equals_an_uninterrupted_run(processes, dataset, mode, committed,
-                                                         caplog):
+def test_fault_20_resume_after_kill_9_equals_an_uninterrupted_run(
+    processes, dataset, mode, committed, caplog
+):
     out, code, stderr = processes[mode]
     assert code == -signal.SIGKILL, stderr
     assert json.loads((out / training.STATE).read_text())["last_epoch"] == committed
@@ -297,12 +313,13 @@ def chexnet():
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, chexnet, chexpert) -> Path:
     out = tmp_path_factory.mktemp("store") / "store"
-    features.extract_features(chexnet, chexpert[1], out, CFG, batch_size=4, shard_size=8,
-                              progress=False)
+    features.extract_features(
+        chexnet, chexpert[1], out, CFG, batch_size=4, shard_size=8, progress=False
+    )
     return out
 
 
-def spread_head(feats: np.ndarray) -> "keras.Model":
+def spread_head(feats: np.ndarray) -> object:
     """A head whose outputs on ``feats`` vary (so an equality test could fail)."""
     head = training.build_head()
     rng = np.random.default_rng(0)
@@ -315,7 +332,8 @@ def spread_head(feats: np.ndarray) -> "keras.Model":
     out_kernel /= logits.std() + 1e-12
     bias = -(logits.mean() / (logits.std() + 1e-12))
     head.get_layer(models.TCHEXNET_OUTPUT).set_weights(
-        [out_kernel.astype(np.float32), np.array([bias], np.float32)])
+        [out_kernel.astype(np.float32), np.array([bias], np.float32)]
+    )
     return head
 
 
@@ -332,8 +350,9 @@ def test_attached_tchexnet_equals_features_then_head(chexnet, chexpert, store, t
     assert cli.main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
     assert [row["image"] for row in printed] == chexpert[1]
-    np.testing.assert_allclose([row["probabilities"]["Pneumothorax"] for row in printed],
-                               expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        [row["probabilities"]["Pneumothorax"] for row in printed], expected, atol=1e-5, rtol=0
+    )
 
 
 def test_save_tchexnet_keras_archive(chexnet, store, tmp_path):
@@ -350,8 +369,20 @@ def test_save_tchexnet_keras_archive(chexnet, store, tmp_path):
 
 def test_cli_train_checks_alignment_with_the_store(chexpert, store, tmp_path, capsys):
     csv_path, _ = chexpert
-    argv = ["train", "--features", str(store), "--labels", str(csv_path), "--out",
-            str(tmp_path / "run"), "--epochs", "2", "--batch-size", "4", "--json"]
+    argv = [
+        "train",
+        "--features",
+        str(store),
+        "--labels",
+        str(csv_path),
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--json",
+    ]
     assert cli.main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["train"] + result["val"] == 12 and result["best_epoch"] in (1, 2)
@@ -372,18 +403,37 @@ def test_fine_tune_one_epoch_last_block_only(chexnet, chexpert, tmp_path):
     _, paths = chexpert
     keras.utils.set_random_seed(7)
     model = training.attach_head(models.build_chexnet(input_shape=SHAPE), training.build_head())
-    before = {layer.name: [w.copy() for w in layer.get_weights()]
-              for layer in model.layers if layer.weights}
+    before = {
+        layer.name: [w.copy() for w in layer.get_weights()]
+        for layer in model.layers
+        if layer.weights
+    }
     y = np.array([1, 0, 1, 0, 1, 0, 1, 0])
-    result = training.fine_tune(model, paths[:8], y, paths[8:], [1, 0, 1, 0], tmp_path / "ft",
-                                epochs=1, batch_size=4, preprocess=CFG)
+    result = training.fine_tune(
+        model,
+        paths[:8],
+        y,
+        paths[8:],
+        [1, 0, 1, 0],
+        tmp_path / "ft",
+        epochs=1,
+        batch_size=4,
+        preprocess=CFG,
+    )
     assert result.history["epoch"].tolist() == [1] and result.best_checkpoint.is_file()
-    changed = {name for name, weights in before.items()
-               if any(not np.array_equal(a, b)
-                      for a, b in zip(weights, model.get_layer(name).get_weights()))}
+    changed = {
+        name
+        for name, weights in before.items()
+        if any(
+            not np.array_equal(a, b) for a, b in zip(weights, model.get_layer(name).get_weights())
+        )
+    }
     assert changed and all(n.startswith("conv5_") or n.startswith("tchexnet_") for n in changed)
     assert any(n.startswith("conv5_") for n in changed)
-    assert not any(layer.trainable for layer in model.layers
-                   if isinstance(layer, keras.layers.BatchNormalization))
+    assert not any(
+        layer.trainable
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
     with pytest.raises(errors.DataError):
         training.fine_tune(model, paths[:2], [1, -1], paths[8:], [1, 0, 1, 0], tmp_path / "x")

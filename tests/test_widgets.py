@@ -18,8 +18,10 @@ def toy() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """30 cases, 6 positive, two models with different rankings."""
     rng = np.random.default_rng(3)
     y = np.r_[np.ones(6), np.zeros(24)].astype(int)
-    return y, {"good": np.clip(0.35 * y + rng.uniform(0, 0.65, 30), 0, 1),
-               "poor": rng.uniform(0, 1, 30)}
+    return y, {
+        "good": np.clip(0.35 * y + rng.uniform(0, 0.65, 30), 0, 1),
+        "poor": rng.uniform(0, 1, 30),
+    }
 
 
 def assert_reconciles(state: dict) -> None:
@@ -61,8 +63,14 @@ def test_moving_the_threshold_slider_updates_counts_html_and_plot(toy):
     low = explorer.state
     assert low["threshold"] == pytest.approx(0.2)
     assert low["tp"] + low["fp"] > high["tp"] + high["fp"]
-    assert low == {**low, **{k: v for k, v in operating.operating_point(
-        y, scores["good"], 0.2).items() if k != "threshold"}}
+    assert low == {
+        **low,
+        **{
+            k: v
+            for k, v in operating.operating_point(y, scores["good"], 0.2).items()
+            if k != "threshold"
+        },
+    }
     assert_reconciles(low)
     assert_html_shows(explorer)
     assert explorer.image.value != png and explorer.n_renders == 2
@@ -108,7 +116,8 @@ def test_switching_models_updates_the_state(toy):
     explorer.set_sensitivity(0.5)
     explorer.select("good")
     assert explorer.state["threshold"] == operating.threshold_for_sensitivity(
-        y, scores["good"], 0.5)
+        y, scores["good"], 0.5
+    )
     assert_reconciles(explorer.state)
 
 
@@ -165,8 +174,12 @@ def test_inputs_are_checked_without_computing_an_auc(toy, monkeypatch):
 
 def figure_texts(fig: Figure) -> list[str]:
     """Every text drawn in a figure: titles, labels, legends, free text and table cells."""
-    cells = [cell.get_text() for ax in fig.axes for table in ax.tables
-             for cell in table.get_celld().values()]
+    cells = [
+        cell.get_text()
+        for ax in fig.axes
+        for table in ax.tables
+        for cell in table.get_celld().values()
+    ]
     return [t.get_text() for t in fig.findobj(Text) + cells]
 
 
@@ -176,8 +189,9 @@ def test_static_figure_shows_the_confusion_matrix_once(toy):
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     op = operating.operating_point(y, scores["poor"], 0.4)
     panel = fig.axes[2]
-    matrix, rates = ([[c.get_text().get_text() for c in table.get_celld().values()]
-                      for table in panel.tables])
+    matrix, rates = [
+        [c.get_text().get_text() for c in table.get_celld().values()] for table in panel.tables
+    ]
     assert f"TP {op['tp']}" in matrix and f"TN {op['tn']}" in matrix
     assert "sensitivity" in rates and f"{op['sensitivity']:.3f}" in rates
     assert f"{op['tp']}/{op['tp'] + op['fn']}" in rates
@@ -211,9 +225,12 @@ def test_the_widget_shows_the_confusion_matrix_once_in_its_html(toy):
 
 def test_tiny_scores_get_a_log_slider_that_reaches_every_operating_point(reference):
     y = pd.read_csv(reference / "valid_frontal_6_classes.csv")[labels.TARGET].to_numpy()
-    scores = {name: score_files.read_scores(
-        reference / f"{name.lower()}_valid_frontal_pneumothorax_scores.csv", len(y))
-        for name in ("CheXNet", "tCheXNet")}
+    scores = {
+        name: score_files.read_scores(
+            reference / f"{name.lower()}_valid_frontal_pneumothorax_scores.csv", len(y)
+        )
+        for name in ("CheXNet", "tCheXNet")
+    }
     explorer = widgets.RocExplorer(y, scores, render=False)
     assert explorer.scale == "log"  # CheXNet's scores are all below 3.1e-6
     slider = explorer.threshold_slider

@@ -17,9 +17,12 @@ from tchexnet_lib import config, demo, files, pretrain, synthetic
 
 CONFIG = demo.DemoConfig(
     pretrain=pretrain.PretrainConfig(
-        source=synthetic.SyntheticSpec(n_patients_train=30, n_patients_valid=10, domain="source",
-                                       seed=1),
-        stages=(pretrain.Stage(64, 1, 1e-3),), eval_size=64),
+        source=synthetic.SyntheticSpec(
+            n_patients_train=30, n_patients_valid=10, domain="source", seed=1
+        ),
+        stages=(pretrain.Stage(64, 1, 1e-3),),
+        eval_size=64,
+    ),
     target=synthetic.SyntheticSpec(n_patients_train=40, n_patients_valid=30),
     head_epochs=2,
 )
@@ -33,9 +36,11 @@ def environment(base: Path, inputs: Path | None = None) -> dict[str, str]:
     match, and redoes them when they do not).
     """
     inputs = base if inputs is None else inputs
-    return {"TCHEXNET_DATA_DIR": str(inputs / "data"),
-            "TCHEXNET_WEIGHTS_DIR": str(inputs / "weights"),
-            "TCHEXNET_OUTPUT_DIR": str(base / "outputs")}
+    return {
+        "TCHEXNET_DATA_DIR": str(inputs / "data"),
+        "TCHEXNET_WEIGHTS_DIR": str(inputs / "weights"),
+        "TCHEXNET_OUTPUT_DIR": str(base / "outputs"),
+    }
 
 
 def cache_folder(pytest_config) -> Path | None:
@@ -55,13 +60,13 @@ def prepare() -> Path:
     """
     folder = config.weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    with files.exclusive_lock(folder / ".tiny-demo.lock", "the tiny demo's preparation",
-                              say=lambda message: None):
+    with files.exclusive_lock(
+        folder / ".tiny-demo.lock", "the tiny demo's preparation", say=lambda message: None
+    ):
         demo.ensure_demo_data(CONFIG, progress=False)
         return demo.ensure_demo_weights(CONFIG, progress=False)
 
 
 def parameters(weights: Path, **overrides) -> dict:
     """Notebook parameters for the tiny demo: demo data, these weights, a 40-row limit, 2 epochs."""
-    return {"DATASET": "demo", "WEIGHTS": str(weights), "LIMIT": 40, "HEAD_EPOCHS": 2,
-            **overrides}
+    return {"DATASET": "demo", "WEIGHTS": str(weights), "LIMIT": 40, "HEAD_EPOCHS": 2, **overrides}

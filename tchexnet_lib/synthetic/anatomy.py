@@ -16,12 +16,29 @@ from functools import lru_cache
 import numpy as np
 
 from tchexnet_lib.synthetic.canvas import (
-    F32, Canvas, Shape, fine_noise, smooth3, smoothstep, soft_inside, splat, upsample2, white_noise,
+    F32,
+    Canvas,
+    Shape,
+    fine_noise,
+    smooth3,
+    smoothstep,
+    soft_inside,
+    splat,
+    upsample2,
+    white_noise,
 )
 
 __all__ = [
-    "Drawer", "Lung", "Scene", "adjust_anatomy", "draw_anatomy", "draw_segments", "expose",
-    "finish_lungs", "sample_anatomy", "tree",
+    "Drawer",
+    "Lung",
+    "Scene",
+    "adjust_anatomy",
+    "draw_anatomy",
+    "draw_segments",
+    "expose",
+    "finish_lungs",
+    "sample_anatomy",
+    "tree",
 ]
 
 #: Exposure: brightness = 1 - exp(-speed × density), then a gamma (soft shoulder like film).
@@ -31,8 +48,9 @@ _RIB_STEPS = 256
 _FULL_DENSITY = 1.35
 
 
-def sample_anatomy(rng: np.random.Generator, domain: str, projection: str,
-                   size: tuple[int, int]) -> dict:
+def sample_anatomy(
+    rng: np.random.Generator, domain: str, projection: str, size: tuple[int, int]
+) -> dict:
     """Patient and positioning parameters of one frontal image (patient units, radians).
 
     Sides are -1 (the patient's right, image left) and +1 (the patient's left).
@@ -57,8 +75,13 @@ def sample_anatomy(rng: np.random.Generator, domain: str, projection: str,
         "lung_ye": 0.45 + inspiration,
         "dome_y": {-1: dome, 1: dome + 0.05 + rng.normal(0.0, 0.015)},
         "dome_k": {-1: 1.6, 1: 1.6},
-        "heart": [0.12 + rng.normal(0.0, 0.02), 0.5 + 0.5 * inspiration,
-                  0.45 * rng.uniform(0.93, 1.07) * (1.1 if ap else 1.0), 0.33, 0.3],
+        "heart": [
+            0.12 + rng.normal(0.0, 0.02),
+            0.5 + 0.5 * inspiration,
+            0.45 * rng.uniform(0.93, 1.07) * (1.1 if ap else 1.0),
+            0.33,
+            0.3,
+        ],
         "mediastinum": 0.15 * rng.uniform(0.92, 1.08) * (1.1 if ap else 1.0),
         "cage": 0.98,
         "rib_y0": -1.17 + rng.normal(0.0, 0.02),
@@ -183,7 +206,9 @@ def _draw_body(sc: Scene) -> None:
     torso = np.clip(1.0 - (x / half) ** 2, 0.0, 1.0) ** 0.4
     armpit = -0.3 - 0.55 * smoothstep((ax - a["torso"]) / 0.4)
     shoulder = soft_inside(ax, a["arm_x"], 0.1) * soft_inside(y, armpit, 0.15)
-    arm = np.clip(1.0 - ((ax - a["arm_x"] - 0.12) / 0.26) ** 2, 0.0, 1.0) * (0.42 if a["ap"] else 0.0)
+    arm = np.clip(1.0 - ((ax - a["arm_x"] - 0.12) / 0.26) ** 2, 0.0, 1.0) * (
+        0.42 if a["ap"] else 0.0
+    )
     body = np.maximum(np.maximum(torso, 0.75 * shoulder), arm) * soft_inside(top, y, 0.04)
     cv.density += body * (a["tissue"] + 0.08 * smoothstep((y - a["dome_y"][1] - 0.1) / 0.4))
     if a["female"]:
@@ -218,7 +243,9 @@ def _draw_mediastinum(sc: Scene) -> None:
     lo_heart[sl] = soft_inside(rho, heart.radius(phi), edge)
     x, y = cv.x, cv.y
     half = a["mediastinum"] * (1.0 + 0.15 * (y + 1.2))
-    band = soft_inside(np.abs(x - 0.02), half, edge) * soft_inside(y, F32(a["heart"][1] + 0.15), 0.1)
+    band = soft_inside(np.abs(x - 0.02), half, edge) * soft_inside(
+        y, F32(a["heart"][1] + 0.15), 0.1
+    )
     knob_x = 0.12 + 0.6 * (a["mediastinum"] - 0.15)
     knob = soft_inside(np.sqrt((x - knob_x) ** 2 + (y + 0.4) ** 2), 0.11, edge)
     shape = (sc.cv.h, sc.cv.w)
@@ -243,8 +270,11 @@ def _draw_air(sc: Scene) -> None:
     for side, slope in ((-1, 0.55), (1, 1.1)):
         along = y - carina
         centre = 0.01 + side * slope * along
-        trachea = np.maximum(trachea, soft_inside(np.abs(x - centre), 0.035, 0.02)
-                             * soft_inside(np.abs(along - 0.09), 0.1, 0.02))
+        trachea = np.maximum(
+            trachea,
+            soft_inside(np.abs(x - centre), 0.035, 0.02)
+            * soft_inside(np.abs(along - 0.09), 0.1, 0.02),
+        )
     cv.density[sl] -= 0.15 * trachea
     dome = a["dome_y"][1] + a["dome_k"][1] * 0.01
     sl = cv.box(0.3, 0.75, dome + 0.03, dome + 0.3)
@@ -286,7 +316,9 @@ def _draw_ribs(sc: Scene) -> None:
     post, k = _rib_band(y - a["rib_y0"] - arch, a["rib_s0"], 0.011, 10.6, 0.36)
     post *= smoothstep((u - 0.05) / 0.08) * smoothstep((1.06 - u) / 0.08)
     sc.rib_index = (sl, k, u)
-    ant, _ = _rib_band(y - a["rib_y0"] - 0.25 - 0.5 * (1.0 - u), a["rib_s0"] * 0.9, 0.012, 6.5, 0.38)
+    ant, _ = _rib_band(
+        y - a["rib_y0"] - 0.25 - 0.5 * (1.0 - u), a["rib_s0"] * 0.9, 0.012, 6.5, 0.38
+    )
     ant *= smoothstep((u - 0.32) / 0.12) * smoothstep((1.08 - u) / 0.06)
     below = smoothstep((y - a["dome_y"][1] - 0.05) / 0.2)
     cv.density[sl] += (0.13 * post + 0.05 * ant) * (1.0 - 0.6 * below)
@@ -301,7 +333,9 @@ def _draw_clavicles(sc: Scene) -> None:
     centre = a["clav_y"] - (0.13 if a["ap"] else 0.22) * u + 0.035 * np.sin(math.pi * 1.6 * u)
     half = 0.042 + 0.012 * smoothstep((0.3 - u) / 0.2)
     d = (y - centre) / half
-    profile = np.sqrt(np.clip(1.0 - d * d, 0.0, 1.0)) + 0.5 * np.exp(-((np.abs(d) - 0.85) / 0.18) ** 2)
+    profile = np.sqrt(np.clip(1.0 - d * d, 0.0, 1.0)) + 0.5 * np.exp(
+        -(((np.abs(d) - 0.85) / 0.18) ** 2)
+    )
     profile *= smoothstep((u - 0.07) / 0.04) * smoothstep((1.15 - u) / 0.1)
     cv.density[sl] += 0.2 * profile
     for side in (-1, 1):
@@ -390,7 +424,7 @@ def _segment_points(cv: Canvas, x0, y0, x1, y1, weight, spacing: float = 0.9):
 def draw_segments(cv: Canvas, segments, layers: dict, decay: float) -> None:
     """Collect points of tree segments into ``layers[thick]`` lists (thick = generations 0-1)."""
     for generation, x0, y0, x1, y1, weight in segments:
-        cols, rows, wts = _segment_points(cv, x0, y0, x1, y1, weight * decay ** generation)
+        cols, rows, wts = _segment_points(cv, x0, y0, x1, y1, weight * decay**generation)
         for lst, value in zip(layers[generation < 2], (cols, rows, wts)):
             lst.append(value)
 
@@ -413,15 +447,25 @@ def _draw_markings(sc: Scene, rng: np.random.Generator) -> None:
 
 def draw_anatomy(sc: Scene, rng: np.random.Generator) -> None:
     """Everything a normal frontal film shows, except the lung markings' final blend."""
-    for draw in (_draw_body, _draw_lungs, _draw_mediastinum, _draw_air, _draw_ribs,
-                 _draw_clavicles, _draw_spine, _draw_scapulae):
+    for draw in (
+        _draw_body,
+        _draw_lungs,
+        _draw_mediastinum,
+        _draw_air,
+        _draw_ribs,
+        _draw_clavicles,
+        _draw_spine,
+        _draw_scapulae,
+    ):
         draw(sc)
     _draw_markings(sc, rng)
 
 
 def finish_lungs(sc: Scene) -> None:
     """Add markings × lung tissue and the half-size anatomy to the density (after the findings)."""
-    sc.cv.density += sc.markings * sc.visible * sc.tissue + upsample2(sc.lo.density, (sc.cv.h, sc.cv.w))
+    sc.cv.density += sc.markings * sc.visible * sc.tissue + upsample2(
+        sc.lo.density, (sc.cv.h, sc.cv.w)
+    )
 
 
 def expose(sc: Scene, rng: np.random.Generator, domain: str) -> np.ndarray:

@@ -19,8 +19,22 @@ from functools import lru_cache
 import numpy as np
 
 __all__ = [
-    "Canvas", "DEFAULT_SIZE", "F32", "Pen", "Shape", "TAU", "bezier", "check_choice", "check_size",
-    "fine_noise", "smooth3", "smoothstep", "soft_inside", "splat", "upsample2", "white_noise",
+    "Canvas",
+    "DEFAULT_SIZE",
+    "F32",
+    "Pen",
+    "Shape",
+    "TAU",
+    "bezier",
+    "check_choice",
+    "check_size",
+    "fine_noise",
+    "smooth3",
+    "smoothstep",
+    "soft_inside",
+    "splat",
+    "upsample2",
+    "white_noise",
 ]
 
 TAU = 2.0 * math.pi
@@ -47,7 +61,9 @@ class Canvas:
     height. ``density`` is a radiographic attenuation map: brighter = denser.
     """
 
-    def __init__(self, size: tuple[int, int], centre: tuple[float, float], scale: float, angle: float):
+    def __init__(
+        self, size: tuple[int, int], centre: tuple[float, float], scale: float, angle: float
+    ):
         self.h, self.w = size
         self.cx, self.cy, self.scale = float(centre[0]), float(centre[1]), float(scale)
         self.cos, self.sin = math.cos(angle), math.sin(angle)
@@ -60,15 +76,23 @@ class Canvas:
     def to_pixels(self, x, y) -> tuple[np.ndarray, np.ndarray]:
         """Patient coordinates → (column, row) pixel coordinates."""
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        return (self.cx + self.scale * (self.cos * x - self.sin * y),
-                self.cy + self.scale * (self.sin * x + self.cos * y))
+        return (
+            self.cx + self.scale * (self.cos * x - self.sin * y),
+            self.cy + self.scale * (self.sin * x + self.cos * y),
+        )
 
     def window(self, x, y, margin: float = 0.0) -> tuple[slice, slice]:
         """Pixel slices bounding the points (x, y), grown by ``margin`` patient units."""
         cols, rows = self.to_pixels(x, y)
         pad = margin * self.scale + 2
-        r0, r1 = int(max(0, math.floor(rows.min() - pad))), int(min(self.h, math.ceil(rows.max() + pad)))
-        c0, c1 = int(max(0, math.floor(cols.min() - pad))), int(min(self.w, math.ceil(cols.max() + pad)))
+        r0, r1 = (
+            int(max(0, math.floor(rows.min() - pad))),
+            int(min(self.h, math.ceil(rows.max() + pad))),
+        )
+        c0, c1 = (
+            int(max(0, math.floor(cols.min() - pad))),
+            int(min(self.w, math.ceil(cols.max() + pad))),
+        )
         return slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
 
     def box(self, x0: float, x1: float, y0: float, y1: float) -> tuple[slice, slice]:
@@ -79,7 +103,7 @@ class Canvas:
         """A length in pixels expressed in patient units."""
         return pixels / self.scale
 
-    def half(self) -> "Canvas":
+    def half(self) -> Canvas:
         """The same view at half resolution: lo pixel i covers pixels 2i and 2i + 1."""
         size = ((self.h + 1) // 2, (self.w + 1) // 2)
         angle = math.atan2(self.sin, self.cos)
@@ -112,7 +136,9 @@ def splat(shape: tuple[int, int], cols, rows, weights) -> np.ndarray:
     c = np.rint(cols).astype(np.intp)
     r = np.rint(rows).astype(np.intp)
     ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-    out = np.bincount(r[ok] * w + c[ok], weights=np.broadcast_to(weights, c.shape)[ok], minlength=h * w)
+    out = np.bincount(
+        r[ok] * w + c[ok], weights=np.broadcast_to(weights, c.shape)[ok], minlength=h * w
+    )
     return out.reshape(h, w).astype(F32)
 
 
@@ -188,7 +214,9 @@ class Pen:
         self.points: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.patches: list[tuple[tuple[slice, slice], np.ndarray]] = []
 
-    def stroke(self, x, y, weight: float = 1.0, offsets: Sequence[float] = (0.0,), step: float = 0.5) -> None:
+    def stroke(
+        self, x, y, weight: float = 1.0, offsets: Sequence[float] = (0.0,), step: float = 0.5
+    ) -> None:
         """A line along the patient-coordinate polyline (x, y); ``offsets`` (pixels) adds parallel copies."""
         c, r, nc, nr = _resample(*self.cv.to_pixels(x, y), step=step)
         for off in offsets:
@@ -220,7 +248,7 @@ class Shape:
     table: np.ndarray
 
     @classmethod
-    def from_outline(cls, x, y, cx: float, cy: float) -> "Shape":
+    def from_outline(cls, x, y, cx: float, cy: float) -> Shape:
         """Tabulate the outline points (x, y), which every ray from (cx, cy) must cross once."""
         angle = np.arctan2(np.asarray(y) - cy, np.asarray(x) - cx)
         radius = np.hypot(np.asarray(x) - cx, np.asarray(y) - cy)
@@ -258,7 +286,9 @@ class Shape:
 def check_choice(value: str, allowed: Sequence[str], name: str) -> None:
     """ValueError naming the allowed values unless ``value`` is one of them."""
     if value not in allowed:
-        raise ValueError(f"{name}={value!r} not understood; use one of {', '.join(map(repr, allowed))}")
+        raise ValueError(
+            f"{name}={value!r} not understood; use one of {', '.join(map(repr, allowed))}"
+        )
 
 
 def check_size(size) -> tuple[int, int]:

@@ -57,7 +57,9 @@ def _pacemaker(sc: Scene, rng: np.random.Generator, pen: Pen) -> None:
     bx, by = rng.choice((-1.0, 1.0)) * rng.uniform(0.6, 0.85), rng.uniform(-0.95, -0.8)
     sl = cv.box(bx - 0.16, bx + 0.16, by - 0.12, by + 0.12)
     edge = cv.units(1.5)
-    box = soft_inside(np.abs(cv.x[sl] - bx), 0.12, edge) * soft_inside(np.abs(cv.y[sl] - by), 0.08, edge)
+    box = soft_inside(np.abs(cv.x[sl] - bx), 0.12, edge) * soft_inside(
+        np.abs(cv.y[sl] - by), 0.08, edge
+    )
     pen.fill(sl, 1.3 * box)
     _tube(pen, [(bx, by), (0.0, -0.8), (-0.08, 0.1), (0.2, 0.6)], 0.7)
 
@@ -71,8 +73,12 @@ def _sternal_wires(sc: Scene, rng: np.random.Generator, pen: Pen) -> None:
 
 
 _DEVICES = (
-    (_endotracheal_tube, 0.45), (_nasogastric_tube, 0.35), (_central_line, 0.5),
-    (_ecg_leads, 0.45), (_pacemaker, 0.15), (_sternal_wires, 0.12),
+    (_endotracheal_tube, 0.45),
+    (_nasogastric_tube, 0.35),
+    (_central_line, 0.5),
+    (_ecg_leads, 0.45),
+    (_pacemaker, 0.15),
+    (_sternal_wires, 0.12),
 )
 
 
@@ -83,7 +89,9 @@ def _add_devices(sc: Scene, pen: Pen) -> np.ndarray:
     return smooth3(layer) > 0.04
 
 
-def _draw_support_devices(sc: Scene, rng: np.random.Generator, severity: float, side: int) -> np.ndarray:
+def _draw_support_devices(
+    sc: Scene, rng: np.random.Generator, severity: float, side: int
+) -> np.ndarray:
     """One to three of: endotracheal tube, NG tube, central line, ECG leads, pacemaker, wires."""
     pen = Pen(sc.cv)
     chosen = [draw for draw, p in _DEVICES if rng.random() < p]
@@ -98,8 +106,12 @@ def _draw_chest_tube(sc: Scene, rng: np.random.Generator, severity: float, side:
     """A thick pleural drain entering laterally and curving up toward the apex."""
     cv = sc.cv
     entry = rng.uniform(0.2, 0.6)
-    points = [(side * 1.6, entry + 0.25), (side * 1.0, entry), (side * 0.75, entry - 0.45),
-              (side * rng.uniform(0.4, 0.6), rng.uniform(-0.85, -0.6))]
+    points = [
+        (side * 1.6, entry + 0.25),
+        (side * 1.0, entry),
+        (side * 0.75, entry - 0.45),
+        (side * rng.uniform(0.4, 0.6), rng.uniform(-0.85, -0.6)),
+    ]
     pen = Pen(cv)
     x, y = bezier(points, 100)
     pen.stroke(x, y, 0.9, offsets=(-2.6, 2.6))
@@ -110,5 +122,6 @@ def _draw_chest_tube(sc: Scene, rng: np.random.Generator, severity: float, side:
 
 #: Device sign name → its drawer.
 DEVICE_DRAWERS: dict[str, Drawer] = {
-    "support_devices": _draw_support_devices, "chest_tube": _draw_chest_tube,
+    "support_devices": _draw_support_devices,
+    "chest_tube": _draw_chest_tube,
 }

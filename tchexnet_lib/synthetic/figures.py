@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["contact_sheet", "save_contact_sheet"]
 
-_POSITIVE = {"1.0", "1", 1, 1.0, True}
+_POSITIVE = {"1.0", "1", 1}  # 1 == 1.0 == True in a set
 #: The source domain's CSV (ChestX-ray14's columns, not CheXpert's).
 _SOURCE_CSV = "labels.csv"
 _SHEET_CSVS = ("valid.csv", "train.csv", _SOURCE_CSV)
@@ -39,7 +39,9 @@ def _find_csv(path: Path) -> Path:
         for name in _SHEET_CSVS:
             if (folder / name).is_file():
                 return folder / name
-    raise FileNotFoundError(f"no synthetic dataset CSV ({', '.join(_SHEET_CSVS)}) in or under {path}")
+    raise FileNotFoundError(
+        f"no synthetic dataset CSV ({', '.join(_SHEET_CSVS)}) in or under {path}"
+    )
 
 
 def _read_rows(csv_path: Path) -> pd.DataFrame:
@@ -58,7 +60,9 @@ def _sheet_records(root_or_rows) -> list[dict]:
     """Rows as dicts with an ``image`` Path, from a CSV/folder path or a DataFrame-like."""
     if isinstance(root_or_rows, (str, os.PathLike)):
         root_or_rows = _read_rows(_find_csv(Path(root_or_rows)))
-    records = root_or_rows.to_dict("records") if hasattr(root_or_rows, "to_dict") else list(root_or_rows)
+    records = (
+        root_or_rows.to_dict("records") if hasattr(root_or_rows, "to_dict") else list(root_or_rows)
+    )
     for record in records:
         record["image"] = Path(record.get("image_path") or record["Path"])
     return records
@@ -144,8 +148,12 @@ def _outline_masks(ax, image_path: Path, sign: str, other_masks: bool) -> None:
     for other in SIGNS if other_masks else (sign,):
         mask = read_mask(image_path, other)
         if mask is not None:
-            ax.contour(mask.astype(np.float32), levels=[0.5], colors="red" if other == sign else "cyan",
-                       linewidths=0.8 if other == sign else 0.5)
+            ax.contour(
+                mask.astype(np.float32),
+                levels=[0.5],
+                colors="red" if other == sign else "cyan",
+                linewidths=0.8 if other == sign else 0.5,
+            )
 
 
 def save_contact_sheet(fig, path: str | os.PathLike, dpi: int = 110) -> Path:

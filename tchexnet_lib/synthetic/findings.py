@@ -14,7 +14,15 @@ import numpy as np
 
 from tchexnet_lib.synthetic.anatomy import Drawer, Lung, Scene, draw_segments, tree
 from tchexnet_lib.synthetic.canvas import (
-    F32, TAU, Pen, Shape, smooth3, smoothstep, soft_inside, splat, upsample2,
+    F32,
+    TAU,
+    Pen,
+    Shape,
+    smooth3,
+    smoothstep,
+    soft_inside,
+    splat,
+    upsample2,
 )
 
 __all__ = ["FINDING_DRAWERS"]
@@ -39,9 +47,11 @@ def _visible(sc: Scene, lung: Lung) -> np.ndarray:
     return lung.soft * (1.0 - sc.mediastinum[lung.sl])
 
 
-def _collapse_table(shape: Shape, side: int, rng: np.random.Generator, severity: float) -> np.ndarray:
+def _collapse_table(
+    shape: Shape, side: int, rng: np.random.Generator, severity: float
+) -> np.ndarray:
     """Radius table of the lung retracted from the apex / lateral wall (pneumothorax)."""
-    toward = rng.uniform(0.0, 1.0) ** 1.5          # 0 apical … 1 lateral
+    toward = rng.uniform(0.0, 1.0) ** 1.5  # 0 apical … 1 lateral
     centre = -math.pi / 2 + side * toward * math.pi / 2
     half = 0.75 + 1.0 * severity + rng.uniform(-0.1, 0.1)
     depth = 0.07 + 0.32 * severity
@@ -50,7 +60,9 @@ def _collapse_table(shape: Shape, side: int, rng: np.random.Generator, severity:
     return shape.table - np.minimum(depth * window, 0.7 * shape.table)
 
 
-def _draw_pneumothorax(sc: Scene, rng: np.random.Generator, severity: float, side: int) -> np.ndarray:
+def _draw_pneumothorax(
+    sc: Scene, rng: np.random.Generator, severity: float, side: int
+) -> np.ndarray:
     """Air between chest wall and retracted lung: no markings, darker, a thin bright pleural line."""
     cv, lung = sc.cv, sc.lungs[side]
     collapsed_radius = lung.shape.radius(lung.phi, _collapse_table(lung.shape, side, rng, severity))
@@ -59,7 +71,9 @@ def _draw_pneumothorax(sc: Scene, rng: np.random.Generator, severity: float, sid
     space = lung.soft * (1.0 - collapsed)
     sc.tissue[lung.sl] *= collapsed
     unhidden = 1.0 - sc.mediastinum[lung.sl]
-    cv.density[lung.sl] += (_PTX_DENSER * severity * collapsed * lung.soft - _PTX_LUCENCY * space) * unhidden
+    cv.density[lung.sl] += (
+        _PTX_DENSER * severity * collapsed * lung.soft - _PTX_LUCENCY * space
+    ) * unhidden
     offset = (lung.rho - collapsed_radius) / F32(cv.units(1.1))
     line = np.exp(-offset * offset) * smoothstep(gap / F32(cv.units(3.0))) * lung.soft
     cv.density[lung.sl] += 0.3 * line * unhidden
@@ -109,7 +123,9 @@ def _draw_edema(sc: Scene, rng: np.random.Generator, severity: float, side: int)
         for _ in range(int(3 + 5 * severity)):
             yk = bottom - rng.uniform(0.12, 0.45)
             edge = a["lung_xe"] + a["lung_rx"] - 0.03
-            pen.stroke(s * np.array([edge, edge - rng.uniform(0.05, 0.09)]), np.array([yk, yk]), 0.5)
+            pen.stroke(
+                s * np.array([edge, edge - rng.uniform(0.05, 0.09)]), np.array([yk, yk]), 0.5
+            )
     cv.density += 0.08 * smooth3(pen.image()) * sc.visible
     return mask
 
@@ -122,7 +138,9 @@ def _blob(sc: Scene, rng: np.random.Generator, lung: Lung, centre, radii, lumpy:
     return smoothstep(field / 0.35) * _visible(sc, lung)
 
 
-def _draw_consolidation(sc: Scene, rng: np.random.Generator, severity: float, side: int) -> np.ndarray:
+def _draw_consolidation(
+    sc: Scene, rng: np.random.Generator, severity: float, side: int
+) -> np.ndarray:
     """Dense lobar/segmental opacity with darker branching air bronchograms inside."""
     cv, lung = sc.cv, sc.lungs[side]
     centre = (side * rng.uniform(0.4, 0.65), rng.uniform(-0.45, 0.4))
@@ -133,7 +151,9 @@ def _draw_consolidation(sc: Scene, rng: np.random.Generator, severity: float, si
     n = 4
     angle = (math.pi if side < 0 else 0.0) + rng.uniform(-1.2, 1.2, n)
     start_x = np.full(n, centre[0] - side * 0.6 * radii[0])
-    segments = tree(rng, start_x, np.full(n, centre[1]), angle, np.full(n, 0.5 * radii[0]), np.ones(n), 3)
+    segments = tree(
+        rng, start_x, np.full(n, centre[1]), angle, np.full(n, 0.5 * radii[0]), np.ones(n), 3
+    )
     layers = {True: ([], [], []), False: ([], [], [])}
     draw_segments(cv, segments, layers, 0.8)
     cols, rows, wts = (np.concatenate(a + b) for a, b in zip(layers[True], layers[False]))
@@ -142,7 +162,9 @@ def _draw_consolidation(sc: Scene, rng: np.random.Generator, severity: float, si
     return _full_bool(sc, lung.sl, opacity > 0.5)
 
 
-def _draw_infiltration(sc: Scene, rng: np.random.Generator, severity: float, side: int) -> np.ndarray:
+def _draw_infiltration(
+    sc: Scene, rng: np.random.Generator, severity: float, side: int
+) -> np.ndarray:
     """Fainter, ill-defined patchy opacities (one to three), no bronchograms."""
     mask = np.zeros((sc.cv.h, sc.cv.w), bool)
     for _ in range(int(rng.integers(1, 4))):
@@ -155,7 +177,9 @@ def _draw_infiltration(sc: Scene, rng: np.random.Generator, severity: float, sid
     return mask
 
 
-def _draw_atelectasis(sc: Scene, rng: np.random.Generator, severity: float, side: int) -> np.ndarray:
+def _draw_atelectasis(
+    sc: Scene, rng: np.random.Generator, severity: float, side: int
+) -> np.ndarray:
     """A plate-like band or a wedge pointing to the hilum (the raised hemidiaphragm is in the anatomy)."""
     cv, a, lung = sc.cv, sc.a, sc.lungs[side]
     x, y = cv.x[lung.sl], cv.y[lung.sl]
@@ -180,7 +204,9 @@ def _draw_atelectasis(sc: Scene, rng: np.random.Generator, severity: float, side
     return _full_bool(sc, lung.sl, opacity > 0.5)
 
 
-def _lesion_centre(sc: Scene, rng: np.random.Generator, side: int, margin: float) -> tuple[float, float]:
+def _lesion_centre(
+    sc: Scene, rng: np.random.Generator, side: int, margin: float
+) -> tuple[float, float]:
     """A point well inside the lateral part of a lung (away from the heart)."""
     shape = sc.lungs[side].shape
     outward = math.pi if side < 0 else 0.0
@@ -190,8 +216,9 @@ def _lesion_centre(sc: Scene, rng: np.random.Generator, side: int, margin: float
     return shape.cx + dist * math.cos(phi), shape.cy + dist * math.sin(phi)
 
 
-def _draw_round_opacity(sc: Scene, rng: np.random.Generator, radius: float, amount: float,
-                        side: int, lobulated: float) -> np.ndarray:
+def _draw_round_opacity(
+    sc: Scene, rng: np.random.Generator, radius: float, amount: float, side: int, lobulated: float
+) -> np.ndarray:
     """A round (optionally lobulated) opacity with a spherical density profile."""
     cv = sc.cv
     cx, cy = _lesion_centre(sc, rng, side, radius)
@@ -216,7 +243,9 @@ def _draw_mass(sc: Scene, rng: np.random.Generator, severity: float, side: int) 
     return _draw_round_opacity(sc, rng, 0.08 + 0.08 * severity, 0.36, side, 0.1)
 
 
-def _draw_pleural_thickening(sc: Scene, rng: np.random.Generator, severity: float, side: int) -> np.ndarray:
+def _draw_pleural_thickening(
+    sc: Scene, rng: np.random.Generator, severity: float, side: int
+) -> np.ndarray:
     """A smooth band of pleural density along the lateral chest wall or the apex."""
     lung = sc.lungs[side]
     centre = -math.pi / 2 + side * rng.uniform(0.2, 1.0) * math.pi / 2
@@ -255,7 +284,7 @@ def _draw_fracture(sc: Scene, rng: np.random.Generator, severity: float, side: i
         return np.zeros((sc.cv.h, sc.cv.w), bool)
     rows, cols = np.nonzero(near)
     yc, xc = float(lo.y[sl][rows, cols].mean()), float(lo.x[sl][rows, cols].mean())
-    return (sc.cv.x - xc) ** 2 + (sc.cv.y - yc) ** 2 < 0.05 ** 2
+    return (sc.cv.x - xc) ** 2 + (sc.cv.y - yc) ** 2 < 0.05**2
 
 
 def _draw_emphysema(sc: Scene, rng: np.random.Generator, severity: float, side: int) -> np.ndarray:
@@ -266,11 +295,17 @@ def _draw_emphysema(sc: Scene, rng: np.random.Generator, severity: float, side: 
         sc.tissue[lung.sl] *= 1.0 - 0.5 * (lung.rho / lung.radius) ** 2
         mask[lung.sl] |= lung.soft > 0.5
         for _ in range(int(rng.integers(0, 3))):
-            cx, cy, r = s * rng.uniform(0.35, 0.7), rng.uniform(-0.85, -0.45), rng.uniform(0.06, 0.12)
+            cx, cy, r = (
+                s * rng.uniform(0.35, 0.7),
+                rng.uniform(-0.85, -0.45),
+                rng.uniform(0.06, 0.12),
+            )
             d = np.sqrt((cv.x[lung.sl] - cx) ** 2 + (cv.y[lung.sl] - cy) ** 2) / r
             inside = soft_inside(d, 1.0, cv.units(1.0) / r) * lung.soft
             sc.tissue[lung.sl] *= 1.0 - inside
-            cv.density[lung.sl] += (0.05 * np.exp(-(((d - 1.0) / 0.05) ** 2)) - 0.04 * inside) * lung.soft
+            cv.density[lung.sl] += (
+                0.05 * np.exp(-(((d - 1.0) / 0.05) ** 2)) - 0.04 * inside
+            ) * lung.soft
     return mask
 
 
@@ -288,7 +323,9 @@ def _draw_fibrosis(sc: Scene, rng: np.random.Generator, severity: float, side: i
     return mask
 
 
-def _draw_cardiomegaly(sc: Scene, rng: np.random.Generator, severity: float, side: int) -> np.ndarray:
+def _draw_cardiomegaly(
+    sc: Scene, rng: np.random.Generator, severity: float, side: int
+) -> np.ndarray:
     """The heart was widened in the anatomy; the mask is the cardiac silhouette."""
     return upsample2(sc.lo_heart, (sc.cv.h, sc.cv.w)) > 0.5
 
@@ -300,11 +337,19 @@ def _draw_enlarged_cardiomediastinum(sc: Scene, rng, severity: float, side: int)
 
 #: Sign name → its drawer (the device signs are in :data:`~.devices.DEVICE_DRAWERS`).
 FINDING_DRAWERS: dict[str, Drawer] = {
-    "pneumothorax": _draw_pneumothorax, "cardiomegaly": _draw_cardiomegaly,
-    "enlarged_cardiomediastinum": _draw_enlarged_cardiomediastinum, "effusion": _draw_effusion,
-    "edema": _draw_edema, "consolidation": _draw_consolidation, "infiltration": _draw_infiltration,
-    "atelectasis": _draw_atelectasis, "nodule": _draw_nodule, "mass": _draw_mass,
-    "emphysema": _draw_emphysema, "fibrosis": _draw_fibrosis,
-    "pleural_thickening": _draw_pleural_thickening, "hernia": _draw_hernia,
+    "pneumothorax": _draw_pneumothorax,
+    "cardiomegaly": _draw_cardiomegaly,
+    "enlarged_cardiomediastinum": _draw_enlarged_cardiomediastinum,
+    "effusion": _draw_effusion,
+    "edema": _draw_edema,
+    "consolidation": _draw_consolidation,
+    "infiltration": _draw_infiltration,
+    "atelectasis": _draw_atelectasis,
+    "nodule": _draw_nodule,
+    "mass": _draw_mass,
+    "emphysema": _draw_emphysema,
+    "fibrosis": _draw_fibrosis,
+    "pleural_thickening": _draw_pleural_thickening,
+    "hernia": _draw_hernia,
     "fracture": _draw_fracture,
 }

@@ -22,8 +22,15 @@ from tchexnet_lib.synthetic.canvas import DEFAULT_SIZE, check_choice, check_size
 from tchexnet_lib.synthetic.render import DOMAINS
 
 __all__ = [
-    "Case", "DEMO_SOURCE", "DEMO_TARGET", "JPEG_QUALITY", "SOURCE_DIR", "SPLITS", "SplitPlan",
-    "SyntheticSpec", "plan_dataset",
+    "Case",
+    "DEMO_SOURCE",
+    "DEMO_TARGET",
+    "JPEG_QUALITY",
+    "SOURCE_DIR",
+    "SPLITS",
+    "SplitPlan",
+    "SyntheticSpec",
+    "plan_dataset",
 ]
 
 #: Fixed JPEG quality: same arrays + same quality → same bytes.
@@ -83,11 +90,18 @@ class SyntheticSpec:
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"SyntheticSpec.{name}={value!r} must be an integer ≥ 0")
         if not isinstance(self.draw_pneumothorax, (bool, np.bool_)):
-            raise ValueError(f"SyntheticSpec.draw_pneumothorax={self.draw_pneumothorax!r} must be True or False")
+            raise ValueError(
+                f"SyntheticSpec.draw_pneumothorax={self.draw_pneumothorax!r} must be True or False"
+            )
         if self.max_studies < 1 or not 1 <= self.jpeg_quality <= 100:
             raise ValueError("SyntheticSpec: max_studies must be ≥ 1 and jpeg_quality in 1..100")
-        for name in ("lateral_fraction", "pneumothorax_prevalence", "valid_pneumothorax_prevalence",
-                     "chest_tube_with_pneumothorax", "chest_tube_without_pneumothorax"):
+        for name in (
+            "lateral_fraction",
+            "pneumothorax_prevalence",
+            "valid_pneumothorax_prevalence",
+            "chest_tube_with_pneumothorax",
+            "chest_tube_without_pneumothorax",
+        ):
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"SyntheticSpec.{name}={value!r} must be a probability in [0, 1]")
@@ -111,13 +125,27 @@ DEMO_SOURCE = SyntheticSpec(n_patients_train=500, n_patients_valid=160, seed=1, 
 DEMO_TARGET = SyntheticSpec(n_patients_train=450, valid_pneumothorax_prevalence=0.3)
 #: Per-study probability that each CheXpert observation's sign is drawn (train split).
 _TARGET_PRESENT = {
-    "Enlarged Cardiomediastinum": 0.05, "Cardiomegaly": 0.12, "Lung Lesion": 0.05, "Edema": 0.14,
-    "Consolidation": 0.06, "Pneumonia": 0.03, "Atelectasis": 0.13, "Pleural Effusion": 0.22,
-    "Pleural Other": 0.02, "Fracture": 0.04, "Lung Opacity": 0.08,
+    "Enlarged Cardiomediastinum": 0.05,
+    "Cardiomegaly": 0.12,
+    "Lung Lesion": 0.05,
+    "Edema": 0.14,
+    "Consolidation": 0.06,
+    "Pneumonia": 0.03,
+    "Atelectasis": 0.13,
+    "Pleural Effusion": 0.22,
+    "Pleural Other": 0.02,
+    "Fracture": 0.04,
+    "Lung Opacity": 0.08,
 }
 #: Valid split: radiologist-like labels, a little richer (CheXpert's valid has 33% effusion etc.).
-_VALID_PRESENT = {**_TARGET_PRESENT, "Cardiomegaly": 0.2, "Edema": 0.16, "Atelectasis": 0.2,
-                  "Pleural Effusion": 0.25, "Consolidation": 0.1}
+_VALID_PRESENT = {
+    **_TARGET_PRESENT,
+    "Cardiomegaly": 0.2,
+    "Edema": 0.16,
+    "Atelectasis": 0.2,
+    "Pleural Effusion": 0.25,
+    "Consolidation": 0.1,
+}
 #: Support devices by projection (portable AP films carry most of them).
 _DEVICES_PRESENT = {"AP": 0.5, "PA": 0.15}
 #: P(label -1.0 | sign drawn) and P(-1.0 | not drawn): the labeler's uncertainty.
@@ -127,28 +155,52 @@ _UNCERTAIN_IF_ABSENT = 0.012
 #: CheXpert. Low enough that the paper's recipe (drop any explicit 0 among its six
 #: classes) keeps about 60% of frontal train rows, as on the real train.csv (62%).
 _EXPLICIT_NEGATIVE = {
-    "Enlarged Cardiomediastinum": 0.08, "Cardiomegaly": 0.05, "Lung Opacity": 0.03,
-    "Lung Lesion": 0.01, "Edema": 0.07, "Consolidation": 0.09, "Pneumonia": 0.01,
-    "Atelectasis": 0.01, "Pneumothorax": 0.18, "Pleural Effusion": 0.12, "Pleural Other": 0.005,
-    "Fracture": 0.01, "Support Devices": 0.03,
+    "Enlarged Cardiomediastinum": 0.08,
+    "Cardiomegaly": 0.05,
+    "Lung Opacity": 0.03,
+    "Lung Lesion": 0.01,
+    "Edema": 0.07,
+    "Consolidation": 0.09,
+    "Pneumonia": 0.01,
+    "Atelectasis": 0.01,
+    "Pneumothorax": 0.18,
+    "Pleural Effusion": 0.12,
+    "Pleural Other": 0.005,
+    "Fracture": 0.01,
+    "Support Devices": 0.03,
 }
 #: CheXpert observation → the sign drawn for it.
 _OBSERVATION_SIGN = {
-    "Enlarged Cardiomediastinum": "enlarged_cardiomediastinum", "Cardiomegaly": "cardiomegaly",
-    "Edema": "edema", "Consolidation": "consolidation", "Pneumonia": "consolidation",
-    "Atelectasis": "atelectasis", "Pneumothorax": "pneumothorax", "Pleural Effusion": "effusion",
-    "Pleural Other": "pleural_thickening", "Fracture": "fracture", "Lung Opacity": "infiltration",
+    "Enlarged Cardiomediastinum": "enlarged_cardiomediastinum",
+    "Cardiomegaly": "cardiomegaly",
+    "Edema": "edema",
+    "Consolidation": "consolidation",
+    "Pneumonia": "consolidation",
+    "Atelectasis": "atelectasis",
+    "Pneumothorax": "pneumothorax",
+    "Pleural Effusion": "effusion",
+    "Pleural Other": "pleural_thickening",
+    "Fracture": "fracture",
+    "Lung Opacity": "infiltration",
 }
 #: Observations that make a study "abnormal" (everything but No Finding and Support Devices).
 _PATHOLOGIES = tuple(o for o in CHEXPERT_OBSERVATIONS if o not in ("No Finding", "Support Devices"))
 #: ChestX-ray14 class → (per-image prevalence in the source set, sign drawn).
 _SOURCE_CLASSES = {
-    "Atelectasis": (0.12, "atelectasis"), "Cardiomegaly": (0.08, "cardiomegaly"),
-    "Effusion": (0.13, "effusion"), "Infiltration": (0.12, "infiltration"), "Mass": (0.06, "mass"),
-    "Nodule": (0.07, "nodule"), "Pneumonia": (0.04, "consolidation"),
-    "Pneumothorax": (None, "pneumothorax"), "Consolidation": (0.07, "consolidation"),
-    "Edema": (0.06, "edema"), "Emphysema": (0.05, "emphysema"), "Fibrosis": (0.04, "fibrosis"),
-    "Pleural_Thickening": (0.05, "pleural_thickening"), "Hernia": (0.02, "hernia"),
+    "Atelectasis": (0.12, "atelectasis"),
+    "Cardiomegaly": (0.08, "cardiomegaly"),
+    "Effusion": (0.13, "effusion"),
+    "Infiltration": (0.12, "infiltration"),
+    "Mass": (0.06, "mass"),
+    "Nodule": (0.07, "nodule"),
+    "Pneumonia": (0.04, "consolidation"),
+    "Pneumothorax": (None, "pneumothorax"),
+    "Consolidation": (0.07, "consolidation"),
+    "Edema": (0.06, "edema"),
+    "Emphysema": (0.05, "emphysema"),
+    "Fibrosis": (0.04, "fibrosis"),
+    "Pleural_Thickening": (0.05, "pleural_thickening"),
+    "Hernia": (0.02, "hernia"),
 }
 #: Source images: unlabeled devices in a few percent (ChestX-ray14 has no device label).
 _SOURCE_DEVICES = 0.05
@@ -159,13 +211,23 @@ _IMAGE_STREAM, _LABEL_STREAM = 0, 1
 
 def _rng(spec: SyntheticSpec, split: str, patient: int, study: int, view: int, stream: int):
     """The generator of one (split, patient, study, view): independent of generation order."""
-    entropy = [spec.seed, _DOMAIN_CODE[spec.domain], _SPLIT_CODE[split], patient, study, view, stream]
+    entropy = [
+        spec.seed,
+        _DOMAIN_CODE[spec.domain],
+        _SPLIT_CODE[split],
+        patient,
+        study,
+        view,
+        stream,
+    ]
     return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
 def _chest_tube_rate(spec: SyntheticSpec, pneumothorax: bool) -> float:
     """P(chest tube): higher with a pneumothorax, the confounder real data has too."""
-    return spec.chest_tube_with_pneumothorax if pneumothorax else spec.chest_tube_without_pneumothorax
+    return (
+        spec.chest_tube_with_pneumothorax if pneumothorax else spec.chest_tube_without_pneumothorax
+    )
 
 
 def _present_observations(rng, spec: SyntheticSpec, split: str, projection: str) -> dict[str, bool]:
@@ -180,16 +242,18 @@ def _present_observations(rng, spec: SyntheticSpec, split: str, projection: str)
     present["chest_tube"] = bool(rng.random() < _chest_tube_rate(spec, present["Pneumothorax"]))
     present["devices"] = bool(rng.random() < _DEVICES_PRESENT[projection])
     present["Support Devices"] = present["chest_tube"] or present["devices"]
-    present["Lung Opacity"] |= any(present[o] for o in ("Edema", "Consolidation", "Pneumonia",
-                                                         "Atelectasis", "Lung Lesion"))
+    present["Lung Opacity"] |= any(
+        present[o] for o in ("Edema", "Consolidation", "Pneumonia", "Atelectasis", "Lung Lesion")
+    )
     return present
 
 
 def _signs_for(rng, present: dict[str, bool]) -> dict[str, bool]:
     """The signs to draw for the present observations."""
     signs = {sign: True for o, sign in _OBSERVATION_SIGN.items() if present[o]}
-    if present["Lung Opacity"] and any(present[o] for o in ("Edema", "Consolidation", "Pneumonia",
-                                                            "Atelectasis", "Lung Lesion")):
+    if present["Lung Opacity"] and any(
+        present[o] for o in ("Edema", "Consolidation", "Pneumonia", "Atelectasis", "Lung Lesion")
+    ):
         signs.pop("infiltration", None)  # the opacity is already drawn by its cause
     if present["Lung Lesion"]:
         signs["mass" if rng.random() < 0.4 else "nodule"] = True
@@ -214,7 +278,11 @@ def _label_text(rng, observation: str, present: bool, split: str) -> str:
 
 def _target_labels(rng, present: dict[str, bool], split: str) -> dict[str, str]:
     """The 14 observation cells of one study, No Finding derived from the others."""
-    labels = {o: _label_text(rng, o, present[o], split) for o in CHEXPERT_OBSERVATIONS if o != "No Finding"}
+    labels = {
+        o: _label_text(rng, o, present[o], split)
+        for o in CHEXPERT_OBSERVATIONS
+        if o != "No Finding"
+    }
     abnormal = any(labels[o] in ("1.0", "-1.0") for o in _PATHOLOGIES)
     if split == "valid":
         labels["No Finding"] = "0.0" if abnormal else "1.0"
@@ -246,19 +314,36 @@ class SplitPlan:
     cases: list[Case]
 
 
-def _case(spec: SyntheticSpec, split: str, ids: tuple[int, int, int], path: str,
-          signs: dict[str, bool], view: str, projection: str) -> Case:
+def _case(
+    spec: SyntheticSpec,
+    split: str,
+    ids: tuple[int, int, int],
+    path: str,
+    signs: dict[str, bool],
+    view: str,
+    projection: str,
+) -> Case:
     """A :class:`Case` whose generator is keyed by (seed, domain, split, patient, study, view)."""
     entropy = (spec.seed, _DOMAIN_CODE[spec.domain], _SPLIT_CODE[split], *ids, _IMAGE_STREAM)
     drawn = {s for s, on in signs.items() if on and (spec.draw_pneumothorax or s != "pneumothorax")}
-    return Case(path, entropy, tuple(sorted(drawn)), spec.domain,
-                spec.image_size, view, projection, spec.jpeg_quality)
+    return Case(
+        path,
+        entropy,
+        tuple(sorted(drawn)),
+        spec.domain,
+        spec.image_size,
+        view,
+        projection,
+        spec.jpeg_quality,
+    )
 
 
 def _patients(spec: SyntheticSpec):
     """(split, first patient number, count): valid patients are numbered after train's, as in CheXpert."""
-    return (("train", 1, spec.n_patients_train),
-            ("valid", spec.n_patients_train + 1, spec.n_patients_valid))
+    return (
+        ("train", 1, spec.n_patients_train),
+        ("valid", spec.n_patients_train + 1, spec.n_patients_valid),
+    )
 
 
 def _target_patient(spec: SyntheticSpec, split: str, patient: int, plan: SplitPlan) -> None:
@@ -272,15 +357,32 @@ def _target_patient(spec: SyntheticSpec, split: str, patient: int, plan: SplitPl
         present = _present_observations(rng, spec, split, projection)
         signs = _signs_for(rng, present)
         labels = _target_labels(rng, present, split)
-        views = [("frontal", 1)] + ([("lateral", 2)] if rng.random() < spec.lateral_fraction else [])
+        views = [("frontal", 1)] + (
+            [("lateral", 2)] if rng.random() < spec.lateral_fraction else []
+        )
         for kind, view in views:
             rel = f"{split}/patient{patient:05d}/study{study}/view{view}_{kind}.jpg"
-            plan.rows.append({
-                "Path": f"{CHEXPERT_SMALL}/{rel}", "Sex": sex, "Age": str(age),
-                "Frontal/Lateral": kind.title(), "AP/PA": projection if kind == "frontal" else "", **labels,
-            })
-            plan.cases.append(_case(spec, split, (patient, study, view), rel,
-                                    signs if kind == "frontal" else {}, kind, projection))
+            plan.rows.append(
+                {
+                    "Path": f"{CHEXPERT_SMALL}/{rel}",
+                    "Sex": sex,
+                    "Age": str(age),
+                    "Frontal/Lateral": kind.title(),
+                    "AP/PA": projection if kind == "frontal" else "",
+                    **labels,
+                }
+            )
+            plan.cases.append(
+                _case(
+                    spec,
+                    split,
+                    (patient, study, view),
+                    rel,
+                    signs if kind == "frontal" else {},
+                    kind,
+                    projection,
+                )
+            )
 
 
 def _source_patient(spec: SyntheticSpec, split: str, patient: int, plan: SplitPlan) -> None:
@@ -288,9 +390,14 @@ def _source_patient(spec: SyntheticSpec, split: str, patient: int, plan: SplitPl
     rng = _rng(spec, split, patient, 0, 0, _LABEL_STREAM)
     ptx = spec.valid_pneumothorax_prevalence if split == "valid" else spec.pneumothorax_prevalence
     for k in range(min(3, int(rng.geometric(0.6)))):
-        present = {c: bool(rng.random() < (ptx if p is None else p)) for c, (p, _) in _SOURCE_CLASSES.items()}
+        present = {
+            c: bool(rng.random() < (ptx if p is None else p))
+            for c, (p, _) in _SOURCE_CLASSES.items()
+        }
         signs = {_SOURCE_CLASSES[c][1]: True for c, on in present.items() if on}
-        signs["chest_tube"] = bool(rng.random() < _chest_tube_rate(spec, present["Pneumothorax"]) / 2)
+        signs["chest_tube"] = bool(
+            rng.random() < _chest_tube_rate(spec, present["Pneumothorax"]) / 2
+        )
         signs["support_devices"] = bool(rng.random() < _SOURCE_DEVICES)
         rel = f"images/{patient:08d}_{k:03d}.jpg"
         plan.rows.append({"Path": rel, **{c: "1" if present[c] else "0" for c in CHEXNET_CLASSES}})

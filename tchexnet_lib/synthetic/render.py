@@ -12,10 +12,22 @@ import math
 import numpy as np
 
 from tchexnet_lib.synthetic.anatomy import (
-    Scene, adjust_anatomy, draw_anatomy, expose, finish_lungs, sample_anatomy,
+    Scene,
+    adjust_anatomy,
+    draw_anatomy,
+    expose,
+    finish_lungs,
+    sample_anatomy,
 )
 from tchexnet_lib.synthetic.canvas import (
-    DEFAULT_SIZE, Canvas, Shape, check_choice, check_size, fine_noise, smoothstep, soft_inside,
+    DEFAULT_SIZE,
+    Canvas,
+    Shape,
+    check_choice,
+    check_size,
+    fine_noise,
+    smoothstep,
+    soft_inside,
 )
 from tchexnet_lib.synthetic.devices import DEVICE_DRAWERS
 from tchexnet_lib.synthetic.findings import FINDING_DRAWERS
@@ -26,14 +38,31 @@ __all__ = ["DEVICE_SIGNS", "DOMAINS", "SIGNS", "SIGN_ALIASES", "render_case", "s
 DOMAINS = ("source", "target")
 #: Drawn signs; each present one gets a ``<stem>_<sign>_mask.png``.
 SIGNS: tuple[str, ...] = (
-    "pneumothorax", "chest_tube", "cardiomegaly", "enlarged_cardiomediastinum", "effusion",
-    "edema", "consolidation", "infiltration", "atelectasis", "nodule", "mass",
-    "support_devices", "emphysema", "fibrosis", "pleural_thickening", "hernia", "fracture",
+    "pneumothorax",
+    "chest_tube",
+    "cardiomegaly",
+    "enlarged_cardiomediastinum",
+    "effusion",
+    "edema",
+    "consolidation",
+    "infiltration",
+    "atelectasis",
+    "nodule",
+    "mass",
+    "support_devices",
+    "emphysema",
+    "fibrosis",
+    "pleural_thickening",
+    "hernia",
+    "fracture",
 )
 #: Label names accepted by :func:`render_case` for a sign (CheXpert and ChestX-ray14 spellings).
 SIGN_ALIASES: dict[str, str] = {
-    "pleural_effusion": "effusion", "lung_lesion": "nodule", "pneumonia": "consolidation",
-    "lung_opacity": "infiltration", "pleural_other": "pleural_thickening",
+    "pleural_effusion": "effusion",
+    "lung_lesion": "nodule",
+    "pneumonia": "consolidation",
+    "lung_opacity": "infiltration",
+    "pleural_other": "pleural_thickening",
 }
 #: The signs that are devices on the film (:func:`render_case` can leave them off).
 DEVICE_SIGNS: tuple[str, ...] = tuple(DEVICE_DRAWERS)
@@ -50,8 +79,10 @@ def sign_name(finding: str) -> str:
     key = str(finding).strip().lower().replace(" ", "_").replace("-", "_")
     key = SIGN_ALIASES.get(key, key)
     if key not in SIGNS:
-        raise ValueError(f"unknown finding {finding!r}; use one of {', '.join(SIGNS)} "
-                         f"(or the label names {', '.join(sorted(SIGN_ALIASES))})")
+        raise ValueError(
+            f"unknown finding {finding!r}; use one of {', '.join(SIGNS)} "
+            f"(or the label names {', '.join(sorted(SIGN_ALIASES))})"
+        )
     return key
 
 
@@ -66,17 +97,22 @@ def _severities(rng: np.random.Generator, findings: dict) -> dict[str, float]:
         key = sign_name(name)
         if isinstance(value, (bool, np.bool_)):
             severity = rng.uniform(0.05, 1.0) if value else 0.0
-        elif isinstance(value, (int, float, np.integer, np.floating)) and 0.0 <= float(value) <= 1.0:
+        elif (
+            isinstance(value, (int, float, np.integer, np.floating)) and 0.0 <= float(value) <= 1.0
+        ):
             severity = float(value)
         else:
-            raise ValueError(f"finding {name!r}: value {value!r} must be a bool or a severity in [0, 1]")
+            raise ValueError(
+                f"finding {name!r}: value {value!r} must be a bool or a severity in [0, 1]"
+            )
         if severity > 0:
             out[key] = max(out.get(key, 0.0), severity)
     return {sign: out[sign] for sign in SIGNS if sign in out}
 
 
-def _render_frontal(rng, signs, domain, size, projection, hide=(), lungs=False
-                    ) -> tuple[np.ndarray, dict]:
+def _render_frontal(
+    rng, signs, domain, size, projection, hide=(), lungs=False
+) -> tuple[np.ndarray, dict]:
     """One frontal (PA or AP) image and the masks of its drawn signs (see :func:`render_case`)."""
     a = sample_anatomy(rng, domain, projection, size)
     sides = {sign: int(rng.choice((-1, 1))) for sign in signs}
@@ -142,8 +178,10 @@ def render_case(
     signs = _severities(rng, findings)
     unknown = set(hide) - set(DEVICE_SIGNS)
     if unknown:
-        raise ValueError(f"hide={sorted(unknown)}: only device signs ({', '.join(DEVICE_SIGNS)}) "
-                         "can be left off an image")
+        raise ValueError(
+            f"hide={sorted(unknown)}: only device signs ({', '.join(DEVICE_SIGNS)}) "
+            "can be left off an image"
+        )
     if view == "lateral":
         return _render_lateral(rng, domain, size), {}
     if projection is None:
@@ -171,7 +209,9 @@ def _render_lateral(rng: np.random.Generator, domain: str, size: tuple[int, int]
     """A simple lateral view: patient facing left; sternum in front, spine behind, heart low in front."""
     h, w = size
     scale = min(h / 2.6, w / 3.1) * rng.uniform(0.95, 1.05)
-    cv = Canvas(size, (w * rng.uniform(0.46, 0.5), h * 0.47), scale, math.radians(rng.normal(0.0, 2.0)))
+    cv = Canvas(
+        size, (w * rng.uniform(0.46, 0.5), h * 0.47), scale, math.radians(rng.normal(0.0, 2.0))
+    )
     sc = Scene(cv, {})
     x, y = cv.x, cv.y
     front = -0.98 - 0.12 * smoothstep((y - 0.5) / 0.6) + 0.45 * smoothstep((-0.95 - y) / 0.35)
@@ -190,10 +230,16 @@ def _render_lateral(rng: np.random.Generator, domain: str, size: tuple[int, int]
     f = (y + 3.0) / 0.18
     f = f - np.floor(f)
     spine_x = 0.7 + 0.06 * (y - 0.1) ** 2
-    vertebra = soft_inside(np.abs(x - spine_x), 0.11, 0.02) * soft_inside(np.abs(f - 0.45), 0.38, 0.05)
-    process = soft_inside(np.abs(x - spine_x - 0.24), 0.05, 0.04) * soft_inside(np.abs(f - 0.6), 0.3, 0.1)
+    vertebra = soft_inside(np.abs(x - spine_x), 0.11, 0.02) * soft_inside(
+        np.abs(f - 0.45), 0.38, 0.05
+    )
+    process = soft_inside(np.abs(x - spine_x - 0.24), 0.05, 0.04) * soft_inside(
+        np.abs(f - 0.6), 0.3, 0.1
+    )
     sternum = soft_inside(np.abs(x + 0.86 - 0.06 * y), 0.03, 0.02)
     sternum *= soft_inside(np.abs(y + 0.35), 0.65, 0.05)
-    trachea = soft_inside(np.abs(x + 0.05 - 0.12 * (y + 1.5)), 0.05, 0.03) * soft_inside(y, -0.35, 0.05)
+    trachea = soft_inside(np.abs(x + 0.05 - 0.12 * (y + 1.5)), 0.05, 0.03) * soft_inside(
+        y, -0.35, 0.05
+    )
     cv.density += 0.16 * vertebra + 0.08 * process + 0.18 * sternum - 0.15 * trachea
     return expose(sc, rng, domain)

@@ -27,13 +27,26 @@ from PIL import Image
 
 from tchexnet_lib import config, files
 from tchexnet_lib.synthetic.labelling import (
-    DEMO_TARGET, SPLITS, Case, SplitPlan, SyntheticSpec, plan_dataset,
+    DEMO_TARGET,
+    SPLITS,
+    Case,
+    SplitPlan,
+    SyntheticSpec,
+    plan_dataset,
 )
 from tchexnet_lib.synthetic.render import render_case, sign_name
 
 __all__ = [
-    "GENERATOR_VERSION", "IN_PROGRESS_NAME", "MANIFEST_NAME", "generate_dataset", "mask_path",
-    "read_manifest", "read_mask", "redraw", "spec_of", "write_redrawn",
+    "GENERATOR_VERSION",
+    "IN_PROGRESS_NAME",
+    "MANIFEST_NAME",
+    "generate_dataset",
+    "mask_path",
+    "read_manifest",
+    "read_mask",
+    "redraw",
+    "spec_of",
+    "write_redrawn",
 ]
 
 #: Bumped whenever a drawing or a label rule changes, so old datasets are regenerated.
@@ -54,12 +67,21 @@ def _encode(array: np.ndarray, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-def _draw(case: Case, hide: tuple[str, ...] = (), lungs: bool = False
-          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _draw(
+    case: Case, hide: tuple[str, ...] = (), lungs: bool = False
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One case's image and masks, from its own generator (the same every time)."""
     rng = np.random.default_rng(np.random.SeedSequence(list(case.entropy)))
-    return render_case(rng, dict.fromkeys(case.signs, True), case.domain, case.size,
-                       view=case.view, projection=case.projection, hide=hide, lungs=lungs)
+    return render_case(
+        rng,
+        dict.fromkeys(case.signs, True),
+        case.domain,
+        case.size,
+        view=case.view,
+        projection=case.projection,
+        hide=hide,
+        lungs=lungs,
+    )
 
 
 def _cases_of(spec: SyntheticSpec, paths: Sequence[str | os.PathLike]) -> dict:
@@ -69,16 +91,22 @@ def _cases_of(spec: SyntheticSpec, paths: Sequence[str | os.PathLike]) -> dict:
     found = {}
     for path in paths:
         text = Path(path).as_posix()
-        key = text[len(prefix):] if text.startswith(prefix) else text
+        key = text[len(prefix) :] if text.startswith(prefix) else text
         if key not in cases:
-            raise ValueError(f"{path}: not an image of the synthetic dataset of seed {spec.seed} "
-                             f"({spec.domain}); give the Path column of its CSV")
+            raise ValueError(
+                f"{path}: not an image of the synthetic dataset of seed {spec.seed} "
+                f"({spec.domain}); give the Path column of its CSV"
+            )
         found[path] = cases[key]
     return found
 
 
-def redraw(spec: SyntheticSpec, paths: Sequence[str | os.PathLike], hide: Sequence[str] = (),
-           lungs: bool = False) -> dict:
+def redraw(
+    spec: SyntheticSpec,
+    paths: Sequence[str | os.PathLike],
+    hide: Sequence[str] = (),
+    lungs: bool = False,
+) -> dict:
     """Draw images of a dataset again, as written (JPEG and all), optionally without a device.
 
     With ``hide=("chest_tube",)`` an image is its written twin without the chest tube: every
@@ -107,8 +135,12 @@ def redraw(spec: SyntheticSpec, paths: Sequence[str | os.PathLike], hide: Sequen
     return out
 
 
-def write_redrawn(spec: SyntheticSpec, paths: Sequence[str | os.PathLike], folder: str | os.PathLike,
-                  hide: Sequence[str] = ()) -> dict:
+def write_redrawn(
+    spec: SyntheticSpec,
+    paths: Sequence[str | os.PathLike],
+    folder: str | os.PathLike,
+    hide: Sequence[str] = (),
+) -> dict:
     """:func:`redraw` written as the dataset writes its files, under ``folder`` (same relative paths).
 
     Returns:
@@ -131,8 +163,10 @@ def spec_of(dataset_dir: str | os.PathLike) -> SyntheticSpec:
     """
     manifest = read_manifest(dataset_dir)
     if not manifest or not manifest.get("complete") or "spec" not in manifest:
-        raise ValueError(f"{dataset_dir}: no complete synthetic dataset (its {MANIFEST_NAME} is "
-                         "missing or unfinished); draw it with generate_dataset")
+        raise ValueError(
+            f"{dataset_dir}: no complete synthetic dataset (its {MANIFEST_NAME} is "
+            "missing or unfinished); draw it with generate_dataset"
+        )
     spec = dict(manifest["spec"])
     spec["image_size"] = tuple(spec["image_size"])
     return SyntheticSpec(**spec)
@@ -170,11 +204,15 @@ def _pool_context():
     return multiprocessing.get_context("spawn")
 
 
-def _run_cases(cases: list[Case], dataset_dir: Path, workers: int, progress: bool) -> dict[str, tuple]:
+def _run_cases(
+    cases: list[Case], dataset_dir: Path, workers: int, progress: bool
+) -> dict[str, tuple]:
     """Write every case (in worker processes if ``workers`` > 1); path → signs with a mask."""
     bar = None
     if progress:
-        bar = config.progress_bar(total=len(cases), desc=f"synthetic {dataset_dir.name}", unit="img")
+        bar = config.progress_bar(
+            total=len(cases), desc=f"synthetic {dataset_dir.name}", unit="img"
+        )
     results = {}
     if workers <= 1:
         done = (_write_case(case, str(dataset_dir)) for case in cases)
@@ -185,7 +223,9 @@ def _run_cases(cases: list[Case], dataset_dir: Path, workers: int, progress: boo
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
             chunk = max(1, min(32, len(cases) // (4 * workers)))
-            for path, signs in pool.map(_write_case, cases, [str(dataset_dir)] * len(cases), chunksize=chunk):
+            for path, signs in pool.map(
+                _write_case, cases, [str(dataset_dir)] * len(cases), chunksize=chunk
+            ):
                 results[path] = signs
                 if bar is not None:
                     bar.update()
@@ -203,7 +243,9 @@ def _csv_bytes(header: list[str], rows: list[dict[str, str]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _write_tables(spec: SyntheticSpec, dataset_dir: Path, plans: dict[str, SplitPlan]) -> dict[str, str]:
+def _write_tables(
+    spec: SyntheticSpec, dataset_dir: Path, plans: dict[str, SplitPlan]
+) -> dict[str, str]:
     """The CSVs (and, for the source domain, ChestX-ray14's split lists), each atomically."""
     if spec.domain == "target":
         for split, plan in plans.items():
@@ -214,18 +256,25 @@ def _write_tables(spec: SyntheticSpec, dataset_dir: Path, plans: dict[str, Split
         names = "".join(Path(row["Path"]).name + "\n" for row in plans[split].rows)
         files.save_bytes(names.encode(), dataset_dir / name)
     files.save_bytes(_csv_bytes(plans["train"].header, rows), dataset_dir / "labels.csv")
-    return {"labels_csv": "labels.csv", "train_list": "train_val_list.txt", "test_list": "test_list.txt"}
+    return {
+        "labels_csv": "labels.csv",
+        "train_list": "train_val_list.txt",
+        "test_list": "test_list.txt",
+    }
 
 
 def _label_counts(plan: SplitPlan) -> dict[str, dict]:
     """Per label column: counts of 1 / 0 / -1 / blank and the positive share (frontal rows)."""
     rows = [r for r in plan.rows if r.get("Frontal/Lateral", "Frontal") == "Frontal"]
     out = {}
-    for column in plan.header[5 if "Sex" in plan.header else 1:]:
+    for column in plan.header[5 if "Sex" in plan.header else 1 :]:
         values = [r[column] for r in rows]
-        counts = {"positive": sum(v in ("1.0", "1") for v in values),
-                  "negative": sum(v in ("0.0", "0") for v in values),
-                  "uncertain": values.count("-1.0"), "blank": values.count("")}
+        counts = {
+            "positive": sum(v in ("1.0", "1") for v in values),
+            "negative": sum(v in ("0.0", "0") for v in values),
+            "uncertain": values.count("-1.0"),
+            "blank": values.count(""),
+        }
         counts["prevalence"] = round(counts["positive"] / len(rows), 4) if rows else None
         out[column] = counts
     return out
@@ -237,9 +286,12 @@ def _paper_recipe_counts(train_csv: Path) -> dict[str, int]:
 
     table = data.read_labels(train_csv)
     frontal, kept = data.frontal(table), splits.paper_select(table)
-    return {"frontal": len(frontal), "kept": len(kept),
-            "pneumothorax_positive": int((frontal["Pneumothorax"] == 1.0).sum()),
-            "pneumothorax_positive_kept": int((kept["Pneumothorax"] == 1).sum())}
+    return {
+        "frontal": len(frontal),
+        "kept": len(kept),
+        "pneumothorax_positive": int((frontal["Pneumothorax"] == 1.0).sum()),
+        "pneumothorax_positive_kept": int((kept["Pneumothorax"] == 1).sum()),
+    }
 
 
 def _manifest(spec, dataset_dir: Path, plans, drawn, tables, seconds: float, workers: int) -> dict:
@@ -250,18 +302,30 @@ def _manifest(spec, dataset_dir: Path, plans, drawn, tables, seconds: float, wor
         frontal = sum(c.view == "frontal" for c in plan.cases)
         patients = {c.entropy[3] for c in plan.cases}
         studies = {c.entropy[3:5] for c in plan.cases}
-        counts[split] = {"rows": len(plan.rows), "frontal": frontal, "lateral": len(plan.cases) - frontal,
-                         "patients": len(patients), "studies": len(studies)}
+        counts[split] = {
+            "rows": len(plan.rows),
+            "frontal": frontal,
+            "lateral": len(plan.cases) - frontal,
+            "patients": len(patients),
+            "studies": len(studies),
+        }
         tally: dict[str, int] = {}
         for case in plan.cases:
             for sign in drawn[case.path]:
                 tally[sign] = tally.get(sign, 0) + 1
         signs[split] = dict(sorted(tally.items()))
     manifest = {
-        "generator": _GENERATOR, "version": GENERATOR_VERSION, "note": _NOT_MEDICAL,
-        "complete": True, "spec": spec.to_dict(), "files": tables, "counts": counts,
+        "generator": _GENERATOR,
+        "version": GENERATOR_VERSION,
+        "note": _NOT_MEDICAL,
+        "complete": True,
+        "spec": spec.to_dict(),
+        "files": tables,
+        "counts": counts,
         "prevalence": {split: _label_counts(plan) for split, plan in plans.items()},
-        "signs_drawn": signs, "seconds": round(seconds, 2), "workers": workers,
+        "signs_drawn": signs,
+        "seconds": round(seconds, 2),
+        "workers": workers,
         "ms_per_image": round(1000.0 * seconds / max(n_images, 1), 2),
     }
     if spec.domain == "target" and "train" in plans:
@@ -287,14 +351,19 @@ def read_manifest(dataset_dir: str | os.PathLike) -> dict | None:
         return None
 
 
-def _is_complete(dataset_dir: Path, spec: SyntheticSpec, manifest: dict | None,
-                 splits: tuple[str, ...] = SPLITS) -> bool:
+def _is_complete(
+    dataset_dir: Path, spec: SyntheticSpec, manifest: dict | None, splits: tuple[str, ...] = SPLITS
+) -> bool:
     """A finished dataset of this spec, splits and generator version, with its tables present."""
-    return (manifest is not None and manifest.get("complete") is True
-            and manifest.get("version") == GENERATOR_VERSION and manifest.get("spec") == spec.to_dict()
-            and tuple(manifest.get("splits", SPLITS)) == tuple(splits)
-            and not (dataset_dir / IN_PROGRESS_NAME).exists()
-            and all((dataset_dir / name).is_file() for name in manifest.get("files", {}).values()))
+    return (
+        manifest is not None
+        and manifest.get("complete") is True
+        and manifest.get("version") == GENERATOR_VERSION
+        and manifest.get("spec") == spec.to_dict()
+        and tuple(manifest.get("splits", SPLITS)) == tuple(splits)
+        and not (dataset_dir / IN_PROGRESS_NAME).exists()
+        and all((dataset_dir / name).is_file() for name in manifest.get("files", {}).values())
+    )
 
 
 def _prepare_folder(dataset_dir: Path) -> None:
@@ -377,8 +446,10 @@ def generate_dataset(
     drawn = _run_cases(cases, dataset_dir, workers, progress)
     tables = _write_tables(spec, dataset_dir, plans)
     seconds = time.perf_counter() - start
-    manifest = {**_manifest(spec, dataset_dir, plans, drawn, tables, seconds, workers),
-                "splits": list(splits)}
+    manifest = {
+        **_manifest(spec, dataset_dir, plans, drawn, tables, seconds, workers),
+        "splits": list(splits),
+    }
     files.save_json(manifest, dataset_dir / MANIFEST_NAME)
     (dataset_dir / IN_PROGRESS_NAME).unlink()
     return {**manifest, **where, "reused": False}

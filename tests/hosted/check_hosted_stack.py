@@ -62,13 +62,20 @@ class CheckFailed(Exception):
 
 # ------------------------------------------------------------------ small helpers
 
+
 def say(text: str = "") -> None:
     """Print at once (the output is read live in CI)."""
     print(text, flush=True)
 
 
-def run(command: list[str], *, cwd: Path | None = None, env: dict | None = None,
-        log: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    command: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    log: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
     """Run ``command``; with ``log``, its output goes there (and its tail is shown on failure).
 
     Raises:
@@ -79,8 +86,9 @@ def run(command: list[str], *, cwd: Path | None = None, env: dict | None = None,
         done = subprocess.run(command, cwd=cwd, env=env, text=True)
     else:
         with open(log, "w") as stream:
-            done = subprocess.run(command, cwd=cwd, env=env, text=True, stdout=stream,
-                                  stderr=subprocess.STDOUT)
+            done = subprocess.run(
+                command, cwd=cwd, env=env, text=True, stdout=stream, stderr=subprocess.STDOUT
+            )
     if check and done.returncode != 0:
         tail = "" if log is None else "\n" + tail_of(log)
         raise CheckFailed(f"`{' '.join(map(str, command))}` exited {done.returncode}{tail}")
@@ -135,8 +143,9 @@ def parse_freeze(text: str) -> dict[str, str]:
 
 def freeze(python: Path) -> dict[str, str]:
     """What ``pip freeze --all`` lists in the venv of ``python``."""
-    done = subprocess.run([str(python), "-m", "pip", "freeze", "--all"], capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True
+    )
     return parse_freeze(done.stdout)
 
 
@@ -147,11 +156,16 @@ def seconds(start: float) -> float:
 
 # ------------------------------------------------------------------ 1. the hosted venv
 
+
 def python_version(python: str) -> tuple[int, int] | None:
     """(major, minor) of an interpreter that runs, else None (a pyenv shim may not)."""
     try:
-        done = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     parts = done.stdout.split()
@@ -168,26 +182,39 @@ def find_hosted_python(given: str | None) -> str:
     wanted = ".".join(map(str, HOSTED_VERSION))
     if given:
         if python_version(given) != HOSTED_VERSION:
-            raise CheckFailed(f"{given} is not a Python {wanted} that runs (Colab's runtime is {wanted})")
+            raise CheckFailed(
+                f"{given} is not a Python {wanted} that runs (Colab's runtime is {wanted})"
+            )
         return given
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     candidates = [shutil.which(f"python{wanted}")]
-    candidates += sorted(glob.glob(str(pyenv_root / "versions" / f"{wanted}.*" / "bin" / f"python{wanted}")),
-                         reverse=True)
+    candidates += sorted(
+        glob.glob(str(pyenv_root / "versions" / f"{wanted}.*" / "bin" / f"python{wanted}")),
+        reverse=True,
+    )
     for candidate in filter(None, candidates):
         if python_version(candidate) == HOSTED_VERSION:
             return candidate
-    raise CheckFailed(f"no Python {wanted} found (Colab's runtime is {wanted}): install it "
-                      f"(e.g. `pyenv install {wanted}`) or run `make test-hosted "
-                      f"HOSTED_PYTHON=/path/to/python{wanted}`")
+    raise CheckFailed(
+        f"no Python {wanted} found (Colab's runtime is {wanted}): install it "
+        f"(e.g. `pyenv install {wanted}`) or run `make test-hosted "
+        f"HOSTED_PYTHON=/path/to/python{wanted}`"
+    )
 
 
 def venv_key(constraints: Path, python: str) -> dict:
     """What the cached venv was built from: the constraints' sha256, the Python, the runner."""
-    version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    return {"constraints_sha256": sha256_file(constraints), "python": version,
-            "runner": list(RUNNER_REQUIREMENTS)}
+    version = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return {
+        "constraints_sha256": sha256_file(constraints),
+        "python": version,
+        "runner": list(RUNNER_REQUIREMENTS),
+    }
 
 
 def venv_python(venv: Path) -> Path:
@@ -200,13 +227,30 @@ def build_venv(venv: Path, python: str, constraints: Path, key: dict) -> None:
     if venv.exists():
         shutil.rmtree(venv)
     run([python, "-m", "venv", str(venv)])
-    run([str(venv_python(venv)), "-m", "pip", "install", "--quiet", "-r", str(constraints),
-         "-c", str(constraints), *RUNNER_REQUIREMENTS])
+    run(
+        [
+            str(venv_python(venv)),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-r",
+            str(constraints),
+            "-c",
+            str(constraints),
+            *RUNNER_REQUIREMENTS,
+        ]
+    )
     installed = freeze(venv_python(venv))
-    wrong = {name: (version, installed.get(name)) for name, version in read_pins(constraints).items()
-             if installed.get(name) != version}
+    wrong = {
+        name: (version, installed.get(name))
+        for name, version in read_pins(constraints).items()
+        if installed.get(name) != version
+    }
     if wrong:
-        listed = ", ".join(f"{name} {want} (got {got})" for name, (want, got) in sorted(wrong.items()))
+        listed = ", ".join(
+            f"{name} {want} (got {got})" for name, (want, got) in sorted(wrong.items())
+        )
         raise CheckFailed(f"the hosted venv does not hold the constraints' versions: {listed}")
     (venv / PRISTINE).write_text("".join(f"{n}=={v}\n" for n, v in sorted(installed.items())))
     (venv / STAMP).write_text(json.dumps(key, indent=2) + "\n")
@@ -225,10 +269,21 @@ def restore_venv(venv: Path) -> bool:
     changed = sorted(name for name in pristine if now.get(name) != pristine[name])
     if extra:
         run([str(python), "-m", "pip", "uninstall", "--quiet", "-y", *extra])
-    shutil.rmtree(site_packages(python) / "tchexnet_lib", ignore_errors=True)  # what a run left there
+    shutil.rmtree(
+        site_packages(python) / "tchexnet_lib", ignore_errors=True
+    )  # what a run left there
     if changed:
-        run([str(python), "-m", "pip", "install", "--quiet", "--no-deps",
-             *(f"{name}=={pristine[name]}" for name in changed)])
+        run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                *(f"{name}=={pristine[name]}" for name in changed),
+            ]
+        )
     return freeze(python) == pristine
 
 
@@ -237,7 +292,9 @@ def ensure_venv(venv: Path, python: str, constraints: Path) -> str:
     key = venv_key(constraints, python)
     stamp = venv / STAMP
     if stamp.is_file() and json.loads(stamp.read_text()) == key and venv_python(venv).exists():
-        say(f"hosted venv {venv}: stamp matches (constraints sha256 {key['constraints_sha256'][:12]}…), reused")
+        say(
+            f"hosted venv {venv}: stamp matches (constraints sha256 {key['constraints_sha256'][:12]}…), reused"
+        )
         if restore_venv(venv):
             return "reused"
         say("hosted venv: could not be restored to its built state; rebuilding")
@@ -249,10 +306,14 @@ def ensure_venv(venv: Path, python: str, constraints: Path) -> str:
 
 # ------------------------------------------------------------------ 2. the wheel and its install
 
+
 def source_files(root: Path) -> list[str]:
     """The checkout's files a clone would have: tracked, and untracked ones git does not ignore."""
-    done = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
-                           "--exclude-standard"], capture_output=True, check=True)
+    done = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    )
     names = [name.decode() for name in done.stdout.split(b"\0") if name]
     return [name for name in names if (root / name).is_file()]
 
@@ -265,11 +326,25 @@ def build_wheel(root: Path, python: Path, work: Path) -> Path:
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, source / name)
     dist = work / "dist"
-    run([str(python), "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dist),
-         str(source)], log=work / "wheel.log")
+    run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(dist),
+            str(source),
+        ],
+        log=work / "wheel.log",
+    )
     wheels = sorted(dist.glob("tchexnet-*.whl"))
     if len(wheels) != 1:
-        raise CheckFailed(f"expected one tchexnet wheel in {dist}, found {[w.name for w in wheels]}")
+        raise CheckFailed(
+            f"expected one tchexnet wheel in {dist}, found {[w.name for w in wheels]}"
+        )
     return wheels[0]
 
 
@@ -278,10 +353,12 @@ def wheel_contents(wheel: Path) -> dict[str, int]:
     import zipfile
 
     names = zipfile.ZipFile(wheel).namelist()
-    return {"notebooks (*.ipynb)": sum(n.endswith(".ipynb") for n in names),
-            # the instructor's page beside the series (tchexnet_lib/_series/ in the wheel)
-            "notebooks README.md": sum(n.endswith("_series/README.md") for n in names),
-            "demo weights (*.weights.h5)": sum(n.endswith(".weights.h5") for n in names)}
+    return {
+        "notebooks (*.ipynb)": sum(n.endswith(".ipynb") for n in names),
+        # the instructor's page beside the series (tchexnet_lib/_series/ in the wheel)
+        "notebooks README.md": sum(n.endswith("_series/README.md") for n in names),
+        "demo weights (*.weights.h5)": sum(n.endswith(".weights.h5") for n in names),
+    }
 
 
 def check_wheel_contents(counts: dict[str, int]) -> None:
@@ -292,13 +369,23 @@ def check_wheel_contents(counts: dict[str, int]) -> None:
     """
     for label, count in counts.items():
         say(f"  wheel: {label}: {count}")
-    wanted = {"notebooks (*.ipynb)": NOTEBOOKS, "notebooks README.md": 1, "demo weights (*.weights.h5)": 1}
-    short = [f"{label} {counts[label]} < {need}" for label, need in wanted.items() if counts[label] < need]
+    wanted = {
+        "notebooks (*.ipynb)": NOTEBOOKS,
+        "notebooks README.md": 1,
+        "demo weights (*.weights.h5)": 1,
+    }
+    short = [
+        f"{label} {counts[label]} < {need}"
+        for label, need in wanted.items()
+        if counts[label] < need
+    ]
     if short:
         raise CheckFailed("the wheel lacks what a hosted install needs: " + "; ".join(short))
 
 
-def compare_freezes(before: dict[str, str], after: dict[str, str]) -> tuple[list[list[str]], list[str]]:
+def compare_freezes(
+    before: dict[str, str], after: dict[str, str]
+) -> tuple[list[list[str]], list[str]]:
     """The guarded packages before and after the install, and what went wrong.
 
     Returns:
@@ -323,19 +410,32 @@ def compare_freezes(before: dict[str, str], after: dict[str, str]) -> tuple[list
 def other_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
     """Every other package the install added, removed or changed (listed, not failed)."""
     names = sorted((set(before) | set(after)) - set(GUARDED) - set(FORBIDDEN))
-    return [f"{name}: {before.get(name, '-')} → {after.get(name, '-')}"
-            for name in names if before.get(name) != after.get(name)]
+    return [
+        f"{name}: {before.get(name, '-')} → {after.get(name, '-')}"
+        for name in names
+        if before.get(name) != after.get(name)
+    ]
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     """A plain text table."""
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in [header, *rows]]
-    return "\n".join(["  " + lines[0], "  " + "  ".join("-" * w for w in widths),
-                      *("  " + line for line in lines[1:])])
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths))
+        for row in [header, *rows]
+    ]
+    return "\n".join(
+        [
+            "  " + lines[0],
+            "  " + "  ".join("-" * w for w in widths),
+            *("  " + line for line in lines[1:]),
+        ]
+    )
 
 
-def install_wheel(python: Path, wheel: Path, log: Path) -> tuple[list[list[str]], list[str], list[str]]:
+def install_wheel(
+    python: Path, wheel: Path, log: Path
+) -> tuple[list[list[str]], list[str], list[str]]:
     """``pip install <wheel>`` with dependency resolution; the freezes compared around it."""
     before = freeze(python)
     run([str(python), "-m", "pip", "install", str(wheel)], log=log)
@@ -346,10 +446,15 @@ def install_wheel(python: Path, wheel: Path, log: Path) -> tuple[list[list[str]]
 
 # ------------------------------------------------------------------ 3. the demo in the hosted venv
 
+
 def site_packages(python: Path) -> Path:
     """The venv's site-packages."""
-    done = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return Path(done.stdout.strip())
 
 
@@ -384,7 +489,9 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 def writes_between(before: dict, after: dict) -> tuple[list[str], list[str]]:
     """(files added, changed or removed, except bytecode; bytecode caches written by Python)."""
-    touched = sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
+    touched = sorted(
+        name for name in set(before) | set(after) if before.get(name) != after.get(name)
+    )
     bytecode = [name for name in touched if name.endswith(".pyc")]
     return [name for name in touched if not name.endswith(".pyc")], bytecode
 
@@ -393,8 +500,10 @@ def undo_writes(venv: Path, listing: dict[str, tuple[int, int]]) -> list[str]:
     """What the run wrote under the venv since ``listing`` (as failures), with the new files
     removed again; a changed or removed file drops the stamp, so the next check rebuilds the venv."""
     written, bytecode = writes_between(listing, snapshot(venv))
-    say(f"files written under the hosted venv during the run: {len(written)}"
-        + (f" (and {len(bytecode)} bytecode caches)" if bytecode else ""))
+    say(
+        f"files written under the hosted venv during the run: {len(written)}"
+        + (f" (and {len(bytecode)} bytecode caches)" if bytecode else "")
+    )
     if not written:
         return []
     for name in written:
@@ -408,14 +517,18 @@ def undo_writes(venv: Path, listing: dict[str, tuple[int, int]]) -> list[str]:
     if any(name in listing for name in written):
         (venv / STAMP).unlink(missing_ok=True)
     shown = ", ".join(written[:5]) + (f" and {len(written) - 5} more" if len(written) > 5 else "")
-    return [f"the run wrote under the hosted venv (never write under an installed package): {shown}"]
+    return [
+        f"the run wrote under the hosted venv (never write under an installed package): {shown}"
+    ]
 
 
 def make_read_only(paths: list[Path], top: Path) -> dict[Path, int]:
     """``chmod a-w`` on ``paths`` and their folders up to ``top``; returns the modes to restore."""
     targets = set(paths)
     for path in paths:
-        targets.update(parent for parent in path.parents if parent.is_relative_to(top) and parent != top)
+        targets.update(
+            parent for parent in path.parents if parent.is_relative_to(top) and parent != top
+        )
     modes = {}
     for path in sorted(targets, key=lambda p: len(p.parts)):
         if path.exists():
@@ -432,8 +545,11 @@ def restore_modes(modes: dict[Path, int]) -> None:
 
 def clean_env(venv: Path | None = None) -> dict:
     """This process's environment without the project's folders or import path, the venv first on PATH."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("TCHEXNET_") and k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TCHEXNET_") and k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
     if venv is not None:
         env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(venv)
@@ -447,12 +563,19 @@ def outside_checkout(root: Path, work: Path) -> Path:
         CheckFailed: it would be (the working folder would not be the fresh one).
     """
     if work.resolve().is_relative_to(root):
-        raise CheckFailed(f"the temporary folder {work} lies inside the checkout {root}: set TMPDIR elsewhere")
-    claimed = [parent / "tchexnet-work" for parent in work.resolve().parents
-               if (parent / "tchexnet-work").is_dir()]
+        raise CheckFailed(
+            f"the temporary folder {work} lies inside the checkout {root}: set TMPDIR elsewhere"
+        )
+    claimed = [
+        parent / "tchexnet-work"
+        for parent in work.resolve().parents
+        if (parent / "tchexnet-work").is_dir()
+    ]
     if claimed:
-        raise CheckFailed(f"{claimed[0]} exists above {work}: the demo would use it as its working "
-                          "folder; set TMPDIR elsewhere")
+        raise CheckFailed(
+            f"{claimed[0]} exists above {work}: the demo would use it as its working "
+            "folder; set TMPDIR elsewhere"
+        )
     return work
 
 
@@ -476,8 +599,10 @@ def hosted_demo(venv: Path, folder: Path, logs: Path, timings: dict) -> dict:
     copied = folder / "tchexnet-notebooks"
     found = sorted(p.name for p in copied.glob("*.ipynb"))
     if len(found) != NOTEBOOKS or not (copied / "README.md").is_file():
-        raise CheckFailed(f"`tchexnet notebooks` put {found} in {copied} (and README.md: "
-                          f"{(copied / 'README.md').is_file()}); expected {NOTEBOOKS} notebooks and README.md")
+        raise CheckFailed(
+            f"`tchexnet notebooks` put {found} in {copied} (and README.md: "
+            f"{(copied / 'README.md').is_file()}); expected {NOTEBOOKS} notebooks and README.md"
+        )
     start = time.perf_counter()
     try:
         run([command, "demo"], cwd=folder, env=env, log=logs / "hosted-demo.log")
@@ -490,10 +615,14 @@ def hosted_demo(venv: Path, folder: Path, logs: Path, timings: dict) -> dict:
         raise CheckFailed(f"the working folder {home} lacks {', '.join(missing)}/")
     executed = sorted((home / "outputs" / "notebooks").glob("0*.ipynb"))
     if len(executed) != NOTEBOOKS:
-        raise CheckFailed(f"{home / 'outputs' / 'notebooks'} holds {len(executed)} executed notebooks, "
-                          f"expected {NOTEBOOKS}")
-    return {"summary": read_summary(home / "outputs" / "demo" / "summary.json"),
-            "kernel": kernel_versions(executed[0])}
+        raise CheckFailed(
+            f"{home / 'outputs' / 'notebooks'} holds {len(executed)} executed notebooks, "
+            f"expected {NOTEBOOKS}"
+        )
+    return {
+        "summary": read_summary(home / "outputs" / "demo" / "summary.json"),
+        "kernel": kernel_versions(executed[0]),
+    }
 
 
 def kernel_versions(notebook: Path) -> str:
@@ -511,8 +640,10 @@ def check_kernel(line: str, pins: dict[str, str]) -> None:
     """
     wrong = [name for name in GUARDED if f"{name} {pins[name]}" not in line]
     if wrong:
-        raise CheckFailed(f"the notebooks' kernel did not run on the hosted stack ({', '.join(wrong)} "
-                          f"not at {', '.join(pins[n] for n in wrong)}): {line}")
+        raise CheckFailed(
+            f"the notebooks' kernel did not run on the hosted stack ({', '.join(wrong)} "
+            f"not at {', '.join(pins[n] for n in wrong)}): {line}"
+        )
 
 
 def read_summary(path: Path) -> dict:
@@ -528,18 +659,25 @@ def read_summary(path: Path) -> dict:
 
 # ------------------------------------------------------------------ 4. the reference and the comparison
 
+
 def reference_demo(python: Path, root: Path, folder: Path, logs: Path) -> tuple[dict, float]:
     """``tchexnet demo --no-notebooks`` with the project's venv on the checkout's library, its
     folders in ``folder/tchexnet-work``. Returns (its summary, seconds)."""
     home = folder / "tchexnet-work"
     env = clean_env()
-    env["PYTHONPATH"] = str(root)  # the checkout's library, whatever the venv's editable install points at
+    env["PYTHONPATH"] = str(
+        root
+    )  # the checkout's library, whatever the venv's editable install points at
     env["TCHEXNET_HOME"] = str(home)
     for variable, name in (("DATA", "chexpert"), ("WEIGHTS", "weights"), ("OUTPUT", "outputs")):
         env[f"TCHEXNET_{variable}_DIR"] = str(home / name)
     start = time.perf_counter()
-    run([str(python), "-m", "tchexnet_lib.cli", "demo", "--no-notebooks"], cwd=folder, env=env,
-        log=logs / "reference-demo.log")
+    run(
+        [str(python), "-m", "tchexnet_lib.cli", "demo", "--no-notebooks"],
+        cwd=folder,
+        env=env,
+        log=logs / "reference-demo.log",
+    )
     took = seconds(start)
     say(tail_of(logs / "reference-demo.log", 6))
     return read_summary(home / "outputs" / "demo" / "summary.json"), took
@@ -548,14 +686,19 @@ def reference_demo(python: Path, root: Path, folder: Path, logs: Path) -> tuple[
 def printed_numbers(summary: dict) -> dict[str, str]:
     """The summary's numbers as the demo prints them (AUCs and bounds 3 decimals, z 2, p 3
     significant digits, Grad-CAM's rates 2 decimals and mass ratio 1), plus its counts."""
-    numbers = {"n_test": str(summary["n_test"]), "positives": str(summary["positives"]),
-               "weights_sha256": str(summary.get("weights_sha256"))[:16]}
+    numbers = {
+        "n_test": str(summary["n_test"]),
+        "positives": str(summary["positives"]),
+        "weights_sha256": str(summary.get("weights_sha256"))[:16],
+    }
     for name, model in summary["models"].items():
         numbers[f"{name} AUC"] = fixed(model.get("auc"), 3)
         for bound, value in zip(("lo", "hi"), model.get("ci95") or [None, None]):
             numbers[f"{name} CI95 {bound}"] = fixed(value, 3)
     numbers["DeLong z"] = fixed(summary["delong"]["z"], 2)
-    numbers["DeLong p"] = "None" if summary["delong"]["p"] is None else f"{summary['delong']['p']:.3g}"
+    numbers["DeLong p"] = (
+        "None" if summary["delong"]["p"] is None else f"{summary['delong']['p']:.3g}"
+    )
     cam = summary.get("gradcam") or {}
     numbers["Grad-CAM layer"] = f"{cam.get('layer')} {cam.get('map_size')}"
     numbers["Grad-CAM n"] = str(cam.get("n"))
@@ -578,16 +721,25 @@ def compare_summaries(hosted: dict, reference: dict) -> tuple[list[list[str]], l
         same = ours.get(key) == theirs.get(key)
         rows.append([key, ours.get(key, "-"), theirs.get(key, "-"), "equal" if same else "DIFFERS"])
         if not same:
-            differ.append(f"{key} {ours.get(key, '-')} (hosted) vs {theirs.get(key, '-')} (reference)")
+            differ.append(
+                f"{key} {ours.get(key, '-')} (hosted) vs {theirs.get(key, '-')} (reference)"
+            )
     return rows, differ
 
 
 def model_bound_speed(venv: Path, folder: Path) -> str:
     """The host's DenseNet-121 forward speed (img/s, 5 s) in the hosted venv, or why not."""
-    code = ("from tchexnet_lib import machine; "
-            "print(round(machine.model_bound_images_per_second(seconds=5), 1), machine.cpu_model(), sep='|')")
-    done = subprocess.run([str(venv_python(venv)), "-c", code], cwd=folder, env=clean_env(venv),
-                          capture_output=True, text=True)
+    code = (
+        "from tchexnet_lib import machine; "
+        "print(round(machine.model_bound_images_per_second(seconds=5), 1), machine.cpu_model(), sep='|')"
+    )
+    done = subprocess.run(
+        [str(venv_python(venv)), "-c", code],
+        cwd=folder,
+        env=clean_env(venv),
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         return f"n/a ({(done.stderr.strip().splitlines() or ['failed'])[-1]})"
     speed, _, cpu = done.stdout.strip().splitlines()[-1].partition("|")
@@ -596,24 +748,47 @@ def model_bound_speed(venv: Path, folder: Path) -> str:
 
 # ------------------------------------------------------------------ the check
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--python", help="the Python 3.13 of the hosted venv (default: python3.13, "
-                                         "else pyenv's)")
-    parser.add_argument("--venv", type=Path, default=ROOT / ".venv-hosted", help="the cached hosted venv")
-    parser.add_argument("--constraints", type=Path, default=CONSTRAINTS, help="the hosted stack's pins")
-    parser.add_argument("--reference-python", type=Path, default=ROOT / ".venv" / "bin" / "python",
-                        help="the project's own venv (`make setup`'s .venv)")
-    parser.add_argument("--source", type=Path, default=ROOT,
-                        help="the checkout the wheel and the reference's library come from")
-    parser.add_argument("--install-only", action="store_true",
-                        help="stop after the install check (no demo, no reference)")
-    parser.add_argument("--keep-going", action="store_true",
-                        help="run the demo even when the install check failed (the exit status still says it)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--python", help="the Python 3.13 of the hosted venv (default: python3.13, else pyenv's)"
+    )
+    parser.add_argument(
+        "--venv", type=Path, default=ROOT / ".venv-hosted", help="the cached hosted venv"
+    )
+    parser.add_argument(
+        "--constraints", type=Path, default=CONSTRAINTS, help="the hosted stack's pins"
+    )
+    parser.add_argument(
+        "--reference-python",
+        type=Path,
+        default=ROOT / ".venv" / "bin" / "python",
+        help="the project's own venv (`make setup`'s .venv)",
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=ROOT,
+        help="the checkout the wheel and the reference's library come from",
+    )
+    parser.add_argument(
+        "--install-only",
+        action="store_true",
+        help="stop after the install check (no demo, no reference)",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run the demo even when the install check failed (the exit status still says it)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (printed)")
-    parser.add_argument("--json-out", type=Path, help="write the timings and verdicts there as JSON")
+    parser.add_argument(
+        "--json-out", type=Path, help="write the timings and verdicts there as JSON"
+    )
     return parser.parse_args(argv)
 
 
@@ -627,7 +802,9 @@ def venv_phase(args: argparse.Namespace, report: dict) -> Path:
     """Phase 1: the hosted venv, built or reused; returns its interpreter."""
     phase("1. hosted venv", report)
     start = time.perf_counter()
-    report["venv"] = ensure_venv(args.venv.resolve(), find_hosted_python(args.python), args.constraints)
+    report["venv"] = ensure_venv(
+        args.venv.resolve(), find_hosted_python(args.python), args.constraints
+    )
     report["seconds"][f"hosted venv ({report['venv']})"] = seconds(start)
     return venv_python(args.venv.resolve())
 
@@ -656,8 +833,9 @@ def install_phase(python: Path, source: Path, work: Path, report: dict) -> list[
     return failures
 
 
-def hosted_phase(args: argparse.Namespace, python: Path, folder: Path, work: Path,
-                 report: dict) -> tuple[dict | None, list[str]]:
+def hosted_phase(
+    args: argparse.Namespace, python: Path, folder: Path, work: Path, report: dict
+) -> tuple[dict | None, list[str]]:
     """Phase 3: the demo in the hosted venv from ``folder``, the venv watched for writes.
 
     Returns:
@@ -669,7 +847,9 @@ def hosted_phase(args: argparse.Namespace, python: Path, folder: Path, work: Pat
     listing = snapshot(venv)
     modes = make_read_only(installed_paths(python), site_packages(python))
     if os.geteuid() == 0:
-        say("(running as root: read-only bits do not stop root; the listing of the venv is the check)")
+        say(
+            "(running as root: read-only bits do not stop root; the listing of the venv is the check)"
+        )
     hosted, failures = None, []
     try:
         hosted = hosted_demo(venv, folder, work, report["seconds"])
@@ -685,8 +865,9 @@ def hosted_phase(args: argparse.Namespace, python: Path, folder: Path, work: Pat
     return hosted, failures
 
 
-def reference_phase(args: argparse.Namespace, source: Path, hosted: dict, folder: Path,
-                    work: Path, report: dict) -> list[str]:
+def reference_phase(
+    args: argparse.Namespace, source: Path, hosted: dict, folder: Path, work: Path, report: dict
+) -> list[str]:
     """Phase 4: the reference demo, and the two summaries compared; returns the failures."""
     phase("4. reference: the project's venv, same demo without notebooks", report)
     folder.mkdir()
@@ -705,12 +886,15 @@ def check(args: argparse.Namespace, work: Path, report: dict) -> list[str]:
     failures = install_phase(python, source, work, report)
     if args.install_only or (failures and not args.keep_going):
         return failures
-    hosted, more = hosted_phase(args, python, outside_checkout(source, work / "hosted"), work, report)
+    hosted, more = hosted_phase(
+        args, python, outside_checkout(source, work / "hosted"), work, report
+    )
     failures += more
     if hosted is None:
         return failures
-    failures += reference_phase(args, source, hosted, outside_checkout(source, work / "reference"),
-                                work, report)
+    failures += reference_phase(
+        args, source, hosted, outside_checkout(source, work / "reference"), work, report
+    )
     start = time.perf_counter()
     report["model_bound"] = model_bound_speed(args.venv.resolve(), work / "hosted")
     report["seconds"]["model-bound speed"] = seconds(start)
@@ -723,7 +907,9 @@ def main(argv: list[str] | None = None) -> int:
     # absolute, for runs in other folders; not resolved: a venv's python is a link out of it
     args.reference_python = Path(os.path.abspath(args.reference_python))
     if not args.reference_python.exists() and not args.install_only:
-        say(f"FAILED: no reference venv at {args.reference_python} (run `make setup`, or pass --reference-python)")
+        say(
+            f"FAILED: no reference venv at {args.reference_python} (run `make setup`, or pass --reference-python)"
+        )
         return 1
     work = Path(tempfile.mkdtemp(prefix="tchexnet-hosted-"))
     report: dict = {"seconds": {}, "constraints": str(args.constraints)}
