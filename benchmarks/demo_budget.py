@@ -41,7 +41,7 @@ BUDGET_S = {"first_run": 360.0, "rerun": 150.0}
 #: mybinder.org's memory limit (2 GB), which every process of the demo must stay under.
 BUDGET_RSS_MB = 2000.0
 #: Labels of the peak-RSS records: the ``tchexnet demo`` process, and the child that runs the
-#: study (:func:`tchexnet_lib.demo.run_in_child`).
+#: study (:func:`tchexnet_lib.tools.demo.run_in_child`).
 DEMO, STUDY = "tchexnet demo", "study"
 #: Unnamed processes below this peak (MB) are left out of ``peak_rss_mb``.
 SMALL_MB = 50.0
@@ -55,7 +55,7 @@ def run_demo(env: dict[str, str], extra: list[str]) -> dict:
     started = datetime.datetime.now(datetime.UTC)
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tchexnet_lib.cli", "demo", *extra],
+        [sys.executable, "-m", "tchexnet_lib.tools.cli", "demo", *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -27,7 +27,7 @@ from bench import machine_info, save  # noqa: E402  (the same machine record as 
 from tchexnet_lib import evaluation  # noqa: E402  (no TensorFlow: AUC text only)
 
 #: What a run must print to be read (``tchexnet demo --json``).
-_COMMAND = [sys.executable, "-m", "tchexnet_lib.cli", "demo", "--no-notebooks", "--json"]
+_COMMAND = [sys.executable, "-m", "tchexnet_lib.tools.cli", "demo", "--no-notebooks", "--json"]
 
 
 def run_seed(seed: int, base: Path, isa: str | None) -> dict:

@@ -68,7 +68,8 @@ def main(argv=None) -> int:
             "TCHEXNET_OUTPUT_DIR": str(base / "out"),
         }
     )
-    from tchexnet_lib import demo, pipeline
+    from tchexnet_lib import pipeline
+    from tchexnet_lib.tools import demo
 
     results = {"machine": machine_info(), "patients_drawn": args.patients, "runs": []}
     try:

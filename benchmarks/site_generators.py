@@ -3,7 +3,7 @@
 For each candidate (MkDocs + Material + mkdocs-jupyter; Jupyter Book 1.x, Sphinx; Jupyter Book
 2.x, MyST) in a fresh virtual environment: the install (time, and the packages and megabytes it
 adds beyond the project's environment), then a build of the same pages, the executed notebooks
-as :func:`tchexnet_lib.site.site_notebook` stages them (widgets drawn static), **with the
+as :func:`tchexnet_lib.tools.site.site_notebook` stages them (widgets drawn static), **with the
 network cut** (``unshare -n`` where this user may, else proxies pointed at a closed port), its
 time and result, the URLs its pages would fetch (:func:`site.site_problems`), and with
 ``--browser`` the console errors of each page opened from ``file://`` in headless Chromium.
@@ -29,7 +29,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from tchexnet_lib import config, machine, notebooks, site
+from tchexnet_lib import config, machine, notebooks
+from tchexnet_lib.tools import site
 
 CANDIDATES = {
     "mkdocs-material-jupyter": [

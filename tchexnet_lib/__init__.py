@@ -1,8 +1,14 @@
 """tchexnet_lib: the library behind the tCheXNet tutorial series.
 
-The map of its rooms, one stage per numbered line. A module imports only modules of the
-lines above its own (``tests/test_layout.py`` keeps this map true, and every module
-lists its public names in ``__all__``):
+Two blocks. The **core**, at the top of the package, is what the lessons read: the data, the
+models, the features, the training, the statistics and the figures. The **tools**, in
+:mod:`tchexnet_lib.tools`, run the core for people: the command, the demo's run, the
+notebooks run headless, the reproduction, the site, the student edition. The tools import the
+core, never the reverse, and no notebook imports a tool (``tests/test_layout.py``).
+
+The map of the core's rooms, one stage per numbered line. A module imports only modules of
+the lines above its own (``tests/test_layout.py`` keeps this map true, and every module lists
+its public names in ``__all__``; the tools have their own map in :mod:`tchexnet_lib.tools`):
 
 0. ``errors``: every error about the user's files, and a missing TensorFlow (the extra to
    install).
@@ -15,8 +21,7 @@ lists its public names in ``__all__``):
    settings, paths as shown, progress bars; what host this is and its model-bound img/s;
    operating points, thresholds, PR and calibration curves; reading score files; what a test
    set of 7 positives can show (resampling, power).
-3. ``data``, ``hosted``: CheXpert's CSVs read and checked, uncertainty policies, view
-   filters, writing; the Colab, Kaggle and Binder links and the hosted install line.
+3. ``data``: CheXpert's CSVs read and checked, uncertainty policies, view filters, writing.
 4. ``splits``, ``images``: the paper's recipe and the patient split; image files checked,
    decoded and preprocessed, and streamed as batches.
 5. ``models``: CheXNet and tCheXNet as flat Keras models, and their weight files.
@@ -26,15 +31,12 @@ lists its public names in ``__all__``):
    fine-tune); the figures; Grad-CAM's figures.
 8. ``synthetic``, ``widgets``, ``check``: the synthetic CheXpert-shaped demo data (a
    subpackage with its own map); the ROC explorer; feedback on the notebooks' exercises.
-9. ``pretrain``: the demo CheXNet, pretrained on synthetic ChestX-ray14-shaped data.
+9. ``shipped``: the demo CheXNet the project ships, found and checked.
 10. ``pipeline``: the study (``Study``, saved as ``study.json``) and its steps.
-11. ``demo``, ``notebooks``, ``reproduce``, ``doctor``: the whole study on the demo data;
-    running the notebooks; the paper on real CheXpert in one resumable, shardable command;
-    checking a setup (software, data, weights, speed, disk) before a long run.
-12. ``student``: the student edition (no answer) and each notebook's instructor page.
-13. ``site``, ``workshop``: the series as a static website (and its student edition); the
-    instructor edition with the workshop's clock (minutes per section).
-14. ``cli``: the ``tchexnet`` command.
+11. ``localisation``, ``notebooks``: where tCheXNet looks on the demo's images (against the
+    drawn masks, the peaks' places, the tube ablation); the helpers the notebooks share (the
+    setup report, the scored test split, the paper's published scores).
+12. ``tools``: the tools (their own map in :mod:`tchexnet_lib.tools`).
 
 Importing the package has no side effects: TensorFlow is imported only by the functions
 that need it, seeds and styles are set by explicit calls. What a learner must see (progress

@@ -1,6 +1,6 @@
 """The study's steps, each reusing what the step before it wrote.
 
-The notebooks run these one per lesson; :func:`tchexnet_lib.demo.run_demo` and
+The notebooks run these one per lesson; :func:`tchexnet_lib.tools.demo.run_demo` and
 ``make demo`` run them all. Every step writes under ``outputs/<dataset>/`` and
 reads the previous step's output through a loader, recomputing it (with a
 message) when it is absent or stale:
@@ -38,7 +38,7 @@ from tchexnet_lib import (
     files,
     labels,
     models,
-    pretrain,
+    shipped,
     splits,
     synthetic,
     training,
@@ -197,7 +197,7 @@ def make_study(
     dataset = dataset or config.default_dataset()
     if dataset == "demo" and weights is None:
         synthetic.generate_dataset(config.demo_data_dir(), synthetic.DEMO_TARGET)
-        weights = pretrain.shipped_weights()
+        weights = shipped.shipped_weights()
     folder = config.require_dataset(dataset, data_dir)
     path = models.resolve_weights("chexnet", weights)
     if not path.is_file():

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tchexnet_lib import cli, config, evaluation, features, images, labels, training
+from tchexnet_lib import config, evaluation, features, images, labels, training
+from tchexnet_lib.tools import cli
 
 CHEXPERT_HEADER = list(labels.CHEXPERT_META_COLUMNS + labels.CHEXPERT_OBSERVATIONS)
 

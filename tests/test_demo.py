@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tchexnet_lib import demo, files, gradcam, models, pretrain
+from tchexnet_lib import files, gradcam, localisation, models, shipped
+from tchexnet_lib.tools import demo
 from tests import wheel_support
 
 pytestmark = pytest.mark.slow
@@ -72,9 +73,9 @@ def test_demo_meets_the_studys_targets(full_demo):
     assert summary["dataset"] == "demo" and summary["weights"] == "demo"
     assert summary["note"] == demo.DEMO_WEIGHTS_NOTE
     assert summary["image_size"] == [224, 224]
-    shipped = full_demo["install"] / "tchexnet_lib" / "_demo_weights" / "chexnet_demo.weights.h5"
-    assert summary["weights_sha256"] == files.sha256_file(pretrain.shipped_weights_path())
-    assert summary["weights_sha256"] == files.sha256_file(shipped)  # the wheel's copy was used
+    wheel_copy = full_demo["install"] / "tchexnet_lib" / "_demo_weights" / "chexnet_demo.weights.h5"
+    assert summary["weights_sha256"] == files.sha256_file(shipped.shipped_weights_path())
+    assert summary["weights_sha256"] == files.sha256_file(wheel_copy)  # the wheel's copy was used
     assert summary["n_test"] == 200 and 40 <= summary["positives"] <= 80
     chexnet, tchexnet = summary["models"]["CheXNet"], summary["models"]["tCheXNet"]
     assert tchexnet["auc"] >= 0.90, summary
@@ -85,7 +86,7 @@ def test_demo_meets_the_studys_targets(full_demo):
 
 def test_gradcam_points_at_the_pneumothorax(full_demo):
     cam = full_demo["summary"]["gradcam"]
-    assert cam["layer"] == demo.GRADCAM_LAYER and cam["n"] >= 10
+    assert cam["layer"] == localisation.GRADCAM_LAYER and cam["n"] >= 10
     assert cam["pointing_hit_rate"] >= 0.6 and cam["mass_ratio_median"] >= 2.0, cam
 
 

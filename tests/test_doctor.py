@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tchexnet_lib import cli, data, doctor, files, labels, pretrain, splits, synthetic
+from tchexnet_lib import data, files, labels, shipped, splits, synthetic
+from tchexnet_lib.tools import cli, doctor
 from tests import tiny_demo
 
 
@@ -68,7 +69,7 @@ def test_doctor_passes_on_a_sound_setup(capsys, tmp_path, data_dir):
         "--data-dir",
         data_dir,
         "--weights",
-        pretrain.shipped_weights_path(),
+        shipped.shipped_weights_path(),
         "--out",
         tmp_path / "out",
         "--seconds",

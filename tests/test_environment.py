@@ -189,7 +189,7 @@ def test_importing_the_library_has_no_side_effects():
     code = (
         "import sys, tchexnet_lib.config, tchexnet_lib.labels, tchexnet_lib.data, "
         "tchexnet_lib.images, tchexnet_lib.models, tchexnet_lib.evaluation, "
-        "tchexnet_lib.synthetic, tchexnet_lib.cli\n"
+        "tchexnet_lib.synthetic, tchexnet_lib.tools.cli\n"
         "print('tensorflow' in sys.modules, 'matplotlib.pyplot' in sys.modules)"
     )
     result = subprocess.run(

@@ -106,7 +106,7 @@ def sha256(path: Path) -> str:
 
 def test_fault_23_output_folder_that_cannot_be_created(tmp_path, capsys):
     """A file where the output folder should be (root ignores permission bits, not this)."""
-    from tchexnet_lib import cli
+    from tchexnet_lib.tools import cli
 
     train_csv = tmp_path / "CheXpert-v1.0-small" / "train.csv"
     write_train_csv(train_csv)

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tchexnet_lib import cli, errors, features, files, images, models
+from tchexnet_lib import errors, features, files, images, models
 from tchexnet_lib.config import PreprocessConfig
+from tchexnet_lib.tools import cli
 
 SHAPE = (64, 64, 3)
 CFG = PreprocessConfig(size=SHAPE[:2])

@@ -13,7 +13,8 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from PIL import Image
 
-from tchexnet_lib import camplots, cli, gradcam, images, models
+from tchexnet_lib import camplots, gradcam, images, models
+from tchexnet_lib.tools import cli
 
 SHAPE = (96, 96, 3)  # DenseNet-121's last block is 3×3 here (7×7 at 224)
 CELL = 32  # one cell of that 3×3 grid, in pixels

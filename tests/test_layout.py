@@ -35,7 +35,7 @@ def module_name(path: Path) -> str:
 MODULES = {
     module_name(path): path
     for path in sorted(PACKAGE.rglob("*.py"))
-    if path != PACKAGE / "__init__.py"
+    if path not in (PACKAGE / "__init__.py", PACKAGE / "tools" / "__init__.py")
 }
 
 
@@ -62,19 +62,32 @@ def imports(path: Path) -> tuple[set[str], list[tuple[int, set[str]]]]:
 GRAPH = {name: imports(path)[0] for name, path in MODULES.items()}
 
 
-def stages() -> dict[str, int]:
-    """Room → stage number, read from the numbered lines of the package docstring."""
+def numbered_rooms(doc: str) -> dict[str, int]:
+    """Room → stage number, read from the numbered lines of a package docstring."""
     found = {}
-    for number, text in re.findall(
-        r"^(\d+)\. (.*?)(?=^\d+\. |^\S|\Z)", tchexnet_lib.__doc__, re.M | re.S
-    ):
-        for room in re.findall(r"``(\w+)``", text.split(":")[0]):
-            found[room] = int(number)
+    for number, text in re.findall(r"^(\d+)\. (.*?)(?=^\d+\. |^\S|\Z)", doc, re.M | re.S):
+        for name in re.findall(r"``(\w+)``", text.split(":")[0]):
+            found[name] = int(number)
     return found
 
 
+def stages() -> dict[str, int]:
+    """Room → stage: the core's map (``tchexnet_lib``), then the tools' (``tchexnet_lib.tools``),
+    each tool a room of its own at the core's ``tools`` stage plus its own line."""
+    core = numbered_rooms(tchexnet_lib.__doc__)
+    tools_stage = core.pop("tools")
+    tools_map = numbered_rooms(importlib.import_module("tchexnet_lib.tools").__doc__)
+    return core | {f"tools.{name}": tools_stage + n for name, n in tools_map.items()}
+
+
 def room(module: str) -> str:
-    return module.split(".")[0]
+    """``synthetic.canvas`` → ``synthetic`` (a subpackage is one room); ``tools.cli`` stays."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "tools" else parts[0]
+
+
+def is_tool(module: str) -> bool:
+    return module.split(".")[0] == "tools"
 
 
 def test_the_package_docstring_maps_every_room_once():
@@ -87,7 +100,18 @@ def test_the_package_docstring_maps_every_room_once():
 
 def test_no_import_cycle():
     list(graphlib.TopologicalSorter(GRAPH).static_order())  # raises CycleError on a cycle
-    assert "demo" not in GRAPH["pipeline"] and "pipeline" in GRAPH["demo"]
+    assert "tools.demo" not in GRAPH["pipeline"] and "pipeline" in GRAPH["tools.demo"]
+
+
+def test_the_core_never_imports_a_tool():
+    """Two blocks, one direction: tools → core (the structure drawing's only arrows)."""
+    upward = []
+    for name, path in MODULES.items():
+        if not is_tool(name):
+            top, inner = imports(path)
+            reached = top | set().union(*(modules for _, modules in inner))
+            upward += [f"{name} imports {target}" for target in sorted(reached) if is_tool(target)]
+    assert upward == []
 
 
 def test_imports_point_down_the_stages():
@@ -193,24 +217,14 @@ def test_notebooks_never_rebind_a_module_name():
     assert rebound == []
 
 
-def test_notebooks_import_none_of_the_modules_left_out_of_their_run_key():
-    """An executed copy stays current across edits of notebooks.NOT_READ_BY_NOTEBOOKS: true only
-    while no notebook imports them."""
-    from tchexnet_lib import notebooks
-
-    left_out = {name.removesuffix(".py") for name in notebooks.NOT_READ_BY_NOTEBOOKS}
+def test_notebooks_import_only_the_core():
+    """The lessons read the core; a notebook's run key (runner.run_key) hashes only the core's
+    sources, so an executed copy stays current across edits of the tools: true only while no
+    notebook's code imports one."""
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         code = "\n".join(
             cell.source
             for cell in nbformat.read(notebook, as_version=4).cells
             if cell.cell_type == "code"
         )
-        imported = set(
-            re.findall(
-                r"\b(\w+)\b",
-                " ".join(
-                    re.findall(r"from tchexnet_lib import \(?([^)\n]*(?:\n[^)\n]*)*)\)?", code)
-                ),
-            )
-        )
-        assert not imported & left_out, f"{notebook.stem} imports {imported & left_out}"
+        assert "tchexnet_lib.tools" not in code, notebook.stem

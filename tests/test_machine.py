@@ -80,7 +80,7 @@ def test_demo_budget_names_the_study_and_each_kernel_by_its_notebook():
         {
             "pid": 10,
             "name": "python",
-            "cmdline": ["python", "-m", "tchexnet_lib.cli", "demo"],
+            "cmdline": ["python", "-m", "tchexnet_lib.tools.cli", "demo"],
             "peak_mb": 250.0,
         },
         {"pid": 13, "ppid": 10, "name": "python", "cmdline": study, "peak_mb": 1500.0},

@@ -14,7 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tchexnet_lib import hosted, notebooks
+from tchexnet_lib import notebooks
+from tchexnet_lib.tools import hosted, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ NUMBERED = re.compile(r"^## (\d+)\. \S", re.MULTILINE)
 
 
 def read(name: str):
-    return nbformat.read(notebooks.notebook_path(name), as_version=4)
+    return nbformat.read(runner.notebook_path(name), as_version=4)
 
 
 def headings(nb) -> list[str]:
@@ -51,7 +52,7 @@ def code_cells(nb) -> list:
 
 
 def test_the_series_is_complete_and_nothing_else_is_there():
-    found = sorted(p.stem for p in notebooks.notebook_dir().glob("*.ipynb"))
+    found = sorted(p.stem for p in runner.notebook_dir().glob("*.ipynb"))
     assert found == sorted(NAMES)
     assert [name[:2] for name in NAMES] == [f"{k:02d}" for k in range(1, len(NAMES) + 1)]
 

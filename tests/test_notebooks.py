@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tchexnet_lib import cli, config, errors, files, notebooks, plotting
+from tchexnet_lib import config, errors, files, localisation, notebooks, plotting
+from tchexnet_lib.tools import cli, runner
 from tests import tiny_demo
 from tests.conftest import REFERENCE
 
@@ -62,9 +63,9 @@ def outputs(tiny, notebook: str) -> Path:
 def run(tiny, name: str, **overrides) -> nbformat.NotebookNode:
     """Execute one notebook on the tiny demo; return the executed copy, checked error-free."""
     parameters = tiny_demo.parameters(tiny["weights"], **overrides)
-    path = notebooks.execute(name, parameters, out_dir=tiny["executed"], timeout=600)
+    path = runner.execute(name, parameters, out_dir=tiny["executed"], timeout=600)
     assert path == tiny["executed"] / f"{name}.ipynb"
-    assert notebooks.error_outputs(path) == []
+    assert runner.error_outputs(path) == []
     executed = nbformat.read(path, as_version=4)
     text = all_text(executed)
     assert "DEMO DATA: synthetic drawings" in text, "the notebook must say it runs on the demo"
@@ -271,8 +272,8 @@ def test_06_where_the_model_looks(tiny):
         folder,
         ["gradcam_cases.png", "auc_by_devices.csv", "localisation.csv", "cam_mass_by_sign.csv"],
     )
-    localisation = pd.read_csv(folder / "localisation.csv", index_col=0)
-    assert len(localisation) >= 1 and localisation["iou"].between(0, 1).all()
+    located = pd.read_csv(folder / "localisation.csv", index_col=0)
+    assert len(located) >= 1 and located["iou"].between(0, 1).all()
     text = all_text(executed)
     assert "pointing game (peak within 15 px of the mask)" in text and "on all " in text
     assert "Conclusion: " in text  # the chest-tube ablation decides, in words
@@ -296,7 +297,8 @@ def test_the_headline_numbers_agree_in_every_output(tiny):
     executed 05 and 06 give one DeLong z, its sign stated as tCheXNet minus CheXNet, and one set
     of Grad-CAM scores under one name each (the pointing game within 15 px, the peak inside the
     mask), each beside the number of positives it rests on, for all positives and the detected."""
-    from tchexnet_lib import demo, gradcam, pipeline, site, training
+    from tchexnet_lib import gradcam, pipeline, training
+    from tchexnet_lib.tools import demo, site
 
     study = pipeline.make_study(
         DEMO, tiny["weights"], limit=40, head=training.HeadConfig(epochs=2, seed=0)
@@ -305,7 +307,7 @@ def test_the_headline_numbers_agree_in_every_output(tiny):
     summary = {
         **pipeline.summary_json(test, study, 0.0),
         "note": demo.DEMO_WEIGHTS_NOTE,
-        "gradcam": demo.gradcam_check(
+        "gradcam": localisation.gradcam_check(
             study, test, study.out_dir / "tchexnet.weights.h5", progress=False
         ),
     }
@@ -320,7 +322,7 @@ def test_the_headline_numbers_agree_in_every_output(tiny):
     expected_z = ("tCheXNet", "CheXNet", f"{delong['z']:.2f}")
     cam = summary["gradcam"]
     assert (
-        cam["layer"] == demo.GRADCAM_LAYER
+        cam["layer"] == localisation.GRADCAM_LAYER
         and cam["pointing_hit_rate"] == cam["detected_positives"]["pointing_game"]
     )  # the old key keeps its meaning
     lines = [
@@ -355,13 +357,13 @@ def test_fault_24_missing_inputs_stop_with_one_line(tiny, tmp_path, monkeypatch,
     monkeypatch.setenv("TCHEXNET_DATA_DIR", str(data_dir))
     monkeypatch.setenv("TCHEXNET_WEIGHTS_DIR", str(tmp_path / "weights"))
     with pytest.raises(errors.NotebookError) as raised:
-        notebooks.execute("02_chexnet_inference", {"DATASET": "chexpert"}, out_dir=tmp_path)
+        runner.execute("02_chexnet_inference", {"DATASET": "chexpert"}, out_dir=tmp_path)
     message = str(raised.value)
     assert message.startswith("notebook 02_chexnet_inference failed at cell")
     assert "MissingInputError" in message and len(message.splitlines()) == 1
     failed = tmp_path / "02_chexnet_inference.failed.ipynb"
     assert str(failed) in message and not (tmp_path / "02_chexnet_inference.ipynb").exists()
-    [error] = notebooks.error_outputs(failed)
+    [error] = runner.error_outputs(failed)
     assert len(error["traceback"]) == 1 and "Traceback" not in error["traceback"][0]
     if case == "no data":
         assert f"{data_dir / config.CHEXPERT_SMALL} lacks train.csv" in error["evalue"]
@@ -377,15 +379,15 @@ def test_fault_24_missing_inputs_stop_with_one_line(tiny, tmp_path, monkeypatch,
 
 
 def test_series_and_unknown_names():
-    assert [notebooks.notebook_path(n).name for n in notebooks.SERIES] == [
+    assert [runner.notebook_path(n).name for n in notebooks.SERIES] == [
         f"{n}.ipynb" for n in notebooks.SERIES
     ]
     assert (
-        notebooks.notebook_path("05_roc_comparison.ipynb")
-        == notebooks.notebook_dir() / "05_roc_comparison.ipynb"
+        runner.notebook_path("05_roc_comparison.ipynb")
+        == runner.notebook_dir() / "05_roc_comparison.ipynb"
     )
     with pytest.raises(ValueError, match="unknown notebook '07_x'"):
-        notebooks.execute("07_x")
+        runner.execute("07_x")
 
 
 def test_notebook_error_renders_as_one_line_in_jupyter():
@@ -520,7 +522,7 @@ def test_label_summary_figure_stacks_shares_to_one():
 
 @pytest.mark.parametrize("flags", [[], ["--no-notebooks"], ["--json"], ["--rerun-notebooks"]])
 def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_path, flags):
-    from tchexnet_lib import demo
+    from tchexnet_lib.tools import demo
 
     weights = tmp_path / "chexnet_demo.weights.h5"
     paths = {
@@ -575,13 +577,13 @@ def test_series_reuses_executed_copies_only_while_everything_they_read_is_unchan
 
     monkeypatch.setattr(notebooks, "execute", fake_execute)
     names = notebooks.SERIES[:3]
-    series = lambda inputs: notebooks.execute_series(
+    series = lambda inputs: runner.execute_series(
         {"DATASET": "demo"}, names, tmp_path, inputs=inputs
     )
     series({"predictions": "a"})
     assert ran == list(names)
     reused = []
-    notebooks.execute_series(
+    runner.execute_series(
         {"DATASET": "demo"},
         names,
         tmp_path,
@@ -596,5 +598,5 @@ def test_series_reuses_executed_copies_only_while_everything_they_read_is_unchan
     )  # unstamped
     series({"predictions": "b"})
     assert ran[6:] == list(names[1:])
-    notebooks.execute_series({"DATASET": "demo"}, names, tmp_path, inputs=None)
+    runner.execute_series({"DATASET": "demo"}, names, tmp_path, inputs=None)
     assert ran[8:] == list(names)

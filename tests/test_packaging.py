@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tchexnet_lib import config, files, hosted, notebooks
+from tchexnet_lib import config, files
+from tchexnet_lib.tools import hosted, runner
 from tests import wheel_support
 
 ROOT = wheel_support.ROOT
@@ -25,7 +26,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_carries_the_series_the_instructors_page_and_the_demo_chexnet(wheel):
     names = wheel_support.wheel_names(wheel)
-    for name in notebooks.SERIES_FILES:
+    for name in runner.SERIES_FILES:
         assert f"tchexnet_lib/_series/{name}" in names, name
     weights = "tchexnet_lib/_demo_weights/chexnet_demo.weights.h5"
     assert {weights, weights + ".json"} <= names
@@ -41,8 +42,8 @@ def test_the_installed_copy_finds_its_bundled_files_and_no_checkout(wheel, tmp_p
     code = (
         "from tchexnet_lib import config, hosted, pretrain, notebooks\n"
         "print(config.checkout_root())\n"
-        "print(pretrain.shipped_weights())\n"
-        "print(notebooks.notebook_path('01_data_exploration'))\n"
+        "print(shipped.shipped_weights())\n"
+        "print(runner.notebook_path('01_data_exploration'))\n"
         "print(hosted.repository_url())\n"
     )
     here = tmp_path / "learner"
@@ -69,16 +70,16 @@ def test_notebooks_command_copies_the_series_and_keeps_edited_notebooks(wheel, t
     first = wheel_support.tchexnet(install, here, "notebooks", "--json", timeout=120)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    folder = here / notebooks.DEFAULT_COPY_DIR
-    assert sorted(report["copied"]) == sorted(notebooks.SERIES_FILES)
-    for name in notebooks.SERIES_FILES:
+    folder = here / runner.DEFAULT_COPY_DIR
+    assert sorted(report["copied"]) == sorted(runner.SERIES_FILES)
+    for name in runner.SERIES_FILES:
         assert (folder / name).read_bytes() == (ROOT / "notebooks" / name).read_bytes()
-    edited = folder / notebooks.SERIES_FILES[0]
+    edited = folder / runner.SERIES_FILES[0]
     edited.write_text(edited.read_text().replace("# 01", "# 01 (my notes)", 1))
-    (folder / notebooks.SERIES_FILES[1]).unlink()
+    (folder / runner.SERIES_FILES[1]).unlink()
     second = wheel_support.tchexnet(install, here, "notebooks", timeout=120)
     assert second.returncode == 0, second.stderr
-    assert f"kept {notebooks.SERIES_FILES[0]}: edited here" in second.stdout
+    assert f"kept {runner.SERIES_FILES[0]}: edited here" in second.stdout
     assert "1 copied, 5 already current, 1 kept as edited" in second.stdout
     assert "(my notes)" in edited.read_text()
     assert wheel_support.snapshot(install) == before
@@ -86,14 +87,14 @@ def test_notebooks_command_copies_the_series_and_keeps_edited_notebooks(wheel, t
 
 def test_copy_series_updates_a_copy_the_learner_did_not_edit(tmp_path):
     """A file an earlier copy wrote, unchanged since, is replaced by the current series."""
-    result = notebooks.copy_series(tmp_path)
-    assert len(result.copied) == len(notebooks.SERIES_FILES)
+    result = runner.copy_series(tmp_path)
+    assert len(result.copied) == len(runner.SERIES_FILES)
     page = tmp_path / "README.md"
     page.write_text("an older instructor's page")
-    record = files.read_json(tmp_path / notebooks.COPY_RECORD)
+    record = files.read_json(tmp_path / runner.COPY_RECORD)
     record["README.md"] = files.sha256_file(page)  # as if an older release had written it
-    files.save_json(record, tmp_path / notebooks.COPY_RECORD)
-    again = notebooks.copy_series(tmp_path)
+    files.save_json(record, tmp_path / runner.COPY_RECORD)
+    again = runner.copy_series(tmp_path)
     assert again.copied == ["README.md"] and not again.kept
     assert page.read_bytes() == (ROOT / "notebooks" / "README.md").read_bytes()
 
@@ -152,7 +153,7 @@ def test_tchexnet_demo_waits_for_another_demo_in_the_same_folder(tmp_path):
     wanted = "waiting: tchexnet demo in outputs is already running"
     with files.exclusive_lock(lock, "the test"), said.open("w") as stderr:
         run = subprocess.Popen(
-            [sys.executable, "-m", "tchexnet_lib.cli", "demo", "--no-notebooks"],
+            [sys.executable, "-m", "tchexnet_lib.tools.cli", "demo", "--no-notebooks"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,

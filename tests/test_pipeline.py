@@ -119,7 +119,7 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
 def test_default_out_dir_names_every_setting_that_changes_rows_or_labels(monkeypatch, tmp_path):
     """One folder per setting: a quick pass (limit) never overwrites the full run's stores, and
     `tchexnet reproduce` uses the notebooks' folder for the same settings."""
-    from tchexnet_lib import reproduce
+    from tchexnet_lib.tools import reproduce
 
     monkeypatch.setenv("TCHEXNET_OUTPUT_DIR", str(tmp_path))
     assert pipeline.default_out_dir("chexpert") == tmp_path / "chexpert"

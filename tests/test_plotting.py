@@ -14,7 +14,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from tchexnet_lib import cli, data, evaluation, labels, operating, plotting, score_files
+from tchexnet_lib import data, evaluation, labels, operating, plotting, score_files
+from tchexnet_lib.tools import cli
 
 CI_LEGEND = re.compile(r"^(\S+) AUC (\d\.\d{3}) \(95% CI (\d\.\d{3})\u2013(\d\.\d{3})\)$")
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tchexnet_lib import demo, errors, files, models, pretrain, synthetic
+from tchexnet_lib import errors, files, models, shipped, synthetic
+from tchexnet_lib.tools import demo, pretrain
 
 TINY = ["--stages", "48:2:1e-3", "--source-patients", "16"]
 
@@ -31,7 +32,7 @@ def _pretrain_command(tmp_path: Path, *extra: str) -> tuple[list[str], dict]:
     command = [
         sys.executable,
         "-m",
-        "tchexnet_lib.cli",
+        "tchexnet_lib.tools.cli",
         "demo",
         "pretrain",
         *TINY,
@@ -89,13 +90,13 @@ def test_stage_text_is_parsed_and_checked():
 
 
 def test_shipped_demo_chexnet_matches_its_manifest():
-    path = pretrain.shipped_weights()
+    path = shipped.shipped_weights()
     manifest = models.read_metadata(path)
     assert manifest["sha256"] == files.sha256_file(path)
     assert manifest["generator"] == synthetic.GENERATOR_VERSION
     assert manifest["image_size"] == [224, 224] and manifest["architecture"] == "chexnet"
     assert manifest["key"] == pretrain.PretrainConfig().key()
-    assert manifest["command"].startswith(pretrain.MANIFEST_COMMAND)
+    assert manifest["command"].startswith(shipped.MANIFEST_COMMAND)
     assert manifest["seconds"] > 0 and manifest["machine"]["cpu"]
     assert path.stat().st_size <= 32 * 2**20
     assert manifest["val_auc"]["Pneumothorax"] >= 0.85  # the sign was learnt in pretraining
@@ -105,7 +106,7 @@ def test_shipped_demo_chexnet_matches_its_manifest():
 def _shipped_copy(
     tmp_path: Path, monkeypatch, manifest_change: dict | None = None, corrupt: bool = False
 ) -> Path:
-    real = pretrain.shipped_weights_path()
+    real = shipped.shipped_weights_path()
     copy = tmp_path / "weights" / models.DEMO_FILES["chexnet"]
     copy.parent.mkdir(parents=True)
     copy.write_bytes(real.read_bytes()[: 1000 if corrupt else None])
@@ -120,13 +121,13 @@ def test_a_newer_generator_names_the_command_and_its_time(tmp_path, monkeypatch)
     with pytest.raises(
         errors.ShippedWeightsError, match=r"generator 0\.9.*tchexnet demo pretrain.*min on"
     ):
-        pretrain.shipped_weights()
+        shipped.shipped_weights()
 
 
 def test_an_altered_shipped_file_is_refused(tmp_path, monkeypatch):
     _shipped_copy(tmp_path, monkeypatch, corrupt=True)
     with pytest.raises(errors.ShippedWeightsError, match="sha256 differs"):
-        pretrain.shipped_weights()
-    models.metadata_path(pretrain.shipped_weights_path()).unlink()
+        shipped.shipped_weights()
+    models.metadata_path(shipped.shipped_weights_path()).unlink()
     with pytest.raises(errors.ShippedWeightsError, match="missing"):
-        pretrain.shipped_weights()
+        shipped.shipped_weights()

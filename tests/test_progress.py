@@ -2,7 +2,7 @@
 
 A text tqdm bar redraws itself (``"\\r"`` and its state) at each update; in a kernel each
 redraw is one more stderr output, and an executed copy (``tchexnet demo``, papermill) saved
-every one of them. With ``$TCHEXNET_PLAIN_PROGRESS`` set, as :func:`notebooks.execute` sets it,
+every one of them. With ``$TCHEXNET_PLAIN_PROGRESS`` set, as :func:`runner.execute` sets it,
 a bar of :func:`config.progress_bar` leaves its final state alone, on stdout.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 import nbformat
 from nbclient import NotebookClient
 
-from tchexnet_lib import config, notebooks
+from tchexnet_lib import config
+from tchexnet_lib.tools import runner
 
 BARS = """\
 import time
@@ -34,7 +35,7 @@ def test_an_executed_copy_keeps_one_final_line_per_bar(tmp_path, monkeypatch):
     NotebookClient(
         notebook,
         timeout=120,
-        kernel_name=notebooks.KERNEL,
+        kernel_name=runner.KERNEL,
         resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
     outputs = notebook.cells[0].outputs

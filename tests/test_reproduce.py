@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tchexnet_lib import cli, config, evaluation, files, reproduce
+from tchexnet_lib import config, evaluation, files
+from tchexnet_lib.tools import cli, reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 #: 20 train rows in 3 shards, 10 val rows in 2, 12 test rows in 2.
@@ -196,7 +197,7 @@ def test_kill_9_mid_extraction_then_resume_gives_the_same_summary(chexpert, refe
     argv = [
         sys.executable,
         "-m",
-        "tchexnet_lib.cli",
+        "tchexnet_lib.tools.cli",
         "reproduce",
         "--data-dir",
         str(data_dir),

@@ -2,7 +2,7 @@
 
 Widgets are real ipywidgets (the ROC explorer included) whose state is saved as nbclient saves
 it in an executed notebook; the site is built by the real MkDocs on small executed notebooks
-written here, stamped with the keys :func:`notebooks.run_key` gives them. The browser test
+written here, stamped with the keys :func:`runner.run_key` gives them. The browser test
 (``tests/test_site_browser.py``) builds it from the tiny demo's executed series instead.
 """
 
@@ -21,7 +21,8 @@ import pytest
 from ipywidgets.embed import embed_data
 from PIL import Image
 
-from tchexnet_lib import cli, config, demo, errors, files, models, notebooks, site, student, widgets
+from tchexnet_lib import config, errors, files, models, notebooks, widgets
+from tchexnet_lib.tools import cli, demo, site, student
 
 PARAMETERS = {"DATASET": "demo", "LIMIT": 40}
 INPUTS = {"predictions": "0" * 64}

@@ -1,7 +1,7 @@
 """The static site in a real browser: every page loads clean, every image and link resolves.
 
 Builds the site from a small executed series, on the tiny demo (:mod:`tests.tiny_demo`): the
-six notebooks executed and stamped by :func:`notebooks.execute_series` with the parameters
+six notebooks executed and stamped by :func:`runner.execute_series` with the parameters
 ``tests/test_notebooks.py`` runs them with, then the demo's study (:func:`demo.run_demo`: the
 landing page's results table and contact sheet), then :func:`site.build_site` requiring every
 copy to be current. (``make demo`` runs the study first; on the tiny demo that order leaves
@@ -23,7 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tchexnet_lib import demo, notebooks, site
+from tchexnet_lib import notebooks
+from tchexnet_lib.tools import demo, runner, site
 from tests import browser_support as bs
 from tests import tiny_demo
 
@@ -50,7 +51,7 @@ def built(tmp_path_factory, request):
         weights = tiny_demo.prepare()
         parameters = tiny_demo.parameters(weights, N_BOOTSTRAP=200)
         inputs = {"tiny demo": tiny_demo.CONFIG.to_dict()}
-        notebooks.execute_series(parameters, inputs=inputs, timeout=600)
+        runner.execute_series(parameters, inputs=inputs, timeout=600)
         demo.run_demo(tiny_demo.CONFIG, progress=False)
         result = site.build_site(expected=site.expected_keys(parameters, inputs))
         yield result

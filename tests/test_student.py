@@ -15,7 +15,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tchexnet_lib import cli, errors, notebooks, student
+from tchexnet_lib import errors, notebooks
+from tchexnet_lib.tools import cli, runner, student
 
 SETUP = (
     "import pandas as pd\n\nfrom tchexnet_lib import check\n\n"
@@ -54,7 +55,7 @@ def exercise_notebook(
     ]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
-        "name": notebooks.KERNEL,
+        "name": runner.KERNEL,
         "display_name": "Python 3",
         "language": "python",
     }
@@ -107,7 +108,7 @@ def test_the_original_passes_its_check_and_the_student_copy_runs_top_to_bottom(t
     NotebookClient(
         original,
         timeout=120,
-        kernel_name=notebooks.KERNEL,
+        kernel_name=runner.KERNEL,
         resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
     assert "✓ Exercise 1.1" in stdout(original)
@@ -115,7 +116,7 @@ def test_the_original_passes_its_check_and_the_student_copy_runs_top_to_bottom(t
     NotebookClient(
         copy,
         timeout=120,
-        kernel_name=notebooks.KERNEL,
+        kernel_name=runner.KERNEL,
         resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
     text = stdout(copy)
@@ -158,7 +159,7 @@ def test_the_series_student_edition(tmp_path, capsys):
     written = json.loads(capsys.readouterr().out)["notebooks"]
     assert [f"{n}.ipynb" for n in notebooks.SERIES] == [p.rsplit("/", 1)[1] for p in written]
     for name in notebooks.SERIES:
-        source = nbformat.read(notebooks.notebook_path(name), as_version=4)
+        source = nbformat.read(runner.notebook_path(name), as_version=4)
         copy = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
         assert copy.metadata["tchexnet"]["student"] is True and len(copy.cells) == len(source.cells)
         for before, after in zip(source.cells, copy.cells):
@@ -232,7 +233,7 @@ def test_the_student_edition_holds_no_answer(tmp_path):
     assert cli.main(["student", "--out", str(tmp_path)]) == 0
     found = []
     for name in notebooks.SERIES:
-        source = nbformat.read(notebooks.notebook_path(name), as_version=4)
+        source = nbformat.read(runner.notebook_path(name), as_version=4)
         lines, sentences = answer_texts(source)
         assert lines, f"{name}: no answer found in the source (the conventions changed?)"
         copy = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
@@ -314,7 +315,7 @@ def test_the_series_instructor_edition_holds_every_answer(tmp_path, capsys):
     index = (tmp_path / "README.md").read_text()
     for name in notebooks.SERIES:
         page = (tmp_path / f"{name}.md").read_text()
-        lines, sentences = answer_texts(nbformat.read(notebooks.notebook_path(name), as_version=4))
+        lines, sentences = answer_texts(nbformat.read(runner.notebook_path(name), as_version=4))
         assert {line for line in lines if line not in page} == set(), name
         assert {s for s in sentences if s not in page} == set(), name
         assert f"[{name}]({name}.md)" in index

@@ -193,7 +193,7 @@ def test_ablation_keeps_every_label_but_draws_no_pneumothorax(target, tmp_path):
     With the chest tubes kept the CSVs are the same bytes; with the tube rate evened out only
     Support Devices (a tube is a device) may change.
     """
-    from tchexnet_lib import demo
+    from tchexnet_lib.tools import demo
 
     spec = demo.ablated_spec(TINY)
     assert spec.chest_tube_with_pneumothorax == spec.chest_tube_without_pneumothorax

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tchexnet_lib import cli, errors, features, files, models, training
+from tchexnet_lib import errors, features, files, models, training
 from tchexnet_lib.config import PreprocessConfig
+from tchexnet_lib.tools import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE = (64, 64, 3)

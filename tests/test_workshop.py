@@ -7,7 +7,8 @@ import re
 import nbformat
 import pytest
 
-from tchexnet_lib import notebooks, student, workshop
+from tchexnet_lib import notebooks
+from tchexnet_lib.tools import runner, student, workshop
 
 PROSE = " ".join(["word"] * 200)  # one minute at 200 words/min
 
@@ -89,7 +90,7 @@ def test_the_clock_adds_up_the_room_and_says_whether_it_fits_the_slot():
 def test_the_instructor_page_plans_every_exercise_with_commands_that_exist():
     """notebooks/README.md follows the notebooks: each exercise is placed in its plan (in the
     room or later), and each `make` target it names exists."""
-    root = notebooks.notebook_dir()
+    root = runner.notebook_dir()
     page = (root / "README.md").read_text()
     missing = [
         f"{name}: {exercise.title.split(':')[0]}"

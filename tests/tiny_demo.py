@@ -1,7 +1,7 @@
 """A tiny demo for tests that run the notebooks (papermill or JupyterLab): data, weights, folders.
 
 About 80 synthetic train images and 30 test images at 64×64, and a demo CheXNet pretrained here
-for one epoch by the same code as the shipped one (:func:`tchexnet_lib.pretrain.pretrain`,
+for one epoch by the same code as the shipped one (:func:`tchexnet_lib.tools.pretrain.pretrain`,
 another recipe, so it is written beside the shipped file, never over it): the real code path end
 to end in minutes. Everything lives under one folder reached through ``TCHEXNET_DATA_DIR``,
 ``TCHEXNET_WEIGHTS_DIR`` and ``TCHEXNET_OUTPUT_DIR``; notebook kernels inherit them. Always inject
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tchexnet_lib import config, demo, files, pretrain, synthetic
+from tchexnet_lib import config, files, synthetic
+from tchexnet_lib.tools import demo, pretrain
 
 CONFIG = demo.DemoConfig(
     pretrain=pretrain.PretrainConfig(

@@ -89,7 +89,7 @@ def tchexnet(
 ) -> subprocess.CompletedProcess:
     """Run the installed ``tchexnet`` command in ``cwd``."""
     return subprocess.run(
-        [sys.executable, "-m", "tchexnet_lib.cli", *args],
+        [sys.executable, "-m", "tchexnet_lib.tools.cli", *args],
         cwd=cwd,
         env=environment(install, **env),
         capture_output=True,

@@ -673,7 +673,7 @@ def reference_demo(python: Path, root: Path, folder: Path, logs: Path) -> tuple[
         env[f"TCHEXNET_{variable}_DIR"] = str(home / name)
     start = time.perf_counter()
     run(
-        [str(python), "-m", "tchexnet_lib.cli", "demo", "--no-notebooks"],
+        [str(python), "-m", "tchexnet_lib.tools.cli", "demo", "--no-notebooks"],
         cwd=folder,
         env=env,
         log=logs / "reference-demo.log",

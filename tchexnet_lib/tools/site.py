@@ -10,7 +10,7 @@ its contact sheet), one page per notebook with its figures and outputs, the inst
 and mkdocs-jupyter (the ``site`` extra), chosen by measurement (README): it builds with no
 network, in seconds, and its pages load with no console error from ``file://`` as from a
 server. Nothing is executed: :func:`series_state` compares each executed copy's stamp with
-:func:`notebooks.run_key`, and a copy that is missing or not current stops the build (run
+:func:`runner.run_key`, and a copy that is missing or not current stops the build (run
 ``make demo``, which executes only those) unless the caller accepts it, in which case its
 page says so.
 
@@ -27,7 +27,7 @@ learners on their own and for instructors. ``build_site(student=True)`` (``tchex
 each executed notebook without its answers (:func:`student.remove_answers`: solutions and
 their checks' outputs removed, folded answers replaced by a note, every other output kept),
 and no instructor's page. The student edition of the notebooks themselves, and the
-instructor edition, are :mod:`tchexnet_lib.student`.
+instructor edition, are :mod:`tchexnet_lib.tools.student`.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tchexnet_lib import config, demo, errors, files, notebooks, student
-from tchexnet_lib.student import notebook_title
+from tchexnet_lib import config, errors, files, notebooks
+from tchexnet_lib.tools import demo, runner, student
+from tchexnet_lib.tools.student import notebook_title
 
 __all__ = [
     "SiteResult",
@@ -105,7 +106,7 @@ weights: the numbers are about drawings, not radiographs. **Not for clinical use
 
 
 def expected_keys(parameters: Mapping, inputs: Mapping | None) -> dict[str, str] | None:
-    """The :func:`notebooks.run_key` each notebook of the series has when run with these.
+    """The :func:`runner.run_key` each notebook of the series has when run with these.
 
     Returns:
         Notebook name -> key, or None when ``inputs`` is None (the results it reads are
@@ -113,7 +114,7 @@ def expected_keys(parameters: Mapping, inputs: Mapping | None) -> dict[str, str]
     """
     if inputs is None:
         return None
-    return {name: notebooks.run_key(name, parameters, inputs) for name in notebooks.SERIES}
+    return {name: runner.run_key(name, parameters, inputs) for name in notebooks.SERIES}
 
 
 def series_state(
@@ -131,7 +132,7 @@ def series_state(
     state = {}
     for name in names:
         path = Path(folder) / f"{name}.ipynb"
-        key = notebooks.executed_key(path) if path.is_file() else None
+        key = runner.executed_key(path) if path.is_file() else None
         current = expected is not None and key is not None and key == expected.get(name)
         state[name] = "current" if current else "stale" if path.is_file() else "missing"
     return state
@@ -716,7 +717,7 @@ def build_site(
             if student_edition
             else Path(instructor)
             if instructor
-            else notebooks.notebook_dir() / "README.md",
+            else runner.notebook_dir() / "README.md",
         )
         built = _run_mkdocs(work, nav)
         problems = site_problems(built)

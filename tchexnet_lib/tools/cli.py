@@ -26,7 +26,6 @@ from tchexnet_lib import (
     backbones,
     config,
     data,
-    doctor,
     errors,
     evaluation,
     features,
@@ -34,12 +33,12 @@ from tchexnet_lib import (
     images,
     labels,
     models,
-    pretrain,
     score_files,
     splits,
     synthetic,
     training,
 )
+from tchexnet_lib.tools import doctor, pretrain, runner
 
 __all__ = [
     "EXIT_ERROR",
@@ -393,7 +392,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if args.action == "pretrain":
         cmd_demo_pretrain(args)
         return
-    from tchexnet_lib import demo  # matplotlib and the notebooks' kernel: only for demo
+    from tchexnet_lib.tools import demo  # matplotlib and the notebooks' kernel: only for demo
 
     cfg = _demo_config(args)
     lock = config.output_dir() / ".demo.lock"  # one demo at a time per working folder
@@ -417,9 +416,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_notebooks(args: argparse.Namespace) -> None:
     """Copy the series and its instructor's page into a folder of the learner's (never over an
     edited notebook)."""
-    from tchexnet_lib import notebooks  # papermill is imported only to run one
 
-    result = notebooks.copy_series(args.folder)
+    result = runner.copy_series(args.folder)
     if args.json:
         print(
             json.dumps(
@@ -436,7 +434,7 @@ def cmd_notebooks(args: argparse.Namespace) -> None:
     print(result.report())
     print(
         f"next: `tchexnet demo` here (the study and its outputs), then open "
-        f"{config.display_path(result.folder / notebooks.SERIES_FILES[0])} in Jupyter"
+        f"{config.display_path(result.folder / runner.SERIES_FILES[0])} in Jupyter"
     )
 
 
@@ -464,7 +462,7 @@ def cmd_demo_pretrain(args: argparse.Namespace) -> None:
         shutil.rmtree(args.work_dir or config.output_dir("pretrain"), ignore_errors=True)
     out = args.weights_out
     if out is None and cfg != pretrain.PretrainConfig():  # never over the shipped file
-        from tchexnet_lib import demo  # matplotlib and the notebooks' kernel: only for demo
+        from tchexnet_lib.tools import demo  # matplotlib and the notebooks' kernel: only for demo
 
         out = config.weights_dir() / demo.CUSTOM_CHEXNET
     path = pretrain.pretrain(cfg, out, args.work_dir, progress=not args.json)
@@ -482,7 +480,7 @@ def cmd_demo_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
     """The paper on real CheXpert in one resumable command (split, features, head, comparison)."""
-    from tchexnet_lib import reproduce  # matplotlib: only for this command
+    from tchexnet_lib.tools import reproduce  # matplotlib: only for this command
 
     result = reproduce.reproduce(
         args.data_dir,
@@ -550,7 +548,7 @@ def _demo_config(args: argparse.Namespace):
     """The demo's settings from the command line (seeds; the demo's own where not given)."""
     import dataclasses
 
-    from tchexnet_lib import demo  # matplotlib and the notebooks' kernel: only for demo
+    from tchexnet_lib.tools import demo  # matplotlib and the notebooks' kernel: only for demo
 
     target = dataclasses.replace(demo.DEMO_TARGET, seed=args.target_seed)
     seed = {} if args.seed is None else {"seed": args.seed}
@@ -561,7 +559,7 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
     """Run the tutorial series on the demo just computed (it reuses its data, weights, head)."""
     if args.no_notebooks:
         return
-    from tchexnet_lib import demo, notebooks  # matplotlib, papermill: only for demo
+    from tchexnet_lib.tools import demo  # matplotlib and the notebooks' kernel: only for demo
 
     cfg = _demo_config(args)
     parameters = demo.notebook_parameters(cfg)
@@ -569,7 +567,7 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
     inputs = None if args.rerun_notebooks else demo.notebook_inputs(cfg, results)
     if not args.json:
         print(
-            f"running the notebooks ({len(notebooks.SERIES)}) on the demo "
+            f"running the notebooks ({len(runner.SERIES)}) on the demo "
             f"({'all' if inputs is None else 'those not up to date'})..."
         )
 
@@ -577,12 +575,15 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
         if not args.json:
             print(f"{'up to date, reused' if reused else 'executed notebook'}: {path}")
 
-    notebooks.execute_series(parameters, inputs=inputs, on_done=report)
+    runner.execute_series(parameters, inputs=inputs, on_done=report)
 
 
 def cmd_site(args: argparse.Namespace) -> None:
     """The executed series as a static website (``make site``); nothing is executed."""
-    from tchexnet_lib import demo, site  # matplotlib (the demo's summary), MkDocs: only for site
+    from tchexnet_lib.tools import (  # matplotlib (the demo's summary), MkDocs: only for site
+        demo,
+        site,
+    )
 
     cfg = _demo_config(args)
     inputs = demo.notebook_inputs(cfg, args.demo)  # None until the demo has run
@@ -622,7 +623,7 @@ def cmd_site(args: argparse.Namespace) -> None:
 
 def cmd_student(args: argparse.Namespace) -> None:
     """The student edition: the notebooks with solutions removed and checks kept."""
-    from tchexnet_lib import student  # nbformat: only for the student edition
+    from tchexnet_lib.tools import student  # nbformat: only for the student edition
 
     written = student.write_student_edition(args.out)
     if args.json:
@@ -635,7 +636,7 @@ def cmd_student(args: argparse.Namespace) -> None:
 
 def cmd_instructor(args: argparse.Namespace) -> None:
     """The instructor edition: each notebook's worked answers and solutions, one page each."""
-    from tchexnet_lib import workshop  # nbformat: only for the two editions
+    from tchexnet_lib.tools import workshop  # nbformat: only for the two editions
 
     slot = {} if args.slot is None else {"slot_minutes": args.slot}
     written = workshop.write_instructor_edition(args.out, executed_dir=args.notebooks, **slot)
@@ -916,8 +917,8 @@ def build_parser() -> argparse.ArgumentParser:
         "without the pneumothorax sign (labels kept); AUCs at chance",
     )
     pretrain_options = demo_parser.add_argument_group("demo pretrain")
-    shipped = pretrain.PretrainConfig()
-    stages = " ".join(f"{s.size}:{s.epochs}:{s.learning_rate:g}" for s in shipped.stages)
+    shipped_recipe = pretrain.PretrainConfig()
+    stages = " ".join(f"{s.size}:{s.epochs}:{s.learning_rate:g}" for s in shipped_recipe.stages)
     pretrain_options.add_argument(
         "--stages",
         nargs="+",
@@ -927,7 +928,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain_options.add_argument(
         "--source-patients",
         type=int,
-        help=f"patients in the synthetic source set (default {shipped.source.n_patients_train})",
+        help=f"patients in the synthetic source set (default {shipped_recipe.source.n_patients_train})",
     )
     pretrain_options.add_argument(
         "--weights-out",

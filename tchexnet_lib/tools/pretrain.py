@@ -37,26 +37,23 @@ import pandas as pd
 from tchexnet_lib import (
     config,
     data,
-    errors,
     evaluation,
     files,
     images,
     labels,
     machine,
     models,
+    shipped,
     synthetic,
 )
 
 __all__ = [
     "DEMO_SOURCE",
-    "MANIFEST_COMMAND",
     "PretrainConfig",
     "Stage",
     "pretrain",
     "read_source_labels",
     "save_model_weights",
-    "shipped_weights",
-    "shipped_weights_path",
     "source_aucs",
 ]
 
@@ -65,8 +62,6 @@ __all__ = [
 DEMO_SOURCE = dataclasses.replace(
     synthetic.DEMO_SOURCE, n_patients_train=1000, n_patients_valid=200, pneumothorax_prevalence=0.3
 )
-#: The command that remakes the shipped file (named wherever it is out of date).
-MANIFEST_COMMAND = "tchexnet demo pretrain"
 _STATE = "state.json"
 
 
@@ -136,50 +131,6 @@ class PretrainConfig:
     def key(self) -> dict:
         """What the weights depend on: the config and the generator that drew the images."""
         return {"generator": synthetic.GENERATOR_VERSION, "config": self.to_dict()}
-
-
-def shipped_weights_path() -> Path:
-    """Where the project's demo CheXNet lives: ``weights/demo/`` of the checkout, or the copy
-    the wheel carries (:func:`config.bundled_dir`)."""
-    return config.bundled_dir("demo_weights") / Path(models.DEMO_FILES["chexnet"]).name
-
-
-def shipped_weights() -> Path:
-    """The shipped demo CheXNet, checked: sha256 and generator version match its manifest.
-
-    Raises:
-        ShippedWeightsError: one line saying what is wrong, the command that remakes
-            the file and how long it took when the project made it.
-    """
-    path = shipped_weights_path()
-    manifest = models.read_metadata(path) if path.is_file() else {}
-    remake = _remake_hint(manifest)
-    if not manifest:
-        raise errors.ShippedWeightsError(
-            f"{path}: the demo CheXNet (or its manifest) is missing; {remake}"
-        )
-    if manifest.get("generator") != synthetic.GENERATOR_VERSION:
-        raise errors.ShippedWeightsError(
-            f"{path} was pretrained on images of generator {manifest.get('generator')}, this "
-            f"checkout draws generator {synthetic.GENERATOR_VERSION}; {remake}"
-        )
-    if files.sha256_file(path) != manifest.get("sha256"):
-        raise errors.ShippedWeightsError(
-            f"{path}: sha256 differs from its manifest (altered or truncated); "
-            f"restore it with `git checkout -- {path.name}` or {remake}"
-        )
-    return path
-
-
-def _remake_hint(manifest: dict) -> str:
-    took = manifest.get("seconds")
-    where = manifest.get("machine", {}).get("cpu")
-    timing = (
-        f" (took {took / 60:.0f} min on {where})"
-        if took and where
-        else " (tens of minutes on a CPU)"
-    )
-    return f"remake it with `{MANIFEST_COMMAND}`{timing}"
 
 
 def read_source_labels(
@@ -321,7 +272,7 @@ def pretrain(
             "the shipped demo CheXNet is part of the installed package, which is "
             "never written: pass an output file (--weights-out)"
         )
-    out = Path(out) if out else shipped_weights_path()
+    out = Path(out) if out else shipped.shipped_weights_path()
     work_dir = Path(work_dir) if work_dir else config.output_dir("pretrain")
     work_dir.mkdir(parents=True, exist_ok=True)
     source = synthetic.generate_dataset(config.demo_data_dir(), cfg.source, progress=progress)

@@ -58,7 +58,7 @@ from tchexnet_lib import (
     labels,
     machine,
     models,
-    pretrain,
+    shipped,
     splits,
     synthetic,
 )
@@ -774,7 +774,7 @@ def check_weights_file(path: Path) -> Check:
     }[layout]
     count = f", {len(saved)} layers with weights" if saved else ""
     numbers = {"layout": layout, "sha256": files.sha256_file(path), "demo": False}
-    if trained_by == pretrain.MANIFEST_COMMAND:
+    if trained_by == shipped.MANIFEST_COMMAND:
         return Check(
             "weights.file",
             "warn",

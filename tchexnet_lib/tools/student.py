@@ -19,7 +19,7 @@ same to an executed notebook and keeps its other outputs (the student edition of
 
 The instructor edition is one Markdown page per notebook (:func:`instructor_page`) with what
 the student copy lacks: each question with its worked answer, each exercise with its task,
-solution and check; :func:`tchexnet_lib.workshop.write_instructor_edition` writes it to
+solution and check; :func:`tchexnet_lib.tools.workshop.write_instructor_edition` writes it to
 ``outputs/instructor/`` with the workshop's clock.
 """
 
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tchexnet_lib import config, errors, files, notebooks
+from tchexnet_lib.tools import runner
 
 __all__ = [
     "ANSWER_BLOCK",
@@ -478,7 +479,7 @@ def write_student_edition(
     """
     import nbformat  # the notebook format: only for the site and the two editions
 
-    source = Path(source_dir) if source_dir else notebooks.notebook_dir()
+    source = Path(source_dir) if source_dir else runner.notebook_dir()
     out = Path(out_dir) if out_dir else config.output_dir("student")
     return [
         files.save_bytes(

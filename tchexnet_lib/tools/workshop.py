@@ -6,7 +6,7 @@ an index, and ``timing.md``, the workshop's clock: minutes per section of each n
 computed from the notebooks.
 
 A section is what a learner meets between two headings: the title and overview, each
-``## `` section, and each ``### Exercise N.k`` with its cells (:mod:`tchexnet_lib.student`'s
+``## `` section, and each ``### Exercise N.k`` with its cells (:mod:`tchexnet_lib.tools.student`'s
 convention). Its time is
 
 - **reading**: the words of its markdown as the student copy has them (worked answers
@@ -38,7 +38,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tchexnet_lib import config, files, notebooks, student
+from tchexnet_lib import config, files, notebooks
+from tchexnet_lib.tools import runner, student
 
 __all__ = [
     "CODE_WORDS_PER_MINUTE",
@@ -206,7 +207,7 @@ def timing_table(
     """
     import nbformat  # the notebook format: only for the site and the two editions
 
-    source = Path(source_dir) if source_dir else notebooks.notebook_dir()
+    source = Path(source_dir) if source_dir else runner.notebook_dir()
     ran = Path(executed_dir) if executed_dir else config.output_dir("notebooks")
     sections = []
     for name in names:
@@ -353,7 +354,7 @@ def write_instructor_edition(
     """
     import nbformat  # the notebook format: only for the site and the two editions
 
-    source = Path(source_dir) if source_dir else notebooks.notebook_dir()
+    source = Path(source_dir) if source_dir else runner.notebook_dir()
     out = Path(out_dir) if out_dir else config.output_dir("instructor")
     written, counts = [], []
     for name in names:
