@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: setup lock wheel lint format test test-fast test-browser browser-deps demo lab site site-student student instructor bench bench-demo clean
+.PHONY: setup lock wheel lint format structure test test-fast test-browser browser-deps demo lab site site-student student instructor bench bench-demo clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,11 @@ lint: setup
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The library's structure drawn from its imports (docs/structure.png; tests/test_layout.py
+# checks the committed drawing is current).
+structure: setup
+	$(BIN)/python docs/draw_structure.py
 
 test: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile

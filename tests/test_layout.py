@@ -228,3 +228,17 @@ def test_notebooks_import_only_the_core():
             if cell.cell_type == "code"
         )
         assert "tchexnet_lib.tools" not in code, notebook.stem
+
+
+def test_the_structure_drawing_is_current():
+    """docs/structure.png (``make structure``) records the graph it drew; redraw after a move."""
+    import sys
+
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "docs"))
+    import draw_structure
+
+    drawn = Image.open(ROOT / "docs" / "structure.png").text.get("Description", "")
+    current = draw_structure.graph_sha256(draw_structure.room_graph(), stages())
+    assert drawn == f"graph sha256 {current}", "the drawing is stale: run `make structure`"
