@@ -230,7 +230,7 @@ def stage_notebook(source: Path, root: Path, parameters: dict | None = None) -> 
     """Copy ``source`` into ``root/notebooks/`` (so the original is never saved over).
 
     With ``parameters``, papermill injects them after the notebook's ``parameters`` cell
-    without running anything (``prepare_only``), as ``tchexnet_lib.notebooks.execute`` does:
+    without running anything (``prepare_only``), as ``tchexnet_lib.tools.runner.execute`` does:
     the browser then runs the notebook a test shrank, never an edited source.
 
     Returns:

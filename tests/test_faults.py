@@ -121,7 +121,7 @@ def test_fault_23_output_folder_that_cannot_be_created(tmp_path, capsys):
 
 DISK_FULL = textwrap.dedent("""
     import resource, signal, sys
-    from tchexnet_lib import cli
+    from tchexnet_lib.tools import cli
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write past the limit fails with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, (400, 400))
     sys.exit(cli.main(sys.argv[1:]))

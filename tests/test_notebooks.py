@@ -544,7 +544,7 @@ def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_p
     )
     calls = []
     monkeypatch.setattr(
-        notebooks,
+        runner,
         "execute_series",
         lambda parameters, **options: (
             calls.append((parameters, options["inputs"])) or [tmp_path / "01.ipynb"]
@@ -575,7 +575,7 @@ def test_series_reuses_executed_copies_only_while_everything_they_read_is_unchan
         path.write_text(json.dumps({"metadata": {}, "cells": []}))
         return path
 
-    monkeypatch.setattr(notebooks, "execute", fake_execute)
+    monkeypatch.setattr(runner, "execute", fake_execute)
     names = notebooks.SERIES[:3]
     series = lambda inputs: runner.execute_series(
         {"DATASET": "demo"}, names, tmp_path, inputs=inputs

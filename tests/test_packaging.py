@@ -40,7 +40,8 @@ def test_the_wheel_carries_the_series_the_instructors_page_and_the_demo_chexnet(
 def test_the_installed_copy_finds_its_bundled_files_and_no_checkout(wheel, tmp_path):
     install = wheel_support.install_read_only(wheel, tmp_path / "lib")
     code = (
-        "from tchexnet_lib import config, hosted, pretrain, notebooks\n"
+        "from tchexnet_lib import config, shipped\n"
+        "from tchexnet_lib.tools import hosted, runner\n"
         "print(config.checkout_root())\n"
         "print(shipped.shipped_weights())\n"
         "print(runner.notebook_path('01_data_exploration'))\n"
@@ -169,7 +170,7 @@ def test_tchexnet_demo_waits_for_another_demo_in_the_same_folder(tmp_path):
 
 CONCURRENT_DEMO = textwrap.dedent("""
     import json
-    from tchexnet_lib import demo
+    from tchexnet_lib.tools import demo
     from tests import tiny_demo
     tiny_demo.prepare()
     summary = demo.run_demo(tiny_demo.CONFIG, progress=False).summary

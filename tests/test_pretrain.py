@@ -112,7 +112,7 @@ def _shipped_copy(
     copy.write_bytes(real.read_bytes()[: 1000 if corrupt else None])
     manifest = {**models.read_metadata(real), **(manifest_change or {})}
     models.metadata_path(copy).write_text(json.dumps(manifest))
-    monkeypatch.setattr(pretrain, "shipped_weights_path", lambda: copy)
+    monkeypatch.setattr(shipped, "shipped_weights_path", lambda: copy)
     return copy
 
 

@@ -131,7 +131,7 @@ REFERENCE_CASES: tuple[tuple[int, dict], ...] = (
     (3, {"edema": True}),
 )
 #: Outputs on :func:`reference_inputs` per weight file sha256, from :func:`known_output_entry`.
-#: Regenerate an entry with ``python -c "from tchexnet_lib import doctor;
+#: Regenerate an entry with ``python -c "from tchexnet_lib.tools import doctor;
 #: print(doctor.known_output_entry('weights/demo/chexnet_demo.weights.h5'))"``.
 KNOWN_OUTPUTS: dict[str, dict] = {
     # the shipped demo CheXNet (weights/demo/); rows in REFERENCE_CASES order
