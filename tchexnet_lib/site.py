@@ -7,7 +7,7 @@ its contact sheet), one page per notebook with its figures and outputs, the inst
 (``notebooks/README.md``, when present), the references collected from the notebooks'
 ``## References`` sections, and on every notebook page a "run it yourself" box naming
 ``make lab`` and the notebook's parameters. The generator is MkDocs with the Material theme
-and mkdocs-jupyter (the ``site`` extra), chosen by measurement (README): it builds with no
+and mkdocs-jupyter (the ``site`` extra), chosen by measurement (``docs/site-generator.md``): it builds with no
 network, in seconds, and its pages load with no console error from ``file://`` as from a
 server. Nothing is executed: :func:`series_state` compares each executed copy's stamp with
 :func:`notebooks.run_key`, and a copy that is missing or not current stops the build (run
