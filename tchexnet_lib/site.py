@@ -6,13 +6,15 @@ a landing page (what the series teaches and for whom, the commands, the demo's r
 its contact sheet), one page per notebook with its figures and outputs, the instructor's page
 (``notebooks/README.md``, when present), the references collected from the notebooks'
 ``## References`` sections, and on every notebook page a "run it yourself" box naming
-``make lab`` and the notebook's parameters. The generator is MkDocs with the Material theme
-and mkdocs-jupyter (the ``site`` extra), chosen by measurement (``docs/site-generator.md``): it builds with no
-network, in seconds, and its pages load with no console error from ``file://`` as from a
-server. Nothing is executed: :func:`series_state` compares each executed copy's stamp with
-:func:`notebooks.run_key`, and a copy that is missing or not current stops the build (run
-``make demo``, which executes only those) unless the caller accepts it, in which case its
-page says so.
+``make lab`` and the notebook's parameters. From a checkout it also publishes the project's
+README (an "About" page) and ``docs/*.md`` (a "Docs" section); an installed wheel has
+neither, and its site goes without them. The generator is MkDocs with the Material theme
+and mkdocs-jupyter (the ``site`` extra), chosen by measurement (``docs/site-generator.md``):
+it builds with no network, in seconds, and its pages load with no console error from
+``file://`` as from a server. Nothing is executed: :func:`series_state` compares each
+executed copy's stamp with :func:`notebooks.run_key`, and a copy that is missing or not
+current stops the build (run ``make demo``, which executes only those) unless the caller
+accepts it, in which case its page says so.
 
 A static page has no kernel, so no widget can run there. Each widget output is replaced by
 a snapshot drawn from the widget state the executed copy saved (:func:`static_widget_html`):
@@ -500,7 +502,8 @@ def landing_page(
         titles, overviews: per notebook, its title and the first sentence of its overview.
         summary: the demo's ``summary.json`` (None: not run yet).
         contact_sheet: the contact sheet's path within the site, if copied there.
-        extra_pages: page title -> file (the instructor's page, the references).
+        extra_pages: page title -> file (the instructor's page, the references, the About
+            page).
         student_edition: the pages are the student edition (no answer): said at the top.
     """
     rows = [f"| [{titles[n]}]({n}.ipynb) | {overviews[n]} |" for n in titles]
