@@ -446,6 +446,7 @@ def test_the_command_builds_what_it_may_and_says_what_is_stale(series, capsys):
     assert cli.main(["site", "--allow-stale", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["notebooks"].values()) == {"stale"} and report["index"].endswith("index.html")
+    assert report["docs"] == str(config.output_dir("site") / "docs")  # from this checkout
     page = (config.output_dir("site") / "04_transfer_training.html").read_text()
     assert "Not current" in page
 
