@@ -4,7 +4,7 @@ One module-scoped ``tchexnet demo --no-notebooks --ablation --json`` in a subpro
 user runs it: from the project's wheel, installed into a read-only folder (the notebooks are tested in test_notebooks.py on the tiny demo). Nothing is
 pretrained: the demo CheXNet is the shipped ``weights/demo/`` file, so the numbers may differ
 between hosts only by floating point. The assertions are the issue's targets; the values measured
-on three target-set seeds (README, "The offline demo") clear each with a margin.
+on three target-set seeds (docs/results.md, "Robustness") clear each with a margin.
 """
 
 from __future__ import annotations

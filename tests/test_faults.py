@@ -4,7 +4,7 @@ Each case has at least one test named ``test_fault_NN_...``; most live beside th
 module they guard (``tests/test_models.py``, ``test_images.py``, ``test_data.py``,
 ``test_evaluation.py``, ``test_features.py``, ``test_training.py``,
 ``test_notebooks.py``), the rest here. ``test_every_case_has_a_test`` keeps the
-catalogue complete; the README's "Bad inputs and faults" table lists them.
+catalogue complete; the table of ``docs/faults.md`` lists them (checked below).
 """
 
 from __future__ import annotations
@@ -33,6 +33,13 @@ def test_every_case_has_a_test():
     for path in TESTS.glob("test_*.py"):
         names |= {int(n) for n in re.findall(r"def test_fault_(\d\d)_", path.read_text())}
     assert sorted(names) == list(range(1, N_CASES + 1)), set(range(1, N_CASES + 1)) - names
+
+
+def test_the_faults_page_lists_every_case_once():
+    page = (TESTS.parent / "docs" / "faults.md").read_text()
+    rows = [int(n) for n in re.findall(r"^\| (\d+) \|", page, flags=re.MULTILINE)]
+    assert rows == list(range(1, N_CASES + 1))
+    assert f"all {N_CASES} exist" in page
 
 
 def test_fault_04_partial_loading_is_not_offered():

@@ -13,6 +13,7 @@ import html
 import io
 import json
 import re
+from pathlib import Path
 
 import ipywidgets
 import nbformat
@@ -25,6 +26,9 @@ from tchexnet_lib import config, errors, files, models, notebooks, widgets
 from tchexnet_lib.tools import cli, demo, site, student
 
 PARAMETERS = {"DATASET": "demo", "LIMIT": 40}
+ROOT = Path(__file__).resolve().parent.parent
+#: The checkout's own pages, which a site built from it publishes: the README and docs/*.md.
+PROJECT_PAGES = {"about.html", *(f"docs/{p.stem}.html" for p in (ROOT / "docs").glob("*.md"))}
 INPUTS = {"predictions": "0" * 64}
 SUMMARY = {
     "note": "demo weights trained on synthetic data",
@@ -258,6 +262,35 @@ def test_the_landing_page_has_the_commands_the_series_and_the_demo_results():
     assert "**Student edition**" in handed_out and "every solution" not in handed_out
 
 
+def test_the_project_pages_are_staged_with_links_for_where_they_land(tmp_path):
+    project, staged = tmp_path / "checkout", tmp_path / "staged"
+    (project / "docs").mkdir(parents=True)
+    staged.mkdir()
+    (project / "README.md").write_text(
+        "# p\n\n![sheet](docs/s.jpg) [01](notebooks/01_a.ipynb) [guide](notebooks/README.md)"
+        "\n\n| [b](docs/b.md) | [a](docs/a.md#x) |\n"
+    )
+    (project / "docs" / "a.md").write_text(
+        "# Page `a`\n\n[back](../README.md#p) [b](b.md) ![s](s.jpg) [01](../notebooks/01_a.ipynb)"
+        " [the lock](../requirements.lock) [`tests/x.txt`](../tests/x.txt)\n"
+    )
+    (project / "docs" / "b.md").write_text("no heading\n")
+    (project / "docs" / "s.jpg").write_bytes(b"jpeg")
+    series = {"notebooks/01_a.ipynb": "01_a.ipynb"}  # the student edition: no instructor page
+    nav = site._stage_project(staged, project, series)
+    assert nav == [{"About": "about.md"}, {"Docs": [{"b": "docs/b.md"}, {"Page a": "docs/a.md"}]}]
+    assert (staged / "about.md").read_text() == (
+        "# p\n\n![sheet](docs/s.jpg) [01](01_a.ipynb) guide (`notebooks/README.md` in the "
+        "repository)\n\n| [b](docs/b.md) | [a](docs/a.md#x) |\n"
+    )
+    assert (staged / "docs" / "a.md").read_text() == (
+        "# Page `a`\n\n[back](../about.md#p) [b](b.md) ![s](s.jpg) [01](../01_a.ipynb)"
+        " the lock (`requirements.lock` in the repository) `tests/x.txt`\n"
+    )
+    assert (staged / "docs" / "s.jpg").read_bytes() == b"jpeg"
+    assert site._stage_project(tmp_path / "empty", tmp_path / "bare", series) == []
+
+
 # --------------------------------------------------------------------------- the build
 
 
@@ -304,12 +337,13 @@ def test_the_site_builds_offline_from_current_copies(series):
     result = site.build_site(expected=series["expected"], instructor=series["instructor"])
     assert result.folder == config.output_dir("site") and result.index.is_file()
     assert set(result.states.values()) == {"current"}
-    names = {page.name for page in result.pages}
+    names = {page.relative_to(result.folder).as_posix() for page in result.pages}
     assert names == {
         "index.html",
         "instructor.html",
         "references.html",
         *(f"{n}.html" for n in notebooks.SERIES),
+        *PROJECT_PAGES,
     }
     assert site.site_problems(result.folder) == []
     landing = result.index.read_text()
@@ -340,10 +374,11 @@ def test_the_student_site_has_no_answer_and_no_instructor_page(series):
         expected=series["expected"], instructor=series["instructor"], student_edition=True
     )
     assert result.folder == config.output_dir("site-student")
-    assert {page.name for page in result.pages} == {
+    assert {page.relative_to(result.folder).as_posix() for page in result.pages} == {
         "index.html",
         "references.html",
         *(f"{n}.html" for n in notebooks.SERIES),
+        *PROJECT_PAGES,
     }
     assert site.site_problems(result.folder) == []
     shown = page_text(result.folder / "01_data_exploration.html")
@@ -353,6 +388,35 @@ def test_the_student_site_has_no_answer_and_no_instructor_page(series):
     assert "saved: outputs/notebooks/demo/x.csv" in shown  # the other outputs stay
     assert "Student edition" in page_text(result.index)
     assert not (config.output_dir("site") / "index.html").exists()  # the full site untouched
+
+
+@pytest.mark.slow
+def test_the_site_publishes_the_readme_and_the_docs_pages_with_their_links(series, tmp_path):
+    result = site.build_site(expected=series["expected"], instructor=series["instructor"])
+    assert result.docs == result.folder / "docs" and site.site_problems(result.folder) == []
+    docs = sorted((ROOT / "docs").glob("*.md"))
+    assert len(docs) >= 10 and all((result.docs / f"{p.stem}.html").is_file() for p in docs)
+    about = (result.folder / "about.html").read_text()
+    assert 'href="docs/results.html"' in about and 'href="01_data_exploration.html"' in about
+    assert 'src="docs/demo_contact_sheet.jpg"' in about and 'href="instructor.html"' in about
+    assert 'href="about.html"' in result.index.read_text()
+    results = (result.docs / "results.html").read_text()
+    assert (
+        'src="demo_contact_sheet.jpg"' in results
+        and (result.docs / "demo_contact_sheet.jpg").is_file()
+    )
+    assert 'href="../instructor.html"' in (result.docs / "notebooks.html").read_text()
+    install = (result.docs / "install.html").read_text()
+    assert 'href="../about.html#in-colab-kaggle-or-binder"' in install
+    assert "Benchmarks" in page_text(result.docs / "benchmarks.html")
+    hosted = page_text(result.docs / "hosted.html")  # a file the site does not carry: its name
+    assert "tests/hosted/colab-2026-08.txt" in hosted and "../tests/hosted" not in hosted
+
+    wheel = tmp_path / "installed"  # like an installed wheel: no README.md, no docs/
+    wheel.mkdir()
+    bare = site.build_site(expected=series["expected"], out_dir=tmp_path / "bare", project=wheel)
+    assert bare.docs is None and not (bare.folder / "about.html").exists()
+    assert site.site_problems(bare.folder) == [] and "about.html" not in bare.index.read_text()
 
 
 def test_copies_that_are_missing_or_not_current_stop_the_build_unless_accepted(series):
@@ -383,6 +447,7 @@ def test_the_command_builds_what_it_may_and_says_what_is_stale(series, capsys):
     assert cli.main(["site", "--allow-stale", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["notebooks"].values()) == {"stale"} and report["index"].endswith("index.html")
+    assert report["docs"] == str(config.output_dir("site") / "docs")  # from this checkout
     page = (config.output_dir("site") / "04_transfer_training.html").read_text()
     assert "Not current" in page
 

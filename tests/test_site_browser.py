@@ -107,6 +107,10 @@ def test_every_page_loads_clean_with_its_images_and_links(built, server):
                 page.screenshot(path=SHOTS / "landing.png", full_page=True)
             else:
                 assert page.locator(".tchexnet-run-yourself").count() == (name != "references.html")
+        project = [p.relative_to(built.folder).as_posix() for p in built.pages]
+        for name in sorted(set(project) - set(pages)):  # the README and docs/ pages
+            check_page(page, built.folder, f"{server}/{name}")
+        assert "docs/results.html" in project and "about.html" in project
         check_page(page, built.folder, f"{server}/05_roc_comparison.html")
         twin = page.locator(".tchexnet-static-twin")
         assert twin.count() == 1 and "static twin" in twin.inner_text()

@@ -604,6 +604,7 @@ def cmd_site(args: argparse.Namespace) -> None:
                     "index": str(result.index),
                     "pages": [str(p) for p in result.pages],
                     "notebooks": result.states,
+                    "docs": str(result.docs) if result.docs else None,
                 },
                 indent=2,
             )
@@ -613,6 +614,10 @@ def cmd_site(args: argparse.Namespace) -> None:
         print(
             f"warning: {name}: {state}; its page says so (`make demo` makes it current)",
             file=sys.stderr,
+        )
+    if result.docs is None:
+        print(
+            "note: no docs/ folder (not a checkout): the site has no project pages", file=sys.stderr
         )
     print(
         f"site: {result.index} ({len(result.pages)} pages, from the executed notebooks in "

@@ -6,13 +6,15 @@ a landing page (what the series teaches and for whom, the commands, the demo's r
 its contact sheet), one page per notebook with its figures and outputs, the instructor's page
 (``notebooks/README.md``, when present), the references collected from the notebooks'
 ``## References`` sections, and on every notebook page a "run it yourself" box naming
-``make lab`` and the notebook's parameters. The generator is MkDocs with the Material theme
-and mkdocs-jupyter (the ``site`` extra), chosen by measurement (README): it builds with no
-network, in seconds, and its pages load with no console error from ``file://`` as from a
-server. Nothing is executed: :func:`series_state` compares each executed copy's stamp with
-:func:`runner.run_key`, and a copy that is missing or not current stops the build (run
-``make demo``, which executes only those) unless the caller accepts it, in which case its
-page says so.
+``make lab`` and the notebook's parameters. From a checkout it also publishes the project's
+README (an "About" page) and ``docs/*.md`` (a "Docs" section); an installed wheel has
+neither, and its site goes without them. The generator is MkDocs with the Material theme
+and mkdocs-jupyter (the ``site`` extra), chosen by measurement (``docs/site-generator.md``):
+it builds with no network, in seconds, and its pages load with no console error from
+``file://`` as from a server. Nothing is executed: :func:`series_state` compares each
+executed copy's stamp with :func:`runner.run_key`, and a copy that is missing or not
+current stops the build (run ``make demo``, which executes only those) unless the caller
+accepts it, in which case its page says so.
 
 A static page has no kernel, so no widget can run there. Each widget output is replaced by
 a snapshot drawn from the widget state the executed copy saved (:func:`static_widget_html`):
@@ -38,6 +40,7 @@ import copy
 import html
 import json
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -301,12 +304,15 @@ def _relative_outputs(cell, folders: list[tuple[str, str]]) -> None:
 _LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 
 
-def _rewrite_links(markdown: str, pages: Mapping[str, str]) -> str:
+def _rewrite_links(markdown: str, pages: Mapping[str, str], base: str | None = None) -> str:
     """Links to the series' files pointed at their pages; other relative links made plain text.
 
     ``pages`` maps a file name (``04_transfer_training.ipynb``, ``README.md``) to its page.
-    A link with a scheme or to an anchor is kept; a relative image (a repository file the site
-    does not carry) becomes its alt text.
+    With ``base``, the markdown's folder in the repository (``docs``, ``.``), it maps a
+    repository path (``notebooks/04_transfer_training.ipynb``, ``docs/demo_contact_sheet.jpg``)
+    to the page or file as linked from the page being written, images included.
+    A link with a scheme or to an anchor is kept; a relative link or image to a repository
+    file the site does not carry becomes its text, naming the file.
     """
 
     def replace(match: re.Match) -> str:
@@ -314,10 +320,15 @@ def _rewrite_links(markdown: str, pages: Mapping[str, str]) -> str:
         if urlsplit(target).scheme or target.startswith("#"):
             return match.group(0)
         path, _, anchor = target.partition("#")
-        page = None if image else pages.get(Path(path).name)
+        if base is None:
+            page = None if image else pages.get(Path(path).name)
+        else:
+            path = posixpath.normpath(posixpath.join(base, unquote(path)))
+            page = pages.get(path)
         if page is None:
-            return f"{text or 'a figure'} (`{path}` in the repository)"
-        return f"[{text}]({page}{'#' + anchor if anchor else ''})"
+            named = "" if path in text else f" (`{path}` in the repository)"
+            return f"{text or 'a figure'}{named}"
+        return f"{image}[{text}]({page}{'#' + anchor if anchor else ''})"
 
     return _LINK.sub(replace, markdown)
 
@@ -492,7 +503,8 @@ def landing_page(
         titles, overviews: per notebook, its title and the first sentence of its overview.
         summary: the demo's ``summary.json`` (None: not run yet).
         contact_sheet: the contact sheet's path within the site, if copied there.
-        extra_pages: page title -> file (the instructor's page, the references).
+        extra_pages: page title -> file (the instructor's page, the references, the About
+            page).
         student_edition: the pages are the student edition (no answer): said at the top.
     """
     rows = [f"| [{titles[n]}]({n}.ipynb) | {overviews[n]} |" for n in titles]
@@ -592,11 +604,14 @@ def mkdocs_config(nav: list, docs_dir: str) -> dict:
 
 @dataclass
 class SiteResult:
-    """What :func:`build_site` made: the site's folder, its pages, each notebook's state."""
+    """What :func:`build_site` made: the site's folder, its pages, each notebook's state, and
+    the site's folder of the project's ``docs/`` pages (None: no ``docs/`` was found, as
+    from an installed wheel)."""
 
     folder: Path
     pages: list[Path] = field(default_factory=list)
     states: dict[str, str] = field(default_factory=dict)
+    docs: Path | None = None
 
     @property
     def index(self) -> Path:
@@ -604,12 +619,74 @@ class SiteResult:
         return self.folder / "index.html"
 
 
+#: The images a page of ``docs/`` may show, copied into the site beside it.
+_IMAGES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
+
+
+def _first_heading(markdown: str, default: str) -> str:
+    """A markdown page's title: its first ``# `` heading, else ``default``."""
+    found = re.search(r"^# (.+)$", markdown, re.MULTILINE)
+    return found.group(1).strip().replace("`", "") if found else default
+
+
+def _reading_order(folder: Path, readme: str) -> list[Path]:
+    """The pages of ``folder`` (``docs/*.md``) in the order of the README's last link to each
+    (its table of the documentation), those it does not link after them by name."""
+    found = sorted(folder.glob("*.md")) if folder.is_dir() else []
+    linked = {p: readme.rfind(f"](docs/{p.name}") for p in found}
+    return sorted(found, key=lambda p: (linked[p] < 0, linked[p], p.name))
+
+
+def _stage_project(docs: Path, project: Path, series: Mapping[str, str]) -> list:
+    """The project's README (as ``about.md``) and ``docs/*.md`` (under ``docs/``) as pages.
+
+    Their links to each other, to their images and to the series (``series``: repository
+    path -> page source, ``notebooks/01_data_exploration.ipynb`` -> ``01_...ipynb``) are
+    rewritten for where each page lands; a link to any other file becomes its name.
+
+    Returns:
+        The nav entries: ``{"About": "about.md"}`` and ``{"Docs": [...]}``, each only when
+        its source exists.
+    """
+    folder = project / "docs"
+    readme = (project / "README.md").read_text() if (project / "README.md").is_file() else ""
+    sources = _reading_order(folder, readme)
+    images = [p for p in sorted(folder.glob("*")) if p.suffix.lower() in _IMAGES] if sources else []
+    placed = {f"docs/{p.name}": f"docs/{p.name}" for p in [*sources, *images]}
+    if readme:
+        placed["README.md"] = "about.md"
+    targets = {**series, **placed}
+    if sources:
+        (docs / "docs").mkdir()
+    for image in images:
+        shutil.copyfile(image, docs / "docs" / image.name)
+    titles = {}
+    for repo_path, page in placed.items():
+        if not page.endswith(".md"):
+            continue
+        here = posixpath.dirname(page) or "."
+        relative = {k: posixpath.relpath(v, here) for k, v in targets.items()}
+        text = (project / repo_path).read_text()
+        base = posixpath.dirname(repo_path) or "."
+        (docs / page).write_text(_rewrite_links(text, relative, base))
+        titles[page] = _first_heading(text, Path(page).stem)
+    nav = [{"About": "about.md"}] if "README.md" in placed else []
+    listed = [{titles[page]: page} for page in titles if page.startswith("docs/")]
+    return nav + ([{"Docs": listed}] if listed else [])
+
+
 def _stage(
-    source: Path, docs: Path, states: Mapping[str, str], demo_dir: Path, instructor: Path | None
+    source: Path,
+    docs: Path,
+    states: Mapping[str, str],
+    demo_dir: Path,
+    instructor: Path | None,
+    project: Path | None = None,
 ) -> list:
     """Write the MkDocs sources (pages, notebooks, figures) under ``docs``; return the nav.
 
     ``instructor`` None: the student edition (no instructor's page, no answer on any page).
+    ``project``: the checkout whose README and ``docs/`` become pages (:func:`_stage_project`).
     """
     import nbformat  # the notebook format: only for the site and the student edition
 
@@ -633,6 +710,11 @@ def _stage(
     references = collect_references(executed)
     (docs / "references.md").write_text(references_page(references, titles))
     extra["References"] = "references.md"
+    series = {f"notebooks/{n}.ipynb": f"{n}.ipynb" for n in executed}
+    if "README.md" in pages:
+        series["notebooks/README.md"] = "instructor.md"
+    project_nav = _stage_project(docs, project, series) if project else []
+    about = {"About the project": "about.md"} if (docs / "about.md").is_file() else {}
     sheet = demo_dir / "contact_sheet.png"
     if sheet.is_file():
         (docs / "figures").mkdir(exist_ok=True)
@@ -645,7 +727,7 @@ def _stage(
             overviews,
             summary if summary and "models" in summary else None,
             "figures/contact_sheet.png" if sheet.is_file() else None,
-            extra,
+            {**extra, **about},
             student_edition=instructor is None,
         )
     )
@@ -653,6 +735,7 @@ def _stage(
         {"Home": "index.md"},
         *({titles[n]: f"{n}.ipynb"} for n in executed),
         *({title: page} for title, page in extra.items()),
+        *project_nav,
     ]
 
 
@@ -664,6 +747,7 @@ def build_site(
     require_current: bool = True,
     instructor: str | os.PathLike | None = None,
     student_edition: bool = False,
+    project: str | os.PathLike | None = None,
 ) -> SiteResult:
     """Build the static site from the executed series; nothing is executed.
 
@@ -680,6 +764,10 @@ def build_site(
         instructor: the instructor's page (default ``notebooks/README.md``; used if present).
         student_edition: the pages without answers (:func:`student.remove_answers`) and
             without the instructor's page: safe to hand out.
+        project: the checkout whose ``README.md`` (the "About" page) and ``docs/*.md`` (the
+            "Docs" section) the site publishes beside the notebooks (default: the checkout
+            this library runs from). An installed wheel has neither: the site is built
+            without them (:attr:`SiteResult.docs` is None).
 
     Returns:
         A :class:`SiteResult`.
@@ -718,6 +806,7 @@ def build_site(
             else Path(instructor)
             if instructor
             else runner.notebook_dir() / "README.md",
+            Path(project) if project else config.checkout_root(),
         )
         built = _run_mkdocs(work, nav)
         problems = site_problems(built)
@@ -726,8 +815,9 @@ def build_site(
         _replace_folder(built, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    pages = sorted(out.glob("*.html"))
-    return SiteResult(out, pages, states)
+    pages = sorted(out.glob("*.html")) + sorted(out.glob("docs/*.html"))
+    published = out / "docs"
+    return SiteResult(out, pages, states, published if published.is_dir() else None)
 
 
 def _require_generator() -> None:
