@@ -323,10 +323,8 @@ def bench_project_train(paths, labels, n_train: int, epochs: int, root: Path) ->
     x, _ = features.load_features(store)
     extracted = time.perf_counter() - began
     result = training.train_head(
-        x[:n_train],
-        labels[:n_train],
-        x[n_train:],
-        labels[n_train:],
+        (x[:n_train], labels[:n_train]),
+        (x[n_train:], labels[n_train:]),
         root / "head-run",
         training.HeadConfig(epochs=epochs, class_weight="paper"),
         resume=False,

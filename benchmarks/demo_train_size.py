@@ -40,7 +40,9 @@ def head_auc(study, features: dict, tables: dict, n_patients: int, out: Path) ->
     keep = patient <= n_patients
     cut = int(keep.sum() * 0.8)
     y = pipeline.target_labels(rows[keep])
-    result = training.train_head(x[keep][:cut], y[:cut], x[keep][cut:], y[cut:], out, study.head)
+    result = training.train_head(
+        (x[keep][:cut], y[:cut]), (x[keep][cut:], y[cut:]), out, study.head
+    )
     head = training.build_head(config=study.head)
     head.load_weights(result.best_checkpoint)
     scores = head.predict(features["test"], verbose=0)[:, 0]

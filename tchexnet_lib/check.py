@@ -479,7 +479,7 @@ def _library_epoch(x: np.ndarray, y: np.ndarray, seed: int, class_weight: str = 
 
     head_config = training.HeadConfig(epochs=1, seed=seed, class_weight=class_weight)
     with tempfile.TemporaryDirectory() as folder:
-        run = training.train_head(x, y, x, y, folder, head_config)
+        run = training.train_head((x, y), (x, y), folder, head_config)
         trained = training.build_head(x.shape[1], head_config)
         trained.load_weights(run.best_checkpoint)
     config.set_seed(seed)  # train_head seeds, then builds its head: the same start

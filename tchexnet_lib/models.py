@@ -8,6 +8,12 @@ Both models share one DenseNet-121 base (``keras.applications.DenseNet121``,
 * **tCheXNet**: the same base, frozen → ``Dense(512, relu)`` → ``Dense(1, sigmoid)``
   (Pneumothorax); 120 convolutions + 2 dense layers ("122 layers"), 7,562,817 parameters.
 
+The tCheXNet head has one builder, :func:`head_layers`, read from a :class:`HeadArchitecture`
+(the paper's by default): the head alone on cached features (:func:`build_head`, what
+:mod:`~tchexnet_lib.training` trains), the head on a base (:func:`attach_tchexnet_head`,
+:func:`build_tchexnet`) and a saved tCheXNet reloaded (its sidecar records the head's
+architecture, :func:`head_for`) all go through it.
+
 The layer order is the original Keras 2 code's, so the original files load by
 topology. Loading never matches by name: Keras 2 called the first layers
 ``conv1/conv`` and ``conv1/bn`` where Keras 3 says ``conv1_conv`` and ``conv1_bn``,
@@ -28,7 +34,7 @@ import os
 import warnings
 import weakref
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -47,8 +53,10 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "DEMO_FILES",
     "HIDDEN_UNITS",
+    "HeadArchitecture",
     "REGISTRY",
     "SavedLayer",
+    "TCHEXNET_DROPOUT",
     "TCHEXNET_HIDDEN",
     "TCHEXNET_OUTPUT",
     "WeightsSpec",
@@ -56,12 +64,17 @@ __all__ = [
     "backbone_for",
     "build_base",
     "build_chexnet",
+    "build_head",
     "build_model",
     "build_tchexnet",
     "compiled",
     "describe_weights",
     "expected_layers",
     "feature_extractor",
+    "head_architecture",
+    "head_for",
+    "head_layer_names",
+    "head_layers",
     "input_shape_for",
     "load_model_file",
     "load_weights",
@@ -84,11 +97,40 @@ __all__ = [
 Architecture = Literal["chexnet", "tchexnet"]
 ARCHITECTURES: tuple[str, ...] = ("chexnet", "tchexnet")
 
-#: Names of the layers this project gives the heads (the original's were auto-named).
+#: Names of the layers this project gives the heads (the original's were auto-named). The
+#: hidden layer keeps its name whatever its width: saved Keras 3 files are read by layer name.
 CHEXNET_HEAD = "predictions"
 TCHEXNET_HIDDEN = "tchexnet_dense_512"
+TCHEXNET_DROPOUT = "tchexnet_dropout"
 TCHEXNET_OUTPUT = "tchexnet_pneumothorax"
 HIDDEN_UNITS = 512
+
+
+@dataclass(frozen=True)
+class HeadArchitecture:
+    """What the tCheXNet head is made of; the defaults are the paper's head.
+
+    :func:`head_layers` reads every field; a saved tCheXNet records them all in its sidecar
+    (``"head"``). ``training.HeadConfig`` extends it with how the head is trained.
+
+    Attributes:
+        hidden: units of the hidden ``Dense`` layer, relu (the paper: 512).
+        dropout: rate of a ``Dropout`` between the hidden and the output layer, active only in
+            training; 0 (the paper's: "noDropOut") adds no layer.
+    """
+
+    hidden: int = HIDDEN_UNITS
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1:
+            raise ValueError(f"hidden={self.hidden}: the hidden layer needs ≥ 1 unit")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout={self.dropout}: a rate in [0, 1) (0: no dropout)")
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (every field, a subclass's too)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -191,26 +233,84 @@ def build_chexnet(
     return model
 
 
-def attach_tchexnet_head(chexnet_or_base: keras.Model, freeze_base: bool = True) -> keras.Model:
-    """tCheXNet from a CheXNet (or a bare base): ``avg_pool`` → Dense 512 relu → Dense 1 sigmoid.
+def head_layers(
+    features: keras.KerasTensor, config: HeadArchitecture = HeadArchitecture()
+) -> keras.KerasTensor:
+    """The tCheXNet head on ``features``: Dense(hidden, relu) [→ Dropout] → Dense(1, sigmoid).
 
-    The new model shares the given model's layers (as the original code did), so
-    its layer order is the base's followed by the two head layers.
+    The one place the head's layers are made (the head alone, on a base, reloaded). They are
+    float32 whatever the global mixed-precision policy: the head is tiny, and its results stay
+    bitwise reproducible and equal on features and on images.
 
     Args:
-        chexnet_or_base: a model with an ``avg_pool`` layer.
+        features: the pooled features, (n, width).
+        config: the head's architecture (a ``training.HeadConfig`` is one).
+
+    Returns:
+        The Pneumothorax probability, (n, 1).
+    """
+    keras = errors.import_keras()
+
+    x = keras.layers.Dense(config.hidden, activation="relu", name=TCHEXNET_HIDDEN, dtype="float32")(
+        features
+    )
+    if config.dropout:
+        x = keras.layers.Dropout(config.dropout, name=TCHEXNET_DROPOUT, dtype="float32")(x)
+    return keras.layers.Dense(1, activation="sigmoid", name=TCHEXNET_OUTPUT, dtype="float32")(x)
+
+
+def build_head(
+    n_features: int | None = None, config: HeadArchitecture = HeadArchitecture()
+) -> keras.Model:
+    """The head alone, trained on cached features: Input(n_features) → :func:`head_layers`.
+
+    ``n_features``: the backbone's feature width (default DenseNet-121's, 1024). Its layers
+    are named as on a whole tCheXNet, so ``training.attach_head`` copies them by name.
+    """
+    keras = errors.import_keras()
+
+    inputs = keras.Input((n_features or backbones.get().feature_width,), name="features")
+    return keras.Model(inputs, head_layers(inputs, config), name="tchexnet_head")
+
+
+def head_architecture(model: keras.Model) -> HeadArchitecture:
+    """The architecture of the head in ``model`` (a tCheXNet or a head alone), read from its
+    layers: what a saved tCheXNet's sidecar records, inverse of :func:`head_layers`."""
+    dropout = [layer.rate for layer in model.layers if layer.name == TCHEXNET_DROPOUT]
+    hidden = model.get_layer(TCHEXNET_HIDDEN).units
+    return HeadArchitecture(hidden=int(hidden), dropout=float(dropout[0]) if dropout else 0.0)
+
+
+def head_layer_names(model: keras.Model) -> list[str]:
+    """The layers after the backbone's feature layer: CheXNet's ``predictions``, or tCheXNet's
+    head (:func:`head_layers`), in order."""
+    names = [layer.name for layer in model.layers]
+    return names[names.index(backbones.of_model(model).feature_layer) + 1 :]
+
+
+def attach_tchexnet_head(
+    chexnet_or_base: keras.Model, freeze_base: bool = True, head: HeadArchitecture | None = None
+) -> keras.Model:
+    """tCheXNet from a CheXNet (or a bare base): its pooled features → :func:`head_layers`.
+
+    The new model shares the given model's layers (as the original code did), so
+    its layer order is the base's followed by the head's.
+
+    Args:
+        chexnet_or_base: a model on a backbone of :data:`tchexnet_lib.backbones.BACKBONES`.
         freeze_base: mark every base layer non-trainable (the paper's recipe). A
             frozen BatchNormalization runs in inference mode in Keras 3, so the
             frozen base is a fixed feature extractor.
+        head: the head's architecture (default the paper's).
     """
     keras = errors.import_keras()
 
     features = chexnet_or_base.get_layer(backbones.of_model(chexnet_or_base).feature_layer).output
-    hidden = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name=TCHEXNET_HIDDEN)(features)
-    output = keras.layers.Dense(1, activation="sigmoid", name=TCHEXNET_OUTPUT)(hidden)
+    output = head_layers(features, head or HeadArchitecture())
     model = keras.Model(chexnet_or_base.input, output, name="tchexnet")
-    for layer in model.layers[:-2]:
-        layer.trainable = not freeze_base
+    in_head = set(head_layer_names(model))
+    for layer in model.layers:
+        layer.trainable = layer.name in in_head or not freeze_base
     return model
 
 
@@ -219,8 +319,9 @@ def build_tchexnet(
     chexnet_weights: str | os.PathLike | None = None,
     input_shape: tuple[int, int, int] = (*config.IMAGE_SIZE, 3),
     backbone: str | None = None,
+    head: HeadArchitecture | None = None,
 ) -> keras.Model:
-    """tCheXNet: CheXNet's frozen base + ``Dense(512, relu)`` + ``Dense(1, sigmoid)``.
+    """tCheXNet: CheXNet's frozen base + the head (the paper's: Dense(512, relu), Dense(1, sigmoid)).
 
     Args:
         weights: a full tCheXNet weight file (base and head), e.g. the paper's
@@ -229,6 +330,8 @@ def build_tchexnet(
             training a new head (the paper's transfer step).
         input_shape: (height, width, 3).
         backbone: the base; default the weight file's (its sidecar), DenseNet-121 without one.
+        head: the head's architecture; default the weight file's (its sidecar's ``head``), the
+            paper's without one.
 
     Returns:
         Model from (n, h, w, 3) preprocessed images to (n, 1) Pneumothorax probabilities.
@@ -237,7 +340,7 @@ def build_tchexnet(
     chexnet = build_chexnet(
         weights=None if weights else chexnet_weights, input_shape=input_shape, backbone=backbone
     )
-    model = attach_tchexnet_head(chexnet)
+    model = attach_tchexnet_head(chexnet, head=head or head_for(weights))
     if weights is not None:
         load_weights(model, weights)
     return model
@@ -410,7 +513,7 @@ def _compare_in_order(path: Path, saved: list[SavedLayer], model: keras.Model) -
             f"{path}: layer '{nested[0].name}' holds {len(nested[0].shapes)} weights: the file "
             "stores a nested model; this project loads flat CheXNet/tCheXNet files only"
         )
-    head = {layer.name for layer in model.layers[-2:] if layer.weights}
+    head = set(head_layer_names(model))
     for index, (got, want) in enumerate(zip(saved, expected)):
         same_name = _keras2_name(got.name) == want.name or want.name in head
         if not same_name or got.shapes != want.shapes:
@@ -615,17 +718,21 @@ def save_metadata(
     """Write the sidecar of a weight file this project saved (every writer calls this).
 
     Its core fields: ``architecture`` (chexnet or tchexnet), ``backbone``, ``image_size``
-    (the model's input size), ``description`` and the ``sha256`` of the weight file;
-    ``fields`` add to them or replace them (e.g. the ``image_size`` of a model built with an
-    open input size).
+    (the model's input size), for a tCheXNet its ``head`` (:class:`HeadArchitecture`, read
+    from the model: loading rebuilds the same head), ``description`` and the ``sha256`` of the
+    weight file; ``fields`` add to them or replace them (e.g. the ``image_size`` of a model
+    built with an open input size).
 
     Returns:
         The sidecar's path (:func:`metadata_path`).
     """
+    architecture = "chexnet" if model.output.shape[-1] > 1 else "tchexnet"
+    head = {"head": head_architecture(model).to_dict()} if architecture == "tchexnet" else {}
     metadata = {
-        "architecture": "chexnet" if model.output.shape[-1] > 1 else "tchexnet",
+        "architecture": architecture,
         "backbone": backbones.of_model(model).name,
         "image_size": [int(side) for side in model.input.shape[1:3] if side is not None],
+        **head,
         "description": description,
         "sha256": files.sha256_file(path),
         **fields,
@@ -636,6 +743,25 @@ def save_metadata(
 def backbone_for(path: str | os.PathLike | None) -> str:
     """The backbone a weight file was saved from (its sidecar's ``backbone``; else DenseNet-121)."""
     return (read_metadata(path).get("backbone") if path else None) or backbones.DEFAULT
+
+
+def head_for(path: str | os.PathLike | None) -> HeadArchitecture:
+    """The head a tCheXNet weight file was saved with: its sidecar's ``head``, else the paper's
+    (the original files, and this project's saved before the sidecar recorded it).
+
+    Raises:
+        WeightsError: the sidecar's head is not one this version builds (naming the sidecar).
+    """
+    saved = (read_metadata(path).get("head") if path else None) or {}
+    known = {field.name for field in fields(HeadArchitecture)}
+    try:
+        if set(saved) - known:
+            raise ValueError(f"unknown settings {sorted(set(saved) - known)}")
+        return HeadArchitecture(**saved)
+    except (TypeError, ValueError) as error:
+        raise errors.WeightsError(
+            f"{metadata_path(path)}: head {saved} is not one this version builds ({error})"
+        ) from error
 
 
 def input_shape_for(path: str | os.PathLike | None) -> tuple[int, int, int]:

@@ -453,8 +453,8 @@ def train_transfer_head(
     if features is None or tables is None:
         features, tables = all_features(study, progress)
     return training.train_head(
-        *labelled_rows(features["train"], tables["train"]),
-        *labelled_rows(features["val"], tables["val"]),
+        labelled_rows(features["train"], tables["train"]),
+        labelled_rows(features["val"], tables["val"]),
         study.out_dir / "head",
         study.head,
     )
@@ -608,7 +608,7 @@ def save_tchexnet_model(study: Study, path: Path | None = None, result=None) -> 
     }
     if _saved_from(path, sources):
         return path
-    model = training.attach_head(load_chexnet(study), result.best_checkpoint)
+    model = training.attach_head(load_chexnet(study), result.best_checkpoint, head=study.head)
     path = training.save_tchexnet(model, path)
     base_note = models.read_metadata(study.weights).get("description")
     description = f"tCheXNet trained here on {study.dataset} data, base from {study.weights.name}"

@@ -2,10 +2,14 @@
 
 With the base frozen, tCheXNet is "features (1024-d) → Dense 512 relu → Dense 1 sigmoid"; the
 features come from the store (:mod:`tchexnet_lib.features`), so ten epochs of the paper take
-seconds instead of re-running DenseNet-121 on every image every epoch.
+seconds instead of re-running DenseNet-121 on every image every epoch. The head is built by
+:func:`models.build_head` (re-exported here as :func:`build_head`), the one builder that also
+makes the head of a whole tCheXNet.
 
 The paper's recipe (:class:`HeadConfig` defaults): Adam(1e-3), binary cross-entropy, batch 16,
-10 epochs. Its class weights were inverted (``w0 = n0/n``, ``w1 = n1/n``: positives DOWN-weighted
+10 epochs. A fine-tune's settings are a :class:`FineTuneConfig`; the names the two share
+(``learning_rate``, ``batch_size``, ``epochs``, ``class_weight``, ``select_on``,
+``early_stopping_patience``, ``seed``) mean the same in both. Its class weights were inverted (``w0 = n0/n``, ``w1 = n1/n``: positives DOWN-weighted
 about 7× on CheXpert); ``class_weight="paper"`` reproduces that defect, the default "balanced"
 (``w_c = n / (2 n_c)``) fixes it.
 
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINTS",
     "CLASS_WEIGHTS",
+    "FineTuneConfig",
     "HISTORY",
     "HeadConfig",
     "SELECT_ON",
@@ -90,12 +95,27 @@ _HISTORY_COLUMNS = ["epoch", "loss", "val_loss", "val_auc", "checkpoint", "secon
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_schedule(config: HeadConfig | FineTuneConfig) -> None:
+    """The checks of the settings a head's training and a fine-tune share."""
+    if config.class_weight not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weight={config.class_weight!r}: use one of {CLASS_WEIGHTS}")
+    if config.select_on not in SELECT_ON:
+        raise ValueError(f"select_on={config.select_on!r}: use one of {SELECT_ON}")
+    if min(config.batch_size, config.epochs) < 1 or config.learning_rate <= 0:
+        raise ValueError("batch_size and epochs must be ≥ 1 and learning_rate > 0")
+    if config.early_stopping_patience is not None and config.early_stopping_patience < 1:
+        raise ValueError("early_stopping_patience must be None or ≥ 1")
+
+
 @dataclass(frozen=True)
-class HeadConfig:
-    """How the head is trained; defaults are the paper's, except the class weights' defect.
+class HeadConfig(models.HeadArchitecture):
+    """How the head is made and trained; defaults are the paper's, except the class weights'
+    defect. The head's architecture (``hidden``, ``dropout``) is a
+    :class:`models.HeadArchitecture`, which this extends.
 
     Attributes:
         hidden: units of the hidden Dense layer (the paper: 512).
+        dropout: rate of a Dropout before the output layer (the paper: 0, none).
         learning_rate: Adam's learning rate.
         loss: only "binary_crossentropy" (the paper's).
         batch_size: rows per step.
@@ -108,7 +128,6 @@ class HeadConfig:
         seed: seeds the initial weights and each epoch's shuffle.
     """
 
-    hidden: int = models.HIDDEN_UNITS
     learning_rate: float = 1e-3
     loss: str = "binary_crossentropy"
     batch_size: int = 16
@@ -119,19 +138,42 @@ class HeadConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.class_weight not in CLASS_WEIGHTS:
-            raise ValueError(f"class_weight={self.class_weight!r}: use one of {CLASS_WEIGHTS}")
-        if self.select_on not in SELECT_ON:
-            raise ValueError(f"select_on={self.select_on!r}: use one of {SELECT_ON}")
+        super().__post_init__()
+        _check_schedule(self)
         if self.loss != "binary_crossentropy":
             raise ValueError(f"loss={self.loss!r}: only 'binary_crossentropy' is supported")
-        if min(self.hidden, self.batch_size, self.epochs) < 1 or self.learning_rate <= 0:
-            raise ValueError("hidden, batch_size and epochs must be ≥ 1 and learning_rate > 0")
-        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
-            raise ValueError("early_stopping_patience must be None or ≥ 1")
+
+
+@dataclass(frozen=True)
+class FineTuneConfig:
+    """How a tCheXNet is fine-tuned end to end on images (:func:`fine_tune`).
+
+    Attributes:
+        unfreeze: layers whose name starts with this are trained, besides the head; None: the
+            backbone's ``fine_tune_prefix`` (DenseNet-121: ``"conv5_"``, the last dense block).
+        learning_rate: Adam's learning rate (small: the base is already trained).
+        batch_size, epochs, class_weight, select_on, early_stopping_patience, seed: as in
+            :class:`HeadConfig`.
+        augment: a seeded small shift and contrast change per batch (:func:`_augment`).
+        preprocess: the images' preprocessing (:func:`images.make_dataset`).
+    """
+
+    unfreeze: str | None = None
+    learning_rate: float = 1e-5
+    batch_size: int = 16
+    epochs: int = 1
+    class_weight: str = "balanced"
+    select_on: str = "val_loss"
+    early_stopping_patience: int | None = None
+    seed: int = 0
+    augment: bool = False
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    def __post_init__(self) -> None:
+        _check_schedule(self)
 
     def to_dict(self) -> dict:
-        """Plain-JSON form (saved as ``head_config.json``)."""
+        """Plain-JSON form (saved in ``finetune_config.json``)."""
         return asdict(self)
 
 
@@ -164,26 +206,19 @@ def class_weights(labels: Any, mode: str = "balanced") -> dict[int, float]:
     raise ValueError(f"class weight mode {mode!r}: use one of {CLASS_WEIGHTS}")
 
 
-def build_head(n_features: int | None = None, config: HeadConfig = HeadConfig()) -> keras.Model:
-    """The head alone: Input(n_features) → Dense(hidden, relu) → Dense(1, sigmoid).
+#: The head alone, ``build_head(n_features, config)``: :func:`models.build_head` (one builder
+#: for the head trained here and the head of a whole tCheXNet).
+build_head = models.build_head
 
-    ``n_features``: the backbone's feature width (default DenseNet-121's, 1024).
 
-    Layer names are :data:`models.TCHEXNET_HIDDEN` and :data:`models.TCHEXNET_OUTPUT`, as in
-    :func:`models.attach_tchexnet_head`, so :func:`attach_head` copies it by name. The head is
-    float32 whatever the global mixed-precision policy: it is tiny, and results stay bitwise
-    reproducible.
-    """
-    keras = errors.import_keras()
-
-    inputs = keras.Input((n_features or backbones.get().feature_width,), name="features")
-    hidden = keras.layers.Dense(
-        config.hidden, activation="relu", name=models.TCHEXNET_HIDDEN, dtype="float32"
-    )(inputs)
-    output = keras.layers.Dense(
-        1, activation="sigmoid", name=models.TCHEXNET_OUTPUT, dtype="float32"
-    )(hidden)
-    return keras.Model(inputs, output, name="tchexnet_head")
+def _pair(value: Any, where: str) -> tuple[Any, Any]:
+    """``(inputs, labels)`` unpacked, or a TypeError saying what to pass."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise TypeError(
+            f"{where}: pass a tuple (inputs, labels), e.g. (features, labels); "
+            f"got {type(value).__name__}"
+        )
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,17 +302,20 @@ class TrainResult:
 
 @dataclass
 class _Run:
-    """One run folder: its identity, its selection rule and its model/optimizer."""
+    """One run folder: its identity, its settings (epochs, selection, early stopping) and its
+    model/optimizer."""
 
     out_dir: Path
     prefix: str
     run_key: dict
     val_key: str
-    select_on: str
-    epochs: int
-    patience: int | None
+    config: HeadConfig | FineTuneConfig
     model: Any
     optimizer: Any
+
+    @property
+    def select_on(self) -> str:
+        return self.config.select_on
 
     @property
     def best_path(self) -> Path:
@@ -434,11 +472,12 @@ def _commit_epoch(run: _Run, state: dict, row: dict) -> None:
 
 
 def _should_stop(run: _Run, state: dict) -> bool:
-    if run.patience is None or not state["history"]:
+    patience = run.config.early_stopping_patience
+    if patience is None or not state["history"]:
         return False
     scores = [_score(row, run.select_on) for row in state["history"]]
     best_index = int(np.nanargmax(scores)) if not np.all(np.isnan(scores)) else 0
-    return len(scores) - 1 - best_index >= run.patience
+    return len(scores) - 1 - best_index >= patience
 
 
 def _remove_temporaries(run: _Run) -> None:
@@ -469,7 +508,7 @@ def _run_epochs(
     state, resuming = _open_state(run, resume)
     start = _restore(run, state, reset) if resuming else 0
     _write_history(run, state["history"])
-    for epoch in range(start + 1, run.epochs + 1):
+    for epoch in range(start + 1, run.config.epochs + 1):
         if _should_stop(run, state):
             state["stopped_early"] = True
             files.save_json(state, run.out_dir / STATE)
@@ -540,10 +579,8 @@ def _check_features(x: Any, y: Any, where: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def train_head(
-    train_features: Any,
-    train_labels: Any,
-    val_features: Any,
-    val_labels: Any,
+    train: tuple[Any, Any],
+    val: tuple[Any, Any],
     out_dir: PathLike,
     config: HeadConfig = HeadConfig(),
     resume: bool = True,
@@ -552,10 +589,9 @@ def train_head(
     """Train the tCheXNet head on cached features, resumably, keeping the best checkpoint.
 
     Args:
-        train_features: (n, width) features (float16 stores are cast to float32).
-        train_labels: (n,) labels 0/1; a -1 or NaN raises (never reaches the loss).
-        val_features: (m, width).
-        val_labels: (m,) labels 0/1.
+        train: ``(features, labels)``: (n, width) features (float16 stores are cast to
+            float32) and (n,) labels 0/1; a -1 or NaN raises (never reaches the loss).
+        val: ``(features, labels)`` of the validation rows, (m, width) and (m,).
         out_dir: the run folder (see the module docstring).
         config: see :class:`HeadConfig`.
         resume: continue a run of the same data and settings found in ``out_dir`` from its
@@ -571,8 +607,8 @@ def train_head(
     """
     import keras
 
-    x_train, y_train = _check_features(train_features, train_labels, "train")
-    x_val, y_val = _check_features(val_features, val_labels, "validation")
+    x_train, y_train = _check_features(*_pair(train, "train_head train"), "train")
+    x_val, y_val = _check_features(*_pair(val, "train_head val"), "validation")
     if x_val.shape[1] != x_train.shape[1]:
         raise ValueError(
             f"train features have {x_train.shape[1]} columns, validation {x_val.shape[1]}"
@@ -581,7 +617,7 @@ def train_head(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
-    model = build_head(x_train.shape[1], config)
+    model = models.build_head(x_train.shape[1], config)
     optimizer = keras.optimizers.Adam(config.learning_rate)
     optimizer.build(model.trainable_variables)
     settings = {
@@ -598,9 +634,7 @@ def train_head(
             "val": val_key,
         },
         val_key,
-        config.select_on,
-        config.epochs,
-        config.early_stopping_patience,
+        config,
         model,
         optimizer,
     )
@@ -612,9 +646,11 @@ def train_head(
 
     def fit_epoch(epoch: int) -> float:
         order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
-        return _head_epoch(
-            step, x_train, y_train, weights, order, config.batch_size, epoch, callbacks or []
+        batches = (
+            (x_train[rows], y_train[rows, None], weights[rows])
+            for rows in np.split(order, range(config.batch_size, len(order), config.batch_size))
         )
+        return _head_epoch(step, batches, epoch, callbacks or [])
 
     def validate() -> tuple[float, float]:
         p = np.concatenate(
@@ -652,21 +688,21 @@ def _head_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer):
     return step
 
 
-def _head_epoch(step, x, y, w, order, batch_size, epoch, callbacks) -> float:
-    """One epoch over ``order``; returns the size-weighted mean batch loss.
+def _head_epoch(step, batches, epoch: int, callbacks) -> float:
+    """One epoch over ``batches`` of (x, y, w); returns the size-weighted mean batch loss.
 
     Keras callbacks get ``on_epoch_begin``, ``on_train_batch_end`` and ``on_epoch_end`` (epochs
     counted from 0, as in ``fit``).
     """
     for callback in callbacks:
         callback.on_epoch_begin(epoch - 1)
-    losses = []
-    for batch, start in enumerate(range(0, len(order), batch_size)):
-        rows = order[start : start + batch_size]
-        losses.append(step(x[rows], y[rows, None], w[rows]) * len(rows))  # no sync per step
+    losses, rows = [], 0
+    for batch, (x, y, w) in enumerate(batches):
+        losses.append(step(x, y, w) * len(x))  # no sync per step
+        rows += len(x)
         for callback in callbacks:
-            callback.on_train_batch_end(batch, {"loss": float(losses[-1]) / len(rows)})
-    mean = float(np.sum([float(loss) for loss in losses])) / len(order)
+            callback.on_train_batch_end(batch, {"loss": float(losses[-1]) / len(x)})
+    mean = float(np.sum([float(loss) for loss in losses])) / rows
     for callback in callbacks:
         callback.on_epoch_end(epoch - 1, {"loss": mean})
     return mean
@@ -681,6 +717,7 @@ def attach_head(
     chexnet_model_or_weights: keras.Model | PathLike,
     head_weights: keras.Model | PathLike,
     input_shape: tuple[int, int, int] | None = None,
+    head: models.HeadArchitecture | None = None,
 ) -> keras.Model:
     """tCheXNet from a CheXNet and a trained head: predictions equal "features → head".
 
@@ -690,9 +727,12 @@ def attach_head(
         head_weights: a head from :func:`build_head` / :func:`train_head`, or its
             ``.weights.h5`` file (e.g. ``head_best.weights.h5``).
         input_shape: used when building CheXNet from a file (default: its sidecar's size).
+        head: the architecture of a head given as a file: the :class:`HeadConfig` it was
+            trained with (default the paper's head). A head model brings its own.
 
     Returns:
-        The tCheXNet ``keras.Model`` (frozen base + Dense 512 relu + Dense 1 sigmoid).
+        The tCheXNet ``keras.Model``: the frozen base and the same head
+        (:func:`models.attach_tchexnet_head`).
     """
     import keras
 
@@ -706,13 +746,21 @@ def attach_head(
         )
     )
     if isinstance(head_weights, keras.Model):
-        head = head_weights
+        trained = head_weights
     else:
-        head = build_head(models.feature_extractor(chexnet).output.shape[-1])
-        models.load_weights(head, head_weights)
-    model = models.attach_tchexnet_head(chexnet)
-    for name in (models.TCHEXNET_HIDDEN, models.TCHEXNET_OUTPUT):
-        model.get_layer(name).set_weights(head.get_layer(name).get_weights())
+        width = models.feature_extractor(chexnet).output.shape[-1]
+        trained = models.build_head(width, head or models.HeadArchitecture())
+        try:
+            models.load_weights(trained, head_weights)
+        except errors.WeightsError as error:
+            raise errors.WeightsError(
+                f"{error}; a head trained with another HeadConfig attaches with "
+                "attach_head(..., head=that_config)"
+            ) from error
+    model = models.attach_tchexnet_head(chexnet, head=models.head_architecture(trained))
+    for layer in trained.layers:
+        if layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
     return model
 
 
@@ -721,7 +769,8 @@ def save_tchexnet(model: keras.Model, path: PathLike) -> Path:
     and ``tchexnet predict --model tchexnet --weights path``) or ``.keras`` (architecture too).
 
     A ``.weights.h5`` file gets its sidecar (:func:`models.metadata_path`) with the model's input
-    size, so the command builds and preprocesses at the size it was trained at.
+    size and its head's architecture, so the command builds the same model and preprocesses at
+    the size it was trained at.
 
     Raises:
         ValueError: another suffix.
@@ -752,7 +801,7 @@ def set_fine_tune_trainable(model: keras.Model, unfreeze_prefix: str | None = No
     import keras
 
     prefix = unfreeze_prefix or backbones.of_model(model).fine_tune_prefix
-    head = {models.TCHEXNET_HIDDEN, models.TCHEXNET_OUTPUT}
+    head = set(models.head_layer_names(model))
     for layer in model.layers:
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         in_block = layer.name.startswith(prefix) and not is_bn
@@ -775,19 +824,18 @@ def _augment(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.image.stateless_random_contrast(x, 0.9, 1.1, seed=seed + 1)
 
 
-def _fine_tune_dataset(paths, y, w, preprocess, batch_size, augment, seed, epoch):
+def _fine_tune_dataset(
+    paths: list[str], y: np.ndarray, w: np.ndarray, config: FineTuneConfig, epoch: int
+) -> tf.data.Dataset:
+    """Batches of (images, labels, sample weights) in the given order, augmented if asked."""
     import tensorflow as tf
 
     labels = np.stack([y, w], axis=1).astype(np.float32)
-    ds = images.make_dataset(paths, preprocess, batch_size=batch_size, labels=labels)
+    ds = images.make_dataset(paths, config.preprocess, batch_size=config.batch_size, labels=labels)
     ds = features.without_autotune(ds.map(lambda x, yw: (x, yw[:, :1], yw[:, 1])))
-    if augment:
-        ds = ds.enumerate().map(
-            lambda i, b: (
-                _augment(b[0], tf.stack([tf.constant(seed * 100_003 + epoch, tf.int64), i])),
-                *b[1:],
-            )
-        )
+    if config.augment:
+        seed = tf.constant(config.seed * 100_003 + epoch, tf.int64)
+        ds = ds.enumerate().map(lambda i, b: (_augment(b[0], tf.stack([seed, i])), *b[1:]))
     return ds
 
 
@@ -801,7 +849,7 @@ def _checked_images(
     return paths, y
 
 
-def _mirrored_copy(model: keras.Model, lr: float, strategy: tf.distribute.Strategy):
+def _mirrored_copy(model: keras.Model, learning_rate: float, strategy: tf.distribute.Strategy):
     """The model to train (a copy under ``strategy`` when it has several replicas), compiled."""
     import keras
 
@@ -810,26 +858,16 @@ def _mirrored_copy(model: keras.Model, lr: float, strategy: tf.distribute.Strate
         if strategy.num_replicas_in_sync > 1:
             working = keras.models.clone_model(model)
             working.set_weights(model.get_weights())
-        optimizer = _compile(working, lr)
+        optimizer = _compile(working, learning_rate)
     return working, optimizer
 
 
 def fine_tune(
     model: keras.Model,
-    train_paths: Sequence[PathLike],
-    train_labels: Any,
-    val_paths: Sequence[PathLike],
-    val_labels: Any,
+    train: tuple[Sequence[PathLike], Any],
+    val: tuple[Sequence[PathLike], Any],
     out_dir: PathLike,
-    unfreeze: str | None = None,
-    lr: float = 1e-5,
-    epochs: int = 1,
-    batch_size: int = 16,
-    class_weight: str = "balanced",
-    select_on: str = "val_loss",
-    preprocess: PreprocessConfig = PreprocessConfig(),
-    augment: bool = False,
-    seed: int = 0,
+    config: FineTuneConfig = FineTuneConfig(),
     resume: bool = True,
     strategy: tf.distribute.Strategy | None = None,
 ) -> TrainResult:
@@ -842,15 +880,11 @@ def fine_tune(
 
     Args:
         model: a tCheXNet (e.g. from :func:`attach_head`); trained in place.
-        train_paths, train_labels: images and their 0/1 labels.
-        val_paths, val_labels: validation images and labels.
+        train: ``(image paths, labels)``: the training images and their 0/1 labels.
+        val: ``(image paths, labels)`` of the validation images.
         out_dir: the run folder.
-        unfreeze: layers whose name starts with this are trained, besides the head; default
-            the backbone's ``fine_tune_prefix`` (DenseNet-121: ``"conv5_"``, the last dense block).
-        lr: Adam's learning rate (small: the base is already trained).
-        epochs, batch_size, class_weight, select_on, seed: as in :class:`HeadConfig`.
-        preprocess: image preprocessing.
-        augment: a seeded small shift and contrast change (:func:`_augment`).
+        config: see :class:`FineTuneConfig` (which layers, learning rate, epochs,
+            preprocessing…).
         resume: continue a matching run in ``out_dir``.
         strategy: a ``tf.distribute`` strategy; default :func:`features.strategy_for_devices`.
 
@@ -859,38 +893,31 @@ def fine_tune(
     """
     if model.output.shape[-1] != 1:
         raise ValueError("fine_tune expects a tCheXNet (one output); build it with attach_head")
-    HeadConfig(
-        class_weight=class_weight,
-        select_on=select_on,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=lr,
-    )  # validates the arguments
-    train_paths, y_train = _checked_images(train_paths, train_labels, "train")
-    val_paths, y_val = _checked_images(val_paths, val_labels, "validation")
-    backbones.check_normalisation(model, preprocess.normalisation)
-    images.preflight(train_paths + val_paths, preprocess, on_error="raise", progress=False)
-    weights = _sample_weights(y_train, class_weight)
-    set_seed(seed)
-    unfreeze = unfreeze or backbones.of_model(model).fine_tune_prefix
+    train_paths, y_train = _checked_images(*_pair(train, "fine_tune train"), "train")
+    val_paths, y_val = _checked_images(*_pair(val, "fine_tune val"), "validation")
+    backbones.check_normalisation(model, config.preprocess.normalisation)
+    images.preflight(train_paths + val_paths, config.preprocess, on_error="raise", progress=False)
+    weights = _sample_weights(y_train, config.class_weight)
+    set_seed(config.seed)
+    unfreeze = config.unfreeze or backbones.of_model(model).fine_tune_prefix
     settings = {
+        **{
+            k: v
+            for k, v in config.to_dict().items()
+            if k not in ("epochs", "early_stopping_patience")
+        },
         "unfreeze": unfreeze,
-        "lr": lr,
-        "batch_size": batch_size,
-        "class_weight": class_weight,
-        "seed": seed,
-        "augment": augment,
-        "preprocess": preprocess.to_dict(),
         "initial_weights": models.weights_digest(model),
     }
     set_fine_tune_trainable(model, unfreeze)
-    working, optimizer = _mirrored_copy(model, lr, strategy or features.strategy_for_devices())
+    strategy = strategy or features.strategy_for_devices()
+    working, optimizer = _mirrored_copy(model, config.learning_rate, strategy)
     val_key = files.sha256_json(
         {
             "kind": "finetune",
             "val": files.sha256_lines(val_paths),
             "labels": files.sha256_arrays(y_val),
-            "preprocess": preprocess.to_dict(),
+            "preprocess": config.preprocess.to_dict(),
         }
     )
     run = _Run(
@@ -904,9 +931,7 @@ def fine_tune(
             "labels": files.sha256_arrays(y_train),
         },
         val_key,
-        select_on,
-        epochs,
-        None,
+        config,
         working,
         optimizer,
     )
@@ -914,22 +939,15 @@ def fine_tune(
     files.save_json(settings, run.out_dir / "finetune_config.json")
 
     def fit_epoch(epoch: int) -> float:
-        order = np.random.default_rng([seed, epoch]).permutation(len(train_paths))
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(train_paths))
         ds = _fine_tune_dataset(
-            [train_paths[i] for i in order],
-            y_train[order],
-            weights[order],
-            preprocess,
-            batch_size,
-            augment,
-            seed,
-            epoch,
+            [train_paths[i] for i in order], y_train[order], weights[order], config, epoch
         )
         history = working.fit(ds, initial_epoch=epoch - 1, epochs=epoch, shuffle=False, verbose=0)
         return float(history.history["loss"][-1])
 
     def validate() -> tuple[float, float]:
-        ds = images.make_dataset(val_paths, preprocess, batch_size=batch_size)
+        ds = images.make_dataset(val_paths, config.preprocess, batch_size=config.batch_size)
         p = working.predict(features.without_autotune(ds), verbose=0)
         return _bce(y_val, p), _auc(y_val, p)
 

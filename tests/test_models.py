@@ -82,6 +82,24 @@ def test_parameter_counts_match_the_paper():
     assert tchexnet.layers[-1].trainable and tchexnet.output.shape[-1] == 1
 
 
+def test_one_head_builder_for_every_backbone_and_its_architecture_read_back(tmp_path):
+    head = models.HeadArchitecture(hidden=8, dropout=0.5)
+    other = models.build_chexnet(input_shape=SHAPE, backbone="mobilenet_v2")
+    tchexnet = models.attach_tchexnet_head(other, head=head)
+    alone = models.build_head(backbones.get("mobilenet_v2").feature_width, head)
+    names = [models.TCHEXNET_HIDDEN, models.TCHEXNET_DROPOUT, models.TCHEXNET_OUTPUT]
+    assert models.head_layer_names(tchexnet) == names == [layer.name for layer in alone.layers[1:]]
+    assert [layer.name for layer in tchexnet.layers if layer.trainable] == names
+    assert models.head_architecture(tchexnet) == models.head_architecture(alone) == head
+    assert models.head_for(None) == models.HeadArchitecture()  # the paper's: 512, no dropout
+    path = tmp_path / "t.weights.h5"
+    files.save_json({"head": {"hidden": 8, "layers": 2}}, models.metadata_path(path))
+    with pytest.raises(errors.WeightsError, match=r"t.weights.h5.json: head .*\['layers'\]"):
+        models.head_for(path)
+    with pytest.raises(ValueError, match="dropout=1"):
+        models.HeadArchitecture(dropout=1)
+
+
 def test_models_are_flat_with_keras_layer_names():
     model = models.build_chexnet(input_shape=SHAPE)
     assert not any(isinstance(layer, keras.Model) for layer in model.layers)

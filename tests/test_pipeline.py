@@ -86,7 +86,7 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
         weights,
         limit=40,
         out_dir=tmp_path / "study",
-        head=training.HeadConfig(epochs=1, seed=0),
+        head=training.HeadConfig(epochs=1, seed=0, hidden=32, dropout=0.2),
         policy="ignore",
     )
     assert (other.backbone, other.image_size, other.preprocess.normalisation) == (
@@ -104,9 +104,10 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
     assert pipeline.best_head(other).input.shape[-1] == 1280
     assert pipeline.load_study(other.out_dir).policy == "ignore"
     assert pipeline.default_out_dir("demo", "ignore").name == "demo-ignore"
-    saved = pipeline.save_tchexnet_model(other)  # its sidecar names the backbone: it reloads
+    saved = pipeline.save_tchexnet_model(other)  # its sidecar names the backbone and the head
     reloaded = models.build_model("tchexnet", saved, input_shape=models.input_shape_for(saved))
     assert backbones.of_model(reloaded).name == "mobilenet_v2"
+    assert models.head_architecture(reloaded) == models.HeadArchitecture(hidden=32, dropout=0.2)
     image = tables["test"]["image_path"].tolist()[:2]
     with pytest.raises(ValueError, match="normalisation 'torch' does not fit .* mobilenet_v2"):
         features.extract_features(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -45,7 +46,7 @@ def dataset(tmp_path_factory) -> tuple[Path, dict]:
 
 def train(d: dict, out: Path, **kwargs) -> training.TrainResult:
     config = training.HeadConfig(**({"epochs": EPOCHS} | kwargs))
-    return training.train_head(d["x"], d["y"], d["xv"], d["yv"], out, config)
+    return training.train_head((d["x"], d["y"]), (d["xv"], d["yv"]), out, config)
 
 
 def head_weights(path: Path) -> list[np.ndarray]:
@@ -86,7 +87,7 @@ def test_paper_defaults():
         10,
     )
     assert config.class_weight == "balanced" and config.select_on == "val_loss"
-    assert config.early_stopping_patience is None and config.seed == 0
+    assert config.early_stopping_patience is None and config.seed == 0 and config.dropout == 0
     head = training.build_head()
     assert [layer.name for layer in head.layers[1:]] == [
         models.TCHEXNET_HIDDEN,
@@ -114,11 +115,13 @@ def test_fault_11_uncertain_labels_never_reach_the_loss(dataset, tmp_path):
     bad = d["y"].copy()
     bad[5] = -1
     with pytest.raises(errors.DataError, match="-1 at position 5"):
-        training.train_head(d["x"], bad, d["xv"], d["yv"], tmp_path)
+        training.train_head((d["x"], bad), (d["xv"], d["yv"]), tmp_path)
     with pytest.raises(errors.DataError, match="validation labels"):
-        training.train_head(d["x"], d["y"], d["xv"], np.full(len(d["yv"]), np.nan), tmp_path)
+        training.train_head((d["x"], d["y"]), (d["xv"], np.full(len(d["yv"]), np.nan)), tmp_path)
     with pytest.raises(ValueError, match="do not line up"):
-        training.train_head(d["x"][:-1], d["y"], d["xv"], d["yv"], tmp_path)
+        training.train_head((d["x"][:-1], d["y"]), (d["xv"], d["yv"]), tmp_path)
+    with pytest.raises(TypeError, match=r"train_head val: pass a tuple \(inputs, labels\)"):
+        training.train_head((d["x"], d["y"]), d["xv"], tmp_path)
 
 
 def test_checkpoints_history_state_and_best(uninterrupted):
@@ -158,7 +161,7 @@ def test_folder_of_a_run_on_other_validation_data_is_refused(uninterrupted, data
     d = dataset[1]
     with pytest.raises(ValueError, match="validated on other data"):
         training.train_head(
-            d["x"], d["y"], d["xv"][:-1], d["yv"][:-1], out, training.HeadConfig(epochs=1)
+            (d["x"], d["y"]), (d["xv"][:-1], d["yv"][:-1]), out, training.HeadConfig(epochs=1)
         )
 
 
@@ -220,7 +223,7 @@ if mode == "kill-write":  # dies while writing the second epoch's checkpoint
 
     models.save_weights_atomic = dies_mid_write
 callbacks = [KillDuringEpoch()] if mode == "kill-epoch" else []
-training.train_head(d["x"], d["y"], d["xv"], d["yv"], out, training.HeadConfig(epochs=4),
+training.train_head((d["x"], d["y"]), (d["xv"], d["yv"]), out, training.HeadConfig(epochs=4),
                     callbacks=callbacks)
 """
 
@@ -356,6 +359,46 @@ def test_attached_tchexnet_equals_features_then_head(chexnet, chexpert, store, t
     )
 
 
+def test_a_head_of_other_settings_is_saved_and_reloaded_as_trained(
+    chexnet, chexpert, store, tmp_path, capsys
+):
+    """A head trained with hidden=256 and dropout attaches, saves as a whole tCheXNet, and
+    reloads from its file alone (a fresh build, as `tchexnet predict` makes it) to the head's
+    outputs on the same images' features."""
+    feats, _ = features.load_features(store)
+    y = np.array([1, 0] * 6)
+    config = training.HeadConfig(hidden=256, dropout=0.4, epochs=2, batch_size=4)
+    run = training.train_head((feats[:8], y[:8]), (feats[8:], y[8:]), tmp_path / "head", config)
+    head = training.build_head(feats.shape[1], config)
+    head.load_weights(run.best_checkpoint)
+    assert head.get_layer(models.TCHEXNET_DROPOUT).rate == 0.4
+    expected = head.predict(feats, verbose=0)[:, 0]
+    assert expected.std() > 1e-4, "the outputs must vary, or the equality could not fail"
+    with pytest.raises(errors.WeightsError, match=r"\(1024, 256\).*attach_head\(\.\.\., head="):
+        training.attach_head(chexnet, run.best_checkpoint)  # the paper's head does not fit it
+    model = training.attach_head(chexnet, run.best_checkpoint, head=config)
+    path = training.save_tchexnet(model, tmp_path / "tchexnet.weights.h5")
+    assert models.read_metadata(path)["head"] == {"hidden": 256, "dropout": 0.4}
+    reloaded = models.build_model("tchexnet", path, input_shape=models.input_shape_for(path))
+    assert models.head_architecture(reloaded) == models.HeadArchitecture(256, 0.4)
+    argv = ["predict", *chexpert[1], "--model", "tchexnet", "--weights", str(path), "--json"]
+    assert cli.main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(
+        [row["probabilities"]["Pneumothorax"] for row in printed], expected, atol=1e-5, rtol=0
+    )
+
+
+def test_no_function_of_training_takes_8_parameters():
+    """Settings travel in HeadConfig / FineTuneConfig, data in (inputs, labels) pairs."""
+    crowded = {
+        name: len(inspect.signature(function).parameters)
+        for name, function in vars(training).items()
+        if inspect.isfunction(function) and function.__module__ == training.__name__
+    }
+    assert "fine_tune" in crowded and {name: n for name, n in crowded.items() if n >= 8} == {}
+
+
 def test_save_tchexnet_keras_archive(chexnet, store, tmp_path):
     feats, _ = features.load_features(store)
     model = training.attach_head(chexnet, spread_head(feats))
@@ -412,14 +455,10 @@ def test_fine_tune_one_epoch_last_block_only(chexnet, chexpert, tmp_path):
     y = np.array([1, 0, 1, 0, 1, 0, 1, 0])
     result = training.fine_tune(
         model,
-        paths[:8],
-        y,
-        paths[8:],
-        [1, 0, 1, 0],
+        (paths[:8], y),
+        (paths[8:], [1, 0, 1, 0]),
         tmp_path / "ft",
-        epochs=1,
-        batch_size=4,
-        preprocess=CFG,
+        training.FineTuneConfig(epochs=1, batch_size=4, preprocess=CFG),
     )
     assert result.history["epoch"].tolist() == [1] and result.best_checkpoint.is_file()
     changed = {
@@ -437,4 +476,4 @@ def test_fine_tune_one_epoch_last_block_only(chexnet, chexpert, tmp_path):
         if isinstance(layer, keras.layers.BatchNormalization)
     )
     with pytest.raises(errors.DataError):
-        training.fine_tune(model, paths[:2], [1, -1], paths[8:], [1, 0, 1, 0], tmp_path / "x")
+        training.fine_tune(model, (paths[:2], [1, -1]), (paths[8:], [1, 0, 1, 0]), tmp_path / "x")

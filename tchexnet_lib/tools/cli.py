@@ -358,7 +358,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         early_stopping_patience=args.patience,
     )
     result = training.train_head(
-        x, y, x_val, y_val, args.out, head_config, resume=not args.no_resume
+        (x, y), (x_val, y_val), args.out, head_config, resume=not args.no_resume
     )
     summary = {
         "out": str(result.out_dir),
