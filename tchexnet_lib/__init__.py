@@ -36,7 +36,10 @@ its public names in ``__all__``; the tools have their own map in :mod:`tchexnet_
 11. ``localisation``, ``notebooks``: where tCheXNet looks on the demo's images (against the
     drawn masks, the peaks' places, the tube ablation); the helpers the notebooks share (the
     setup report, the scored test split, the paper's published scores).
-12. ``tools``: the tools (their own map in :mod:`tchexnet_lib.tools`).
+12. ``results``: a study's result built once (the test set, each model's AUC and interval,
+    the paired DeLong test of every pair, Grad-CAM, the timings) and rendered by one text
+    and one JSON function (``summary.json``, read back from earlier versions' files too).
+13. ``tools``: the tools (their own map in :mod:`tchexnet_lib.tools`).
 
 Importing the package has no side effects: TensorFlow is imported only by the functions
 that need it, seeds and styles are set by explicit calls. What a learner must see (progress

@@ -8,7 +8,8 @@ message) when it is absent or stale:
 ``split_tables`` (the paper's recipe, or by patient) → ``features_for`` (the feature
 store, one per split, :func:`feature_store`) → ``train_transfer_head`` (the tCheXNet head on cached features) →
 ``test_predictions`` (CheXNet's zero-shot Pneumothorax output and tCheXNet's on
-the test split) → ``summary_json`` (:mod:`tchexnet_lib.evaluation`).
+the test split) → :meth:`tchexnet_lib.results.StudyResult.from_predictions` (the comparison,
+``summary.json``).
 ``score_images`` scores any other table of images with the trained study (the demo's
 ablation does).
 
@@ -33,7 +34,6 @@ from tchexnet_lib import (
     config,
     data,
     errors,
-    evaluation,
     features,
     files,
     labels,
@@ -56,7 +56,6 @@ __all__ = [
     "chexnet_loader",
     "chexnet_scores_from_features",
     "default_out_dir",
-    "delong_summary_text",
     "duration_text",
     "extraction_plan",
     "feature_store",
@@ -72,7 +71,6 @@ __all__ = [
     "saved_predictions",
     "score_images",
     "split_tables",
-    "summary_json",
     "target_labels",
     "test_predictions",
     "train_transfer_head",
@@ -626,41 +624,6 @@ def _saved_from(path: Path, sources: dict[str, str]) -> bool:
     return all(metadata.get(key) == value for key, value in sources.items()) and metadata.get(
         "sha256"
     ) == files.sha256_file(path)
-
-
-def summary_json(test: pd.DataFrame, study: Study, seconds: float) -> dict:
-    """The study's result in the form ``outputs/demo/summary.json`` uses.
-
-    ``delong`` is the paired test of tCheXNet against CheXNet, ``{"a": "tCheXNet", "b":
-    "CheXNet", "z", "p"}`` with z = (AUC a − AUC b)/SE: positive when tCheXNet ranks better
-    (worded by :func:`evaluation.delong_text` wherever it is printed).
-    """
-    compared = evaluation.compare_models(
-        target_labels(test), {"tCheXNet": test["tCheXNet"], "CheXNet": test["CheXNet"]}
-    )
-    pair = compared["delong"][0]
-    compared["models"] = {name: compared["models"][name] for name in ("CheXNet", "tCheXNet")}
-    return {
-        "dataset": study.dataset,
-        "weights": "demo" if study.is_demo else str(study.weights),
-        "image_size": list(study.image_size),
-        "weights_sha256": study.weights_sha256,
-        "n_test": compared["n"],
-        "positives": compared["positives"],
-        "seconds": round(seconds, 1),
-        "models": compared["models"],
-        "delong": {"a": pair["a"], "b": pair["b"], "z": pair["z"], "p": pair["p"]},
-    }
-
-
-def delong_summary_text(delong: dict) -> str:
-    """The ``delong`` block of a summary, worded by :func:`evaluation.delong_text`.
-
-    A summary written before the block named its models (``a``, ``b``) held z = (AUC CheXNet
-    − AUC tCheXNet)/SE; it is read as such.
-    """
-    a, b = delong.get("a", "CheXNet"), delong.get("b", "tCheXNet")
-    return evaluation.delong_text(a, b, delong["z"], delong["p"])
 
 
 def read_json(path: Path) -> dict:

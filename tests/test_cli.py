@@ -373,11 +373,12 @@ def test_compare_text_uses_the_library_auc_wording(capsys, tmp_path, positives):
     models = evaluation.compare_models(y, scores)["models"]
     for line, (name, model) in zip(lines[1:3], models.items()):
         counted = {**model, "n_pos": positives}
-        assert line == f"  {name:<12} AUC {evaluation.format_auc(counted, warn=True)}"
+        assert line == f"  {name:<9} AUC {evaluation.format_auc(counted, warn=True)}"
     if positives == 0:
         assert lines[1].endswith("AUC undefined (n_pos=0)") and "z, p undefined" in lines[3]
     else:
-        assert "(95% CI " in lines[1] and lines[3].startswith("  DeLong A vs B: z = ")
+        assert "(95% CI " in lines[1]
+        assert lines[3].startswith("  paired DeLong: z = (AUC A − AUC B)/SE = ")
 
 
 def test_compare_takes_repeated_flags_refuses_a_repeated_name_and_warns(capsys, tmp_path):

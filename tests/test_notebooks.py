@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tchexnet_lib import config, errors, files, localisation, notebooks, plotting
+from tchexnet_lib import config, errors, files, localisation, notebooks, plotting, results
 from tchexnet_lib.tools import cli, runner
 from tests import tiny_demo
 from tests.conftest import REFERENCE
@@ -304,15 +304,18 @@ def test_the_headline_numbers_agree_in_every_output(tiny):
         DEMO, tiny["weights"], limit=40, head=training.HeadConfig(epochs=2, seed=0)
     )
     test = notebooks.scored_test_table(study)  # what 05 and 06 read
-    summary = {
-        **pipeline.summary_json(test, study, 0.0),
-        "note": demo.DEMO_WEIGHTS_NOTE,
-        "gradcam": localisation.gradcam_check(
+    result = results.StudyResult.from_predictions(
+        test,
+        study,
+        0.0,
+        note=demo.DEMO_WEIGHTS_NOTE,
+        gradcam=localisation.gradcam_check(
             study, test, study.out_dir / "tchexnet.weights.h5", progress=False
         ),
-    }
+    )
+    summary = result.to_json()
     outputs = {
-        "the command's text": demo.summary_table(summary),
+        "the command's text": result.text(),
         "the site's landing page": site.landing_page({}, {}, summary, None, {}),
         "05": executed_text(tiny, "05_roc_comparison", N_BOOTSTRAP=200, N_DRAWS=100),
         "06": executed_text(tiny, "06_where_the_model_looks"),
@@ -531,9 +534,9 @@ def test_demo_command_runs_the_series_on_the_demo_it_computed(monkeypatch, tmp_p
     }
     for path in paths.values():
         path.write_text(path.name)
-    result = demo.DemoResult({"note": "n"}, pd.DataFrame(), {"roc": tmp_path / "roc.png", **paths})
+    found = results.StudyResult(0, 0, {}, note="n")
+    result = demo.DemoResult(found, pd.DataFrame(), {"roc": tmp_path / "roc.png", **paths})
     monkeypatch.setattr(demo, "run_in_child", lambda cfg, out, progress, ablation: (result, None))
-    monkeypatch.setattr(demo, "summary_table", lambda summary: "summary")
     monkeypatch.setattr(demo, "demo_weights_path", lambda cfg: weights)
     monkeypatch.setattr(
         demo,

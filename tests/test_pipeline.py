@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tchexnet_lib import backbones, features, files, models, pipeline, training
+from tchexnet_lib import backbones, features, files, models, pipeline, results, training
 from tchexnet_lib.config import PreprocessConfig
 from tests import tiny_demo
 
@@ -99,8 +99,8 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
     manifest = files.read_json(other.out_dir / "features" / "train" / "manifest.json")
     assert manifest["n_features"] == 1280
     test = pipeline.test_predictions(other, progress=False)
-    summary = pipeline.summary_json(test, other, seconds=0.0)
-    assert set(summary["models"]) == {"CheXNet", "tCheXNet"} and summary["n_test"] == len(test)
+    summary = results.StudyResult.from_predictions(test, other, seconds=0.0)
+    assert set(summary.models) == {"CheXNet", "tCheXNet"} and summary.n_test == len(test)
     assert pipeline.best_head(other).input.shape[-1] == 1280
     assert pipeline.load_study(other.out_dir).policy == "ignore"
     assert pipeline.default_out_dir("demo", "ignore").name == "demo-ignore"

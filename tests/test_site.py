@@ -22,7 +22,7 @@ import pytest
 from ipywidgets.embed import embed_data
 from PIL import Image
 
-from tchexnet_lib import config, errors, files, models, notebooks, widgets
+from tchexnet_lib import config, errors, files, models, notebooks, results, widgets
 from tchexnet_lib.tools import cli, demo, site, student
 
 PARAMETERS = {"DATASET": "demo", "LIMIT": 40}
@@ -253,7 +253,7 @@ def test_the_landing_page_has_the_commands_the_series_and_the_demo_results():
     )
     assert "make demo" in page and "make lab" in page and "For whom" in page
     assert "| [01 · Data](01_data_exploration.ipynb) | It teaches 01. |" in page
-    # demo.summary_table's text; a summary without "a", "b" was written as CheXNet − tCheXNet
+    # StudyResult.text; a summary without "a", "b" was written as CheXNet − tCheXNet
     assert "paired DeLong: z = (AUC CheXNet − AUC tCheXNet)/SE = -2.10, p = 0.036" in page
     assert "](figures/contact_sheet.png)" in page and "[References](references.md)" in page
     assert "has not been run" in site.landing_page(titles, overviews, None, None, {})
@@ -514,7 +514,7 @@ def test_the_summary_table_words_the_headline_numbers_once():
         "delong": {"a": "tCheXNet", "b": "CheXNet", "z": 3.2472, "p": 0.00117},
         "gradcam": cam,
     }
-    table = demo.summary_table(summary)
+    table = results.StudyResult.from_json(summary).text()
     assert "paired DeLong: z = (AUC tCheXNet − AUC CheXNet)/SE = 3.25, p = 0.0012" in table
     assert (
         "Grad-CAM (relu, 7×7) on all 64 positives: pointing game (peak within 15 px of the "
@@ -535,4 +535,4 @@ def test_the_summary_table_words_the_headline_numbers_once():
     assert (
         "Grad-CAM (pool4_relu, 14×14) on 41 detected positives: pointing game (peak within "
         "15 px of the mask) 0.98, peak inside the mask 0.54, median mass ratio 6.0"
-    ) in demo.summary_table(old)
+    ) in results.StudyResult.from_json(old).text()

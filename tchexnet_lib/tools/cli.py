@@ -33,6 +33,7 @@ from tchexnet_lib import (
     images,
     labels,
     models,
+    results,
     score_files,
     splits,
     synthetic,
@@ -213,17 +214,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{args.target}: n={result['n']}, {result['positives']} positive")
-    for name, model in result["models"].items():
-        counted = {**model, "n_pos": result["positives"]}  # for the few-positives warning
-        print(f"  {name:<12} AUC {evaluation.format_auc(counted, warn=True)}")
-    for test in result["delong"]:
-        print(f"  DeLong {test['a']} vs {test['b']}: {_delong_text(test)}")
-
-
-def _delong_text(test: dict) -> str:
-    """``z = (AUC a − AUC b)/SE = 0.54, p = 0.59`` of one pair of the compare JSON, or why there is none."""
-    return evaluation.delong_text(test["a"], test["b"], test["z"], test["p"])
+    print(results.StudyResult.from_comparison(result, target=args.target).text())
 
 
 def cmd_gradcam(args: argparse.Namespace) -> None:
@@ -403,14 +394,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
         result, ablation = demo.run_in_child(cfg, args.out, not args.json, args.ablation)
         _demo_notebooks(args, result)
     if args.json:
-        extra = {"ablation": ablation} if ablation else {}
+        extra = {"ablation": ablation.to_json()} if ablation else {}
         print(json.dumps({**result.summary, **extra}, indent=2))
         return
     for name, path in result.paths.items():
         print(f"{name}: {path}")
     if ablation:
-        print(f"Ablation, {ablation['ablation']}:\n" + demo.summary_table(ablation))
-    print(demo.summary_table(result.summary))
+        print(ablation.text())
+    print(result.result.text())
 
 
 def cmd_notebooks(args: argparse.Namespace) -> None:
@@ -497,7 +488,11 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(reproduce.shard_text(result) if "shard" in result else reproduce.summary_text(result))
+        print(
+            reproduce.shard_text(result)
+            if "shard" in result
+            else results.StudyResult.from_json(result).text()
+        )
 
 
 def _reproduce_parser(commands) -> None:
@@ -563,8 +558,8 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
 
     cfg = _demo_config(args)
     parameters = demo.notebook_parameters(cfg)
-    results = result.paths["predictions"].parent  # the run's results folder
-    inputs = None if args.rerun_notebooks else demo.notebook_inputs(cfg, results)
+    folder = result.paths["predictions"].parent  # the run's results folder
+    inputs = None if args.rerun_notebooks else demo.notebook_inputs(cfg, folder)
     if not args.json:
         print(
             f"running the notebooks ({len(runner.SERIES)}) on the demo "
@@ -580,10 +575,7 @@ def _demo_notebooks(args: argparse.Namespace, result) -> None:
 
 def cmd_site(args: argparse.Namespace) -> None:
     """The executed series as a static website (``make site``); nothing is executed."""
-    from tchexnet_lib.tools import (  # matplotlib (the demo's summary), MkDocs: only for site
-        demo,
-        site,
-    )
+    from tchexnet_lib.tools import demo, site  # matplotlib (the demo), MkDocs: only for site
 
     cfg = _demo_config(args)
     inputs = demo.notebook_inputs(cfg, args.demo)  # None until the demo has run

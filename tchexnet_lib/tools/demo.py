@@ -35,13 +35,13 @@ import pandas as pd
 from tchexnet_lib import (
     config,
     data,
-    evaluation,
     files,
     labels,
     localisation,
     models,
     pipeline,
     plotting,
+    results,
     shipped,
     splits,
     synthetic,
@@ -67,7 +67,6 @@ __all__ = [
     "run_ablation",
     "run_demo",
     "run_in_child",
-    "summary_table",
 ]
 
 
@@ -159,11 +158,17 @@ def head_config(cfg: DemoConfig) -> training.HeadConfig:
 
 @dataclass
 class DemoResult:
-    """What :func:`run_demo` produced (the summary is also ``summary.json``)."""
+    """What :func:`run_demo` produced: the study's result (also ``summary.json``), the scored
+    test rows and the files written."""
 
-    summary: dict
+    result: results.StudyResult
     test: pd.DataFrame = field(repr=False)
     paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict:
+        """The result as ``summary.json`` holds it."""
+        return self.result.to_json()
 
 
 def run_demo(
@@ -195,19 +200,17 @@ def run_demo(
         pipeline.save_tchexnet_model(study, result=result),
         config.weights_dir() / models.DEMO_FILES["tchexnet"],
     )
-    summary = {
-        **pipeline.summary_json(test, study, time.perf_counter() - start),
-        "note": DEMO_WEIGHTS_NOTE,
-        "gradcam": localisation.gradcam_check(study, test, tchexnet, cfg.gradcam_layer, progress),
-    }
-    summary["seconds"] = round(time.perf_counter() - start, 1)
-    paths = _write_outputs(study.out_dir, test, summary, study.dataset_dir)
-    return DemoResult(summary, test, {**paths, "tchexnet_weights": tchexnet})
+    cam = localisation.gradcam_check(study, test, tchexnet, cfg.gradcam_layer, progress)
+    found = results.StudyResult.from_predictions(
+        test, study, time.perf_counter() - start, note=DEMO_WEIGHTS_NOTE, gradcam=cam
+    )
+    paths = _write_outputs(study.out_dir, test, found, study.dataset_dir)
+    return DemoResult(found, test, {**paths, "tchexnet_weights": tchexnet})
 
 
 def _study_and_ablation(
     cfg: DemoConfig, out_dir: str | Path | None, progress: bool, ablation: bool
-) -> tuple[DemoResult, dict | None]:
+) -> tuple[DemoResult, results.StudyResult | None]:
     config.import_tensorflow_quietly()  # as the command does: its C++ notes stay off stderr
     result = run_demo(cfg, out_dir, progress)
     return result, (run_ablation(cfg, progress=progress) if ablation else None)
@@ -218,7 +221,7 @@ def run_in_child(
     out_dir: str | Path | None = None,
     progress: bool = True,
     ablation: bool = False,
-) -> tuple[DemoResult, dict | None]:
+) -> tuple[DemoResult, results.StudyResult | None]:
     """:func:`run_demo` (then :func:`run_ablation` if asked) in a child process, which exits.
 
     What ``tchexnet demo`` does before it runs the notebooks: the study's process peaks at
@@ -230,7 +233,7 @@ def run_in_child(
     same terminal.
 
     Returns:
-        ``(result, ablation summary or None)``, as the two functions return them; an error
+        ``(result, ablation's result or None)``, as the two functions return them; an error
         in the child is raised here.
     """
     import concurrent.futures
@@ -254,7 +257,9 @@ def _publish(saved: Path, path: Path) -> Path:
     return path
 
 
-def _write_outputs(out: Path, test: pd.DataFrame, summary: dict, target_dir: Path) -> dict:
+def _write_outputs(
+    out: Path, test: pd.DataFrame, found: results.StudyResult, target_dir: Path
+) -> dict:
     scores = {"CheXNet": test["CheXNet"].to_numpy(), "tCheXNet": test["tCheXNet"].to_numpy()}
     figure = plotting.roc_figure(
         test[labels.TARGET].to_numpy(),
@@ -263,26 +268,11 @@ def _write_outputs(out: Path, test: pd.DataFrame, summary: dict, target_dir: Pat
     )
     sheet = synthetic.contact_sheet(Path(target_dir))
     return {
-        "summary": files.save_json(summary, out / "summary.json"),
+        "summary": files.save_json(found.to_json(), out / "summary.json"),
         "predictions": out / "predictions.csv",
         "roc": plotting.save_figure(figure, out / "roc.png"),
         "contact_sheet": synthetic.save_contact_sheet(sheet, out / "contact_sheet.png"),
     }
-
-
-def summary_table(summary: dict) -> str:
-    """The short table ``make demo`` prints (AUCs worded by :func:`evaluation.format_auc`)."""
-    lines = [
-        f"Demo ({summary['note']}): Pneumothorax on {summary['n_test']} synthetic test "
-        f"images, {summary['positives']} positive, {summary['seconds']:.0f} s"
-    ]
-    for name, model in summary["models"].items():
-        lines.append(f"  {name:<9} AUC {evaluation.format_auc(model)}")
-    lines.append(f"  paired DeLong: {pipeline.delong_summary_text(summary['delong'])}")
-    cam = summary.get("gradcam")
-    if cam:
-        lines += [f"  {line}" for line in localisation.gradcam_lines(cam)]
-    return "\n".join(lines)
 
 
 def notebook_parameters(cfg: DemoConfig = DemoConfig()) -> dict:
@@ -358,7 +348,7 @@ def run_ablation(
     keep_chest_tubes: bool = False,
     out_dir: str | Path | None = None,
     progress: bool = True,
-) -> dict:
+) -> results.StudyResult:
     """The demo's trained models on test images that lost the pneumothorax sign.
 
     The same demo CheXNet and the same trained tCheXNet head as :func:`run_demo` (trained
@@ -368,8 +358,8 @@ def run_ablation(
     chest-tube confounder alone gives them.
 
     Returns:
-        The summary (as ``summary.json``, written under ``out_dir``, default
-        ``outputs/demo-ablation/``), with ``"ablation"`` saying what was removed.
+        The result (also ``summary.json``, written under ``out_dir``, default
+        ``outputs/demo-ablation/``), its ``ablation`` saying what was removed.
     """
     start = time.perf_counter()
     study = demo_study(cfg, progress=progress)
@@ -387,10 +377,12 @@ def run_ablation(
     removed = "the pneumothorax sign" + (
         "" if keep_chest_tubes else " and the chest-tube confounder"
     )
-    summary = {
-        **pipeline.summary_json(test, study, time.perf_counter() - start),
-        "note": DEMO_WEIGHTS_NOTE,
-        "ablation": f"test images without {removed}; labels, weights and head kept",
-    }
-    files.save_json(summary, out / "summary.json")
-    return summary
+    found = results.StudyResult.from_predictions(
+        test,
+        study,
+        time.perf_counter() - start,
+        note=DEMO_WEIGHTS_NOTE,
+        ablation=f"test images without {removed}; labels, weights and head kept",
+    )
+    files.save_json(found.to_json(), out / "summary.json")
+    return found

@@ -28,6 +28,7 @@ refused rather than mixed with it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -48,6 +49,7 @@ from tchexnet_lib import (
     machine,
     pipeline,
     plotting,
+    results,
     training,
 )
 
@@ -67,7 +69,6 @@ __all__ = [
     "reproduce",
     "shard_text",
     "split_step",
-    "summary_text",
 ]
 
 #: In ``features/``: how many machines fill the stores (``{"n": N}``), written by ``--shard`` runs.
@@ -426,8 +427,11 @@ def predictions_step(
     return test
 
 
-def _write_outputs(study: pipeline.Study, test: pd.DataFrame, summary: dict) -> dict[str, str]:
-    """``roc.png`` and ``summary.json`` (atomically); returns every output's path."""
+def _write_outputs(
+    study: pipeline.Study, test: pd.DataFrame, found: results.StudyResult
+) -> results.StudyResult:
+    """``roc.png`` and ``summary.json`` (atomically); returns the result with every output's
+    path."""
     scores = {name: test[name].to_numpy() for name in ("CheXNet", "tCheXNet")}
     figure = plotting.roc_figure(
         pipeline.target_labels(test),
@@ -442,9 +446,9 @@ def _write_outputs(study: pipeline.Study, test: pd.DataFrame, summary: dict) -> 
         "features": study.out_dir / "features",
         "head": study.out_dir / "head",
     }
-    summary["outputs"] = {name: str(path) for name, path in paths.items()}
-    files.save_json(summary, paths["summary"])
-    return summary["outputs"]
+    found = dataclasses.replace(found, outputs={name: str(path) for name, path in paths.items()})
+    files.save_json(found.to_json(), paths["summary"])
+    return found
 
 
 def reproduce(
@@ -474,7 +478,7 @@ def reproduce(
         say: where each step's line goes (the CLI: stderr).
 
     Returns:
-        The summary (also ``summary.json``): :func:`pipeline.summary_json`'s keys plus
+        The summary (also ``summary.json``): :meth:`results.StudyResult.to_json`, with
         ``paper_auc``, ``recipe``, ``limit``, ``run`` (devices, extraction speed, seconds per
         step) and ``outputs``. With ``shard``: ``{"shard", "out", "stores", "copy", "next"}``:
         what this machine holds, what to copy where and the command that finishes.
@@ -510,15 +514,16 @@ def reproduce(
         progress,
         say,
     )
-    summary = {
-        **pipeline.summary_json(test, study, time.perf_counter() - start),
-        "paper_auc": dict(evaluation.PAPER_AUCS),
-        "recipe": study.recipe,
-        "limit": study.limit,
-        "run": {**devices, "extraction": speed, "steps": steps},
-    }
-    _write_outputs(study, test, summary)
-    return summary
+    found = results.StudyResult.from_predictions(
+        test,
+        study,
+        time.perf_counter() - start,
+        paper_auc=dict(evaluation.PAPER_AUCS),
+        recipe=study.recipe,
+        limit=study.limit,
+        run={**devices, "extraction": speed, "steps": steps},
+    )
+    return _write_outputs(study, test, found).to_json()
 
 
 def _timed(seconds: dict[str, float], name: str, step: Callable, *args, **kwargs):
@@ -579,23 +584,3 @@ def shard_text(result: dict) -> str:
         f"  {result['copy']}\n"
         f"then run there (without --shard) to merge them and finish:\n  {result['next']}"
     )
-
-
-def summary_text(summary: dict) -> str:
-    """The result beside the paper's: AUCs with intervals (and their warnings), DeLong, outputs."""
-    limit = f", first {summary['limit']} rows of each split" if summary["limit"] else ""
-    lines = [
-        f"Pneumothorax on {summary['n_test']} CheXpert test images, {summary['positives']} "
-        f"positive ({summary['recipe']} split{limit}), {summary['seconds']:.0f} s",
-        f"  {'model':<9} {'paper':>5}  this run: AUC (95% CI)",
-    ]
-    for name, model in summary["models"].items():
-        paper = summary["paper_auc"].get(name)
-        counted = {**model, "n_pos": summary["positives"]}  # for the few-positives warning
-        lines.append(
-            f"  {name:<9} {'' if paper is None else f'{paper:.3f}':>5}  "
-            f"{evaluation.format_auc(counted, warn=True)}"
-        )
-    lines.append("  paired DeLong: " + pipeline.delong_summary_text(summary["delong"]))
-    lines += [f"{name}: {path}" for name, path in summary["outputs"].items()]
-    return "\n".join(lines)

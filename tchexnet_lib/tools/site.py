@@ -52,8 +52,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tchexnet_lib import config, errors, files, notebooks
-from tchexnet_lib.tools import demo, runner, student
+from tchexnet_lib import config, errors, files, notebooks, results
+from tchexnet_lib.tools import runner, student
 from tchexnet_lib.tools.student import notebook_title
 
 __all__ = [
@@ -548,7 +548,7 @@ def landing_page(
     if summary is None:
         parts.append("The demo has not been run: `make demo` writes `outputs/demo/summary.json`.")
     else:
-        parts.append(f"```text\n{demo.summary_table(summary)}\n```")
+        parts.append(f"```text\n{results.StudyResult.from_json(summary).text()}\n```")
     if contact_sheet:
         parts += [
             "",
