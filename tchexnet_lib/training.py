@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import backbones, data, errors, evaluation, features, files, images, models
+from tchexnet_lib import backbones, data, errors, evaluation, files, images, models, runtime
 from tchexnet_lib.config import PreprocessConfig, set_seed
 
 if TYPE_CHECKING:
@@ -780,7 +780,7 @@ def _fine_tune_dataset(paths, y, w, preprocess, batch_size, augment, seed, epoch
 
     labels = np.stack([y, w], axis=1).astype(np.float32)
     ds = images.make_dataset(paths, preprocess, batch_size=batch_size, labels=labels)
-    ds = features.without_autotune(ds.map(lambda x, yw: (x, yw[:, :1], yw[:, 1])))
+    ds = runtime.without_autotune(ds.map(lambda x, yw: (x, yw[:, :1], yw[:, 1])))
     if augment:
         ds = ds.enumerate().map(
             lambda i, b: (
@@ -838,7 +838,7 @@ def fine_tune(
     Images go through :func:`images.make_dataset` (the one preprocessing path); BatchNorm
     stays in inference mode; checkpoints, resume and never-worse selection work as in
     :func:`train_head` (prefix ``finetune``). With several devices the model is mirrored
-    (:func:`features.strategy_for_devices`).
+    (:func:`runtime.strategy_for_devices`).
 
     Args:
         model: a tCheXNet (e.g. from :func:`attach_head`); trained in place.
@@ -852,7 +852,7 @@ def fine_tune(
         preprocess: image preprocessing.
         augment: a seeded small shift and contrast change (:func:`_augment`).
         resume: continue a matching run in ``out_dir``.
-        strategy: a ``tf.distribute`` strategy; default :func:`features.strategy_for_devices`.
+        strategy: a ``tf.distribute`` strategy; default :func:`runtime.strategy_for_devices`.
 
     Returns:
         A :class:`TrainResult` whose ``model`` is the fine-tuned model.
@@ -884,7 +884,7 @@ def fine_tune(
         "initial_weights": models.weights_digest(model),
     }
     set_fine_tune_trainable(model, unfreeze)
-    working, optimizer = _mirrored_copy(model, lr, strategy or features.strategy_for_devices())
+    working, optimizer = _mirrored_copy(model, lr, strategy or runtime.strategy_for_devices())
     val_key = files.sha256_json(
         {
             "kind": "finetune",
@@ -930,7 +930,7 @@ def fine_tune(
 
     def validate() -> tuple[float, float]:
         ds = images.make_dataset(val_paths, preprocess, batch_size=batch_size)
-        p = working.predict(features.without_autotune(ds), verbose=0)
+        p = working.predict(runtime.without_autotune(ds), verbose=0)
         return _bce(y_val, p), _auc(y_val, p)
 
     result = _run_epochs(run, resume, fit_epoch, validate)
