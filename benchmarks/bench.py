@@ -101,7 +101,12 @@ def extract_into_temp(model, paths: list[str], root: Path) -> np.ndarray:
 
     out = Path(tempfile.mkdtemp(dir=root))
     features.extract_features(
-        model, paths, out, progress=False, weights_sha256="bench", batch_size=MODEL_BATCH
+        model,
+        paths,
+        out,
+        options=features.ExtractionOptions(batch_size=MODEL_BATCH),
+        weights_sha256="bench",
+        progress=False,
     )
     feats, _ = features.load_features(out)
     shutil.rmtree(out)
@@ -363,11 +368,11 @@ def bench_tuning(base, paths: list[str], root: Path) -> list[dict]:
                 base,
                 some,
                 out,
-                progress=False,
+                options=features.ExtractionOptions(
+                    batch_size=batch_size, shard_size=shard_size, num_parallel_calls=parallel
+                ),
                 weights_sha256="bench",
-                batch_size=batch_size,
-                shard_size=shard_size,
-                num_parallel_calls=parallel,
+                progress=False,
             )
             shutil.rmtree(out)
 

@@ -12,9 +12,11 @@ its public names in ``__all__``; the tools have their own map in :mod:`tchexnet_
 
 0. ``errors``: every error about the user's files, and a missing TensorFlow (the extra to
    install).
-1. ``files``, ``labels``, ``backbones``, ``evaluation``: atomic writes, locks and sha256
-   digests; CheXpert's and ChestX-ray14's label names; the backbone table (everything that
-   depends on the network); AUC, DeLong and model comparisons on arrays.
+1. ``files``, ``labels``, ``backbones``, ``evaluation``, ``runtime``: atomic writes, locks
+   and sha256 digests; CheXpert's and ChestX-ray14's label names; the backbone table
+   (everything that depends on the network); AUC, DeLong and model comparisons on arrays; the
+   devices TensorFlow computes on (one strategy per device set) and tf.data without its
+   autotuning thread.
 2. ``config``, ``machine``, ``operating``, ``score_files``, ``power``: the working folder
    (a checkout, else ``$TCHEXNET_HOME`` or ``./tchexnet-work/``), data, weights and output
    folders, what the wheel carries (the series, the demo CheXNet), seeds, the preprocessing

@@ -24,8 +24,8 @@ Reliability:
   it is detected, the reason logged, and recomputed; never silently reused.
 - **Sharded across machines.** ``shard=(i, N)`` computes the shard blocks ``k`` with
   ``k % N == i``; :func:`merge` (or :func:`load_features`) refuses a store with missing blocks and
-  names them; so does :func:`extract_features` with ``compute=False``, which also checks that
-  every copied shard was computed for this store's key (weights, preprocessing, rows).
+  names them; so does :func:`verify_store`, which computes nothing and also checks that every
+  copied shard was computed for this store's key (weights, preprocessing, rows).
 - **Streaming.** Only the paths and one shard of features are in memory: memory does not grow with
   the number of images.
 - **Batches never straddle shards**, so a resumed or sharded run computes every row in the same
@@ -35,7 +35,6 @@ Reliability:
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import math
@@ -49,7 +48,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tchexnet_lib import backbones, errors, files, images, models
+from tchexnet_lib import backbones, errors, files, images, models, runtime
 from tchexnet_lib.config import PreprocessConfig, progress_bar
 
 if TYPE_CHECKING:
@@ -58,19 +57,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DTYPES",
+    "ExtractionOptions",
     "FORMAT",
     "FeatureStore",
     "MANIFEST",
     "assigned_shards",
-    "default_devices",
     "extract_features",
     "images_per_second",
     "load_features",
     "merge",
     "missing_blocks",
     "parse_shard",
-    "strategy_for_devices",
-    "without_autotune",
+    "verify_store",
 ]
 
 
@@ -112,6 +110,58 @@ def assigned_shards(n_shards: int, shard: tuple[int, int] | None) -> list[int]:
         return list(range(n_shards))
     i, n = shard
     return [k for k in range(n_shards) if k % n == i]
+
+
+@dataclass(frozen=True)
+class ExtractionOptions:
+    """How a store is filled: what travels together from the command's flags to the forward pass.
+
+    Attributes:
+        batch_size: images per forward pass; must divide ``shard_size``.
+        shard_size: rows per shard file (part of the store's key).
+        dtype: ``"float32"`` or ``"float16"`` (half the disk, ~1e-3 relative rounding; part of
+            the key).
+        on_error: ``"raise"`` (a bad image stops before any forward pass) or ``"skip"``
+            (recorded in the manifest; ``rows = kept + skipped``).
+        shard: ``(i, N)`` or ``"i/N"`` (kept as ``(i, N)``): compute only shard blocks
+            ``k % N == i``, so N machines can fill one store; :func:`merge` checks that all are
+            there.
+        devices: device names to mirror the forward pass over
+            (:func:`runtime.strategy_for_devices`); None: every GPU, else every CPU. A model
+            built outside the strategy's scope is copied into it once.
+        num_parallel_calls: images decoded in parallel; None: ``tf.data.AUTOTUNE``.
+        on_batch: called with the number of rows of each batch computed (an ETA's clock).
+
+    Raises:
+        ValueError: a dtype, error policy, batch or shard size, or shard the store cannot use.
+    """
+
+    batch_size: int = 32
+    shard_size: int = 1024
+    dtype: str = "float32"
+    on_error: str = "raise"
+    shard: tuple[int, int] | None = None
+    devices: tuple[str, ...] | None = None
+    num_parallel_calls: int | None = None
+    on_batch: Callable[[int], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r}: use one of {DTYPES}")
+        if self.on_error not in images.ON_ERROR:
+            raise ValueError(f"on_error={self.on_error!r}: use one of {images.ON_ERROR}")
+        if self.batch_size < 1 or self.shard_size < 1:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) and shard_size ({self.shard_size}) must be ≥ 1"
+            )
+        if self.shard_size % self.batch_size:
+            raise ValueError(
+                f"shard_size ({self.shard_size}) must be a multiple of batch_size "
+                f"({self.batch_size}), so that no batch straddles two shards"
+            )
+        object.__setattr__(self, "shard", parse_shard(self.shard))
+        if self.devices is not None:
+            object.__setattr__(self, "devices", tuple(self.devices))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,10 +219,9 @@ def _store_key(
     weights_sha256: str,
     weights_source: str,
     config: PreprocessConfig,
-    dtype: str,
+    options: ExtractionOptions,
     paths: Sequence[str],
     report: images.PreflightReport,
-    shard_size: int,
 ) -> dict:
     """What the features depend on; any difference makes an existing store stale."""
     key = {
@@ -180,11 +229,11 @@ def _store_key(
         "weights_sha256": weights_sha256,
         "weights_source": weights_source,
         "preprocessing": config.to_dict(),
-        "dtype": dtype,
+        "dtype": options.dtype,
         "rows_sha256": files.sha256_lines(paths),
         "n_rows": len(paths),
         "kept_sha256": files.sha256_json(list(report.kept_indices)),
-        "shard_size": shard_size,
+        "shard_size": options.shard_size,
     }
     return json.loads(json.dumps(key))  # as it reads back from the manifest (tuples → lists)
 
@@ -353,37 +402,6 @@ def _finish_if_complete(folder: Path, manifest: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def default_devices() -> list[str]:
-    """The devices extraction uses by default: every logical GPU, or else every logical CPU."""
-    import tensorflow as tf
-
-    found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    return [d.name for d in found]
-
-
-def strategy_for_devices(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
-    """``MirroredStrategy`` over several devices, else the default strategy.
-
-    Args:
-        devices: device names; default: every logical GPU, or else every logical CPU (one,
-            unless split with ``tf.config.set_logical_device_configuration``).
-    """
-    import tensorflow as tf
-
-    devices = default_devices() if devices is None else devices
-    if len(devices) > 1:
-        return _mirrored(tuple(devices))
-    return tf.distribute.get_strategy()
-
-
-@functools.cache
-def _mirrored(devices: tuple[str, ...]) -> tf.distribute.Strategy:
-    """One ``MirroredStrategy`` per device set, so compiled forwards keyed by it are reused."""
-    import tensorflow as tf
-
-    return tf.distribute.MirroredStrategy(devices=list(devices))
-
-
 def _cached_forward(model: keras.Model, strategy: tf.distribute.Strategy):
     """:func:`_make_forward` of ``model``'s feature extractor, built once per (model, strategy)."""
     return models.compiled(
@@ -421,43 +439,29 @@ def _make_forward(extractor: keras.Model, strategy: tf.distribute.Strategy):
     return mirrored, strategy.experimental_distribute_dataset
 
 
-def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """``dataset`` with tf.data's autotuning thread off.
-
-    With it on (TF 2.21), deleting an iterator intermittently blocks for ~5 s, waiting on that
-    thread: a third of a 10 s extraction on this 2-core machine. ``AUTOTUNE`` parallelism then
-    means "one call per core" and prefetching keeps its legacy buffer tuning: no measured loss.
-    """
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
-
-
 def _compute_shards(
-    folder: Path,
-    manifest: dict,
-    kept_paths: Sequence[str],
-    pending: Sequence[int],
+    store: FeatureStore,
+    pending: dict[int, list[str]],
     model: keras.Model,
     config: PreprocessConfig,
-    batch_size: int,
-    strategy,
+    options: ExtractionOptions,
     progress: bool,
-    num_parallel_calls: int | None,
-    on_batch: Callable[[int], None] | None,
 ) -> None:
-    """Stream the pending shards' images through the model; write each shard as it fills."""
+    """Stream the pending shards' images (shard → its kept paths) through the model; write each
+    shard as it fills."""
+    folder, manifest = store.path, store.manifest
     plans = [manifest["shards"][k] for k in pending]
-    paths = [p for plan in plans for p in kept_paths[plan["start"] : plan["stop"]]]
-    forward, distribute = _cached_forward(model, strategy)
+    paths = [p for shard_paths in pending.values() for p in shard_paths]
+    forward, distribute = _cached_forward(model, runtime.strategy_for_devices(options.devices))
     # shard_size is a multiple of batch_size and only the last shard is short, so batches
     # of the concatenated pending shards never straddle a shard boundary.
     dataset = distribute(
-        without_autotune(
+        runtime.without_autotune(
             images.make_dataset(
-                paths, config, batch_size=batch_size, num_parallel_calls=num_parallel_calls
+                paths,
+                config,
+                batch_size=options.batch_size,
+                num_parallel_calls=options.num_parallel_calls,
             )
         )
     )
@@ -472,8 +476,8 @@ def _compute_shards(
             buffer.append(out)
             filled += len(out)
             bar.update(len(out))
-            if on_batch is not None:
-                on_batch(len(out))
+            if options.on_batch is not None:
+                options.on_batch(len(out))
             k, plan = todo[0]
             if filled == plan["stop"] - plan["start"]:
                 _write_shard(folder, manifest, k, np.concatenate(buffer).astype(dtype))
@@ -508,18 +512,6 @@ def _write_shard(folder: Path, manifest: dict, k: int, array: np.ndarray) -> Non
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_arguments(batch_size: int, shard_size: int, dtype: str) -> None:
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r}: use one of {DTYPES}")
-    if batch_size < 1 or shard_size < 1:
-        raise ValueError(f"batch_size ({batch_size}) and shard_size ({shard_size}) must be ≥ 1")
-    if shard_size % batch_size:
-        raise ValueError(
-            f"shard_size ({shard_size}) must be a multiple of batch_size "
-            f"({batch_size}), so that no batch straddles two shards"
-        )
-
-
 def _build_manifest(key: dict, report: images.PreflightReport, batch_size: int) -> dict:
     import keras
     import tensorflow as tf
@@ -541,22 +533,29 @@ def _build_manifest(key: dict, report: images.PreflightReport, batch_size: int) 
     }
 
 
+def _preflight(
+    paths: Sequence[PathLike], config: PreprocessConfig, on_error: str, progress: bool
+) -> tuple[list[str], images.PreflightReport]:
+    """The paths as strings and their :func:`images.preflight` report (some image kept)."""
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise ValueError("feature store: no paths given")
+    report = images.preflight(paths, config, on_error=on_error, progress=progress)
+    if report.n_kept == 0:
+        raise ValueError(f"feature store: no usable image ({report.summary()})")
+    if report.n_skipped:
+        log.warning("feature store: %s", report.summary())
+    return paths, report
+
+
 def extract_features(
     model_or_extractor: keras.Model | Callable[[], keras.Model],
     paths: Sequence[PathLike],
     out_dir: PathLike,
     config: PreprocessConfig = PreprocessConfig(),
-    batch_size: int = 32,
-    shard_size: int = 1024,
-    dtype: str = "float32",
+    options: ExtractionOptions = ExtractionOptions(),
     weights_sha256: str | None = None,
-    on_error: str = "raise",
     progress: bool = True,
-    shard: str | tuple[int, int] | None = None,
-    strategy: tf.distribute.Strategy | None = None,
-    num_parallel_calls: int | None = None,
-    compute: bool = True,
-    on_batch: Callable[[int], None] | None = None,
 ) -> FeatureStore:
     """Compute (or resume, or reuse) the features of ``paths`` into a store folder.
 
@@ -568,23 +567,11 @@ def extract_features(
         paths: image files, in row order (e.g. a labels CSV's ``image_path`` column).
         out_dir: the store folder (created).
         config: preprocessing, as for :func:`images.load_image`; part of the key.
-        batch_size: images per forward pass; must divide ``shard_size``.
-        shard_size: rows per shard file.
-        dtype: "float32" or "float16" (half the disk, ~1e-3 relative rounding).
+        options: batch and shard sizes, dtype, bad images, this machine's shard, devices
+            (:class:`ExtractionOptions`; its defaults when not given).
         weights_sha256: sha256 of the weight file the model was loaded from (key field);
             default: a digest of the model's weights in memory.
-        on_error: "raise" (a bad image stops before any forward pass) or "skip" (recorded in
-            the manifest; ``rows = kept + skipped``).
         progress: show a tqdm bar (images/s, ETA).
-        shard: ``(i, N)`` or ``"i/N"``: compute only shard blocks ``k % N == i``, so N machines
-            can fill one store; :func:`merge` checks that all are there.
-        strategy: a ``tf.distribute`` strategy; default :func:`strategy_for_devices`. With
-            several replicas, a model built outside ``strategy.scope()`` is copied into it once.
-        num_parallel_calls: images decoded in parallel; None: ``tf.data.AUTOTUNE``.
-        compute: False: compute nothing, only check that every shard is there (copied from
-            the machines that computed them) and belongs to this key, and finish the store;
-            nothing is deleted.
-        on_batch: called with the number of rows of each batch computed (an ETA's clock).
 
     Returns:
         The :class:`FeatureStore` (``complete`` is False while other machines' shards are
@@ -593,21 +580,10 @@ def extract_features(
     Raises:
         ValueError: bad arguments, or no usable image.
         ImageError: with ``on_error="raise"``, the first unusable file.
-        FeatureStoreError: with ``compute=False``, shards missing, corrupt or of another
-            key (each named).
     """
     import keras
 
-    _check_arguments(batch_size, shard_size, dtype)
-    shard = parse_shard(shard)
-    paths = [os.fspath(p) for p in paths]
-    if not paths:
-        raise ValueError("extract_features: no paths given")
-    report = images.preflight(paths, config, on_error=on_error, progress=progress)
-    if report.n_kept == 0:
-        raise ValueError(f"extract_features: no usable image ({report.summary()})")
-    if report.n_skipped:
-        log.warning("feature store: %s", report.summary())
+    paths, report = _preflight(paths, config, options.on_error, progress)
     build = None if isinstance(model_or_extractor, keras.Model) else model_or_extractor
     if build is None:
         backbones.check_normalisation(model_or_extractor, config.normalisation)  # before any work
@@ -618,13 +594,11 @@ def extract_features(
         )
     source = "file" if weights_sha256 else "model weights in memory"
     digest = weights_sha256 or models.weights_digest(models.feature_extractor(model_or_extractor))
-    key = _store_key(digest, source, config, dtype, paths, report, shard_size)
+    key = _store_key(digest, source, config, options, paths, report)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = _build_manifest(key, report, batch_size)
-    if not compute:
-        return FeatureStore(folder, _merged(folder, manifest))
-    mine = assigned_shards(len(manifest["shards"]), shard)
+    manifest = _build_manifest(key, report, options.batch_size)
+    mine = assigned_shards(len(manifest["shards"]), options.shard)
     manifest = _open_store(folder, manifest, mine)
     _clean_temps(folder, mine)
     pending = [k for k in mine if not _shard_is_valid(folder, manifest, k)]
@@ -637,24 +611,60 @@ def extract_features(
         if build is not None:
             model_or_extractor = build()
             backbones.check_normalisation(model_or_extractor, config.normalisation)
+        shards = [manifest["shards"][k] for k in pending]
+        kept = report.kept_paths
         _compute_shards(
-            folder,
-            manifest,
-            report.kept_paths,
-            pending,
+            FeatureStore(folder, manifest),
+            {k: kept[plan["start"] : plan["stop"]] for k, plan in zip(pending, shards)},
             model_or_extractor,
             config,
-            batch_size,
-            strategy or strategy_for_devices(),
+            options,
             progress,
-            num_parallel_calls,
-            on_batch,
         )
     return FeatureStore(folder, _finish_if_complete(folder, manifest))
 
 
+def verify_store(
+    paths: Sequence[PathLike],
+    out_dir: PathLike,
+    weights_sha256: str,
+    config: PreprocessConfig = PreprocessConfig(),
+    options: ExtractionOptions = ExtractionOptions(),
+    progress: bool = True,
+) -> FeatureStore:
+    """Check a store whose shards other machines computed (``shard``), and finish it.
+
+    Computes nothing and deletes nothing: every shard must be there (copied from the machines
+    that computed them), intact, and computed for the key of these paths, weights,
+    preprocessing, dtype and shard size; the images are preflighted to know the kept rows.
+
+    Args:
+        paths: image files, in row order, as given to :func:`extract_features`.
+        out_dir: the store folder.
+        weights_sha256: sha256 of the weight file the features come from.
+        config: the preprocessing the features were computed with.
+        options: the extraction's options (its ``dtype``, ``shard_size`` and ``on_error``
+            count; the shard and devices do not).
+        progress: show the preflight's bar.
+
+    Returns:
+        The complete :class:`FeatureStore`, its manifest finished.
+
+    Raises:
+        ValueError: no path or no usable image.
+        FeatureStoreError: shards missing, corrupt or of another key (each named).
+    """
+    paths, report = _preflight(paths, config, options.on_error, progress)
+    key = _store_key(weights_sha256, "file", config, options, paths, report)
+    folder = Path(out_dir)
+    return FeatureStore(folder, _merged(folder, _build_manifest(key, report, options.batch_size)))
+
+
 def missing_blocks(
-    out_dir: PathLike, paths: Sequence[PathLike], weights_sha256: str, shard_size: int = 1024
+    out_dir: PathLike,
+    paths: Sequence[PathLike],
+    weights_sha256: str,
+    shard_size: int = ExtractionOptions.shard_size,
 ) -> dict[int, int] | None:
     """The blocks of a store still to compute, read from its manifest without touching an image.
 

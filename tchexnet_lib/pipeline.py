@@ -10,8 +10,8 @@ store, one per split, :func:`feature_store`) → ``train_transfer_head`` (the tC
 ``test_predictions`` (CheXNet's zero-shot Pneumothorax output and tCheXNet's on
 the test split) → :meth:`tchexnet_lib.results.StudyResult.from_predictions` (the comparison,
 ``summary.json``).
-``score_images`` scores any other table of images with the trained study (the demo's
-ablation does).
+``score_images`` scores any other table of images with the study's CheXNet and a trained
+head (the demo's ablation does).
 
 A :class:`Study` says everything those steps depend on (data, weights, backbone, input
 size, uncertainty policy, head settings, row limit); :func:`make_study` writes it as
@@ -45,6 +45,7 @@ from tchexnet_lib import (
 )
 
 __all__ = [
+    "DataOptions",
     "ExtractionPlan",
     "LONG_STEP_SECONDS",
     "PREDICTIONS_KEY",
@@ -55,22 +56,24 @@ __all__ = [
     "best_head",
     "chexnet_loader",
     "chexnet_scores_from_features",
-    "default_out_dir",
     "duration_text",
     "extraction_plan",
     "feature_store",
+    "feature_store_dir",
     "features_for",
     "labelled_rows",
     "load_chexnet",
+    "load_head",
     "load_predictions",
     "load_study",
     "make_study",
-    "read_json",
+    "require_json",
     "save_predictions",
     "save_tchexnet_model",
     "saved_predictions",
     "score_images",
     "split_tables",
+    "study_dir",
     "target_labels",
     "test_predictions",
     "train_transfer_head",
@@ -159,15 +162,30 @@ class Study:
         )
 
 
+@dataclass(frozen=True)
+class DataOptions:
+    """How a study reads its data: where real CheXpert is, and what its labels and splits become.
+
+    Attributes:
+        data_dir: the folder holding real ``CheXpert-v1.0-small/`` (default
+            :func:`config.data_dir`).
+        policy: the uncertainty policy of the training labels (default U-Zeros, the paper's;
+            :attr:`Study.policy`).
+        recipe: ``"paper"`` or ``"patient"`` (:attr:`Study.recipe`).
+    """
+
+    data_dir: str | Path | None = None
+    policy: str = data.PAPER_POLICY
+    recipe: str = "paper"
+
+
 def make_study(
     dataset: str | None = None,
     weights: str | Path | None = None,
     head: training.HeadConfig | None = None,
     limit: int | None = None,
     out_dir: str | Path | None = None,
-    policy: str = data.PAPER_POLICY,
-    data_dir: str | Path | None = None,
-    recipe: str = "paper",
+    options: DataOptions = DataOptions(),
     save: bool = True,
 ) -> Study:
     """Resolve a study's data and weights, failing with one line saying what is missing.
@@ -178,12 +196,10 @@ def make_study(
             for real data, the shipped demo CheXNet (checked) for the demo.
         head: a :class:`tchexnet_lib.training.HeadConfig` (default: the paper's).
         limit: first N rows of each split only.
-        out_dir: default :func:`default_out_dir` (``outputs/<dataset>/`` for the paper's
+        out_dir: default :func:`study_dir` (``outputs/<dataset>/`` for the paper's
             settings).
-        policy: the uncertainty policy of the training labels (default U-Zeros, the paper's).
-        data_dir: the folder holding real ``CheXpert-v1.0-small/`` (default
-            :func:`config.data_dir`).
-        recipe: ``"paper"`` or ``"patient"`` (:attr:`Study.recipe`).
+        options: where real CheXpert is, the uncertainty policy and the split recipe
+            (:class:`DataOptions`; the paper's by default).
         save: write ``study.json`` (a caller that first compares it with the folder's says no).
 
     The backbone and input size are the weight file's (its sidecar; DenseNet-121 at 224
@@ -196,7 +212,7 @@ def make_study(
     if dataset == "demo" and weights is None:
         synthetic.generate_dataset(config.demo_data_dir(), synthetic.DEMO_TARGET)
         weights = shipped.shipped_weights()
-    folder = config.require_dataset(dataset, data_dir)
+    folder = config.require_dataset(dataset, options.data_dir)
     path = models.resolve_weights("chexnet", weights)
     if not path.is_file():
         raise errors.MissingInputError(models.missing_file_message(path))
@@ -205,19 +221,19 @@ def make_study(
         folder,
         path,
         models.input_shape_for(path)[:2],
-        Path(out_dir) if out_dir else default_out_dir(dataset, policy, recipe, limit),
+        Path(out_dir) if out_dir else study_dir(dataset, options.policy, options.recipe, limit),
         head or training.HeadConfig(),
         limit,
         models.backbone_for(path),
-        policy,
-        recipe,
+        options.policy,
+        options.recipe,
     )
     if save:
         study.save()
     return study
 
 
-def default_out_dir(
+def study_dir(
     dataset: str, policy: str = data.PAPER_POLICY, recipe: str = "paper", limit: int | None = None
 ) -> Path:
     """A study's folder: ``outputs/<dataset>/`` for the paper's settings, with ``-<policy>``,
@@ -290,31 +306,36 @@ def chexnet_loader(study: Study):
     return functools.cache(functools.partial(load_chexnet, study))
 
 
+def feature_store_dir(study: Study, split: str) -> Path:
+    """Where a split's feature store lives: ``<out_dir>/features/<split>/``."""
+    return study.out_dir / "features" / split
+
+
 def feature_store(
     study: Study,
     split: str,
     table: pd.DataFrame | None = None,
     model=None,
     progress: bool = True,
-    **extraction,
+    options: features.ExtractionOptions = features.ExtractionOptions(),
 ) -> features.FeatureStore:
-    """A split's feature store in ``<out_dir>/features/<split>/``: extracted, resumed or reused.
+    """A split's feature store in :func:`feature_store_dir`: extracted, resumed or reused.
 
     The store is keyed by the weights' sha256, the preprocessing and the rows, so a
     change of any of them recomputes it (see :mod:`tchexnet_lib.features`). ``model``:
     CheXNet, or a :func:`chexnet_loader` (built only if the store must be computed).
-    ``extraction``: more arguments of :func:`features.extract_features` (``shard``,
-    ``shard_size``, ``batch_size``, ``compute``, ``on_batch``, ``strategy``).
+    ``options``: how the store is filled (:class:`features.ExtractionOptions`: batch and shard
+    sizes, this machine's shard, an ``on_batch`` clock...).
     """
     table = split_tables(study)[split] if table is None else table
     return features.extract_features(
         model or chexnet_loader(study),
         table["image_path"].tolist(),
-        study.out_dir / "features" / split,
+        feature_store_dir(study, split),
         study.preprocess,
-        weights_sha256=study.weights_sha256,
-        progress=progress,
-        **extraction,
+        options,
+        study.weights_sha256,
+        progress,
     )
 
 
@@ -381,7 +402,11 @@ class ExtractionPlan:
 
 
 def extraction_plan(
-    study: Study, tables: dict[str, pd.DataFrame], chexnet=None, sample_images: int = 32
+    study: Study,
+    tables: dict[str, pd.DataFrame],
+    chexnet=None,
+    sample_images: int = 32,
+    options: features.ExtractionOptions = features.ExtractionOptions(),
 ) -> ExtractionPlan:
     """How many images each split's store still needs and, if any, how fast this machine is.
 
@@ -393,12 +418,13 @@ def extraction_plan(
         tables: its split tables (:func:`split_tables`).
         chexnet: CheXNet, or a :func:`chexnet_loader` (built only if something is pending).
         sample_images: images timed.
+        options: the extraction's options (its ``shard_size`` keys the stores).
     """
     pending, first = {}, []
     for name, table in tables.items():
         paths = table["image_path"].tolist()
         missing = features.missing_blocks(
-            study.out_dir / "features" / name, paths, study.weights_sha256
+            feature_store_dir(study, name), paths, study.weights_sha256, options.shard_size
         )
         pending[name] = len(paths) if missing is None else sum(missing.values())
         first += paths[: sample_images - len(first)] if pending[name] else []
@@ -411,21 +437,32 @@ def extraction_plan(
 
 
 def features_for(
-    study: Study, split: str, table: pd.DataFrame | None = None, model=None, progress: bool = True
+    study: Study,
+    split: str,
+    table: pd.DataFrame | None = None,
+    model=None,
+    progress: bool = True,
+    options: features.ExtractionOptions = features.ExtractionOptions(),
 ) -> np.ndarray:
     """A split's CheXNet features (1024-d), from its store (:func:`feature_store`)."""
-    return feature_store(study, split, table, model, progress).load()
+    return feature_store(study, split, table, model, progress, options).load()
 
 
-def all_features(study: Study, progress: bool = True, chexnet=None) -> tuple[dict, dict]:
+def all_features(
+    study: Study,
+    progress: bool = True,
+    chexnet=None,
+    options: features.ExtractionOptions = features.ExtractionOptions(),
+) -> tuple[dict, dict]:
     """Features and tables of every split; at most one CheXNet built for all of them.
 
-    ``chexnet``: a :func:`chexnet_loader` to share with later steps (default: a new one).
+    ``chexnet``: a :func:`chexnet_loader` to share with later steps (default: a new one);
+    ``options``: how the stores are filled (:class:`features.ExtractionOptions`).
     """
     tables = split_tables(study)
     chexnet = chexnet or chexnet_loader(study)
     return {
-        name: features_for(study, name, tables[name], chexnet, progress) for name in SPLITS
+        name: features_for(study, name, tables[name], chexnet, progress, options) for name in SPLITS
     }, tables
 
 
@@ -458,12 +495,18 @@ def train_transfer_head(
     )
 
 
+def load_head(study: Study, checkpoint: str | Path):
+    """The study's tCheXNet head (its backbone's width, its head settings) with the weights of a
+    trained checkpoint (:attr:`training.TrainResult.best_checkpoint`)."""
+    head = training.build_head(backbones.get(study.backbone).feature_width, study.head)
+    head.load_weights(checkpoint)
+    return head
+
+
 def best_head(study: Study, result=None):
     """The trained head with its best checkpoint loaded (trains it first if needed)."""
     result = result or train_transfer_head(study)
-    head = training.build_head(backbones.get(study.backbone).feature_width, study.head)
-    head.load_weights(result.best_checkpoint)
-    return head
+    return load_head(study, result.best_checkpoint)
 
 
 def chexnet_scores_from_features(chexnet, feature_rows: np.ndarray, finding: str) -> np.ndarray:
@@ -503,13 +546,20 @@ def test_predictions(
 
 
 def score_images(
-    study: Study, table: pd.DataFrame, store_dir: Path, progress: bool = True
+    study: Study, table: pd.DataFrame, store_dir: Path, head, progress: bool = True
 ) -> pd.DataFrame:
-    """Any table of images (``image_path``) scored by the study's CheXNet and trained tCheXNet.
+    """Any table of images (``image_path``) scored by the study's CheXNet and a trained head.
 
-    Its features go to a store in ``store_dir`` (reused when current); the head is the
-    study's best (trained first if needed). The demo's ablation scores its redrawn test
-    images this way.
+    Its features go to a store in ``store_dir`` (reused when current); nothing else of the
+    study is read (neither its split CSVs nor their stores). The demo's ablation scores its
+    redrawn test images this way.
+
+    Args:
+        study: the study (its CheXNet and preprocessing).
+        table: the images, an ``image_path`` column.
+        store_dir: the feature store of these images.
+        head: the trained tCheXNet head (:func:`best_head`, :func:`load_head`).
+        progress: the extraction's bars.
     """
     chexnet = chexnet_loader(study)
     store = features.extract_features(
@@ -520,7 +570,6 @@ def score_images(
         weights_sha256=study.weights_sha256,
         progress=progress,
     )
-    head = best_head(study, train_transfer_head(study, progress=progress))
     return with_scores(table, store.load(), chexnet, head)
 
 
@@ -626,6 +675,16 @@ def _saved_from(path: Path, sources: dict[str, str]) -> bool:
     ) == files.sha256_file(path)
 
 
-def read_json(path: Path) -> dict:
-    """A JSON output of an earlier step."""
-    return json.loads(Path(path).read_text())
+def require_json(path: str | Path) -> dict:
+    """A JSON output of an earlier step, which must be there (unlike :func:`files.read_json`,
+    which returns None for a missing or unreadable file).
+
+    Raises:
+        MissingInputError: the file is missing, unreadable or not a JSON object (named).
+    """
+    saved = files.read_json(path)
+    if saved is None:
+        raise errors.MissingInputError(
+            f"{path}: missing, unreadable or not a JSON object; run the step that writes it first"
+        )
+    return saved

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tchexnet_lib import backbones, data, errors, evaluation, features, files, images, models
+from tchexnet_lib import backbones, data, errors, evaluation, files, images, models, runtime
 from tchexnet_lib.config import PreprocessConfig, set_seed
 
 if TYPE_CHECKING:
@@ -832,7 +832,7 @@ def _fine_tune_dataset(
 
     labels = np.stack([y, w], axis=1).astype(np.float32)
     ds = images.make_dataset(paths, config.preprocess, batch_size=config.batch_size, labels=labels)
-    ds = features.without_autotune(ds.map(lambda x, yw: (x, yw[:, :1], yw[:, 1])))
+    ds = runtime.without_autotune(ds.map(lambda x, yw: (x, yw[:, :1], yw[:, 1])))
     if config.augment:
         seed = tf.constant(config.seed * 100_003 + epoch, tf.int64)
         ds = ds.enumerate().map(lambda i, b: (_augment(b[0], tf.stack([seed, i])), *b[1:]))
@@ -876,7 +876,7 @@ def fine_tune(
     Images go through :func:`images.make_dataset` (the one preprocessing path); BatchNorm
     stays in inference mode; checkpoints, resume and never-worse selection work as in
     :func:`train_head` (prefix ``finetune``). With several devices the model is mirrored
-    (:func:`features.strategy_for_devices`).
+    (:func:`runtime.strategy_for_devices`).
 
     Args:
         model: a tCheXNet (e.g. from :func:`attach_head`); trained in place.
@@ -886,7 +886,7 @@ def fine_tune(
         config: see :class:`FineTuneConfig` (which layers, learning rate, epochs,
             preprocessing…).
         resume: continue a matching run in ``out_dir``.
-        strategy: a ``tf.distribute`` strategy; default :func:`features.strategy_for_devices`.
+        strategy: a ``tf.distribute`` strategy; default :func:`runtime.strategy_for_devices`.
 
     Returns:
         A :class:`TrainResult` whose ``model`` is the fine-tuned model.
@@ -910,7 +910,7 @@ def fine_tune(
         "initial_weights": models.weights_digest(model),
     }
     set_fine_tune_trainable(model, unfreeze)
-    strategy = strategy or features.strategy_for_devices()
+    strategy = strategy or runtime.strategy_for_devices()
     working, optimizer = _mirrored_copy(model, config.learning_rate, strategy)
     val_key = files.sha256_json(
         {
@@ -948,7 +948,7 @@ def fine_tune(
 
     def validate() -> tuple[float, float]:
         ds = images.make_dataset(val_paths, config.preprocess, batch_size=config.batch_size)
-        p = working.predict(features.without_autotune(ds), verbose=0)
+        p = working.predict(runtime.without_autotune(ds), verbose=0)
         return _bce(y_val, p), _auc(y_val, p)
 
     result = _run_epochs(run, resume, fit_epoch, validate)

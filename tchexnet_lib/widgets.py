@@ -55,6 +55,7 @@ from matplotlib.figure import Figure
 from tchexnet_lib import evaluation, operating, plotting
 
 __all__ = [
+    "DEFAULT_TARGET_SENSITIVITY",
     "LOG_SCALE_BELOW",
     "MODES",
     "RocExplorer",
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 MODES: tuple[str, ...] = ("fix threshold", "fix sensitivity")
+#: Where the sensitivity slider starts when the explorer starts in "fix threshold" mode.
+DEFAULT_TARGET_SENSITIVITY = 0.9
 SCALES: tuple[str, ...] = ("auto", "linear", "log", "quantile")
 #: Below this maximum score (all scores positive) ``scale="auto"`` chooses the log scale.
 LOG_SCALE_BELOW = 0.01
@@ -284,8 +287,7 @@ class RocExplorer:
         y_true: object,
         scores: Mapping[str, object],
         threshold: float = 0.5,
-        mode: str = "fix threshold",
-        target_sensitivity: float = 0.9,
+        target_sensitivity: float | None = None,
         scale: str = "auto",
         model: str | None = None,
         render: bool = True,
@@ -296,15 +298,18 @@ class RocExplorer:
             y_true: labels 0/1 with both classes, shape (n,).
             scores: model name -> scores of shape (n,), picker order.
             threshold: initial threshold (positive: ``score >= threshold``).
-            mode: "fix threshold" or "fix sensitivity".
-            target_sensitivity: initial target for "fix sensitivity", in (0, 1].
+            target_sensitivity: if given, the explorer starts in "fix sensitivity" mode at
+                this target, in (0, 1] (as in :func:`static_explorer_figure`); None: it starts
+                in "fix threshold" mode, the sensitivity slider at
+                :data:`DEFAULT_TARGET_SENSITIVITY`.
             scale: threshold slider scale, see the module docstring.
             model: initially selected model (default: the first).
             render: draw the plot on each update (False: counts and HTML only, for speed).
         """
         self.y, self.scores = _check_inputs(y_true, scores)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        mode = MODES[0] if target_sensitivity is None else MODES[1]
+        if target_sensitivity is None:
+            target_sensitivity = DEFAULT_TARGET_SENSITIVITY
         if not 0 < target_sensitivity <= 1:
             raise ValueError(f"target_sensitivity must be in (0, 1], got {target_sensitivity}")
         model = next(iter(self.scores)) if model is None else model
@@ -524,18 +529,14 @@ class RocExplorer:
 
 
 def roc_explorer(
-    y_true: object,
-    scores: Mapping[str, object],
-    threshold: float = 0.5,
-    mode: str = "fix threshold",
-    **kwargs,
+    y_true: object, scores: Mapping[str, object], threshold: float = 0.5, **kwargs
 ) -> ipywidgets.VBox:
     """The ROC explorer widget; see :class:`RocExplorer` (``kwargs`` go to it).
 
     Returns:
         The ``VBox`` to display; its ``explorer`` attribute is the :class:`RocExplorer`.
     """
-    explorer = RocExplorer(y_true, scores, threshold=threshold, mode=mode, **kwargs)
+    explorer = RocExplorer(y_true, scores, threshold=threshold, **kwargs)
     box = explorer.widget
     box.explorer = explorer
     return box

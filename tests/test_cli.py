@@ -336,6 +336,19 @@ def test_choices_and_defaults_come_from_the_library():
     assert "(default 1000)" in _options("demo")["source_patients"].help
 
 
+def test_extract_and_reproduce_flags_map_onto_the_extraction_options():
+    parser = cli.build_parser()
+    extract = ["extract", "--csv", "labels.csv", "--out", "store"]
+    assert cli._extraction(parser.parse_args(extract)) == features.ExtractionOptions()
+    flags = ["--batch-size", "2", "--shard-size", "6", "--dtype", "float16", "--on-error", "skip"]
+    given = cli._extraction(parser.parse_args([*extract, *flags, "--shard", "1/3"]))
+    assert given == features.ExtractionOptions(2, 6, "float16", "skip", (1, 3))
+    reproduce = parser.parse_args(["reproduce", "--shard-size", "64", "--shard", "0/2"])
+    assert cli._extraction(reproduce) == features.ExtractionOptions(shard_size=64, shard=(0, 2))
+    with pytest.raises(ValueError, match="multiple of batch_size"):
+        cli._extraction(parser.parse_args([*extract, "--batch-size", "3"]))
+
+
 def write_labels_csv(path: Path, y: np.ndarray) -> None:
     """A CheXpert-style validation CSV whose Pneumothorax column is ``y``."""
     with open(path, "w", newline="") as handle:

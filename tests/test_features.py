@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tchexnet_lib import errors, features, files, images, models
+from tchexnet_lib import errors, features, files, images, models, runtime
 from tchexnet_lib.config import PreprocessConfig
 from tchexnet_lib.tools import cli
 
@@ -68,11 +68,10 @@ def model(model_and_weights):
     return model_and_weights[0]
 
 
-def extract(model, paths, out, weights_sha, **kwargs) -> features.FeatureStore:
-    options = dict(
-        config=CFG, batch_size=BATCH, shard_size=SHARD, weights_sha256=weights_sha, progress=False
-    )
-    return features.extract_features(model, paths, out, **(options | kwargs))
+def extract(model, paths, out, weights_sha, config=CFG, **options) -> features.FeatureStore:
+    """``extract_features`` with the test's batch and shard sizes unless ``options`` say others."""
+    chosen = features.ExtractionOptions(**({"batch_size": BATCH, "shard_size": SHARD} | options))
+    return features.extract_features(model, paths, out, config, chosen, weights_sha, False)
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +217,8 @@ def dies_while_writing_the_third_shard(array, path):
 files.save_npy = dies_while_writing_the_third_shard
 model = models.build_chexnet(weights, input_shape=(64, 64, 3))
 features.extract_features(model, open(paths_file).read().split(), out,
-                          PreprocessConfig(size=(64, 64)), batch_size=4, shard_size=8,
+                          PreprocessConfig(size=(64, 64)),
+                          features.ExtractionOptions(batch_size=4, shard_size=8),
                           weights_sha256=files.sha256_file(weights), progress=False)
 """
 
@@ -320,6 +320,53 @@ def test_shards_across_machines_then_merge(model, weights, image_paths, referenc
     np.testing.assert_array_equal(features.load_features(out)[0], reference[1])
 
 
+def test_verify_store_checks_copied_shards_and_computes_nothing(
+    model, weights, image_paths, reference, tmp_path
+):
+    """The merge of other machines' shards: nothing computed or deleted; a missing shard, or one
+    of another key, is named; once every shard is copied the store is finished."""
+    out = tmp_path / "store"
+    extract(model, image_paths, out, weights[1], shard="1/2")  # this machine: blocks 1 and 3
+    options = features.ExtractionOptions(batch_size=BATCH, shard_size=SHARD)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    with pytest.raises(errors.FeatureStoreError, match="3 of 5 shard.*features-00000.npy missing"):
+        features.verify_store(image_paths, out, weights[1], CFG, options, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    for k in (0, 2, 4):  # the other machine's shards, copied here
+        for name in (f"features-{k:05d}.npy", f"done-{k:05d}.json"):
+            shutil.copy(reference[0] / name, out / name)
+    with pytest.raises(errors.FeatureStoreError, match="5 of 5 .*computed for another store"):
+        features.verify_store(image_paths, out, "0" * 64, CFG, options, progress=False)
+    store = features.verify_store(image_paths, out, weights[1], CFG, options, progress=False)
+    assert store.complete and store.missing_shards() == []
+    np.testing.assert_array_equal(store.load(), reference[1])
+
+
+def test_extraction_options_travel_together(model, weights, image_paths, tmp_path):
+    options = features.ExtractionOptions(shard="1/2", devices=["/CPU:0"])
+    assert options.shard == (1, 2) and options.devices == ("/CPU:0",)
+    assert options == features.ExtractionOptions(shard=(1, 2), devices=("/CPU:0",))
+    for bad, match in [
+        ({"on_error": "ignore"}, "on_error='ignore'"),
+        ({"batch_size": 3, "shard_size": 8}, "multiple of batch_size"),
+        ({"dtype": "int8"}, "dtype='int8'"),
+        ({"shard": "2/2"}, "i/N"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            features.ExtractionOptions(**bad)
+    batches: list[int] = []
+    store = extract(
+        model,
+        image_paths[:16],  # 2 shards of 8 rows: this machine's is block 1
+        tmp_path / "store",
+        weights[1],
+        shard="1/2",
+        devices=["/CPU:0"],
+        on_batch=batches.append,
+    )
+    assert batches == [BATCH, BATCH] and store.missing_shards() == ["features-00000.npy"]
+
+
 def test_arguments_are_checked(model, weights, image_paths, tmp_path):
     with pytest.raises(ValueError, match="i/N"):
         features.parse_shard("2/2")
@@ -337,15 +384,16 @@ import sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from tchexnet_lib import features, files, models
+from tchexnet_lib import features, files, models, runtime
 from tchexnet_lib.config import PreprocessConfig
 
 weights, out, paths_file = sys.argv[1:4]
-strategy = features.strategy_for_devices()
+strategy = runtime.strategy_for_devices()
 print("replicas", strategy.num_replicas_in_sync, type(strategy).__name__)
 model = models.build_chexnet(weights, input_shape=(64, 64, 3))  # outside: copied into it
 features.extract_features(model, open(paths_file).read().split(), out,
-                          PreprocessConfig(size=(64, 64)), batch_size=4, shard_size=8,
+                          PreprocessConfig(size=(64, 64)),
+                          features.ExtractionOptions(batch_size=4, shard_size=8),
                           weights_sha256=files.sha256_file(weights), progress=False)
 """
 
@@ -363,7 +411,7 @@ def test_two_logical_devices_match_one(reference, subprocesses):
 def test_one_device_gives_the_default_strategy():
     import tensorflow as tf
 
-    assert features.strategy_for_devices(["/CPU:0"]) is tf.distribute.get_strategy()
+    assert runtime.strategy_for_devices(["/CPU:0"]) is tf.distribute.get_strategy()
 
 
 def _chexpert_csv(tmp_path: Path, image_paths: list[str]) -> Path:

@@ -174,6 +174,31 @@ def test_no_module_outgrows_one_room():
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
 
 
+#: More parameters than this and a group of them travels together: an options object.
+MAX_PARAMETERS = 7
+
+
+def parameter_count(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Parameters a caller can pass (``self`` and ``cls`` aside; ``*args``, ``**kwargs`` one each)."""
+    arguments = function.args
+    names = [a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)]
+    names = names[1:] if names[:1] in (["self"], ["cls"]) else names
+    return len(names) + (arguments.vararg is not None) + (arguments.kwarg is not None)
+
+
+def test_no_function_takes_more_than_seven_parameters():
+    """Every function and method of every module, public or private (issue #22: long
+    parameter lists become options objects)."""
+    long = [
+        f"{name}.{node.name} (line {node.lineno}): {parameter_count(node)}"
+        for name, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and parameter_count(node) > MAX_PARAMETERS
+    ]
+    assert long == []
+
+
 def test_notebooks_use_only_public_names():
     private = []
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):

@@ -26,7 +26,7 @@ from tests import tiny_demo
 from tests.conftest import REFERENCE
 
 DEMO = "demo"
-#: The tiny demo's study folder: its LIMIT names it (pipeline.default_out_dir), so a quick pass
+#: The tiny demo's study folder: its LIMIT names it (pipeline.study_dir), so a quick pass
 #: never overwrites a full run's feature stores.
 STUDY = f"{DEMO}-limit{tiny_demo.parameters(Path())['LIMIT']}"
 

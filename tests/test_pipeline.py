@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
 import pytest
 
-from tchexnet_lib import backbones, features, files, models, pipeline, results, training
+from tchexnet_lib import backbones, errors, features, files, models, pipeline, results, training
 from tchexnet_lib.config import PreprocessConfig
 from tests import tiny_demo
 
@@ -66,6 +67,47 @@ def test_saved_tchexnet_is_reused_until_its_head_changes(study):
     assert models.read_metadata(path)["head_sha256"] == files.sha256_file(other)
 
 
+def test_score_images_uses_the_head_it_is_given(study, tmp_path, monkeypatch):
+    """Scoring other images reads neither the split CSVs nor the study's stores: their features
+    come from their own store, the head is the one given."""
+    split_features, tables = pipeline.all_features(study, progress=False)
+    result = pipeline.train_transfer_head(study, split_features, tables, progress=False)
+    head = pipeline.load_head(study, result.best_checkpoint)
+    expected = pipeline.with_scores(
+        tables["test"], split_features["test"], pipeline.chexnet_loader(study), head
+    )
+    stores = study.out_dir / "features"
+    moved = stores.rename(tmp_path / "features-away")  # the study's stores: gone while it scores
+
+    def no_csv(_study):
+        raise AssertionError("score_images read the study's split CSVs")
+
+    monkeypatch.setattr(pipeline, "split_tables", no_csv)
+    try:
+        scored = pipeline.score_images(
+            study, tables["test"], tmp_path / "store", head, progress=False
+        )
+        assert not stores.exists()
+    finally:
+        moved.rename(stores)
+    assert (tmp_path / "store" / features.MANIFEST).is_file()
+    for name in ("CheXNet", "tCheXNet"):
+        np.testing.assert_allclose(scored[name], expected[name], atol=1e-6)
+    assert scored["tCheXNet"].std() > 0  # scores that vary: the comparison could fail
+
+
+def test_require_json_raises_where_files_read_json_returns_none(tmp_path):
+    path = tmp_path / "state.json"
+    assert files.read_json(path) is None
+    with pytest.raises(errors.MissingInputError, match="state.json: missing"):
+        pipeline.require_json(path)
+    path.write_text("[1, 2]")  # JSON, but not an object
+    with pytest.raises(errors.MissingInputError, match="not a JSON object"):
+        pipeline.require_json(path)
+    files.save_json({"epoch": 3}, path)
+    assert pipeline.require_json(path) == files.read_json(path) == {"epoch": 3}
+
+
 def test_study_json_round_trips(study):
     saved = pipeline.load_study(study.out_dir)
     assert saved == study
@@ -87,7 +129,7 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
         limit=40,
         out_dir=tmp_path / "study",
         head=training.HeadConfig(epochs=1, seed=0, hidden=32, dropout=0.2),
-        policy="ignore",
+        options=pipeline.DataOptions(policy="ignore"),
     )
     assert (other.backbone, other.image_size, other.preprocess.normalisation) == (
         "mobilenet_v2",
@@ -103,7 +145,7 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
     assert set(summary.models) == {"CheXNet", "tCheXNet"} and summary.n_test == len(test)
     assert pipeline.best_head(other).input.shape[-1] == 1280
     assert pipeline.load_study(other.out_dir).policy == "ignore"
-    assert pipeline.default_out_dir("demo", "ignore").name == "demo-ignore"
+    assert pipeline.study_dir("demo", "ignore").name == "demo-ignore"
     saved = pipeline.save_tchexnet_model(other)  # its sidecar names the backbone and the head
     reloaded = models.build_model("tchexnet", saved, input_shape=models.input_shape_for(saved))
     assert backbones.of_model(reloaded).name == "mobilenet_v2"
@@ -117,16 +159,16 @@ def test_the_study_runs_on_a_second_backbone(study, tmp_path):
         dataclasses.replace(other, backbone="resnet")
 
 
-def test_default_out_dir_names_every_setting_that_changes_rows_or_labels(monkeypatch, tmp_path):
+def test_study_dir_names_every_setting_that_changes_rows_or_labels(monkeypatch, tmp_path):
     """One folder per setting: a quick pass (limit) never overwrites the full run's stores, and
     `tchexnet reproduce` uses the notebooks' folder for the same settings."""
     from tchexnet_lib.tools import reproduce
 
     monkeypatch.setenv("TCHEXNET_OUTPUT_DIR", str(tmp_path))
-    assert pipeline.default_out_dir("chexpert") == tmp_path / "chexpert"
+    assert pipeline.study_dir("chexpert") == tmp_path / "chexpert"
     assert (
-        pipeline.default_out_dir("chexpert", "ones", "patient", 300)
+        pipeline.study_dir("chexpert", "ones", "patient", 300)
         == tmp_path / "chexpert-ones-patient-limit300"
     )
-    assert reproduce.default_out_dir() == pipeline.default_out_dir("chexpert")
-    assert reproduce.default_out_dir("patient", 20) == tmp_path / "chexpert-patient-limit20"
+    assert reproduce.reproduction_dir() == pipeline.study_dir("chexpert")
+    assert reproduce.reproduction_dir("patient", 20) == tmp_path / "chexpert-patient-limit20"

@@ -136,9 +136,9 @@ def test_patient_recipe_keeps_the_paper_rows_and_splits_them_by_patient(chexpert
     from tchexnet_lib import data, pipeline, splits
 
     data_dir, weights, base = chexpert
-    study = reproduce.open_study(data_dir, weights, None, recipe="patient")
+    study = reproduce.open_study(reproduce.RunSettings(data_dir, weights, recipe="patient"))
     assert study.out_dir == base / "outputs" / "chexpert-patient" and study.recipe == "patient"
-    assert reproduce.default_out_dir("paper", 300).name == "chexpert-limit300"
+    assert reproduce.reproduction_dir("paper", 300).name == "chexpert-limit300"
     tables = pipeline.split_tables(study)
     splits.check_no_patient_leakage(tables["train"], tables["val"])
     paper = splits.paper_select(data.read_labels(study.dataset_dir / "train.csv"))
@@ -155,10 +155,11 @@ def test_the_notebooks_and_reproduce_share_one_feature_store_per_split(chexpert)
     from tchexnet_lib import errors, pipeline
 
     data_dir, weights, base = chexpert
-    study = pipeline.make_study("chexpert", weights, limit=15, data_dir=data_dir)
+    options = pipeline.DataOptions(data_dir)
+    study = pipeline.make_study("chexpert", weights, limit=15, options=options)
     assert (
         study.out_dir
-        == reproduce.default_out_dir("paper", 15)
+        == reproduce.reproduction_dir("paper", 15)
         == base / "outputs" / "chexpert-limit15"
     )
     tables = pipeline.split_tables(study)
@@ -169,7 +170,8 @@ def test_the_notebooks_and_reproduce_share_one_feature_store_per_split(chexpert)
     assert "37 images to extract (train 15, val 10, test 12)" in plan.describe()
     pipeline.features_for(study, "test", tables["test"], chexnet, progress=False)  # notebook 02
     said = []
-    reproduce.reproduce(data_dir, weights, limit=15, progress=False, say=said.append)
+    run = reproduce.RunSettings(data_dir, weights, limit=15)
+    reproduce.reproduce(run, progress=False, say=said.append)
     text = "\n".join(said)
     assert "features test: 12 rows, complete store reused" in text, text
     assert "features train: 15 rows computed" in text

@@ -171,7 +171,7 @@ def test_pneumothorax_has_no_lung_texture_and_a_darker_rim():
     for i in range(16):
         domain = "target" if i % 2 else "source"
         image, masks = synthetic.render_case(
-            np.random.default_rng(100 + i), {"pneumothorax": True}, domain
+            np.random.default_rng(100 + i), {"pneumothorax": True}, synthetic.Film(domain)
         )
         mask = masks["pneumothorax"]
         f = image.astype(np.float32)
@@ -289,14 +289,14 @@ def test_render_case_is_a_pure_function_of_its_generator():
         "support_devices": True,
         "nodule": False,
     }
-    a, masks_a = synthetic.render_case(np.random.default_rng(3), findings, "target")
-    b, masks_b = synthetic.render_case(np.random.default_rng(3), findings, "target")
+    a, masks_a = synthetic.render_case(np.random.default_rng(3), findings, synthetic.Film())
+    b, masks_b = synthetic.render_case(np.random.default_rng(3), findings, synthetic.Film())
     assert a.dtype == np.uint8 and a.shape == (320, 390) and np.array_equal(a, b)
     assert set(masks_a) == set(masks_b) == {"pneumothorax", "effusion", "support_devices"}
     for sign, mask in masks_a.items():
         assert mask.dtype == bool and mask.shape == a.shape and np.array_equal(mask, masks_b[sign])
     lateral, none = synthetic.render_case(
-        np.random.default_rng(3), {}, "source", (200, 160), view="lateral"
+        np.random.default_rng(3), {}, synthetic.Film("source", (200, 160), view="lateral")
     )
     assert lateral.shape == (200, 160) and none == {}
 
@@ -325,7 +325,7 @@ def test_render_case_rejects_bad_arguments():
     with pytest.raises(ValueError, match="severity"):
         synthetic.render_case(rng, {"pneumothorax": 2.0})
     with pytest.raises(ValueError, match="domain='chexpert'"):
-        synthetic.render_case(rng, {}, "chexpert")
+        synthetic.render_case(rng, {}, synthetic.Film("chexpert"))
 
 
 def test_mask_paths_and_missing_masks(tmp_path):

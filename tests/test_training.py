@@ -318,7 +318,12 @@ def chexnet():
 def store(tmp_path_factory, chexnet, chexpert) -> Path:
     out = tmp_path_factory.mktemp("store") / "store"
     features.extract_features(
-        chexnet, chexpert[1], out, CFG, batch_size=4, shard_size=8, progress=False
+        chexnet,
+        chexpert[1],
+        out,
+        CFG,
+        features.ExtractionOptions(batch_size=4, shard_size=8),
+        progress=False,
     )
     return out
 

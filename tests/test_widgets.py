@@ -123,7 +123,8 @@ def test_switching_models_updates_the_state(toy):
 
 def test_set_threshold_is_exact_and_leaves_sensitivity_mode(toy):
     y, scores = toy
-    explorer = widgets.RocExplorer(y, scores, mode="fix sensitivity", render=False)
+    explorer = widgets.RocExplorer(y, scores, target_sensitivity=0.8, render=False)
+    assert explorer.state["mode"] == "fix sensitivity" and explorer.state["sensitivity"] >= 0.8
     t = float(np.sort(scores["good"])[10])
     state = explorer.set_threshold(t)
     assert state["mode"] == "fix threshold" and state["threshold"] == t
@@ -142,8 +143,10 @@ def test_quantile_scale_moves_through_the_data(toy):
 
 def test_bad_arguments_are_clear_errors(toy):
     y, scores = toy
+    with pytest.raises(ValueError, match=r"target_sensitivity must be in \(0, 1\]"):
+        widgets.RocExplorer(y, scores, target_sensitivity=1.5, render=False)
     with pytest.raises(ValueError, match="mode must be"):
-        widgets.RocExplorer(y, scores, mode="fix specificity", render=False)
+        widgets.RocExplorer(y, scores, render=False).set_mode("fix specificity")
     with pytest.raises(ValueError, match="unknown model"):
         widgets.RocExplorer(y, scores, model="other", render=False)
     with pytest.raises(ValueError, match="both classes"):

@@ -80,7 +80,14 @@ from tchexnet_lib.synthetic.labelling import (
     SyntheticSpec,
     plan_dataset,
 )
-from tchexnet_lib.synthetic.render import DEVICE_SIGNS, DOMAINS, SIGN_ALIASES, SIGNS, render_case
+from tchexnet_lib.synthetic.render import (
+    DEVICE_SIGNS,
+    DOMAINS,
+    SIGN_ALIASES,
+    SIGNS,
+    Film,
+    render_case,
+)
 from tchexnet_lib.synthetic.writer import (
     GENERATOR_VERSION,
     IN_PROGRESS_NAME,
@@ -100,6 +107,7 @@ __all__ = [
     "DEMO_TARGET",
     "DEVICE_SIGNS",
     "DOMAINS",
+    "Film",
     "GENERATOR_VERSION",
     "IN_PROGRESS_NAME",
     "JPEG_QUALITY",

@@ -8,6 +8,7 @@ exposure. :func:`sign_name` turns a label name (``"Pleural Effusion"``) into a s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from tchexnet_lib.synthetic.canvas import (
 from tchexnet_lib.synthetic.devices import DEVICE_DRAWERS
 from tchexnet_lib.synthetic.findings import FINDING_DRAWERS
 
-__all__ = ["DEVICE_SIGNS", "DOMAINS", "SIGNS", "SIGN_ALIASES", "render_case", "sign_name"]
+__all__ = ["DEVICE_SIGNS", "DOMAINS", "Film", "SIGNS", "SIGN_ALIASES", "render_case", "sign_name"]
 
 #: ``"source"``: clean PA films, ChestX-ray14-like; ``"target"``: CheXpert-like (mostly AP).
 DOMAINS = ("source", "target")
@@ -135,14 +136,29 @@ def _render_frontal(
     return expose(sc, rng, domain), masks
 
 
+@dataclass(frozen=True)
+class Film:
+    """The film a case is drawn on: which domain's look, its size, the view and projection.
+
+    Attributes:
+        domain: ``"source"`` (clean PA, ChestX-ray14-like) or ``"target"``
+            (CheXpert-like: other exposure curve, more noise, mostly AP).
+        size: (height, width) in pixels.
+        view: ``"frontal"`` or ``"lateral"`` (a lateral image has no drawn findings).
+        projection: ``"PA"`` or ``"AP"``; default: PA for the source domain, AP
+            with probability 0.8 for the target domain.
+    """
+
+    domain: str = "target"
+    size: tuple[int, int] = DEFAULT_SIZE
+    view: str = "frontal"
+    projection: str | None = None
+
+
 def render_case(
     rng: np.random.Generator,
     findings: dict[str, bool | float],
-    domain: str = "target",
-    size: tuple[int, int] = DEFAULT_SIZE,
-    *,
-    view: str = "frontal",
-    projection: str | None = None,
+    film: Film = Film(),
     hide: tuple[str, ...] = (),
     lungs: bool = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -153,12 +169,7 @@ def render_case(
         findings: sign name (:data:`SIGNS`, or a label name such as
             ``"Pleural Effusion"``) → ``True`` (present, random severity),
             a severity in (0, 1] (e.g. pneumothorax size), or ``False`` / 0 (absent).
-        domain: ``"source"`` (clean PA, ChestX-ray14-like) or ``"target"``
-            (CheXpert-like: other exposure curve, more noise, mostly AP).
-        size: (height, width) in pixels.
-        view: ``"frontal"`` or ``"lateral"`` (a lateral image has no drawn findings).
-        projection: ``"PA"`` or ``"AP"``; default: PA for the source domain, AP
-            with probability 0.8 for the target domain.
+        film: the domain, size, view and projection (:class:`Film`).
         hide: device signs (:data:`DEVICE_SIGNS`) drawn with every random draw they make
             and then left off the film: the same image without that device (a twin for an
             ablation), everything else pixel for pixel as with it.
@@ -172,9 +183,9 @@ def render_case(
     Raises:
         ValueError: an unknown domain, view, projection or finding, or a bad size.
     """
-    size = check_size(size)
+    domain, size, projection = film.domain, check_size(film.size), film.projection
     check_choice(domain, DOMAINS, "domain")
-    check_choice(view, ("frontal", "lateral"), "view")
+    check_choice(film.view, ("frontal", "lateral"), "view")
     signs = _severities(rng, findings)
     unknown = set(hide) - set(DEVICE_SIGNS)
     if unknown:
@@ -182,7 +193,7 @@ def render_case(
             f"hide={sorted(unknown)}: only device signs ({', '.join(DEVICE_SIGNS)}) "
             "can be left off an image"
         )
-    if view == "lateral":
+    if film.view == "lateral":
         return _render_lateral(rng, domain, size), {}
     if projection is None:
         projection = "PA" if domain == "source" or rng.random() < 0.2 else "AP"

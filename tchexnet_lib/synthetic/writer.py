@@ -34,7 +34,7 @@ from tchexnet_lib.synthetic.labelling import (
     SyntheticSpec,
     plan_dataset,
 )
-from tchexnet_lib.synthetic.render import render_case, sign_name
+from tchexnet_lib.synthetic.render import Film, render_case, sign_name
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -72,16 +72,8 @@ def _draw(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One case's image and masks, from its own generator (the same every time)."""
     rng = np.random.default_rng(np.random.SeedSequence(list(case.entropy)))
-    return render_case(
-        rng,
-        dict.fromkeys(case.signs, True),
-        case.domain,
-        case.size,
-        view=case.view,
-        projection=case.projection,
-        hide=hide,
-        lungs=lungs,
-    )
+    film = Film(case.domain, case.size, case.view, case.projection)
+    return render_case(rng, dict.fromkeys(case.signs, True), film, hide, lungs)
 
 
 def _cases_of(spec: SyntheticSpec, paths: Sequence[str | os.PathLike]) -> dict:

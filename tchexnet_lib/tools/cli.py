@@ -80,6 +80,19 @@ def _default(function: Callable, parameter: str) -> object:
     return inspect.signature(function).parameters[parameter].default
 
 
+def _extraction(args: argparse.Namespace) -> features.ExtractionOptions:
+    """The extraction's options from the command's flags (the defaults where a flag is absent)."""
+    given = {
+        name: getattr(args, name, None)
+        for name in ("batch_size", "shard_size", "dtype", "on_error", "shard")
+    }
+    return features.ExtractionOptions(**{k: v for k, v in given.items() if v is not None})
+
+
+#: The extraction's defaults, shown by the options that feed them.
+EXTRACTION = features.ExtractionOptions()
+
+
 def _preprocess_config(args: argparse.Namespace, model=None) -> config.PreprocessConfig:
     """The command's preprocessing, at the model's input size and scaling when a model is given."""
     interpolation = getattr(args, "interpolation", None)  # extract has no --interpolation
@@ -273,12 +286,8 @@ def cmd_extract(args: argparse.Namespace) -> None:
         paths,
         args.out,
         _preprocess_config(args, model),
-        batch_size=args.batch_size,
-        shard_size=args.shard_size,
-        dtype=args.dtype,
-        weights_sha256=files.sha256_file(weights),
-        on_error=args.on_error,
-        shard=args.shard,
+        _extraction(args),
+        files.sha256_file(weights),
     )
     missing = store.missing_shards()
     result = {
@@ -473,18 +482,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     """The paper on real CheXpert in one resumable command (split, features, head, comparison)."""
     from tchexnet_lib.tools import reproduce  # matplotlib: only for this command
 
-    result = reproduce.reproduce(
-        args.data_dir,
-        args.weights,
-        args.out,
-        args.limit,
-        args.shard,
-        args.recipe,
-        args.batch_size,
-        args.shard_size,
-        progress=not args.json,
-        say=_note,
-    )
+    run = reproduce.RunSettings(args.data_dir, args.weights, args.out, args.limit, args.recipe)
+    result = reproduce.reproduce(run, _extraction(args), progress=not args.json, say=_note)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -526,14 +525,10 @@ def _reproduce_parser(commands) -> None:
         help="train/val split: the paper's row order (default) or by patient",
     )
     rep.add_argument(
-        "--batch-size",
-        type=int,
-        help=f"extraction batch (default {_default(features.extract_features, 'batch_size')})",
+        "--batch-size", type=int, help=f"extraction batch (default {EXTRACTION.batch_size})"
     )
     rep.add_argument(
-        "--shard-size",
-        type=int,
-        help=f"rows per shard file (default {_default(features.extract_features, 'shard_size')})",
+        "--shard-size", type=int, help=f"rows per shard file (default {EXTRACTION.shard_size})"
     )
     rep.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
     rep.set_defaults(run=cmd_reproduce)
@@ -814,20 +809,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="i/N",
         help="this machine's share: shard blocks k with k %% N == i (i from 0)",
     )
-    extract.add_argument(
-        "--on-error",
-        choices=images.ON_ERROR,
-        default=_default(features.extract_features, "on_error"),
-    )
-    extract.add_argument(
-        "--batch-size", type=int, default=_default(features.extract_features, "batch_size")
-    )
-    extract.add_argument(
-        "--shard-size", type=int, default=_default(features.extract_features, "shard_size")
-    )
-    extract.add_argument(
-        "--dtype", choices=features.DTYPES, default=_default(features.extract_features, "dtype")
-    )
+    extract.add_argument("--on-error", choices=images.ON_ERROR, default=EXTRACTION.on_error)
+    extract.add_argument("--batch-size", type=int, default=EXTRACTION.batch_size)
+    extract.add_argument("--shard-size", type=int, default=EXTRACTION.shard_size)
+    extract.add_argument("--dtype", choices=features.DTYPES, default=EXTRACTION.dtype)
     extract.add_argument("--json", action="store_true")
     extract.set_defaults(run=cmd_extract)
 

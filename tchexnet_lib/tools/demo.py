@@ -205,7 +205,9 @@ def run_demo(
         test, study, time.perf_counter() - start, note=DEMO_WEIGHTS_NOTE, gradcam=cam
     )
     paths = _write_outputs(study.out_dir, test, found, study.dataset_dir)
-    return DemoResult(found, test, {**paths, "tchexnet_weights": tchexnet})
+    return DemoResult(
+        found, test, {**paths, "tchexnet_weights": tchexnet, "head": result.best_checkpoint}
+    )
 
 
 def _study_and_ablation(
@@ -213,7 +215,9 @@ def _study_and_ablation(
 ) -> tuple[DemoResult, results.StudyResult | None]:
     config.import_tensorflow_quietly()  # as the command does: its C++ notes stay off stderr
     result = run_demo(cfg, out_dir, progress)
-    return result, (run_ablation(cfg, progress=progress) if ablation else None)
+    if not ablation:
+        return result, None
+    return result, run_ablation(cfg, progress=progress, head=result.paths["head"])
 
 
 def run_in_child(
@@ -348,6 +352,7 @@ def run_ablation(
     keep_chest_tubes: bool = False,
     out_dir: str | Path | None = None,
     progress: bool = True,
+    head: str | Path | None = None,
 ) -> results.StudyResult:
     """The demo's trained models on test images that lost the pneumothorax sign.
 
@@ -356,6 +361,14 @@ def run_ablation(
     without the sign (:func:`ablated_spec`). If the demo's AUCs come from the sign, both
     models fall to chance here; with ``keep_chest_tubes=True`` what is left is what the
     chest-tube confounder alone gives them.
+
+    Args:
+        cfg: the demo settings (as given to :func:`run_demo`).
+        keep_chest_tubes: keep the confounder (:func:`ablated_spec`).
+        out_dir: where results go (default ``outputs/demo-ablation/``).
+        progress: show progress bars.
+        head: the trained head's checkpoint (:func:`run_demo`'s ``paths["head"]``); None:
+            the demo study's head, trained or reused now (which reads its feature stores).
 
     Returns:
         The result (also ``summary.json``, written under ``out_dir``, default
@@ -372,7 +385,12 @@ def run_ablation(
     )
     out = Path(out_dir) if out_dir else config.output_dir(name)
     table = splits.paper_test_set(data.read_labels(folder / "valid.csv"))
-    test = pipeline.score_images(study, table, out / "features" / "test", progress)
+    trained = (
+        pipeline.best_head(study, pipeline.train_transfer_head(study, progress=progress))
+        if head is None
+        else pipeline.load_head(study, head)
+    )
+    test = pipeline.score_images(study, table, out / "features" / "test", trained, progress)
     pipeline.save_predictions(test, out / "predictions.csv")
     removed = "the pneumothorax sign" + (
         "" if keep_chest_tubes else " and the chest-tube confounder"

@@ -31,7 +31,6 @@ Nothing happens on import; TensorFlow is imported by the checks that need it.
 from __future__ import annotations
 
 import importlib.metadata
-import inspect
 import platform
 import shutil
 from collections import Counter
@@ -705,7 +704,9 @@ def reference_inputs(
     """
     preprocess = config.PreprocessConfig(size=tuple(size), normalisation=normalisation)
     drawn = [
-        synthetic.render_case(np.random.default_rng(seed), findings, "source", projection="PA")[0]
+        synthetic.render_case(
+            np.random.default_rng(seed), findings, synthetic.Film("source", projection="PA")
+        )[0]
         for seed, findings in REFERENCE_CASES
     ]
     return np.stack(
@@ -1028,5 +1029,5 @@ def run_checks(
     if "outputs" in sections:
         out = Path(out) if out else config.output_dir()
         yield check_writable(out)
-        dtype = inspect.signature(features.extract_features).parameters["dtype"].default
+        dtype = features.ExtractionOptions().dtype
         yield check_disk(out, n_images, _feature_width(weights), dtype)

@@ -285,10 +285,12 @@ def pretrain(
         _save_epoch(model, work_dir, cfg, history)
     path = save_model_weights(model, out, cfg.eval_size)
     final = source_aucs(model, val_paths, y_val, cfg.eval_size)
-    manifest = _manifest(
-        cfg, path, source, (len(train_paths), len(val_paths)), history, final, start, command
-    )
-    models.save_metadata(path, model, **manifest)
+    manifest = _manifest(cfg, path, source, (len(train_paths), len(val_paths)), history, final)
+    run = {
+        "command": command or shlex.join(["tchexnet", *sys.argv[1:]]),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    models.save_metadata(path, model, **manifest, **run)
     shutil.rmtree(work_dir, ignore_errors=True)  # the run is complete: checkpoints and caches go
     return path
 
@@ -362,17 +364,15 @@ def _manifest(
     counts: tuple[int, int],
     history: list[dict],
     final: dict,
-    start: float,
-    command: str | None,
 ) -> dict:
+    """The weight file's manifest: what was trained, on what, how well (the run's command and
+    wall time are added by :func:`pretrain`)."""
     return {
         "description": "demo weights trained on synthetic data",
         "image_size": [cfg.eval_size, cfg.eval_size],
         "key": cfg.key(),
         "generator": synthetic.GENERATOR_VERSION,
         "config": cfg.to_dict(),
-        "command": command or shlex.join(["tchexnet", *sys.argv[1:]]),
-        "seconds": round(time.perf_counter() - start, 1),
         "train_seconds": round(sum(entry["seconds"] for entry in history), 1),
         "machine": {**machine.machine_info(), "model_bound_img_s": _host_speed(history)},
         "source_images": {

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import math
 import shlex
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -50,16 +50,17 @@ from tchexnet_lib import (
     pipeline,
     plotting,
     results,
+    runtime,
     training,
 )
 
 __all__ = [
     "ETA_AFTER_SECONDS",
     "ExtractionClock",
+    "RunSettings",
     "SHARDS_FILE",
     "SPLIT_KEY",
     "data_root",
-    "default_out_dir",
     "describe_devices",
     "features_step",
     "finish_command",
@@ -67,6 +68,7 @@ __all__ = [
     "open_study",
     "predictions_step",
     "reproduce",
+    "reproduction_dir",
     "shard_text",
     "split_step",
 ]
@@ -81,12 +83,31 @@ ETA_AFTER_SECONDS = 10.0
 Say = Callable[[str], None]
 
 
-def default_out_dir(recipe: str = "paper", limit: int | None = None) -> Path:
+def reproduction_dir(recipe: str = "paper", limit: int | None = None) -> Path:
     """``outputs/chexpert/``, the notebooks' folder for real CheXpert
-    (:func:`pipeline.default_out_dir`): one run folder, hence one feature store per split, for
+    (:func:`pipeline.study_dir`): one run folder, hence one feature store per split, for
     both, so neither recomputes the other's extraction. ``-patient`` and ``-limitN`` are added
     for the other recipe and a quick pass, so they never meet the full run's folder."""
-    return pipeline.default_out_dir("chexpert", recipe=recipe, limit=limit)
+    return pipeline.study_dir("chexpert", recipe=recipe, limit=limit)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Which run :func:`reproduce` makes: its data, weights, folder, rows and split recipe.
+
+    Attributes:
+        data_dir: the folder holding ``CheXpert-v1.0-small/`` (default: :func:`data_root`).
+        weights: the CheXNet weight file (default: the registry's ``best_weights.h5``).
+        out_dir: the run folder (default: :func:`reproduction_dir`).
+        limit: the first N rows of each split only (a quick pass).
+        recipe: ``"paper"`` (row order) or ``"patient"`` (:func:`splits.patient_recipe`).
+    """
+
+    data_dir: str | Path | None = None
+    weights: str | Path | None = None
+    out_dir: str | Path | None = None
+    limit: int | None = None
+    recipe: str = "paper"
 
 
 def data_root(data_dir: str | Path | None = None, out_dir: str | Path | None = None) -> Path:
@@ -101,13 +122,7 @@ def data_root(data_dir: str | Path | None = None, out_dir: str | Path | None = N
     return config.data_dir()
 
 
-def open_study(
-    data_dir: str | Path | None = None,
-    weights: str | Path | None = None,
-    out_dir: str | Path | None = None,
-    limit: int | None = None,
-    recipe: str = "paper",
-) -> pipeline.Study:
+def open_study(run: RunSettings = RunSettings()) -> pipeline.Study:
     """The run's study on real CheXpert, saved as ``study.json`` once checked against the
     one its folder already holds.
 
@@ -115,16 +130,15 @@ def open_study(
         ValueError: ``limit`` < 1, or the folder holds a run of other settings (named).
         MissingInputError: no train.csv / valid.csv, or no weight file (says where they go).
     """
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit {limit}: must be ≥ 1")
-    out = Path(out_dir) if out_dir else default_out_dir(recipe, limit)
+    if run.limit is not None and run.limit < 1:
+        raise ValueError(f"limit {run.limit}: must be ≥ 1")
+    out = Path(run.out_dir) if run.out_dir else reproduction_dir(run.recipe, run.limit)
     study = pipeline.make_study(
         "chexpert",
-        weights,
-        limit=limit,
+        run.weights,
+        limit=run.limit,
         out_dir=out,
-        data_dir=data_root(data_dir, out),
-        recipe=recipe,
+        options=pipeline.DataOptions(data_root(run.data_dir, out), recipe=run.recipe),
         save=False,
     )
     differ = _other_settings(study)
@@ -146,7 +160,7 @@ def _other_settings(study: pipeline.Study) -> list[str]:
         for name, value in study.to_dict().items()
         if saved and name not in ("dataset_dir", "out_dir", "weights") and saved.get(name) != value
     ]
-    store = files.read_json(study.out_dir / "features" / "train" / features.MANIFEST) or {}
+    store = files.read_json(pipeline.feature_store_dir(study, "train") / features.MANIFEST) or {}
     stored = store.get("key", {}).get("weights_sha256")
     if stored not in (None, study.weights_sha256):
         differ.append(f"weights sha256 {stored[:12]}… → {study.weights_sha256[:12]}…")
@@ -155,8 +169,8 @@ def _other_settings(study: pipeline.Study) -> list[str]:
 
 def describe_devices() -> dict:
     """What the extraction runs on: TensorFlow's devices, how they are used, the GPUs' and CPU's names."""
-    used = features.default_devices()
-    replicas = features.strategy_for_devices(used).num_replicas_in_sync
+    used = runtime.default_devices()
+    replicas = runtime.strategy_for_devices(used).num_replicas_in_sync
     return {
         "devices": used,
         "strategy": f"MirroredStrategy, {replicas} replicas" if replicas > 1 else "one device",
@@ -227,7 +241,7 @@ class ExtractionClock:
         self.began = time.perf_counter()
 
     def update(self, n: int) -> None:
-        """Count a batch of ``n`` images (``features.extract_features``' ``on_batch``)."""
+        """Count a batch of ``n`` images (:attr:`features.ExtractionOptions.on_batch`)."""
         from tqdm.auto import tqdm
 
         now = time.perf_counter()
@@ -259,21 +273,17 @@ class ExtractionClock:
 
 
 def _blocks(
-    study: pipeline.Study,
-    name: str,
-    paths: list[str],
-    shard: tuple[int, int] | None,
-    shard_size: int,
+    study: pipeline.Study, name: str, paths: list[str], options: features.ExtractionOptions
 ) -> tuple[dict[int, int], int]:
     """This run's blocks of a store (block → rows) and how many rows of them are still to compute
     (the store's completed blocks are read from its manifest when it is this store's)."""
-    n = len(paths)
+    n, size = len(paths), options.shard_size
     sizes = {
-        k: min(shard_size, n - k * shard_size)
-        for k in features.assigned_shards(math.ceil(n / shard_size), shard)
+        k: min(size, n - k * size)
+        for k in features.assigned_shards(math.ceil(n / size), options.shard)
     }
     missing = features.missing_blocks(
-        study.out_dir / "features" / name, paths, study.weights_sha256, shard_size
+        pipeline.feature_store_dir(study, name), paths, study.weights_sha256, size
     )
     if missing is None:
         return sizes, sum(sizes.values())
@@ -303,54 +313,50 @@ def features_step(
     study: pipeline.Study,
     tables: dict[str, pd.DataFrame],
     chexnet,
-    shard: tuple[int, int] | None = None,
+    options: features.ExtractionOptions = features.ExtractionOptions(),
     progress: bool = True,
     say: Say = print,
-    **extraction,
 ) -> tuple[dict[str, features.FeatureStore], dict]:
-    """Every split's feature store: computed, resumed, reused, or (after ``--shard`` runs) merged.
+    """Every split's feature store: computed, resumed, reused, or (after ``--shard`` runs) merged
+    (:func:`features.verify_store`: nothing computed, every shard checked).
 
     Args:
         study: the run's study.
         tables: the split step's rows.
         chexnet: a :func:`pipeline.chexnet_loader` (CheXNet is built only if a store needs it).
-        shard: ``(i, N)``: only this machine's blocks of each store.
+        options: the extraction's (:class:`features.ExtractionOptions`); with ``shard``
+            ``(i, N)``, only this machine's blocks of each store.
         progress: tqdm bars (preflight and features, per split).
         say: where each split's line and the ETA go.
-        extraction: ``batch_size``, ``shard_size`` for :func:`features.extract_features`.
 
     Returns:
         ``({split: FeatureStore}, the clock's summary)``.
     """
-    merging = _merging(study, shard)
-    shard_size = extraction.get("shard_size") or _extract_default("shard_size")
+    merging = _merging(study, options.shard)
     plans = {
-        name: _blocks(study, name, table["image_path"].tolist(), shard, shard_size)
+        name: _blocks(study, name, table["image_path"].tolist(), options)
         for name, table in tables.items()
     }
     clock = ExtractionClock(0 if merging else sum(p for _, p in plans.values()), say)
+    timed = dataclasses.replace(options, on_batch=clock.update)
     stores = {}
     for name, table in tables.items():
         built: list[str] = []
-        store = pipeline.feature_store(
-            study,
-            name,
-            table,
-            functools.partial(_build, chexnet, built),
-            progress,
-            shard=shard,
-            compute=not merging,
-            on_batch=clock.update,
-            **extraction,
-        )
-        say(_store_line(name, store, plans[name], bool(built), shard, merging))
+        if merging:
+            store = features.verify_store(
+                table["image_path"].tolist(),
+                pipeline.feature_store_dir(study, name),
+                study.weights_sha256,
+                study.preprocess,
+                options,
+                progress,
+            )
+        else:
+            loader = functools.partial(_build, chexnet, built)
+            store = pipeline.feature_store(study, name, table, loader, progress, timed)
+        say(_store_line(name, store, plans[name], bool(built), options.shard, merging))
         stores[name] = store
     return stores, clock.summary()
-
-
-def _extract_default(parameter: str) -> int:
-    """A default of :func:`features.extract_features` (``shard_size``, ``batch_size``)."""
-    return inspect.signature(features.extract_features).parameters[parameter].default
 
 
 def _build(chexnet, built: list[str]):
@@ -452,28 +458,17 @@ def _write_outputs(
 
 
 def reproduce(
-    data_dir: str | Path | None = None,
-    weights: str | Path | None = None,
-    out_dir: str | Path | None = None,
-    limit: int | None = None,
-    shard: str | tuple[int, int] | None = None,
-    recipe: str = "paper",
-    batch_size: int | None = None,
-    shard_size: int | None = None,
+    run: RunSettings = RunSettings(),
+    extraction: features.ExtractionOptions = features.ExtractionOptions(),
     progress: bool = True,
     say: Say = print,
 ) -> dict:
     """The paper's study on real CheXpert, end to end and resumable (see the module docstring).
 
     Args:
-        data_dir: the folder holding ``CheXpert-v1.0-small/`` (default: :func:`data_root`).
-        weights: the CheXNet weight file (default: the registry's ``best_weights.h5``).
-        out_dir: the run folder (default: :func:`default_out_dir`).
-        limit: the first N rows of each split only (a quick pass).
-        shard: ``"i/N"``: compute only this machine's blocks of every feature store, then stop.
-        recipe: ``"paper"`` (row order) or ``"patient"`` (:func:`splits.patient_recipe`).
-        batch_size, shard_size: of the extraction (:func:`features.extract_features`'
-            defaults when None); the shard size keys the stores.
+        run: the data, weights, run folder, row limit and split recipe (:class:`RunSettings`).
+        extraction: batch and shard sizes (the shard size keys the stores), and ``shard``
+            (``"i/N"``): compute only this machine's blocks of every feature store, then stop.
         progress: tqdm bars.
         say: where each step's line goes (the CLI: stderr).
 
@@ -484,8 +479,7 @@ def reproduce(
         what this machine holds, what to copy where and the command that finishes.
     """
     start = time.perf_counter()
-    shard = features.parse_shard(shard)
-    study = open_study(data_dir, weights, out_dir, limit, recipe)
+    study = open_study(run)
     say(study.describe())
     devices = describe_devices()
     say(
@@ -494,13 +488,12 @@ def reproduce(
     )
     steps: dict[str, float] = {}
     tables = _timed(steps, "split", split_step, study, say)
-    extraction = {k: v for k, v in (("batch_size", batch_size), ("shard_size", shard_size)) if v}
     chexnet = pipeline.chexnet_loader(study)
     stores, speed = _timed(
-        steps, "features", features_step, study, tables, chexnet, shard, progress, say, **extraction
+        steps, "features", features_step, study, tables, chexnet, extraction, progress, say
     )
-    if shard is not None:
-        return _shard_result(study, stores, shard, shard_size)
+    if extraction.shard is not None:
+        return _shard_result(study, stores, extraction)
     split_features = {name: store.load() for name, store in stores.items()}
     _timed(steps, "head", head_step, study, split_features, tables, progress, say)
     test = _timed(
@@ -534,8 +527,11 @@ def _timed(seconds: dict[str, float], name: str, step: Callable, *args, **kwargs
     return result
 
 
-def finish_command(study: pipeline.Study, shard_size: int | None = None) -> str:
-    """The command that merges every machine's shards and finishes the run (this machine's paths)."""
+def finish_command(
+    study: pipeline.Study, extraction: features.ExtractionOptions = features.ExtractionOptions()
+) -> str:
+    """The command that merges every machine's shards and finishes the run (this machine's paths;
+    the extraction's sizes where they are not the defaults)."""
     parts = [
         "tchexnet",
         "reproduce",
@@ -548,14 +544,17 @@ def finish_command(study: pipeline.Study, shard_size: int | None = None) -> str:
     ]
     parts += ["--limit", str(study.limit)] if study.limit else []
     parts += ["--recipe", study.recipe] if study.recipe != "paper" else []
-    parts += ["--shard-size", str(shard_size)] if shard_size else []
+    default = features.ExtractionOptions()
+    for flag, name in (("--shard-size", "shard_size"), ("--batch-size", "batch_size")):
+        value = getattr(extraction, name)
+        parts += [flag, str(value)] if value != getattr(default, name) else []
     return shlex.join(parts)
 
 
 def _shard_result(
-    study: pipeline.Study, stores: dict, shard: tuple[int, int], shard_size: int | None
+    study: pipeline.Study, stores: dict, extraction: features.ExtractionOptions
 ) -> dict:
-    folder = study.out_dir / "features"
+    folder, shard = study.out_dir / "features", extraction.shard
     return {
         "shard": f"{shard[0]}/{shard[1]}",
         "out": str(study.out_dir),
@@ -568,7 +567,7 @@ def _shard_result(
             for name, store in stores.items()
         },
         "copy": shlex.join(["rsync", "-a", "--protect-args", f"HOST:{folder}/", f"{folder}/"]),
-        "next": finish_command(study, shard_size),
+        "next": finish_command(study, extraction),
     }
 
 
