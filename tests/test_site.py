@@ -334,7 +334,9 @@ def series(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_the_site_builds_offline_from_current_copies(series):
-    result = site.build_site(expected=series["expected"], instructor=series["instructor"])
+    result = site.build_site(
+        expected=series["expected"], sources=site.SiteSources(instructor=series["instructor"])
+    )
     assert result.folder == config.output_dir("site") and result.index.is_file()
     assert set(result.states.values()) == {"current"}
     names = {page.relative_to(result.folder).as_posix() for page in result.pages}
@@ -371,7 +373,9 @@ def page_text(path) -> str:
 @pytest.mark.slow
 def test_the_student_site_has_no_answer_and_no_instructor_page(series):
     result = site.build_site(
-        expected=series["expected"], instructor=series["instructor"], student_edition=True
+        expected=series["expected"],
+        sources=site.SiteSources(instructor=series["instructor"]),
+        student_edition=True,
     )
     assert result.folder == config.output_dir("site-student")
     assert {page.relative_to(result.folder).as_posix() for page in result.pages} == {
@@ -392,7 +396,9 @@ def test_the_student_site_has_no_answer_and_no_instructor_page(series):
 
 @pytest.mark.slow
 def test_the_site_publishes_the_readme_and_the_docs_pages_with_their_links(series, tmp_path):
-    result = site.build_site(expected=series["expected"], instructor=series["instructor"])
+    result = site.build_site(
+        expected=series["expected"], sources=site.SiteSources(instructor=series["instructor"])
+    )
     assert result.docs == result.folder / "docs" and site.site_problems(result.folder) == []
     docs = sorted((ROOT / "docs").glob("*.md"))
     assert len(docs) >= 10 and all((result.docs / f"{p.stem}.html").is_file() for p in docs)
@@ -414,7 +420,11 @@ def test_the_site_publishes_the_readme_and_the_docs_pages_with_their_links(serie
 
     wheel = tmp_path / "installed"  # like an installed wheel: no README.md, no docs/
     wheel.mkdir()
-    bare = site.build_site(expected=series["expected"], out_dir=tmp_path / "bare", project=wheel)
+    bare = site.build_site(
+        expected=series["expected"],
+        out_dir=tmp_path / "bare",
+        sources=site.SiteSources(project=wheel),
+    )
     assert bare.docs is None and not (bare.folder / "about.html").exists()
     assert site.site_problems(bare.folder) == [] and "about.html" not in bare.index.read_text()
 

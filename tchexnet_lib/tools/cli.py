@@ -578,10 +578,10 @@ def cmd_site(args: argparse.Namespace) -> None:
     result = site.build_site(
         args.notebooks,
         args.out,
-        args.demo,
         expected,
         require_current=not args.allow_stale,
         student_edition=args.student,
+        sources=site.SiteSources(demo_dir=args.demo),
     )
     behind = {name: state for name, state in result.states.items() if state != "current"}
     if args.json:

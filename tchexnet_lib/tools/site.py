@@ -24,7 +24,7 @@ nothing from the network: :func:`site_problems` refuses a script or stylesheet w
 an image or a link to a file the site lacks.
 
 The pages show every solution and worked answer, as the notebooks have them: the edition for
-learners on their own and for instructors. ``build_site(student=True)`` (``tchexnet site
+learners on their own and for instructors. ``build_site(student_edition=True)`` (``tchexnet site
 --student``, ``outputs/site-student/``) builds the pages a workshop may hand out instead:
 each executed notebook without its answers (:func:`student.remove_answers`: solutions and
 their checks' outputs removed, folded answers replaced by a note, every other output kept),
@@ -58,6 +58,7 @@ from tchexnet_lib.tools.student import notebook_title
 
 __all__ = [
     "SiteResult",
+    "SiteSources",
     "WIDGET_NOTES",
     "build_site",
     "collect_references",
@@ -739,15 +740,32 @@ def _stage(
     ]
 
 
+@dataclass(frozen=True)
+class SiteSources:
+    """What a site publishes beside the executed notebooks (each None: its default).
+
+    Attributes:
+        demo_dir: the demo's results (``summary.json``, ``contact_sheet.png``; default
+            ``outputs/demo/``).
+        instructor: the instructor's page (default ``notebooks/README.md``; used if present).
+        project: the checkout whose ``README.md`` (the "About" page) and ``docs/*.md`` (the
+            "Docs" section) the site publishes (default: the checkout this library runs
+            from). An installed wheel has neither: the site is built without them
+            (:attr:`SiteResult.docs` is None).
+    """
+
+    demo_dir: str | os.PathLike | None = None
+    instructor: str | os.PathLike | None = None
+    project: str | os.PathLike | None = None
+
+
 def build_site(
     notebook_dir: str | os.PathLike | None = None,
     out_dir: str | os.PathLike | None = None,
-    demo_dir: str | os.PathLike | None = None,
     expected: Mapping[str, str] | None = None,
     require_current: bool = True,
-    instructor: str | os.PathLike | None = None,
     student_edition: bool = False,
-    project: str | os.PathLike | None = None,
+    sources: SiteSources = SiteSources(),
 ) -> SiteResult:
     """Build the static site from the executed series; nothing is executed.
 
@@ -756,18 +774,13 @@ def build_site(
         out_dir: the site (default ``outputs/site/``, ``outputs/site-student/`` for the
             student edition), replaced whole once the new one is built and checked (an old
             site stays until then).
-        demo_dir: the demo's results (``summary.json``, ``contact_sheet.png``; default
-            ``outputs/demo/``).
         expected: :func:`expected_keys` of the run that made the copies.
         require_current: refuse copies that are missing or not current; False builds from
             what is there, each such page saying so (a missing copy has no page).
-        instructor: the instructor's page (default ``notebooks/README.md``; used if present).
         student_edition: the pages without answers (:func:`student.remove_answers`) and
             without the instructor's page: safe to hand out.
-        project: the checkout whose ``README.md`` (the "About" page) and ``docs/*.md`` (the
-            "Docs" section) the site publishes beside the notebooks (default: the checkout
-            this library runs from). An installed wheel has neither: the site is built
-            without them (:attr:`SiteResult.docs` is None).
+        sources: the demo's results, the instructor's page and the project's pages
+            (:class:`SiteSources`).
 
     Returns:
         A :class:`SiteResult`.
@@ -800,13 +813,13 @@ def build_site(
             source,
             work / "docs",
             states,
-            Path(demo_dir) if demo_dir else config.output_dir("demo"),
+            Path(sources.demo_dir) if sources.demo_dir else config.output_dir("demo"),
             None
             if student_edition
-            else Path(instructor)
-            if instructor
+            else Path(sources.instructor)
+            if sources.instructor
             else runner.notebook_dir() / "README.md",
-            Path(project) if project else config.checkout_root(),
+            Path(sources.project) if sources.project else config.checkout_root(),
         )
         built = _run_mkdocs(work, nav)
         problems = site_problems(built)
