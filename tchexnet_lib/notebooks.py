@@ -1,14 +1,9 @@
-"""The tutorial series in ``notebooks/``: run it headless, and the few helpers its lessons call.
+"""The few helpers the lessons of ``notebooks/`` call, and the series' names.
 
-:func:`execute` runs one notebook with papermill (parameters injected after its cell tagged
-``parameters``, as a test or ``make demo`` does) and writes the executed copy under
-``outputs/notebooks/``; :func:`execute_series` runs them all in order. A failing notebook raises
-:class:`errors.NotebookError`: one line naming the notebook, the cell and its error, and the executed
-copy to open.
-
-The helpers below the runner are what notebooks 04-06 share: the test split with both
-models' scores, and the paper's published scores. Nothing happens on import; papermill
-and nbformat are imported by the functions that need them.
+:data:`SERIES` names the six notebooks in run order. The helpers are what notebooks 01-06
+share: the setup report each prints, the test split with both models' scores, the paper's
+published scores, and Grad-CAM's mass by drawn sign. Running the series headless and copying
+it for a learner are tools (:mod:`tchexnet_lib.tools.runner`). Nothing happens on import.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ study still runs end to end on the same code path as the real data, at the paper
    split (ROC AUC, 95% intervals, paired DeLong test), and Grad-CAM's localisation
    against the demo's pneumothorax masks.
 
-This module only supplies the demo's data and weights and its checks; the study's
-steps live in :mod:`tchexnet_lib.pipeline`. Everything said or drawn with these
+This module only supplies the demo's data and weights and runs it; the study's steps
+live in :mod:`tchexnet_lib.pipeline`, where the model looks in :mod:`tchexnet_lib.localisation`. Everything said or drawn with these
 weights says "demo weights trained on synthetic data": they are not CheXNet and the
 images are not radiographs.
 """
@@ -179,7 +179,7 @@ def run_demo(
     Draws or reuses the data, takes the shipped demo CheXNet, then runs the pipeline's
     steps (:mod:`tchexnet_lib.pipeline`): features once, the head for
     ``cfg.head_epochs`` epochs, CheXNet vs tCheXNet on the ~200-image test split, and
-    the Grad-CAM check (:func:`gradcam_check`) on the detected positives.
+    the Grad-CAM check (:func:`localisation.gradcam_check`) on all and on the detected positives.
 
     Args:
         cfg: the demo settings.

@@ -7,7 +7,7 @@ of minutes on a CPU, and its numbers would differ from host to host (float reduc
 differ by CPU), so the project trains it **once** with :func:`pretrain`
 (``tchexnet demo pretrain``) and ships the file under ``weights/demo/`` with a manifest
 (sha256, generator version, the full config, command, wall time, machine, per-finding
-source AUCs). :func:`shipped_weights` hands it out after checking both the sha256 and
+source AUCs). :func:`tchexnet_lib.shipped.shipped_weights` hands it out after checking both the sha256 and
 the generator version; nothing else ever pretrains the default demo.
 
 The recipe is **progressive resizing** (fast.ai's trick for training at a large size
@@ -256,7 +256,7 @@ def pretrain(
 
     Args:
         cfg: the recipe (default: the shipped one).
-        out: the weight file (default: the shipped :func:`shipped_weights_path`, in a checkout
+        out: the weight file (default: the shipped :func:`shipped.shipped_weights_path`, in a checkout
             only).
         work_dir: checkpoints and image caches (default ``outputs/pretrain/``); an
             interrupted run with the same ``cfg`` resumes from here.

@@ -113,7 +113,7 @@ def copy_series(target: str | os.PathLike | None = None) -> SeriesCopy:
 
 
 def notebook_path(name: str) -> Path:
-    """The source of one notebook of :data:`SERIES` (``"01_data_exploration"`` or its file name).
+    """The source of one notebook of :data:`notebooks.SERIES` (``"01_data_exploration"`` or its file name).
 
     Raises:
         ValueError: not a notebook of the series.
@@ -147,7 +147,7 @@ def execute(
     ``TCHEXNET_WEIGHTS_DIR`` and ``TCHEXNET_OUTPUT_DIR`` apply inside it too.
 
     Args:
-        name: a notebook of :data:`SERIES`.
+        name: a notebook of :data:`notebooks.SERIES`.
         parameters: values injected after the notebook's ``parameters`` cell, e.g.
             ``{"DATASET": "demo", "LIMIT": 40}``.
         out_dir: where the executed copy goes (default ``outputs/notebooks/``).
